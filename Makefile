@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make demo` and `make test`. See README.md.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STATE := $(CURDIR)/.state
+export DAGSTER_HOME := $(STATE)/dagster_home
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: install demo materialize summary test ui bench clean
+
+install: $(VENV)/.installed
+
+# uv is bootstrapped into the project venv, then installs exactly what uv.lock pins.
+$(VENV)/.installed: pyproject.toml uv.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv==0.13.8
+	$(BIN)/uv sync --frozen --python $(BIN)/python
+	touch $@
+
+$(DAGSTER_HOME):
+	mkdir -p $(DAGSTER_HOME)
+	touch $(DAGSTER_HOME)/dagster.yaml
+
+demo: install materialize summary
+
+materialize: $(DAGSTER_HOME)
+	time $(BIN)/dagster job execute -m orchestration.definitions -j refresh_email_pipeline_job
+
+summary:
+	$(BIN)/python -m orchestration.summary
+
+test: install
+	$(BIN)/python -m pytest
+
+ui: install $(DAGSTER_HOME)
+	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STATE)/mlflow/mlflow.db --host 127.0.0.1 --port 5000 & \
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python -m pytest -m bench -s tests/bench
+
+clean:
+	rm -rf $(STATE)

@@ -1,0 +1,32 @@
+"""Pseudonymous subscriber keys.
+
+The only identifier that leaves the PII vault is ``subscriber_key``: an HMAC-SHA256 of the
+normalised email under a secret. Without the secret the key cannot be linked back to an
+email by hashing guesses, unlike a plain hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+# Used only when no secret is configured; callers must warn loudly when they fall back to it.
+DEVELOPMENT_ONLY_SECRET = "DEVELOPMENT-ONLY-not-a-secret-set-SUBSCRIBER_KEY_SECRET"
+
+
+def normalise_email(email: str | None) -> str | None:
+    """Trim and lower-case an email so one person's addresses from several systems match."""
+    if email is None:
+        return None
+    normalised = email.strip().lower()
+    return normalised or None
+
+
+def subscriber_key(email: str | None, secret: str) -> str | None:
+    """HMAC-SHA256 (hex) of the normalised email; ``None`` for a missing email."""
+    if not secret:
+        raise ValueError("subscriber key secret must not be empty")
+    normalised = normalise_email(email)
+    if normalised is None:
+        return None
+    return hmac.new(secret.encode("utf-8"), normalised.encode("utf-8"), hashlib.sha256).hexdigest()

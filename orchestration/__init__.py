@@ -1,0 +1,1 @@
+"""Dagster glue: the only package that imports dagster."""

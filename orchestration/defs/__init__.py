@@ -1,0 +1,1 @@
+"""One module per pipeline stage; loaded by `load_from_defs_folder`."""

@@ -1,0 +1,258 @@
+"""The campaign: approved subject-line variants, experiment arms, planned sends, outcomes, report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+
+from ml.copy_variants import choose_variant_per_subscriber, compose_variants, load_approved_blocks
+from ml.experiment import (
+    ExperimentDesign,
+    assign_arms,
+    render_experiment_report,
+    sample_ratio_check,
+    summarise_experiment,
+)
+from ml.outcomes import MEMBER_COLUMNS, validate_outcomes
+from ml.simulator.responder import SimulatedOutcomeSource
+from orchestration.resources import APPROVED_SUBJECT_LINES, PipelineSettings
+
+OWNERS = ["team:ml-engineering"]
+GROUP = "campaign"
+
+
+def experiment_design(settings: PipelineSettings) -> ExperimentDesign:
+    return ExperimentDesign(experiment_id=settings.experiment_id)
+
+
+@dg.asset(
+    deps=["subscriber_profiles"],
+    description=(
+        "Subject-line candidates per (top category, lifecycle stage) segment, composed only from "
+        "the human-approved blocks in data/copy/approved_subject_lines.v1.json and checked by "
+        "guardrails; every segment keeps the approved fallback. Table ml.subject_line_variants."
+    ),
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    owners=OWNERS,
+)
+def subject_line_variants(settings: PipelineSettings) -> dg.MaterializeResult:
+    warehouse = settings.warehouse()
+    blocks = load_approved_blocks(APPROVED_SUBJECT_LINES)
+    segments = warehouse.read(
+        "select distinct top_category, lifecycle_stage from marts.subscriber_profiles"
+    )
+    variants = compose_variants(blocks, segments)
+    rows = warehouse.write_table(variants, "ml.subject_line_variants")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "segments": len(segments),
+            "blocks_version": blocks.blocks_version,
+            "passed_guardrails": int(variants["guardrail_passed"].sum()),
+            "failed_guardrails": int((~variants["guardrail_passed"]).sum()),
+            "fallbacks": int(variants["is_fallback"].sum()),
+        }
+    )
+
+
+@dg.asset(
+    deps=["propensity_scores"],
+    description=(
+        "Deterministic hash of (experiment id, subscriber key) into holdout, control (approved "
+        "generic subject) and treatment (personalised subject) arms, for every scored, eligible "
+        "subscriber. Table ml.experiment_assignments."
+    ),
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    owners=OWNERS,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "sample_ratio_matches_design",
+            asset="experiment_assignments",
+            description="Chi-square test that arm sizes match the designed shares (p ≥ 0.001).",
+        )
+    ],
+)
+def experiment_assignments(settings: PipelineSettings):
+    warehouse = settings.warehouse()
+    design = experiment_design(settings)
+    scored = warehouse.read("select subscriber_key from ml.propensity_scores")
+    assignments = assign_arms(scored["subscriber_key"], design)
+    rows = warehouse.write_table(assignments, "ml.experiment_assignments")
+    srm = sample_ratio_check(assignments, design)
+    arm_counts = assignments["arm"].value_counts().to_dict()
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "experiment_id": design.experiment_id,
+            "arm_counts": {arm: int(n) for arm, n in arm_counts.items()},
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="sample_ratio_matches_design",
+        passed=bool(srm["passed"]),
+        metadata={"p_value": float(srm["p_value"]), "observed": srm["observed"], "expected": srm["expected"]},
+    )
+
+
+@dg.asset(
+    deps=["experiment_assignments", "subject_line_variants", "subscriber_eligibility", "subscriber_profiles"],
+    description=(
+        "One row per email to send, with its full decision trace: experiment arm, model version "
+        "and score, feature cutoff, subject-line variant and its block recipe, and the consent "
+        "proof it rests on. Holdout members get no send. Table ml.planned_sends."
+    ),
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    owners=OWNERS,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "only_eligible_subscribers_planned",
+            asset="planned_sends",
+            blocking=True,
+            description="Re-checks every planned send against the consent/suppression mart.",
+        )
+    ],
+)
+def planned_sends(settings: PipelineSettings):
+    warehouse = settings.warehouse()
+    members = warehouse.read(
+        """
+        select a.subscriber_key, a.experiment_id, a.arm,
+               s.propensity_score, s.model_name, s.model_version, s.cutoff_at as features_cutoff_at,
+               p.top_category, p.lifecycle_stage,
+               e.is_eligible, e.consent_status, e.consent_valid_from, e.consent_source, e.consent_proof
+        from ml.experiment_assignments a
+        join ml.propensity_scores s using (subscriber_key)
+        join marts.subscriber_profiles p using (subscriber_key)
+        join marts.subscriber_eligibility e using (subscriber_key)
+        where a.arm <> 'holdout'
+        """
+    )
+    variants = warehouse.read_table("ml.subject_line_variants")
+    chosen = pd.concat(
+        [
+            choose_variant_per_subscriber(
+                members.loc[members["arm"] == arm, ["subscriber_key", "top_category", "lifecycle_stage"]],
+                variants,
+                personalised=(arm == "treatment"),
+            )
+            for arm in sorted(members["arm"].unique())
+        ],
+        ignore_index=True,
+    )
+    sends = members.merge(chosen, on="subscriber_key", how="inner", validate="one_to_one")
+    if len(sends) != len(members):
+        raise dg.Failure(f"{len(members) - len(sends)} members got no subject line")
+    # Consent is absolute: the eligibility mart is the gate, re-asserted here.
+    sends = sends[sends["is_eligible"]].drop(columns=["is_eligible"])
+    sends.insert(0, "send_plan_id", sends["experiment_id"] + ":" + sends["subscriber_key"].str[:16])
+    sends["planned_at"] = datetime.now(UTC).replace(tzinfo=None)
+    rows = warehouse.write_table(sends, "ml.planned_sends")
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "by_arm": {arm: int(n) for arm, n in sends["arm"].value_counts().items()},
+            "fallback_subjects": int(sends["is_fallback"].sum()),
+        }
+    )
+    violations = warehouse.read(
+        """
+        select count(*) as n from ml.planned_sends ps
+        left join marts.subscriber_eligibility e using (subscriber_key)
+        where e.subscriber_key is null or not e.is_eligible or e.consent_status <> 'subscribed'
+        """
+    )["n"].iloc[0]
+    yield dg.AssetCheckResult(
+        check_name="only_eligible_subscribers_planned",
+        passed=bool(violations == 0),
+        metadata={"ineligible_planned_sends": int(violations)},
+    )
+
+
+@dg.asset(
+    deps=["planned_sends"],
+    description=(
+        "What every experiment member did after the campaign (opened, clicked, converted, "
+        "revenue), holdout included. In the demo the simulator answers behind the "
+        "`ml.outcomes.OutcomeSource` interface; real ESP feedback can replace it. "
+        "Table ml.campaign_outcomes."
+    ),
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    owners=OWNERS,
+)
+def campaign_outcomes(settings: PipelineSettings) -> dg.MaterializeResult:
+    warehouse = settings.warehouse()
+    if settings.user_landing_dir() is not None:
+        raise dg.Failure(
+            "No outcome source is configured for your own landing data: campaign outcomes come "
+            "from the simulator only. Implement ml.outcomes.OutcomeSource over your ESP feedback."
+        )
+    members = warehouse.read(
+        """
+        select a.subscriber_key, a.arm,
+               ps.send_plan_id is not null as is_sent,
+               ps.subject_line, coalesce(ps.variant_category, 'general') as variant_category,
+               x.crm_id, x.esp_id
+        from ml.experiment_assignments a
+        left join ml.planned_sends ps using (subscriber_key)
+        left join (
+            select subscriber_key,
+                   min(source_id) filter (source_system = 'crm') as crm_id,
+                   min(source_id) filter (source_system = 'esp') as esp_id
+            from marts.subscriber_identity_crosswalk group by subscriber_key
+        ) x using (subscriber_key)
+        """
+    )[list(MEMBER_COLUMNS)]
+    source = SimulatedOutcomeSource(settings.simulator_path(), seed=settings.audience_seed)
+    outcomes = validate_outcomes(members, source.observe(members))
+    outcomes = outcomes.merge(members[["subscriber_key", "arm", "is_sent"]], on="subscriber_key")
+    rows = warehouse.write_table(outcomes, "ml.campaign_outcomes")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "outcome_source": type(source).__name__,
+            "conversions": int(outcomes["converted"].sum()),
+        }
+    )
+
+
+@dg.asset(
+    deps=["campaign_outcomes"],
+    description=(
+        "Per-arm outcomes with 95% confidence intervals, lifts against the holdout, and the "
+        "sample-ratio check, as an HTML report and metadata."
+    ),
+    group_name=GROUP,
+    kinds={"html"},
+    owners=OWNERS,
+)
+def experiment_report(settings: PipelineSettings) -> dg.MaterializeResult:
+    warehouse = settings.warehouse()
+    design = experiment_design(settings)
+    outcomes = warehouse.read_table("ml.campaign_outcomes")
+    summary = summarise_experiment(outcomes, design)
+    trace = warehouse.read(
+        "select any_value(model_version) as model_version, any_value(blocks_version) as blocks_version "
+        "from ml.planned_sends"
+    ).iloc[0]
+    html_path = render_experiment_report(
+        summary,
+        settings.reports_path() / f"experiment_report_{design.experiment_id}.html",
+        context={
+            "model": f"{settings.registered_model_name} v{trace['model_version']}",
+            "approved blocks version": str(trace["blocks_version"]),
+            "outcome source": "simulator (ml.simulator.responder.SimulatedOutcomeSource)",
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.path(str(html_path)),
+            "arms": dg.MetadataValue.md(summary.arm_table().to_markdown(index=False)),
+            **summary.to_metrics(),
+        }
+    )

@@ -1,0 +1,53 @@
+"""Batch scoring of every eligible (consented, unsuppressed) subscriber."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ml.features import FEATURE_COLUMNS
+from ml.scoring import load_model, resolve_model_alias, score_subscribers
+from orchestration.resources import PipelineSettings
+
+MODEL_ALIAS = "candidate"
+
+
+@dg.asset(
+    deps=["purchase_propensity_model", "scoring_features", "subscriber_eligibility"],
+    description=(
+        "Purchase propensity for every eligible subscriber, from the registered model version "
+        "behind the `candidate` alias. Ineligible subscribers are not scored: their exclusion "
+        "reason stays in marts.subscriber_eligibility. Table ml.propensity_scores."
+    ),
+    group_name="scoring",
+    kinds={"lightgbm", "duckdb"},
+    owners=["team:ml-engineering"],
+)
+def propensity_scores(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    warehouse = settings.warehouse()
+    feature_list = ", ".join(f"f.{column}" for column in FEATURE_COLUMNS)
+    features = warehouse.read(
+        f"""
+        select f.subscriber_key, f.cutoff_at, {feature_list}
+        from marts.scoring_features f
+        join marts.subscriber_eligibility e using (subscriber_key)
+        where e.is_eligible
+        """
+    )
+    model_uri, model_version = resolve_model_alias(
+        settings.registered_model_name, MODEL_ALIAS, tracking_uri=settings.tracking_uri()
+    )
+    model = load_model(model_uri, tracking_uri=settings.tracking_uri())
+    scores = score_subscribers(features, model, model_uri=model_uri, model_version=model_version)
+    rows = warehouse.write_table(scores, "ml.propensity_scores")
+    context.log.info(f"Scored {rows} eligible subscribers with {model_uri}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "model_uri": model_uri,
+            "model_version": int(model_version),
+            "mean_score": float(scores["propensity_score"].mean()) if rows else 0.0,
+            "table": "ml.propensity_scores",
+        }
+    )

@@ -1,0 +1,165 @@
+"""The dbt project as Dagster assets; dbt tests appear as asset checks."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.dbt_project import email_dbt_project
+from orchestration.resources import PipelineSettings, subscriber_key_secret_is_configured
+
+# Which team answers for a folder of models.
+_OWNERS = {
+    "staging": ["team:data-engineering"],
+    "intermediate": ["team:data-engineering"],
+    "quality": ["team:data-engineering"],
+    "core": ["team:data-engineering"],
+    "features": ["team:ml-engineering"],
+    "experiments": ["team:ml-engineering"],
+}
+
+
+class EmailPipelineTranslator(DagsterDbtTranslator):
+    """Groups dbt models by folder: staging, intermediate, and one group per mart area."""
+
+    @staticmethod
+    def _area(dbt_resource_props: Mapping[str, Any]) -> str:
+        folders = dbt_resource_props.get("fqn", [])[1:-1]
+        if not folders:
+            return "warehouse"
+        return folders[1] if folders[0] == "marts" and len(folders) > 1 else folders[0]
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return "landing"
+        return f"warehouse_{self._area(dbt_resource_props)}"
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        return _OWNERS.get(self._area(dbt_resource_props), ["team:data-engineering"])
+
+
+def _table_of(event: Any) -> str | None:
+    if not isinstance(event, dg.Output):
+        return None
+    table = event.metadata.get("dagster/relation_identifier") or event.metadata.get("dagster/table_name")
+    return getattr(table, "value", table)
+
+
+def _with_warehouse_metadata(event: Any, connection: duckdb.DuckDBPyConnection) -> Any:
+    table = _table_of(event)
+    if not table:
+        return event
+    extra: dict[str, Any] = {"dagster/row_count": connection.execute(f"select count(*) from {table}").fetchone()[0]}
+    name = table.split(".")[-1]
+    if name == "landing_reconciliation":
+        extra.update(warehouse_quality_numbers(connection))
+    elif name == "subscriber_identity_crosswalk":
+        extra.update(identity_resolution_numbers(connection))
+    elif name == "subscriber_eligibility":
+        extra.update(eligibility_numbers(connection))
+    return event.with_metadata({**event.metadata, **extra})
+
+
+def warehouse_quality_numbers(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Rows in, staged and quarantined per landing file, and quarantine reasons."""
+    reconciliation = connection.execute(
+        "select * from quality.landing_reconciliation order by source_file"
+    ).df()
+    reasons = connection.execute(
+        """
+        select reason_code, count(*) as n from (
+            select reason_code from quality.quarantine_rows
+            union all select reason_code from pii.quarantined_subscribers
+        ) group by reason_code order by n desc
+        """
+    ).fetchall()
+    return {
+        "rows_in": int(reconciliation["rows_in"].sum()),
+        "rows_staged": int(reconciliation["rows_staged"].sum()),
+        "rows_quarantined": int(reconciliation["rows_quarantined"].sum()),
+        "all_files_conserved": bool(reconciliation["is_conserved"].all()),
+        "reconciliation": dg.MetadataValue.md(reconciliation.to_markdown(index=False)),
+        "quarantine_reasons": {reason: int(n) for reason, n in reasons},
+    }
+
+
+def identity_resolution_numbers(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """How many source records became how many canonical people."""
+    row = connection.execute(
+        """
+        with per_key as (
+            select subscriber_key,
+                   bool_or(source_system = 'crm') as in_crm,
+                   bool_or(source_system = 'esp') as in_esp,
+                   count(*) as records
+            from marts.subscriber_identity_crosswalk group by subscriber_key
+        )
+        select sum(records), count(*), count(*) filter (in_crm and in_esp),
+               count(*) filter (in_crm and not in_esp), count(*) filter (in_esp and not in_crm)
+        from per_key
+        """
+    ).fetchone()
+    return {
+        "source_records": int(row[0] or 0),
+        "canonical_subscribers": int(row[1] or 0),
+        "matched_in_crm_and_esp": int(row[2] or 0),
+        "crm_only": int(row[3] or 0),
+        "esp_only": int(row[4] or 0),
+    }
+
+
+def eligibility_numbers(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    rows = connection.execute(
+        """
+        select coalesce(exclusion_reason, 'eligible'), count(*) from marts.subscriber_eligibility
+        group by 1 order by 2 desc
+        """
+    ).fetchall()
+    return {"eligibility": {reason: int(n) for reason, n in rows}}
+
+
+def _dbt_assets_definition() -> dg.AssetsDefinition:
+    project = email_dbt_project()
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=EmailPipelineTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+        ),
+        name="warehouse_models",
+    )
+    def warehouse_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: PipelineSettings
+    ):
+        """Builds and tests every dbt model: staging, quarantine, identity, consent, marts."""
+        if not subscriber_key_secret_is_configured():
+            context.log.warning(
+                "SUBSCRIBER_KEY_SECRET is not set: subscriber keys use the DEVELOPMENT-ONLY "
+                "secret. Never run production data like this (docs/privacy.md)."
+            )
+        # The dbt profile reads these; dbt runs as a subprocess that inherits them.
+        os.environ.update(settings.dbt_env())
+        as_of = settings.as_of().isoformat(sep=" ")
+        context.log.info(f"Building the warehouse as of {as_of}")
+        invocation = dbt.cli(["build", "--vars", json.dumps({"as_of": as_of})], context=context)
+        # Hold results until dbt has released the DuckDB file, then add row counts and the
+        # data-quality and identity numbers the UI should show.
+        events = list(invocation.stream())
+        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
+            connection.execute(f"attach '{settings.pii_vault_path()}' as pii (read_only)")
+            for event in events:
+                yield _with_warehouse_metadata(event, connection)
+
+    return warehouse_models
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[_dbt_assets_definition()])

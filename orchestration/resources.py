@@ -1,0 +1,141 @@
+"""Resources: where the pipeline keeps its state and how it reaches the warehouse.
+
+Environment variables are read here, when a resource is used, never at import time:
+
+- ``PIPELINE_STATE_DIR``   the run-state folder (default ``<repo>/.state``)
+- ``PIPELINE_LANDING_DIR`` your own landing folder; when set, the generator is not used
+- ``MLFLOW_TRACKING_URI``  a remote MLflow server (default: SQLite inside the state folder)
+- ``SUBSCRIBER_KEY_SECRET`` the HMAC secret for subscriber keys (see docs/privacy.md)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+VENDORED_HILLSTROM = REPO_ROOT / "data" / "hillstrom" / "hillstrom.csv"
+APPROVED_SUBJECT_LINES = REPO_ROOT / "data" / "copy" / "approved_subject_lines.v1.json"
+
+
+class PipelineSettings(dg.ConfigurableResource):
+    """Paths and knobs shared by every stage. Empty strings mean "use the default"."""
+
+    state_dir: str = ""
+    landing_dir: str = ""
+    mlflow_tracking_uri: str = ""
+    audience_size: int = 20_000
+    audience_days: int = 120
+    audience_seed: int = 42
+    dirty_data: bool = True
+    registered_model_name: str = "purchase_propensity"
+    mlflow_experiment_name: str = "purchase-propensity"
+    experiment_id: str = "subject-personalisation-v1"
+
+    # -- paths -------------------------------------------------------------------------------
+    def state_path(self) -> Path:
+        path = Path(self.state_dir or os.environ.get("PIPELINE_STATE_DIR") or REPO_ROOT / ".state")
+        path = path.resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def user_landing_dir(self) -> Path | None:
+        """The user's own landing folder, or None when the generator provides the data."""
+        configured = self.landing_dir or os.environ.get("PIPELINE_LANDING_DIR", "")
+        return Path(configured).resolve() if configured else None
+
+    def landing_path(self) -> Path:
+        return self.user_landing_dir() or self.state_path() / "landing"
+
+    def simulator_path(self) -> Path:
+        """The simulator's private world (oracle). The pipeline itself never reads it."""
+        return self.state_path() / "simulator"
+
+    def warehouse_path(self) -> Path:
+        return self.state_path() / "warehouse.duckdb"
+
+    def pii_vault_path(self) -> Path:
+        return self.state_path() / "pii_vault.duckdb"
+
+    def reports_path(self) -> Path:
+        path = self.state_path() / "reports"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- MLflow ----------------------------------------------------------------------------
+    def tracking_uri(self) -> str:
+        configured = self.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        if configured:
+            return configured
+        mlflow_dir = self.state_path() / "mlflow"
+        mlflow_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{mlflow_dir / 'mlflow.db'}"
+
+    def mlflow_artifact_location(self) -> str:
+        return (self.state_path() / "mlflow" / "artifacts").as_uri()
+
+    # -- run context -----------------------------------------------------------------------
+    def as_of(self) -> datetime:
+        """The export time of the landing data: the pipeline's notion of "now"."""
+        manifest = self.landing_path() / "_manifest.json"
+        if manifest.exists():
+            extracted_at = json.loads(manifest.read_text())["extracted_at"]
+            return datetime.fromisoformat(extracted_at).replace(tzinfo=None)
+        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+    def warehouse(self) -> "Warehouse":
+        return Warehouse(self.warehouse_path())
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment the dbt profile reads (see dbt_project/profiles.yml)."""
+        return {
+            "PIPELINE_LANDING_DIR": str(self.landing_path()),
+            "PIPELINE_WAREHOUSE_PATH": str(self.warehouse_path()),
+            "PIPELINE_PII_VAULT_PATH": str(self.pii_vault_path()),
+        }
+
+
+def subscriber_key_secret_is_configured() -> bool:
+    return bool(os.environ.get("SUBSCRIBER_KEY_SECRET"))
+
+
+class Warehouse:
+    """The DuckDB warehouse without PII. Python assets write to schema ``ml``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        connection = duckdb.connect(str(self.path), read_only=read_only)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def read(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        with self.connect(read_only=True) as connection:
+            return connection.execute(sql, params or []).df()
+
+    def read_table(self, table: str) -> pd.DataFrame:
+        return self.read(f"select * from {table}")
+
+    def write_table(self, frame: pd.DataFrame, table: str) -> int:
+        """Replace ``schema.table`` with the frame; returns the row count written."""
+        schema = table.split(".")[0]
+        with self.connect() as connection:
+            connection.execute(f"create schema if not exists {schema}")
+            connection.register("frame_to_write", frame)
+            connection.execute(f"create or replace table {table} as select * from frame_to_write")
+            connection.unregister("frame_to_write")
+            return int(connection.execute(f"select count(*) from {table}").fetchone()[0])

@@ -1,0 +1,375 @@
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from ml.experiment import (
+    ASSIGNMENT_COLUMNS,
+    ExperimentDesign,
+    assign_arms,
+    mean_interval,
+    rate_difference,
+    render_experiment_report,
+    sample_ratio_check,
+    summarise_experiment,
+    welch_difference,
+    wilson_interval,
+)
+
+DESIGN = ExperimentDesign("campaign-2025-06")
+
+
+def keys(n, prefix="k"):
+    return pd.Series([hashlib.sha256(f"{prefix}{i}".encode()).hexdigest() for i in range(n)])
+
+
+def members_with_outcomes(n=20_000, rates=None, seed=0, design=DESIGN):
+    """Assigned members with simulated outcomes; the holdout is not emailed."""
+    rates = rates or {"holdout": 0.02, "control": 0.03, "treatment": 0.04}
+    rng = np.random.default_rng(seed)
+    frame = assign_arms(keys(n), design)[["subscriber_key", "arm"]]
+    sent = (frame["arm"] != "holdout").to_numpy()
+    frame["opened"] = sent & (rng.random(n) < 0.25)
+    frame["clicked"] = frame["opened"].to_numpy() & (rng.random(n) < 0.2)
+    frame["converted"] = rng.random(n) < frame["arm"].map(rates).to_numpy()
+    frame["revenue"] = np.where(frame["converted"], rng.gamma(2.0, 25.0, n), 0.0)
+    return frame
+
+
+# ----------------------------------------------------------------------------- design
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"arms": {"holdout": 0.1, "control": 0.5, "treatment": 0.5}}, "sum to 1"),
+        ({"arms": {"control": 0.5, "treatment": 0.5}}, "holdout"),
+        ({"arms": {"holdout": 0.0, "control": 0.5, "treatment": 0.5}}, "share"),
+        ({"arms": {}}, "arms"),
+        ({"experiment_id": " "}, "experiment_id"),
+    ],
+)
+def test_design_validation(kwargs, message):
+    arguments = {"experiment_id": "x", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        ExperimentDesign(**arguments)
+
+
+def test_default_design_and_comparisons():
+    assert DESIGN.arms == {"holdout": 0.10, "control": 0.45, "treatment": 0.45}
+    assert DESIGN.comparisons() == (("control", "holdout"), ("treatment", "holdout"), ("treatment", "control"))
+
+
+def test_design_keeps_its_own_copy_of_the_arms():
+    arms = {"holdout": 0.5, "treatment": 0.5}
+    design = ExperimentDesign("copy", arms=arms)
+    arms["holdout"] = 0.9
+    assert design.arms["holdout"] == 0.5
+
+
+# ----------------------------------------------------------------------------- assignment
+
+
+def test_assignment_bucket_is_sha256_of_experiment_and_key():
+    assigned = assign_arms(pd.Series(["abc", "def"]), DESIGN)
+    assert list(assigned.columns) == list(ASSIGNMENT_COLUMNS)
+    digest = hashlib.sha256(b"campaign-2025-06:abc").digest()
+    expected = (int.from_bytes(digest[:8], "big") >> 11) / 2**53
+    assert assigned.loc[0, "bucket"] == expected
+    assert (assigned["experiment_id"] == DESIGN.experiment_id).all()
+
+
+def test_arm_follows_cumulative_shares_of_the_bucket():
+    assigned = assign_arms(keys(20_000), DESIGN)
+    bucket = assigned["bucket"]
+    assert bucket.between(0, 1, inclusive="left").all()
+    expected = np.where(bucket < 0.10, "holdout", np.where(bucket < 0.55, "control", "treatment"))
+    assert (assigned["arm"].to_numpy() == expected).all()
+
+
+def test_assignment_shares_match_the_design_on_100k_keys():
+    shares = assign_arms(keys(100_000), DESIGN)["arm"].value_counts(normalize=True)
+    for arm, share in DESIGN.arms.items():
+        assert abs(shares[arm] - share) < 0.006  # about 4 standard errors
+
+
+def test_assignment_is_stable_and_order_independent():
+    subscriber_keys = keys(5_000)
+    first = assign_arms(subscriber_keys, DESIGN)
+    pd.testing.assert_frame_equal(first, assign_arms(subscriber_keys, DESIGN))
+    shuffled = assign_arms(subscriber_keys.sample(frac=1, random_state=1), DESIGN)
+    pd.testing.assert_frame_equal(
+        first.set_index("subscriber_key").sort_index(), shuffled.set_index("subscriber_key").sort_index()
+    )
+    # A different design object with the same id and arms assigns identically.
+    pd.testing.assert_frame_equal(first, assign_arms(subscriber_keys, ExperimentDesign("campaign-2025-06")))
+
+
+def test_different_experiments_assign_independently():
+    subscriber_keys = keys(50_000)
+    a = assign_arms(subscriber_keys, DESIGN)["arm"]
+    b = assign_arms(subscriber_keys, ExperimentDesign("campaign-2025-07"))["arm"]
+    table = pd.crosstab(a, b)
+    assert stats.chi2_contingency(table).pvalue > 0.001
+    same_arm = (a == b).mean()
+    assert abs(same_arm - (0.1**2 + 0.45**2 + 0.45**2)) < 0.01
+
+
+def test_salt_reassigns_and_is_part_of_the_hash():
+    subscriber_keys = keys(2_000)
+    plain = assign_arms(subscriber_keys, DESIGN)
+    salted = assign_arms(subscriber_keys, ExperimentDesign(DESIGN.experiment_id, salt="rerun-2"))
+    assert (plain["bucket"] != salted["bucket"]).all()
+    digest = hashlib.sha256(f"campaign-2025-06:rerun-2:{subscriber_keys[0]}".encode()).digest()
+    assert salted.loc[0, "bucket"] == (int.from_bytes(digest[:8], "big") >> 11) / 2**53
+
+
+def test_assignment_rejects_missing_or_duplicate_keys():
+    with pytest.raises(ValueError, match="unique"):
+        assign_arms(pd.Series(["a", "a"]), DESIGN)
+    with pytest.raises(ValueError, match="missing"):
+        assign_arms(pd.Series(["a", None]), DESIGN)
+
+
+def test_assignment_of_no_keys_is_empty():
+    assert assign_arms(pd.Series([], dtype=object), DESIGN).empty
+
+
+# ----------------------------------------------------------------------------- sample ratio
+
+
+def _arms_frame(counts):
+    return pd.DataFrame({"arm": [arm for arm, n in counts.items() for _ in range(n)]})
+
+
+def test_sample_ratio_check_flags_a_55_45_split():
+    design = ExperimentDesign("srm", arms={"holdout": 0.5, "treatment": 0.5})
+    result = sample_ratio_check(_arms_frame({"holdout": 5_500, "treatment": 4_500}), design)
+    assert not result["passed"]
+    assert result["observed"] == {"holdout": 5_500, "treatment": 4_500}
+    assert result["expected"] == {"holdout": 5_000.0, "treatment": 5_000.0}
+    assert result["chi2"] == pytest.approx(100.0)  # 2 * 500^2 / 5000
+    assert result["p_value"] == pytest.approx(stats.chi2.sf(100.0, 1))
+
+
+def test_sample_ratio_check_passes_a_fair_split():
+    design = ExperimentDesign("srm", arms={"holdout": 0.5, "treatment": 0.5})
+    assert sample_ratio_check(_arms_frame({"holdout": 5_040, "treatment": 4_960}), design)["passed"]
+    assigned = assign_arms(keys(30_000), DESIGN)
+    result = sample_ratio_check(assigned, DESIGN)
+    assert result["passed"] and result["n"] == 30_000 and result["degrees_of_freedom"] == 2
+
+
+def test_sample_ratio_check_counts_empty_arms_and_rejects_strangers():
+    result = sample_ratio_check(_arms_frame({"control": 500, "treatment": 500}), DESIGN)
+    assert result["observed"]["holdout"] == 0 and not result["passed"]
+    with pytest.raises(ValueError, match="not in the design"):
+        sample_ratio_check(_arms_frame({"control": 5, "mystery": 5}), DESIGN)
+    other = assign_arms(keys(10), ExperimentDesign("other"))
+    with pytest.raises(ValueError, match="other experiments"):
+        sample_ratio_check(other, DESIGN)
+
+
+# ----------------------------------------------------------------------------- intervals
+
+
+def test_wilson_interval_known_values():
+    low, high = wilson_interval(10, 100)
+    assert low == pytest.approx(0.0552, abs=5e-5)
+    assert high == pytest.approx(0.1744, abs=5e-5)
+    assert wilson_interval(0, 50)[0] == 0.0
+    assert wilson_interval(0, 50)[1] == pytest.approx(1.96**2 / (50 + 1.96**2), abs=5e-5)  # z^2 / (n + z^2)
+    assert wilson_interval(50, 50)[1] == 1.0
+    assert all(np.isnan(wilson_interval(0, 0)))
+
+
+def test_wilson_interval_covers_the_true_rate_about_95_percent():
+    rng = np.random.default_rng(42)
+    true_rate, n = 0.08, 250
+    successes = rng.binomial(n, true_rate, size=400)
+    covered = [low <= true_rate <= high for low, high in (wilson_interval(int(s), n) for s in successes)]
+    assert 0.92 <= np.mean(covered) <= 0.98
+
+
+def test_mean_interval_matches_scipy_and_covers_the_truth():
+    rng = np.random.default_rng(7)
+    sample = rng.gamma(2.0, 10.0, 50)
+    estimate = mean_interval(sample)
+    expected = stats.t.interval(0.95, 49, loc=sample.mean(), scale=stats.sem(sample))
+    assert (estimate.ci_low, estimate.ci_high) == pytest.approx(expected)
+    covered = []
+    for _ in range(400):
+        interval = mean_interval(rng.gamma(2.0, 10.0, 200))
+        covered.append(interval.ci_low <= 20.0 <= interval.ci_high)
+    assert 0.92 <= np.mean(covered) <= 0.98
+
+
+def test_rate_difference_matches_newcombe_and_the_chi_square_test():
+    # Newcombe (1998), Statistics in Medicine 17:873, example (a): 56/70 vs 48/80, method 10.
+    difference, low, high, p_value = rate_difference(56, 70, 48, 80)
+    assert difference == pytest.approx(0.2)
+    assert low == pytest.approx(0.0524, abs=5e-5)
+    assert high == pytest.approx(0.3339, abs=5e-5)
+    table = np.array([[56, 14], [48, 32]])
+    assert p_value == pytest.approx(stats.chi2_contingency(table, correction=False).pvalue)
+    assert rate_difference(0, 100, 0, 100)[3] == 1.0
+
+
+def test_rate_difference_interval_covers_the_true_difference():
+    rng = np.random.default_rng(11)
+    covered = []
+    for _ in range(400):
+        a, b = rng.binomial(1500, 0.05), rng.binomial(1500, 0.03)
+        _, low, high, _ = rate_difference(int(a), 1500, int(b), 1500)
+        covered.append(low <= 0.02 <= high)
+    assert 0.92 <= np.mean(covered) <= 0.98
+
+
+def test_welch_difference_matches_scipy():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(10, 3, 80), rng.normal(9, 5, 120)
+    result = welch_difference(a, b)
+    reference = stats.ttest_ind(a, b, equal_var=False)
+    interval = reference.confidence_interval(0.95)
+    assert result.difference == pytest.approx(a.mean() - b.mean())
+    assert result.p_value == pytest.approx(reference.pvalue)
+    assert (result.ci_low, result.ci_high) == pytest.approx((interval.low, interval.high))
+    assert result.degrees_of_freedom == pytest.approx(reference.df)
+    constant = welch_difference(np.zeros(5), np.zeros(5))
+    assert (constant.difference, constant.ci_low, constant.p_value) == (0.0, 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def test_summary_counts_and_rates_on_a_hand_made_frame():
+    frame = pd.DataFrame(
+        {
+            "subscriber_key": list("abcdefghij"),
+            "arm": ["holdout"] * 2 + ["control"] * 4 + ["treatment"] * 4,
+            "opened": [0, 0, 1, 1, 0, 0, 1, 1, 1, 0],
+            "clicked": [0, 0, 1, 0, 0, 0, 1, 1, 0, 0],
+            "converted": [1, 0, 1, 0, 0, 0, 1, 1, 0, 0],
+            "revenue": [10.0, 0, 30.0, 0, 0, 0, 20.0, 40.0, 0, 0],
+        }
+    )
+    summary = summarise_experiment(frame, DESIGN)
+    table = summary.arm_table().set_index("arm")
+    assert table.loc["holdout", "n"] == 2 and table.loc["treatment", "n"] == 4
+    assert table.loc["control", "opens"] == 2 and table.loc["control", "open_rate"] == 0.5
+    assert table.loc["treatment", "clicks"] == 2 and table.loc["treatment", "conversion_rate"] == 0.5
+    assert table.loc["holdout", "revenue_per_member"] == 5.0
+    assert table.loc["treatment", "revenue_total"] == 60.0
+    assert table.loc["control", "conversion_rate_ci_low"] == pytest.approx(wilson_interval(1, 4)[0])
+    lift = summary.comparison("treatment", "control").rates["converted"]
+    assert lift.absolute_lift == pytest.approx(0.25)
+    assert lift.relative_lift == pytest.approx(1.0)
+    assert summary.n_members == 10
+
+
+def test_summary_detects_a_real_lift_and_not_a_null_one():
+    frame = members_with_outcomes(n=60_000, rates={"holdout": 0.02, "control": 0.03, "treatment": 0.04})
+    summary = summarise_experiment(frame, DESIGN)
+    vs_control = summary.comparison("treatment", "control").rates["converted"]
+    assert vs_control.ci_low > 0 and vs_control.p_value < 0.001
+    assert vs_control.ci_low <= 0.01 <= vs_control.ci_high
+    vs_holdout = summary.comparison("treatment", "holdout")
+    assert vs_holdout.revenue_per_member.ci_low > 0
+    assert summary.sample_ratio["passed"]
+
+    null = summarise_experiment(members_with_outcomes(n=20_000, rates=dict.fromkeys(DESIGN.arms, 0.03), seed=5), DESIGN)
+    assert null.comparison("treatment", "control").rates["converted"].p_value > 0.01
+
+
+def test_metrics_are_flat_and_json_serialisable():
+    summary = summarise_experiment(members_with_outcomes(n=5_000), DESIGN)
+    metrics = summary.to_metrics()
+    json.dumps(metrics, allow_nan=False)
+    assert metrics["treatment_vs_control.conversion_abs_lift"] == pytest.approx(
+        summary.comparison("treatment", "control").rates["converted"].absolute_lift
+    )
+    for key in (
+        "srm_p_value",
+        "srm_passed",
+        "holdout.n",
+        "treatment.conversion_rate_ci_low",
+        "treatment_vs_holdout.conversion_abs_lift_ci_high",
+        "treatment_vs_holdout.conversion_relative_lift",
+        "treatment_vs_holdout.revenue_per_member_diff_ci_low",
+        "control_vs_holdout.revenue_per_member_p_value",
+    ):
+        assert key in metrics
+    assert all(not isinstance(v, (dict, list)) for v in metrics.values())
+    # The holdout is never emailed: its open rate is 0 and the relative open lift undefined.
+    assert metrics["holdout.open_rate"] == 0.0
+    assert metrics["treatment_vs_holdout.open_relative_lift"] is None
+
+
+def test_summary_with_an_empty_arm_has_no_numbers_for_it():
+    frame = members_with_outcomes(n=2_000)
+    frame = frame[frame["arm"] != "control"]
+    summary = summarise_experiment(frame, DESIGN)
+    assert summary.arm("control").n == 0
+    metrics = summary.to_metrics()
+    json.dumps(metrics, allow_nan=False)
+    assert metrics["control.conversion_rate"] is None
+    assert metrics["treatment_vs_control.conversion_abs_lift"] is None
+    assert metrics["srm_passed"] is False
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda f: f.drop(columns="revenue"), "lacks columns"),
+        (lambda f: pd.concat([f, f.iloc[:1]]), "one row per"),
+        (lambda f: f.assign(arm=f["arm"].replace("control", "other")), "not in the design"),
+        (lambda f: f.assign(converted=f["converted"].astype(object).where(f.index != 0, None)), "missing"),
+        (lambda f: f.assign(opened=2), "boolean"),
+        (lambda f: f.assign(revenue=np.where(f.index == 0, np.nan, f["revenue"])), "revenue"),
+    ],
+)
+def test_summary_rejects_bad_input(mutate, message):
+    frame = members_with_outcomes(n=300)
+    with pytest.raises(ValueError, match=message):
+        summarise_experiment(mutate(frame), DESIGN)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def test_report_is_self_contained_and_shows_everything(tmp_path):
+    frame = members_with_outcomes(n=8_000)
+    summary = summarise_experiment(frame, DESIGN)
+    context = {"model_version": "propensity v7", "blocks_version": "v1-0123456789ab", "run_id": "<run & 42>"}
+    path = render_experiment_report(summary, tmp_path / "nested" / "report.html", context=context)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert DESIGN.experiment_id in text
+    for needle in ("holdout", "control", "treatment", "propensity v7", "v1-0123456789ab", "Newcombe", "Wilson", "Welch"):
+        assert needle in text
+    assert "&lt;run &amp; 42&gt;" in text and "<run & 42>" not in text
+    assert "Sample ratio check passed" in text and "sample ratio mismatch" not in text
+    lift = summary.comparison("treatment", "control").rates["converted"]
+    assert f"{lift.ci_low * 100:+.2f} pp" in text
+    # Self-contained: no external assets or scripts; no member keys.
+    for forbidden in ("<script", "<link", "src=", "http://", "https://"):
+        assert forbidden not in text
+    assert not any(key in text for key in frame["subscriber_key"].head(200))
+
+
+def test_report_warns_loudly_on_sample_ratio_mismatch(tmp_path):
+    frame = members_with_outcomes(n=8_000)
+    lopsided = pd.concat([frame[frame["arm"] != "holdout"], frame[frame["arm"] == "holdout"].head(100)])
+    summary = summarise_experiment(lopsided, DESIGN)
+    text = render_experiment_report(summary, tmp_path / "r.html", context={}).read_text(encoding="utf-8")
+    assert 'class="banner fail"' in text and "sample ratio mismatch" in text
+
+
+def test_report_refuses_context_with_an_email_address(tmp_path):
+    summary = summarise_experiment(members_with_outcomes(n=1_000), DESIGN)
+    with pytest.raises(ValueError, match="email"):
+        render_experiment_report(summary, tmp_path / "r.html", context={"owner": "someone@example.com"})
+    assert not (tmp_path / "r.html").exists()
