@@ -6,7 +6,8 @@ import dagster as dg
 
 from ml.drift import build_drift_report
 from ml.features import FEATURE_COLUMNS, ID_COLUMNS, PURCHASE_LABEL
-from ml.training import MlflowTarget, train_propensity_model
+from ml.tracking import MlflowTarget
+from ml.training import train_propensity_model
 from orchestration.resources import PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
@@ -77,14 +78,8 @@ def feature_drift_report(settings: PipelineSettings) -> dg.MaterializeResult:
     summary = build_drift_report(
         reference, current, html_path=settings.reports_path() / "feature_drift_report.html"
     )
+    metadata = summary.to_metadata()
+    metadata.pop("html_path")
     return dg.MaterializeResult(
-        metadata={
-            "report": dg.MetadataValue.path(str(summary.html_path)),
-            "columns": summary.n_columns,
-            "drifted_columns": summary.n_drifted_columns,
-            "share_drifted": float(summary.share_drifted),
-            "dataset_drift": bool(summary.dataset_drift),
-            "reference_rows": summary.reference_rows,
-            "current_rows": summary.current_rows,
-        }
+        metadata={"report": dg.MetadataValue.path(str(summary.html_path)), **metadata}
     )

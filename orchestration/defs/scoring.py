@@ -5,10 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from ml.features import FEATURE_COLUMNS
-from ml.scoring import load_model, resolve_model_alias, score_subscribers
+from ml.scoring import load_model, score_subscribers
+from ml.tracking import CANDIDATE_ALIAS, model_version_uri, resolve_alias
 from orchestration.resources import PipelineSettings
-
-MODEL_ALIAS = "candidate"
 
 
 @dg.asset(
@@ -35,9 +34,11 @@ def propensity_scores(
         where e.is_eligible
         """
     )
-    model_uri, model_version = resolve_model_alias(
-        settings.registered_model_name, MODEL_ALIAS, tracking_uri=settings.tracking_uri()
+    # Pin the version behind the alias now, so every score row names the exact model.
+    model_version = resolve_alias(
+        settings.registered_model_name, CANDIDATE_ALIAS, tracking_uri=settings.tracking_uri()
     )
+    model_uri = model_version_uri(settings.registered_model_name, model_version)
     model = load_model(model_uri, tracking_uri=settings.tracking_uri())
     scores = score_subscribers(features, model, model_uri=model_uri, model_version=model_version)
     rows = warehouse.write_table(scores, "ml.propensity_scores")

@@ -1,0 +1,409 @@
+"""Great Expectations validation of one table against its suite, without leaking row values.
+
+Suites live in `expectations/<table>.json` (GX 1.x suite JSON). Every expectation carries GX's
+native `severity`: `critical` expectations are contract violations that must block downstream
+work (reported here as severity "error"), `warning` ones are expected mess worth a look.
+
+Privacy: landing subscriber tables hold raw emails and first names, so validation results are
+requested as counts only (SUMMARY with no partial unexpected values) and then reduced to an
+allow-list of count fields before they are returned, stored or rendered. Exception messages are
+dropped too, since they can quote cell values.
+
+`great_expectations` takes seconds to import, so it is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.data_context import EphemeralDataContext
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
+
+LANDING_SUITES = (
+    "crm_subscribers",
+    "esp_subscribers",
+    "consent_events",
+    "suppressions",
+    "products",
+    "campaigns",
+    "sends",
+    "email_events",
+    "orders",
+    "hillstrom",
+)
+MART_SUITES = (
+    "subscriber_identity_crosswalk",
+    "consent_history",
+    "suppression_list",
+    "subscriber_eligibility",
+    "subscriber_profiles",
+    "training_examples",
+    "scoring_features",
+    "quarantine_rows",
+    "landing_reconciliation",
+    "hillstrom_arm_outcomes",
+)
+SUITE_TABLES = LANDING_SUITES + MART_SUITES
+
+# Project vocabulary for GX's native FailureSeverity values.
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+_SEVERITY_NAMES = {"critical": ERROR, "warning": WARNING, "info": INFO}
+
+# Counts, never values: GX computes the unexpected rows but returns none of them.
+RESULT_FORMAT = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": 0,
+    "include_unexpected_rows": False,
+    "return_unexpected_index_query": False,
+}
+# The only result fields that survive scrubbing (observed_value only when it is a number).
+_COUNT_FIELDS = (
+    "element_count",
+    "missing_count",
+    "missing_percent",
+    "unexpected_count",
+    "unexpected_percent",
+    "unexpected_percent_total",
+    "unexpected_percent_nonmissing",
+)
+# Kept empty so Data Docs renderers that look for them find nothing rather than fail.
+_EMPTY_SAMPLE_FIELDS = ("partial_unexpected_list", "partial_unexpected_counts")
+
+DOCS_SITE_NAME = "pipeline_quality"
+# Under docs_dir: the scrubbed results and suites the Data Docs index is built from.
+DOCS_STORE_DIRNAME = "gx_stores"
+
+
+class SuiteLoadError(ValueError):
+    """A suite file is not a valid GX 1.x expectation suite."""
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """What a validation found, as counts: safe to log, store and show.
+
+    `error_failures` / `warning_failures` hold one dict per failed expectation with keys
+    expectation_type, column, condition, severity, unexpected_count, unexpected_percent,
+    observed_value (numbers only) and raised_exception. Info-severity failures are listed
+    with the warnings: neither blocks.
+    """
+
+    table_name: str
+    suite_name: str
+    success: bool
+    row_count: int
+    evaluated_expectations: int
+    successful_expectations: int
+    error_failures: tuple[dict[str, Any], ...]
+    warning_failures: tuple[dict[str, Any], ...]
+    docs_path: Path | None = None
+
+    @property
+    def blocking_failed(self) -> bool:
+        """True when an error-severity expectation failed: downstream work must not run."""
+        return bool(self.error_failures)
+
+    def to_metadata(self) -> dict[str, Any]:
+        """A flat, JSON-serialisable summary (scalars only), e.g. for Dagster metadata."""
+        return {
+            "table": self.table_name,
+            "suite": self.suite_name,
+            "success": self.success,
+            "blocking_failed": self.blocking_failed,
+            "row_count": self.row_count,
+            "evaluated_expectations": self.evaluated_expectations,
+            "successful_expectations": self.successful_expectations,
+            "error_failures": len(self.error_failures),
+            "warning_failures": len(self.warning_failures),
+            "error_failure_details": "; ".join(describe_failure(f) for f in self.error_failures),
+            "warning_failure_details": "; ".join(describe_failure(f) for f in self.warning_failures),
+            "docs_path": str(self.docs_path) if self.docs_path else None,
+        }
+
+
+def describe_failure(failure: dict[str, Any]) -> str:
+    """One line for a failed expectation, e.g. `expect_column_values_to_be_unique(crm_id): 4 unexpected (2.00%)`."""
+    target = failure["column"] or ""
+    if failure.get("condition"):
+        target = f"{target} where {failure['condition']}"
+    head = f"{failure['expectation_type']}({target}) [{failure['severity']}]"
+    if failure.get("raised_exception"):
+        return f"{head}: could not be evaluated"
+    if failure.get("unexpected_count") is not None:
+        percent = failure.get("unexpected_percent")
+        share = f" ({percent:.2f}%)" if percent is not None else ""
+        return f"{head}: {failure['unexpected_count']} unexpected{share}"
+    if failure.get("observed_value") is not None:
+        return f"{head}: observed {failure['observed_value']}"
+    return f"{head}: failed"
+
+
+def suite_path(table_name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> Path:
+    """The suite file for a table: `<expectations_dir>/<table_name>.json`."""
+    return Path(expectations_dir) / f"{table_name}.json"
+
+
+def load_suite(path: Path) -> gx.ExpectationSuite:
+    """Load a GX 1.x suite JSON file (the `ExpectationSuite.to_json_dict()` format).
+
+    GX logs and silently drops an invalid expectation; this refuses the file instead.
+    """
+    import great_expectations as gx
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SuiteLoadError(f"{path}: cannot read suite JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+        raise SuiteLoadError(f"{path}: not a GX expectation suite (no 'expectations' list)")
+    try:
+        suite = gx.ExpectationSuite(**data)
+    except (TypeError, ValueError) as exc:
+        raise SuiteLoadError(f"{path}: invalid suite: {exc}") from exc
+    if len(suite.expectations) != len(data["expectations"]):
+        raise SuiteLoadError(
+            f"{path}: {len(data['expectations']) - len(suite.expectations)} expectation(s) are "
+            "invalid for the installed Great Expectations version"
+        )
+    return suite
+
+
+def validate_table(
+    df: pd.DataFrame,
+    suite_path: Path,
+    *,
+    table_name: str,
+    docs_dir: Path | None = None,
+) -> ValidationOutcome:
+    """Validate a DataFrame against a suite file; return counts, never row values.
+
+    Runs the documented GX 1.x flow on a fresh in-memory context (pandas data source,
+    dataframe asset, whole-dataframe batch definition, ValidationDefinition). When `docs_dir`
+    is given, the scrubbed result is rendered into a Data Docs site there (one site for all
+    tables, keeping the latest validation of each) and `docs_path` is its index.html.
+    """
+    import great_expectations as gx
+
+    suite_file = Path(suite_path)
+    context = _new_context()
+    suite = context.suites.add(load_suite(suite_file))
+    batch_definition = (
+        context.data_sources.add_pandas(name="pipeline")
+        .add_dataframe_asset(name=table_name)
+        .add_batch_definition_whole_dataframe(name="whole_table")
+    )
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"validate_{table_name}", data=batch_definition, suite=suite)
+    )
+    result = validation.run(batch_parameters={"dataframe": df}, result_format=RESULT_FORMAT)
+    scrub_validation_result(result)
+
+    error_failures: list[dict[str, Any]] = []
+    warning_failures: list[dict[str, Any]] = []
+    for expectation_result in result.results:
+        if expectation_result.success:
+            continue
+        failure = _failure_summary(expectation_result)
+        (error_failures if failure["severity"] == ERROR else warning_failures).append(failure)
+
+    docs_path = None
+    if docs_dir is not None:
+        (result_key,) = context.validation_results_store.list_keys()
+        docs_path = _render_data_docs(Path(docs_dir), suite_file, result_key, result)
+
+    statistics = result.statistics
+    return ValidationOutcome(
+        table_name=table_name,
+        suite_name=suite.name,
+        success=bool(result.success),
+        row_count=len(df),
+        evaluated_expectations=int(statistics["evaluated_expectations"]),
+        successful_expectations=int(statistics["successful_expectations"]),
+        error_failures=tuple(error_failures),
+        warning_failures=tuple(warning_failures),
+        docs_path=docs_path,
+    )
+
+
+def scrub_validation_result(result: ExpectationSuiteValidationResult) -> None:
+    """Reduce every expectation result, in place, to counts and numeric observations.
+
+    Drops unexpected value lists, index lists, detail dicts, non-numeric observed values,
+    exception messages/tracebacks (they can quote cells) and the batch's data fingerprint (a
+    hash of the raw rows), whatever result format produced them.
+    """
+    batch_markers = result.meta.get("batch_markers")
+    if isinstance(batch_markers, dict):
+        batch_markers.pop("pandas_data_fingerprint", None)
+    for expectation_result in result.results:
+        raw = expectation_result.result or {}
+        kept: dict[str, Any] = {field: raw[field] for field in _COUNT_FIELDS if field in raw}
+        observed = _number_or_none(raw.get("observed_value"))
+        if observed is not None:
+            kept["observed_value"] = observed
+        for field in _EMPTY_SAMPLE_FIELDS:
+            if field in raw:
+                kept[field] = []
+        expectation_result.result = kept
+        expectation_result.exception_info = {
+            "raised_exception": _raised_exception(expectation_result.exception_info),
+            "exception_message": None,
+            "exception_traceback": None,
+        }
+
+
+def _new_context() -> EphemeralDataContext:
+    """A fresh in-memory GX context: no files, no progress bars, no usage statistics.
+
+    Creating one takes milliseconds, so each validation gets its own and nothing leaks
+    between tables.
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _docs_context(docs_dir: Path) -> EphemeralDataContext:
+    """A GX context whose suites and (scrubbed) results persist under docs_dir, with one site.
+
+    Persisting them lets the site index list every table validated into the same folder,
+    even across processes.
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    store_root = docs_dir / DOCS_STORE_DIRNAME
+    defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+    defaults.stores[defaults.expectations_store_name] = {
+        "class_name": "ExpectationsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(store_root / "expectations"),
+        },
+    }
+    defaults.stores[defaults.validation_results_store_name] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(store_root / "validations"),
+        },
+    }
+    config = DataContextConfig(
+        store_backend_defaults=defaults,
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    context.add_data_docs_site(
+        DOCS_SITE_NAME,
+        {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return context
+
+
+def _render_data_docs(
+    docs_dir: Path, suite_file: Path, result_key: Any, result: ExpectationSuiteValidationResult
+) -> Path:
+    """Store the scrubbed result as the table's latest validation and rebuild the site."""
+    docs_dir = docs_dir.resolve()
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    context = _docs_context(docs_dir)
+    context.suites.add_or_update(load_suite(suite_file))
+    store = context.validation_results_store
+    suite_name = result_key.expectation_suite_identifier.name
+    for old_key in store.list_keys():
+        if old_key.expectation_suite_identifier.name == suite_name:
+            store.remove_key(old_key)  # the index build then deletes its stale page
+    store.set(result_key, result)
+    context.build_data_docs(site_names=[DOCS_SITE_NAME])
+    return docs_dir / "index.html"
+
+
+def _failure_summary(expectation_result: Any) -> dict[str, Any]:
+    config = expectation_result.expectation_config
+    kwargs = config.kwargs
+    severity = getattr(config.severity, "value", config.severity) or "critical"
+    scrubbed = expectation_result.result or {}
+    return {
+        "expectation_type": config.type,
+        "column": _column_label(kwargs),
+        "condition": _describe_condition(kwargs.get("row_condition")),
+        "severity": _SEVERITY_NAMES.get(str(severity), ERROR),
+        "unexpected_count": scrubbed.get("unexpected_count"),
+        "unexpected_percent": _number_or_none(scrubbed.get("unexpected_percent")),
+        "observed_value": scrubbed.get("observed_value"),
+        "raised_exception": bool(expectation_result.exception_info.get("raised_exception")),
+    }
+
+
+def _column_label(kwargs: dict[str, Any]) -> str | None:
+    if kwargs.get("column") is not None:
+        return str(kwargs["column"])
+    if kwargs.get("column_A") is not None:
+        return f"{kwargs['column_A']},{kwargs['column_B']}"
+    if kwargs.get("column_list"):
+        return ",".join(str(column) for column in kwargs["column_list"])
+    return None
+
+
+def _describe_condition(condition: Any) -> str | None:
+    """A readable row condition from the suite (configuration, not data), e.g. `is_eligible == True`."""
+    if not condition:
+        return None
+    if isinstance(condition, dict):
+        from great_expectations.expectations.row_conditions import deserialize_row_condition
+
+        condition = deserialize_row_condition(condition)
+    return condition if isinstance(condition, str) else repr(condition)
+
+
+def _raised_exception(exception_info: Any) -> bool:
+    if not exception_info:
+        return False
+    if "raised_exception" in exception_info:
+        return bool(exception_info["raised_exception"])
+    # GX may key exception infos by metric id instead.
+    return any(bool(info.get("raised_exception")) for info in exception_info.values() if isinstance(info, dict))
+
+
+def _number_or_none(value: Any) -> float | int | None:
+    """Finite real numbers pass (bools are not numbers here); anything else becomes None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    as_float = float(value)
+    return as_float if math.isfinite(as_float) else None

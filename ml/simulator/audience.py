@@ -1,0 +1,762 @@
+"""Generate the landing folder (docs/data_contract.md) and the simulator's oracle.
+
+People are generated in chunks and appended to Parquet files, so memory stays flat however
+large the audience is; the catalogue and the campaign calendar are global. Within a chunk
+everything is vectorised over people; the only Python loops run over campaigns and days.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from ml.features import PRODUCT_CATEGORIES
+from ml.simulator import behaviour, formatting, names
+from ml.simulator import randomness as rnd
+from ml.simulator.config import AudienceConfig
+from ml.simulator.contract import (
+    CORRUPTIBLE_FILES,
+    EVENT_TYPES,
+    LANDING_SCHEMAS,
+    MANIFEST_FILE,
+)
+from ml.simulator.dirty import NO_LOWER_BOUND, Corrupted, RowMeta, corrupt_table
+from ml.simulator.population import (
+    CRM,
+    DAY,
+    ESP,
+    HOUR,
+    NEVER,
+    Calendar,
+    Catalogue,
+    People,
+    canonical_emails,
+    draw_calendar,
+    draw_catalogue,
+    draw_people,
+    first_names,
+    subscriber_ids,
+    subscriber_ids_by_system,
+    vary_emails,
+)
+
+GENERATOR_NAME = "ml.simulator"
+# Files with one row group per chunk, in the order they are written.
+CHUNKED_FILES = (
+    "crm_subscribers.parquet", "esp_subscribers.parquet", "consent_events.parquet", "suppressions.parquet",
+    "sends.parquet", "email_events.parquet", "orders.parquet",
+)
+SUBSCRIBER_FILES = ("crm_subscribers.parquet", "esp_subscribers.parquet")
+
+_EVENT_CODE = {name: i for i, name in enumerate(EVENT_TYPES)}
+_SEND_UID_BITS = 11  # campaign index inside a send uid
+_EVENT_UID_BITS = 3  # event type inside an event uid
+_DERIVED = np.uint64(1 << 62)  # marks uids of rows derived from an e-mail event
+
+PEOPLE_SCHEMA = pa.schema(
+    [
+        ("person_id", pa.int64()), ("crm_id", pa.string()), ("esp_id", pa.string()),
+        ("in_crm", pa.bool_()), ("in_esp", pa.bool_()),
+        ("crm_signup_at", pa.timestamp("s")), ("esp_created_at", pa.timestamp("s")),
+        ("timezone", pa.string()), ("country", pa.string()),
+        ("engagement", pa.float64()), ("price_sensitivity", pa.float64()),
+        *[(f"affinity_{c}", pa.float64()) for c in PRODUCT_CATEGORIES],
+        ("top_category", pa.string()), ("preferred_local_hour", pa.int64()),
+        ("churn_hazard", pa.float64()), ("churned_at", pa.timestamp("s")),
+        ("base_daily_purchase_hazard", pa.float64()), ("bad_mailbox", pa.bool_()),
+        ("preference_unsubscribe_at", pa.timestamp("s")), ("erased_at", pa.timestamp("s")),
+    ]
+)
+SEND_PROBABILITY_SCHEMA = pa.schema(
+    [
+        ("send_id", pa.string()),
+        ("p_open", pa.float64()),
+        ("p_click", pa.float64()),
+        ("p_click_given_open", pa.float64()),
+    ]
+)
+CORRUPTION_SCHEMA = pa.schema(
+    [("source_file", pa.string()), ("source_row_key", pa.int64()), ("kind", pa.string()), ("column", pa.string())]
+)
+
+
+@dataclass
+class GenerationSummary:
+    """What `generate_landing` wrote."""
+
+    n_people: int
+    rows: dict[str, int]
+    corrupted_rows: dict[str, dict[str, int]]
+    expected_canonical_subscribers: int
+    seconds: float
+    landing_dir: Path
+    oracle_dir: Path
+
+    @property
+    def total_corrupted_rows(self) -> int:
+        return sum(sum(kinds.values()) for kinds in self.corrupted_rows.values())
+
+
+# -- e-mail history ------------------------------------------------------------------------
+
+
+@dataclass
+class _EmailHistory:
+    send_person: np.ndarray  # local person index
+    send_campaign: np.ndarray
+    sent_at: np.ndarray
+    p_open: np.ndarray
+    p_click_given_open: np.ndarray
+    event_send: np.ndarray  # index into the sends
+    event_type: np.ndarray  # code in EVENT_TYPES
+    event_at: np.ndarray
+    consent_event: np.ndarray  # index into the events: unsubscribes also recorded as consent
+    consent_at: np.ndarray
+    suppression_event: np.ndarray  # index into the events: bounces and complaints
+    suppression_at: np.ndarray
+
+    def send_uid(self, people: People) -> np.ndarray:
+        pid = people.person_id[self.send_person].astype(np.uint64)
+        return (pid << np.uint64(_SEND_UID_BITS)) | self.send_campaign.astype(np.uint64)
+
+    def event_uid(self, people: People) -> np.ndarray:
+        send_uid = self.send_uid(people)[self.event_send]
+        return (send_uid << np.uint64(_EVENT_UID_BITS)) | self.event_type.astype(np.uint64)
+
+
+def _simulate_email(config: AudienceConfig, calendar: Calendar, people: People, end: int) -> _EmailHistory:
+    """Send every campaign to a share of the eligible ESP contacts and draw their reactions.
+
+    The loop runs over campaigns because eligibility depends on earlier reactions
+    (unsubscribes, complaints, bounces); each iteration is vectorised over people.
+    """
+    seed = config.seed
+    pid = people.person_id
+    n = len(people)
+    n_campaigns = len(calendar)
+    launched = calendar.launched_at
+    week_start = np.searchsorted(launched, launched - 7 * DAY, side="left")
+    sends_so_far = np.zeros((n_campaigns + 1, n), dtype=np.int32)
+    opted_out_at = np.minimum(people.preference_unsubscribe_at, people.erased_at)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "send_person", "send_campaign", "sent_at", "p_open", "p_click_given_open",
+        "event_send", "event_type", "event_at", "consent_event", "consent_at", "suppression_event", "suppression_at",
+    )}
+    n_sends = n_events = 0
+    for c in range(n_campaigns):
+        t = launched[c]
+        sends_so_far[c + 1] = sends_so_far[c]
+        candidates = np.flatnonzero(people.in_esp & (people.esp_created_at < t) & (opted_out_at > t))
+        chosen = rnd.uniform(seed, "send/select", pid[candidates], c) < calendar.audience_share[c]
+        idx = candidates[chosen]
+        if len(idx) == 0:
+            continue
+        sends_so_far[c + 1, idx] += 1
+        u = lambda stream: rnd.uniform(seed, f"send/{stream}", pid[idx], c)  # noqa: E731
+        recent = sends_so_far[c, idx] - sends_so_far[week_start[c], idx]
+        sent_at = t + np.floor(u("jitter") * 2 * HOUR).astype(np.int64)
+        churned = people.churned_at[idx] <= sent_at
+        engagement = people.engagement[idx]
+        match = behaviour.category_match(people.affinity[idx], calendar.category_code[c])
+        p_open = behaviour.open_probability(engagement, match, recent, churned, calendar.appeal[c])
+        p_click = behaviour.click_given_open_probability(engagement, match)
+
+        bounced = u("bounce") < np.where(people.bad_mailbox[idx], 1.0, behaviour.RANDOM_HARD_BOUNCE)
+        delivered = ~bounced
+        delivered_at = sent_at + 1 + np.floor(u("delivery_delay") * 300).astype(np.int64)
+        bounced_at = sent_at + 5 + np.floor(u("bounce_delay") * 600).astype(np.int64)
+        # Half the opens come soon after delivery, the rest at the person's preferred local hour.
+        local_hour = np.mod(sent_at / HOUR + people.utc_offset_hours[idx], 24)
+        to_preferred = np.mod(people.preferred_local_hour[idx] - local_hour, 24) * HOUR + u("open_minute") * HOUR
+        soon = -np.log(u("open_soon_delay")) * 1.5 * HOUR
+        open_delay = 60 + np.where(u("open_soon") < 0.5, soon, to_preferred)
+        opened_at = delivered_at + np.floor(open_delay).astype(np.int64)
+        opened = delivered & (u("open") < p_open) & (opened_at < end)
+        clicked_at = opened_at + 5 + np.floor(u("click_delay") * 1800).astype(np.int64)
+        clicked = opened & (u("click") < p_click) & (clicked_at < end)
+        unsubscribed_at = np.where(
+            opened,
+            opened_at + 10 + np.floor(u("unsubscribe_delay") * 600),
+            delivered_at + 300 + np.floor(u("unsubscribe_delay") * 2 * DAY),
+        ).astype(np.int64)
+        p_unsubscribe = behaviour.unsubscribe_probability(recent, churned)
+        unsubscribed = delivered & (u("unsubscribe") < p_unsubscribe) & (unsubscribed_at < end)
+        complained_at = delivered_at + 600 + np.floor(u("complaint_delay") * 3 * DAY).astype(np.int64)
+        complained = (
+            delivered & ~unsubscribed & (u("complaint") < behaviour.COMPLAINT_PROBABILITY) & (complained_at < end)
+        )
+        opt_out = np.full(len(idx), NEVER)
+        for happened, moment in ((bounced, bounced_at), (unsubscribed, unsubscribed_at), (complained, complained_at)):
+            opt_out = np.where(happened, np.minimum(opt_out, moment), opt_out)
+        opted_out_at[idx] = np.minimum(opted_out_at[idx], opt_out)
+
+        parts["send_person"].append(idx)
+        parts["send_campaign"].append(np.full(len(idx), c, dtype=np.int64))
+        parts["sent_at"].append(sent_at)
+        parts["p_open"].append(p_open)
+        parts["p_click_given_open"].append(p_click)
+        send_rows = n_sends + np.arange(len(idx))
+        first_event = n_events
+        for code, happened, moment in (
+            (_EVENT_CODE["delivered"], delivered, delivered_at),
+            (_EVENT_CODE["bounce"], bounced, bounced_at),
+            (_EVENT_CODE["open"], opened, opened_at),
+            (_EVENT_CODE["click"], clicked, clicked_at),
+            (_EVENT_CODE["unsubscribe"], unsubscribed, unsubscribed_at),
+            (_EVENT_CODE["complaint"], complained, complained_at),
+        ):
+            parts["event_send"].append(send_rows[happened])
+            parts["event_type"].append(np.full(int(happened.sum()), code, dtype=np.int64))
+            parts["event_at"].append(moment[happened])
+            n_events += int(happened.sum())
+        n_sends += len(idx)
+        # This campaign's events, to derive consent and suppression rows from them.
+        types_here = np.concatenate(parts["event_type"][-6:])
+        times_here = np.concatenate(parts["event_at"][-6:])
+        person_here = pid[idx[np.concatenate(parts["event_send"][-6:]) - send_rows[0]]]
+        event_index = first_event + np.arange(len(types_here))
+        u_event = lambda stream: rnd.uniform(seed, f"send/{stream}", person_here, c)  # noqa: E731
+        # Half the e-mail unsubscribes are also recorded by the ESP as a consent change.
+        recorded_at = times_here + np.floor(u_event("unsubscribe_record_delay") * 300).astype(np.int64)
+        is_unsubscribe = types_here == _EVENT_CODE["unsubscribe"]
+        keep = is_unsubscribe & (u_event("unsubscribe_recorded") < 0.5) & (recorded_at < end)
+        parts["consent_event"].append(event_index[keep])
+        parts["consent_at"].append(recorded_at[keep])
+        suppressing = (types_here == _EVENT_CODE["bounce"]) | (types_here == _EVENT_CODE["complaint"])
+        suppressed_at = times_here + np.floor(u_event("suppression_delay") * HOUR).astype(np.int64)
+        parts["suppression_event"].append(event_index[suppressing])
+        parts["suppression_at"].append(np.clip(suppressed_at, times_here, end - 1)[suppressing])
+
+    def cat(key: str, dtype) -> np.ndarray:
+        return np.concatenate(parts[key]).astype(dtype) if parts[key] else np.zeros(0, dtype=dtype)
+
+    return _EmailHistory(
+        send_person=cat("send_person", np.int64),
+        send_campaign=cat("send_campaign", np.int64),
+        sent_at=cat("sent_at", np.int64),
+        p_open=cat("p_open", np.float64),
+        p_click_given_open=cat("p_click_given_open", np.float64),
+        event_send=cat("event_send", np.int64),
+        event_type=cat("event_type", np.int64),
+        event_at=cat("event_at", np.int64),
+        consent_event=cat("consent_event", np.int64),
+        consent_at=cat("consent_at", np.int64),
+        suppression_event=cat("suppression_event", np.int64),
+        suppression_at=cat("suppression_at", np.int64),
+    )
+
+
+# -- orders --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Orders:
+    person: np.ndarray  # local person index
+    day: np.ndarray
+    ordered_at: np.ndarray
+    product: np.ndarray  # index into the catalogue
+    currency: np.ndarray  # str
+    amount: np.ndarray
+
+
+def _simulate_orders(
+    config: AudienceConfig, catalogue: Catalogue, people: People, email: _EmailHistory, start: int, end: int
+) -> _Orders:
+    """Daily purchase draws for CRM customers: base hazard, boosted after opens and clicks."""
+    seed = config.seed
+    days = config.days
+    buyers = np.flatnonzero(people.in_crm)
+    row_of = np.full(len(people), -1, dtype=np.int64)
+    row_of[buyers] = np.arange(len(buyers))
+    # E-mail engagement per (buyer, day), weighted by how much it boosts purchases.
+    event_person = email.send_person[email.event_send]
+    weights = np.select(
+        [email.event_type == _EVENT_CODE["click"], email.event_type == _EVENT_CODE["open"]],
+        [behaviour.CLICK_PURCHASE_BOOST, behaviour.OPEN_PURCHASE_BOOST],
+        0.0,
+    )
+    useful = (weights > 0) & (row_of[event_person] >= 0)
+    cells = row_of[event_person[useful]] * days + (email.event_at[useful] - start) // DAY
+    engagement = np.bincount(cells, weights=weights[useful], minlength=len(buyers) * days).reshape(len(buyers), days)
+    boost = np.empty_like(engagement)
+    level = np.zeros(len(buyers))
+    decay = behaviour.boost_decay()
+    for d in range(days):  # a recursive filter over days, vectorised over people
+        boost[:, d] = level
+        level = level * decay + engagement[:, d]
+
+    day_start = start + np.arange(days, dtype=np.int64)[None, :] * DAY
+    open_from = np.maximum(day_start, people.crm_signup_at[buyers, None] + 60)
+    open_until = np.minimum(np.minimum(day_start + DAY, end), people.churned_at[buyers, None])
+    exposure = np.clip((open_until - open_from) / DAY, 0.0, 1.0)
+    hazard = people.base_purchase_hazard[buyers, None] * (1.0 + boost)
+    p_buy = 1.0 - np.exp(-hazard * exposure)
+    pid = people.person_id[buyers]
+    buys = rnd.uniform(seed, "order/buys", pid[:, None], np.arange(days)[None, :]) < p_buy
+    rows, day = np.nonzero(buys)
+    person = buyers[rows]
+    u = lambda stream: rnd.uniform(seed, f"order/{stream}", people.person_id[person], day)  # noqa: E731
+    lo, hi = open_from[rows, day], open_until[rows, day]
+    ordered_at = np.minimum(lo + np.floor(u("time") * (hi - lo)).astype(np.int64), hi - 1)
+    product = behaviour.choose_products(
+        people.affinity[person], people.price_sensitivity[person], u("explore"), u("category"), u("product"),
+        catalogue.by_category,
+    )
+    country = people.country[person]
+    pay = u("currency")
+    home_currency = np.select(
+        [np.isin(country, list(names.EURO_COUNTRIES)), np.isin(country, list(names.POUND_COUNTRIES))],
+        ["EUR", "GBP"],
+        "USD",
+    )
+    currency = np.where(
+        home_currency != "USD",
+        np.where(pay < 0.85, home_currency, "USD"),
+        np.select([pay < 0.97, pay < 0.99], ["USD", "EUR"], "GBP"),
+    )
+    fx = np.select([currency == "EUR", currency == "GBP"], [names.FX_FROM_USD["EUR"], names.FX_FROM_USD["GBP"]], 1.0)
+    amount = np.maximum(np.round(catalogue.price[product] * fx, 2), 0.01)
+    return _Orders(person=person, day=day, ordered_at=ordered_at, product=product, currency=currency, amount=amount)
+
+
+# -- landing tables ------------------------------------------------------------------------
+
+
+def _ordered(seconds: np.ndarray) -> np.ndarray:
+    return np.argsort(seconds, kind="stable")
+
+
+def _strings(values) -> pa.Array:
+    return pa.array(np.asarray(values, dtype=object), type=pa.string())
+
+
+def _subscriber_tables(people: People) -> dict[str, tuple[pa.Table, RowMeta]]:
+    emails = canonical_emails(people)
+    given = first_names(people)
+    tables = {}
+    for name, system, member, signed_up, variant in (
+        ("crm_subscribers.parquet", CRM, people.in_crm, people.crm_signup_at, people.crm_email_variant),
+        ("esp_subscribers.parquet", ESP, people.in_esp, people.esp_created_at, people.esp_email_variant),
+    ):
+        rows = np.flatnonzero(member)
+        columns = {
+            "crm_id" if system == CRM else "esp_id": subscriber_ids(people.person_id[rows], system),
+            "email": _strings(vary_emails(emails[rows], variant[rows])),
+            "first_name": _strings(given[rows]),
+            "signup_at" if system == CRM else "created_at": formatting.timestamps(signed_up[rows]),
+            "timezone": _strings(people.timezone[rows]),
+        }
+        if system == CRM:
+            columns["country"] = _strings(people.country[rows])
+        meta = RowMeta(
+            uid=people.person_id[rows].astype(np.uint64),
+            timestamp=signed_up[rows],
+            lower_bound=np.full(len(rows), NO_LOWER_BOUND),
+            subscriber_ok=np.ones(len(rows), dtype=bool),
+            system=np.full(len(rows), system),
+        )
+        tables[name] = (pa.table(columns, schema=LANDING_SCHEMAS[name]), meta)
+    return tables
+
+
+def _consent_table(config: AudienceConfig, people: People, email: _EmailHistory, ok: dict[int, np.ndarray]):
+    seed = config.seed
+    pid = people.person_id
+    person, system, status, source, at, uid, proof_kind = [], [], [], [], [], [], []
+
+    def add(rows, sys, stat, src, moment, row_uid, proofs):
+        person.append(rows)
+        system.append(np.broadcast_to(sys, rows.shape))
+        status.append(np.broadcast_to(stat, rows.shape))
+        source.append(np.broadcast_to(src, rows.shape))
+        at.append(moment)
+        uid.append(row_uid)
+        proof_kind.append(np.broadcast_to(proofs, rows.shape))
+
+    for sys, member, signed_up, doi_share in (
+        (CRM, people.in_crm, people.crm_signup_at, 0.2),
+        (ESP, people.in_esp, people.esp_created_at, 0.7),
+    ):
+        rows = np.flatnonzero(member)
+        doi = rnd.uniform(seed, f"consent/doi/{sys}", pid[rows]) < doi_share
+        confirm = np.floor(rnd.uniform(seed, f"consent/confirm/{sys}", pid[rows]) * 600).astype(np.int64)
+        add(rows, sys, "subscribed", np.where(doi, "double_opt_in", "signup_form"),
+            signed_up[rows] + np.where(doi, confirm, 0), pid[rows].astype(np.uint64) * 16 + sys,
+            np.where(doi, "doi", "form"))
+    rows = np.flatnonzero(people.preference_unsubscribe_at < NEVER)
+    support = rnd.uniform(seed, "consent/support_request", pid[rows]) < 0.15
+    add(rows, people.preference_unsubscribe_system[rows], "unsubscribed",
+        np.where(support, "support_request", "preference_center"), people.preference_unsubscribe_at[rows],
+        pid[rows].astype(np.uint64) * 16 + 2, "")
+    rows = np.flatnonzero(people.erased_at < NEVER)
+    add(rows, people.erasure_system[rows], "erased", "legal_request", people.erased_at[rows],
+        pid[rows].astype(np.uint64) * 16 + 3, "ticket")
+    event_uid = email.event_uid(people)
+    rows = email.send_person[email.event_send[email.consent_event]]
+    add(rows, ESP, "unsubscribed", "preference_center", email.consent_at,
+        _DERIVED | event_uid[email.consent_event], "")
+
+    person = np.concatenate(person).astype(np.int64)
+    system = np.concatenate(system).astype(np.int64)
+    at = np.concatenate(at).astype(np.int64)
+    uid = np.concatenate(uid).astype(np.uint64)
+    order = _ordered(at)
+    person, system, at, uid = person[order], system[order], at[order], uid[order]
+    status = np.concatenate(status)[order]
+    source = np.concatenate(source)[order]
+    proof_kind = np.concatenate(proof_kind)[order]
+    token = formatting.hex_ids("", rnd.unique_ids(seed, "consent/proof", uid)).to_numpy(zero_copy_only=False)
+    proof = np.where(proof_kind == "", None, np.char.add(np.char.add(proof_kind.astype(str), "_"), token.astype(str)))
+    table = pa.table(
+        {
+            "consent_event_id": formatting.hex_ids("cns_", rnd.unique_ids(seed, "consent_event_id", uid)),
+            "source_system": _strings(np.where(system == CRM, "crm", "esp")),
+            "source_subscriber_id": subscriber_ids_by_system(pid[person], system),
+            "status": _strings(status),
+            "recorded_at": formatting.timestamps(at),
+            "consent_source": _strings(source),
+            "proof": _strings(proof),
+        },
+        schema=LANDING_SCHEMAS["consent_events.parquet"],
+    )
+    return table, _event_meta(uid, at, person, system, ok)
+
+
+def _event_meta(uid, at, person, system, ok: dict[int, np.ndarray], lower_bound=None) -> RowMeta:
+    """Row metadata of an event file; the subscriber is fine if its row in `system` is clean."""
+    system = np.broadcast_to(system, np.shape(at)).astype(np.int64)
+    subscriber_ok = np.where(system == CRM, ok[CRM][person], ok[ESP][person])
+    if lower_bound is None:
+        lower_bound = np.full(len(at), NO_LOWER_BOUND)
+    return RowMeta(uid, at, lower_bound, subscriber_ok, system)
+
+
+def _suppression_table(
+    config: AudienceConfig, people: People, email: _EmailHistory, end: int, ok: dict[int, np.ndarray]
+):
+    seed = config.seed
+    pid = people.person_id
+    event_uid = email.event_uid(people)
+    from_email = email.suppression_event
+    erased = np.flatnonzero(people.erased_at < NEVER)
+    legal_at = np.minimum(
+        people.erased_at[erased] + np.floor(rnd.uniform(seed, "suppression/legal_delay", pid[erased]) * HOUR),
+        end - 1,
+    )
+    person = np.concatenate([email.send_person[email.event_send[from_email]], erased])
+    system = np.concatenate([np.full(len(from_email), ESP), people.erasure_system[erased]]).astype(np.int64)
+    reason = np.concatenate([
+        np.where(email.event_type[from_email] == _EVENT_CODE["bounce"], "hard_bounce", "complaint"),
+        np.full(len(erased), "legal_request"),
+    ])
+    at = np.concatenate([email.suppression_at, legal_at]).astype(np.int64)
+    uid = np.concatenate([_DERIVED | event_uid[from_email], pid[erased].astype(np.uint64) * 16 + 3]).astype(np.uint64)
+    order = _ordered(at)
+    person, system, reason, at, uid = person[order], system[order], reason[order], at[order], uid[order]
+    table = pa.table(
+        {
+            "suppression_id": formatting.hex_ids("sup_", rnd.unique_ids(seed, "suppression_id", uid)),
+            "source_system": _strings(np.where(system == CRM, "crm", "esp")),
+            "source_subscriber_id": subscriber_ids_by_system(pid[person], system),
+            "reason": _strings(reason),
+            "suppressed_at": formatting.timestamps(at),
+        },
+        schema=LANDING_SCHEMAS["suppressions.parquet"],
+    )
+    return table, _event_meta(uid, at, person, system, ok)
+
+
+def _send_tables(
+    config: AudienceConfig, calendar: Calendar, people: People, email: _EmailHistory, ok: dict[int, np.ndarray]
+):
+    seed = config.seed
+    send_uid = email.send_uid(people)
+    send_id = rnd.unique_ids(seed, "send_id", send_uid)
+    esp_ids = subscriber_ids(people.person_id, ESP)
+
+    order = _ordered(email.sent_at)
+    person = email.send_person[order]
+    sends = pa.table(
+        {
+            "send_id": formatting.hex_ids("snd_", send_id[order]),
+            "campaign_id": pa.array(calendar.campaign_id, pa.string()).take(pa.array(email.send_campaign[order])),
+            "esp_id": esp_ids.take(pa.array(person)),
+            "sent_at": formatting.timestamps(email.sent_at[order]),
+        },
+        schema=LANDING_SCHEMAS["sends.parquet"],
+    )
+    send_meta = _event_meta(send_uid[order], email.sent_at[order], person, ESP, ok)
+    probabilities = pa.table(
+        {
+            "send_id": formatting.hex_ids("snd_", send_id[order]),
+            "p_open": email.p_open[order],
+            "p_click": email.p_open[order] * email.p_click_given_open[order],
+            "p_click_given_open": email.p_click_given_open[order],
+        },
+        schema=SEND_PROBABILITY_SCHEMA,
+    )
+
+    event_uid = email.event_uid(people)
+    order = _ordered(email.event_at)
+    send_row = email.event_send[order]
+    person = email.send_person[send_row]
+    events = pa.table(
+        {
+            "event_id": formatting.hex_ids("evt_", rnd.unique_ids(seed, "event_id", event_uid[order])),
+            "send_id": formatting.hex_ids("snd_", send_id[send_row]),
+            "esp_id": esp_ids.take(pa.array(person)),
+            "event_type": pa.array(EVENT_TYPES, pa.string()).take(pa.array(email.event_type[order])),
+            "occurred_at": formatting.timestamps(email.event_at[order]),
+        },
+        schema=LANDING_SCHEMAS["email_events.parquet"],
+    )
+    event_meta = _event_meta(
+        event_uid[order], email.event_at[order], person, ESP, ok, lower_bound=people.esp_created_at[person]
+    )
+    return (sends, send_meta), (events, event_meta), probabilities
+
+
+def _orders_table(
+    config: AudienceConfig, catalogue: Catalogue, people: People, orders: _Orders, ok: dict[int, np.ndarray]
+):
+    order = _ordered(orders.ordered_at)
+    person = orders.person[order]
+    uid = (people.person_id[person].astype(np.uint64) << np.uint64(12)) | orders.day[order].astype(np.uint64)
+    table = pa.table(
+        {
+            "order_id": formatting.hex_ids("ord_", rnd.unique_ids(config.seed, "order_id", uid)),
+            "crm_id": subscriber_ids(people.person_id[person], CRM),
+            "product_id": pa.array(catalogue.product_id, pa.string()).take(pa.array(orders.product[order])),
+            "ordered_at": formatting.timestamps(orders.ordered_at[order]),
+            "amount": formatting.amounts(orders.amount[order]),
+            "currency": _strings(orders.currency[order]),
+        },
+        schema=LANDING_SCHEMAS["orders.parquet"],
+    )
+    return table, _event_meta(uid, orders.ordered_at[order], person, CRM, ok, lower_bound=people.crm_signup_at[person])
+
+
+def _timestamp_array(seconds: np.ndarray, present: np.ndarray) -> pa.Array:
+    return pa.array(np.where(present, seconds, 0), type=pa.timestamp("s"), mask=~present)
+
+
+def _people_table(people: People) -> pa.Table:
+    pid = people.person_id
+    crm = subscriber_ids(pid, CRM).to_numpy(zero_copy_only=False)
+    esp = subscriber_ids(pid, ESP).to_numpy(zero_copy_only=False)
+    columns = {
+        "person_id": pid,
+        "crm_id": pa.array(np.where(people.in_crm, crm, None), pa.string()),
+        "esp_id": pa.array(np.where(people.in_esp, esp, None), pa.string()),
+        "in_crm": people.in_crm,
+        "in_esp": people.in_esp,
+        "crm_signup_at": _timestamp_array(people.crm_signup_at, people.in_crm),
+        "esp_created_at": _timestamp_array(people.esp_created_at, people.in_esp),
+        "timezone": _strings(people.timezone),
+        "country": _strings(people.country),
+        "engagement": people.engagement,
+        "price_sensitivity": people.price_sensitivity,
+        **{f"affinity_{c}": people.affinity[:, i] for i, c in enumerate(PRODUCT_CATEGORIES)},
+        "top_category": _strings(people.top_category),
+        "preferred_local_hour": people.preferred_local_hour,
+        "churn_hazard": people.churn_hazard,
+        "churned_at": _timestamp_array(people.churned_at, np.ones(len(pid), dtype=bool)),
+        "base_daily_purchase_hazard": people.base_purchase_hazard,
+        "bad_mailbox": people.bad_mailbox,
+        "preference_unsubscribe_at": _timestamp_array(
+            people.preference_unsubscribe_at, people.preference_unsubscribe_at < NEVER
+        ),
+        "erased_at": _timestamp_array(people.erased_at, people.erased_at < NEVER),
+    }
+    return pa.table(columns, schema=PEOPLE_SCHEMA)
+
+
+@dataclass
+class _ChunkResult:
+    files: dict[str, Corrupted]
+    people: pa.Table
+    send_probabilities: pa.Table
+    canonical_people: int
+    quarantined_ids: dict[str, list[str]]
+
+
+def _simulate_chunk(
+    config: AudienceConfig, calendar: Calendar, catalogue: Catalogue, person_ids: np.ndarray
+) -> _ChunkResult:
+    end = formatting.epoch_seconds(config.end)
+    start = end - config.days * DAY
+    people = draw_people(config, person_ids)
+    files: dict[str, Corrupted] = {}
+    ok: dict[int, np.ndarray] = {}
+    quarantined: dict[str, list[str]] = {}
+    subscriber = _subscriber_tables(people)
+    for name, system, member in (
+        ("crm_subscribers.parquet", CRM, people.in_crm),
+        ("esp_subscribers.parquet", ESP, people.in_esp),
+    ):
+        table, meta = subscriber[name]
+        result = corrupt_table(table, CORRUPTIBLE_FILES[name], meta, config.dirty, config.seed, end)
+        files[name] = result
+        rows = np.flatnonzero(member)
+        ok[system] = np.zeros(len(people), dtype=bool)
+        ok[system][rows] = ~result.corrupted_originals
+        quarantined[name] = subscriber_ids(people.person_id[rows[result.corrupted_originals]], system).to_pylist()
+    canonical = int(np.count_nonzero(ok[CRM] | ok[ESP]))
+
+    email = _simulate_email(config, calendar, people, end)
+    orders = _simulate_orders(config, catalogue, people, email, start, end)
+    sends, events, probabilities = _send_tables(config, calendar, people, email, ok)
+    built = {
+        "consent_events.parquet": _consent_table(config, people, email, ok),
+        "suppressions.parquet": _suppression_table(config, people, email, end, ok),
+        "sends.parquet": sends,
+        "email_events.parquet": events,
+        "orders.parquet": _orders_table(config, catalogue, people, orders, ok),
+    }
+    for name, (table, meta) in built.items():
+        files[name] = corrupt_table(table, CORRUPTIBLE_FILES[name], meta, config.dirty, config.seed, end)
+    return _ChunkResult(files, _people_table(people), probabilities, canonical, quarantined)
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def _check_folders(landing_dir: Path, oracle_dir: Path) -> None:
+    if landing_dir == oracle_dir or landing_dir in oracle_dir.parents or oracle_dir in landing_dir.parents:
+        raise ValueError(
+            f"the oracle folder {oracle_dir} must be separate from the landing folder {landing_dir}: "
+            "the pipeline must never see the simulator's truth"
+        )
+
+
+class _Writers:
+    """Parquet writers that write to hidden partial files and publish them at the end."""
+
+    def __init__(self) -> None:
+        self._writers: dict[Path, pq.ParquetWriter] = {}
+        self.rows: Counter[Path] = Counter()
+
+    @staticmethod
+    def partial(path: Path) -> Path:
+        return path.with_name(f".{path.name}.partial")
+
+    def write(self, path: Path, table: pa.Table) -> int:
+        """Append a table; returns the row number of its first row in the file."""
+        if path not in self._writers:
+            self._writers[path] = pq.ParquetWriter(self.partial(path), table.schema, compression="zstd")
+        first_row = self.rows[path]
+        if table.num_rows:
+            self._writers[path].write_table(table)
+        self.rows[path] += table.num_rows
+        return first_row
+
+    def publish(self) -> None:
+        for path, writer in self._writers.items():
+            writer.close()
+            os.replace(self.partial(path), path)
+        self._writers.clear()
+
+    def abort(self) -> None:
+        for path, writer in self._writers.items():
+            writer.close()
+            self.partial(path).unlink(missing_ok=True)
+        self._writers.clear()
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, path)
+
+
+def generate_landing(
+    config: AudienceConfig, landing_dir: Path, oracle_dir: Path, progress: bool = False
+) -> GenerationSummary:
+    """Write the landing folder of docs/data_contract.md and the simulator's oracle.
+
+    Landing files are replaced as a whole (other files in the folder are left alone).
+    The oracle folder gets people.parquet, send_probabilities.parquet, corruptions.parquet,
+    products.parquet and truth.json; it holds no e-mail addresses or names.
+    """
+    began = perf_counter()
+    landing_dir, oracle_dir = Path(landing_dir).resolve(), Path(oracle_dir).resolve()
+    _check_folders(landing_dir, oracle_dir)
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    oracle_dir.mkdir(parents=True, exist_ok=True)
+
+    calendar = draw_calendar(config)
+    catalogue = draw_catalogue(config.seed)
+    writers = _Writers()
+    corrupted: dict[str, Counter[str]] = {name: Counter() for name in CORRUPTIBLE_FILES}
+    quarantined: dict[str, list[str]] = {name: [] for name in SUBSCRIBER_FILES}
+    canonical = 0
+    try:
+        writers.write(landing_dir / "products.parquet", catalogue.table())
+        writers.write(oracle_dir / "products.parquet", catalogue.table())
+        writers.write(landing_dir / "campaigns.parquet", calendar.table())
+        for name in CHUNKED_FILES:  # every file exists, even if a tiny audience leaves it empty
+            writers.write(landing_dir / name, LANDING_SCHEMAS[name].empty_table())
+        writers.write(oracle_dir / "corruptions.parquet", CORRUPTION_SCHEMA.empty_table())
+        starts = range(0, config.n_people, config.chunk_size)
+        for first in tqdm(starts, desc="audience chunks", unit="chunk", disable=not progress):
+            person_ids = np.arange(first, min(first + config.chunk_size, config.n_people), dtype=np.int64)
+            chunk = _simulate_chunk(config, calendar, catalogue, person_ids)
+            for name in CHUNKED_FILES:
+                result = chunk.files[name]
+                offset = writers.write(landing_dir / name, result.table)
+                corrupted[name].update(result.log_kinds.tolist())
+                if len(result.log_rows):
+                    writers.write(oracle_dir / "corruptions.parquet", pa.table(
+                        {
+                            "source_file": pa.array(np.full(len(result.log_rows), name, dtype=object), pa.string()),
+                            "source_row_key": offset + result.log_rows,
+                            "kind": pa.array(result.log_kinds, pa.string()),
+                            "column": pa.array(result.log_columns, pa.string()),
+                        },
+                        schema=CORRUPTION_SCHEMA,
+                    ))
+            writers.write(oracle_dir / "people.parquet", chunk.people)
+            writers.write(oracle_dir / "send_probabilities.parquet", chunk.send_probabilities)
+            canonical += chunk.canonical_people
+            for name in SUBSCRIBER_FILES:
+                quarantined[name] += chunk.quarantined_ids[name]
+        rows = {name: writers.rows[landing_dir / name] for name in LANDING_SCHEMAS}
+        writers.publish()
+    except BaseException:
+        writers.abort()
+        raise
+
+    extracted_at = config.end.strftime("%Y-%m-%d %H:%M:%S")
+    corrupted_rows = {name: dict(sorted(kinds.items())) for name, kinds in corrupted.items()}
+    _write_json(
+        landing_dir / MANIFEST_FILE,
+        {"extracted_at": extracted_at, "generator": {"name": GENERATOR_NAME, **config.as_manifest()}},
+    )
+    seconds = perf_counter() - began
+    _write_json(oracle_dir / "truth.json", {
+        "n_people": config.n_people,
+        "extracted_at": extracted_at,
+        "expected_canonical_subscribers": canonical,
+        "rows": rows,
+        "corrupted_rows": corrupted_rows,
+        "quarantined_subscriber_ids": quarantined,
+        "generator": config.as_manifest(),
+    })
+    return GenerationSummary(
+        n_people=config.n_people,
+        rows=rows,
+        corrupted_rows=corrupted_rows,
+        expected_canonical_subscribers=canonical,
+        seconds=seconds,
+        landing_dir=landing_dir,
+        oracle_dir=oracle_dir,
+    )

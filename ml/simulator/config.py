@@ -1,0 +1,136 @@
+"""Parameters of the synthetic audience and of the dirty data injected into it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+# Reason codes of docs/data_contract.md, in the contract's precedence order.
+CORRUPTION_KINDS = (
+    "missing_required_field",
+    "invalid_email",
+    "unparseable_timestamp",
+    "future_timestamp",
+    "invalid_timezone",
+    "unknown_consent_status",
+    "unknown_event_type",
+    "invalid_amount",
+    "unknown_currency",
+    "unknown_subscriber",
+    "before_signup",
+    "duplicate_event_id",
+    "exact_duplicate",
+)
+
+# Ids are letter + 8 digits, so at most 10^8 ids per system; half is kept free for the
+# "unknown subscriber" ids that must not belong to anybody.
+MAX_PEOPLE = 10_000_000
+MAX_DAYS = 1_000
+
+
+@dataclass(frozen=True)
+class DirtyDataConfig:
+    """Share of rows corrupted with each reason code, in every landing file it applies to.
+
+    Each corrupted row gets exactly one kind. `duplicate_event_id` and `exact_duplicate` add
+    a copy of the chosen row later in the file instead of changing the row itself.
+    """
+
+    missing_required_field: float = 0.004
+    invalid_email: float = 0.005
+    unparseable_timestamp: float = 0.004
+    future_timestamp: float = 0.003
+    invalid_timezone: float = 0.004
+    unknown_consent_status: float = 0.005
+    unknown_event_type: float = 0.003
+    invalid_amount: float = 0.006
+    unknown_currency: float = 0.005
+    unknown_subscriber: float = 0.004
+    before_signup: float = 0.003
+    duplicate_event_id: float = 0.004
+    exact_duplicate: float = 0.006
+
+    def __post_init__(self) -> None:
+        for kind in CORRUPTION_KINDS:
+            rate = getattr(self, kind)
+            if not 0.0 <= rate <= 0.1:
+                raise ValueError(f"dirty rate {kind}={rate} must be between 0 and 0.1")
+
+    @classmethod
+    def clean(cls) -> DirtyDataConfig:
+        """No corruption at all."""
+        return cls(**{kind: 0.0 for kind in CORRUPTION_KINDS})
+
+    @classmethod
+    def uniform(cls, rate: float) -> DirtyDataConfig:
+        """The same rate for every kind (handy for tests on tiny audiences)."""
+        return cls(**{kind: rate for kind in CORRUPTION_KINDS})
+
+    def rate(self, kind: str) -> float:
+        return float(getattr(self, kind))
+
+    @property
+    def is_clean(self) -> bool:
+        return all(self.rate(kind) == 0.0 for kind in CORRUPTION_KINDS)
+
+
+@dataclass(frozen=True)
+class AudienceConfig:
+    """Size, time window, identity overlap and seed of the generated audience.
+
+    `end` is the export moment (`extracted_at` in the manifest); naive datetimes are UTC.
+    Every event happens in the `days` before it; most people signed up earlier.
+    """
+
+    n_people: int = 20_000
+    days: int = 120
+    end: datetime = datetime(2026, 6, 30)
+    seed: int = 42
+    chunk_size: int = 25_000
+    # Who is known to which system; the rest of the people are in the ESP only.
+    share_in_both: float = 0.70
+    share_crm_only: float = 0.15
+    # How often a system's copy of the e-mail differs from the canonical one in case or spaces.
+    esp_email_variation: float = 0.40
+    crm_email_variation: float = 0.10
+    # Share of people who sign up inside the window (new subscribers); the rest signed up
+    # during `history_days` before it.
+    signup_in_window_share: float = 0.20
+    history_days: int = 3 * 365
+    campaign_every_days: float = 2.0
+    campaign_audience_share: tuple[float, float] = (0.5, 0.7)
+    dirty: DirtyDataConfig = field(default_factory=DirtyDataConfig)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_people <= MAX_PEOPLE:
+            raise ValueError(f"n_people must be between 1 and {MAX_PEOPLE:,}")
+        if not 1 <= self.days <= MAX_DAYS:
+            raise ValueError(f"days must be between 1 and {MAX_DAYS}")
+        if self.chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        shares = (self.share_in_both, self.share_crm_only, self.esp_email_variation,
+                  self.crm_email_variation, self.signup_in_window_share)
+        if any(not 0.0 <= s <= 1.0 for s in shares):
+            raise ValueError("shares must be between 0 and 1")
+        if self.share_in_both + self.share_crm_only > 1.0:
+            raise ValueError("share_in_both + share_crm_only must not exceed 1")
+        low, high = self.campaign_audience_share
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError("campaign_audience_share must be (low, high) with 0 < low <= high <= 1")
+        if self.campaign_every_days <= 0 or self.history_days < 0:
+            raise ValueError("campaign_every_days must be positive and history_days not negative")
+        if self.end.tzinfo is not None:
+            object.__setattr__(self, "end", self.end.astimezone(UTC).replace(tzinfo=None))
+
+    @property
+    def share_esp_only(self) -> float:
+        return 1.0 - self.share_in_both - self.share_crm_only
+
+    def as_manifest(self) -> dict[str, Any]:
+        """JSON-friendly parameters, written to `_manifest.json` as `generator`."""
+        params = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "dirty"}
+        params["end"] = self.end.strftime("%Y-%m-%d %H:%M:%S")
+        params["campaign_audience_share"] = list(self.campaign_audience_share)
+        params["dirty"] = asdict(self.dirty)
+        return params

@@ -1,0 +1,93 @@
+"""The landing files of docs/data_contract.md as the simulator writes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
+    "crm_subscribers.parquet": ("crm_id", "email", "first_name", "signup_at", "timezone", "country"),
+    "esp_subscribers.parquet": ("esp_id", "email", "first_name", "created_at", "timezone"),
+    "consent_events.parquet": (
+        "consent_event_id", "source_system", "source_subscriber_id", "status", "recorded_at",
+        "consent_source", "proof",
+    ),
+    "suppressions.parquet": ("suppression_id", "source_system", "source_subscriber_id", "reason", "suppressed_at"),
+    "products.parquet": ("product_id", "category", "price", "currency"),
+    "campaigns.parquet": ("campaign_id", "campaign_name", "category", "subject_line", "launched_at"),
+    "sends.parquet": ("send_id", "campaign_id", "esp_id", "sent_at"),
+    "email_events.parquet": ("event_id", "send_id", "esp_id", "event_type", "occurred_at"),
+    "orders.parquet": ("order_id", "crm_id", "product_id", "ordered_at", "amount", "currency"),
+}
+
+MANIFEST_FILE = "_manifest.json"
+
+# Everything is a string except the catalogue price: raw exports must be able to carry garbage.
+LANDING_SCHEMAS: dict[str, pa.Schema] = {
+    name: pa.schema([(c, pa.float64() if (name, c) == ("products.parquet", "price") else pa.string()) for c in cols])
+    for name, cols in LANDING_COLUMNS.items()
+}
+
+CONSENT_STATUSES = ("subscribed", "unsubscribed", "erased")
+CONSENT_SOURCES = ("signup_form", "double_opt_in", "preference_center", "support_request", "legal_request")
+SUPPRESSION_REASONS = ("hard_bounce", "complaint", "legal_request")
+EVENT_TYPES = ("delivered", "open", "click", "bounce", "unsubscribe", "complaint")
+ACCEPTED_CURRENCIES = ("USD", "EUR", "GBP")
+SOURCE_SYSTEMS = ("crm", "esp")  # code 0 and 1 in the simulator's arrays
+
+
+@dataclass(frozen=True)
+class CorruptibleFile:
+    """Which reason codes can be injected into a landing file, and into which columns."""
+
+    name: str
+    key: str | None
+    timestamp: str
+    subscriber: str | None
+    # Columns whose null/blank value the contract calls missing_required_field.
+    required: tuple[str, ...]
+    kinds: tuple[str, ...]
+
+
+_SUBSCRIBER_KINDS = (
+    "missing_required_field", "invalid_email", "unparseable_timestamp", "future_timestamp", "invalid_timezone",
+)
+_EVENT_KINDS = ("missing_required_field", "unparseable_timestamp", "future_timestamp")
+_TAIL = ("unknown_subscriber",)
+_DUPLICATES = ("duplicate_event_id", "exact_duplicate")
+
+CORRUPTIBLE_FILES: dict[str, CorruptibleFile] = {
+    f.name: f
+    for f in (
+        CorruptibleFile(
+            "crm_subscribers.parquet", "crm_id", "signup_at", None, ("crm_id", "email", "signup_at"), _SUBSCRIBER_KINDS,
+        ),
+        CorruptibleFile(
+            "esp_subscribers.parquet", "esp_id", "created_at", None, ("esp_id", "email", "created_at"),
+            _SUBSCRIBER_KINDS,
+        ),
+        CorruptibleFile(
+            "consent_events.parquet", "consent_event_id", "recorded_at", "source_subscriber_id",
+            ("consent_event_id", "source_subscriber_id", "recorded_at"),
+            _EVENT_KINDS + ("unknown_consent_status",) + _TAIL + _DUPLICATES,
+        ),
+        CorruptibleFile(
+            "suppressions.parquet", "suppression_id", "suppressed_at", "source_subscriber_id",
+            ("suppression_id", "source_subscriber_id", "suppressed_at"),
+            _EVENT_KINDS + _TAIL + _DUPLICATES,
+        ),
+        CorruptibleFile(
+            "sends.parquet", "send_id", "sent_at", "esp_id", ("send_id", "esp_id", "sent_at"),
+            _EVENT_KINDS + _TAIL + _DUPLICATES,
+        ),
+        CorruptibleFile(
+            "email_events.parquet", "event_id", "occurred_at", "esp_id", ("event_id", "esp_id", "occurred_at"),
+            _EVENT_KINDS + ("unknown_event_type",) + _TAIL + ("before_signup",) + _DUPLICATES,
+        ),
+        CorruptibleFile(
+            "orders.parquet", "order_id", "ordered_at", "crm_id", ("order_id", "crm_id", "ordered_at"),
+            _EVENT_KINDS + ("invalid_amount", "unknown_currency") + _TAIL + ("before_signup",) + _DUPLICATES,
+        ),
+    )
+}

@@ -1,0 +1,138 @@
+"""Answer a planned campaign with what the simulated people do (an `OutcomeSource`).
+
+The responder looks up each experiment member's hidden person in the oracle (by CRM or ESP
+id) and applies the same behaviour model as the landing generator: a sent e-mail may be
+opened and clicked (more likely when the promoted category matches the person's taste and
+the subject line is appealing), and a click or open raises the chance of a purchase in the
+following 14 days. The holdout receives nothing and buys only organically.
+
+Draws are keyed by (seed, person, campaign day), not by arm, so the same person would get
+the same random numbers in every arm: arm differences come from the treatment alone.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml.features import PRODUCT_CATEGORIES
+from ml.outcomes import MEMBER_COLUMNS, OUTCOME_COLUMNS
+from ml.simulator import behaviour, formatting
+from ml.simulator import randomness as rnd
+
+CONVERSION_WINDOW_DAYS = 14
+_PEOPLE_COLUMNS = [
+    "person_id", "crm_id", "esp_id", "engagement", "price_sensitivity", "churned_at", "base_daily_purchase_hazard",
+    *[f"affinity_{c}" for c in PRODUCT_CATEGORIES],
+]
+
+
+def _as_datetime(moment: datetime | date | str) -> datetime:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    elif not isinstance(moment, datetime):
+        moment = datetime(moment.year, moment.month, moment.day)
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
+class SimulatedOutcomeSource:
+    """`ml.outcomes.OutcomeSource` backed by the simulator's oracle folder.
+
+    ``campaign_day`` is when the campaign goes out (default: the export moment
+    ``extracted_at`` in ``truth.json``); people who churned before it neither open nor buy.
+    """
+
+    def __init__(self, oracle_dir: Path, seed: int, campaign_day: datetime | date | str | None = None):
+        self.oracle_dir = Path(oracle_dir)
+        self.seed = int(seed)
+        truth_path = self.oracle_dir / "truth.json"
+        people_path = self.oracle_dir / "people.parquet"
+        if not truth_path.exists() or not people_path.exists():
+            raise FileNotFoundError(
+                f"{self.oracle_dir} is not a simulator oracle folder (needs truth.json and people.parquet); "
+                "run ml.simulator.generate_landing first"
+            )
+        if campaign_day is None:
+            campaign_day = json.loads(truth_path.read_text())["extracted_at"]
+        self.campaign_day = _as_datetime(campaign_day)
+        self._people = pd.read_parquet(people_path, columns=_PEOPLE_COLUMNS)
+        products = pd.read_parquet(self.oracle_dir / "products.parquet")
+        self._prices = products["price"].to_numpy()
+        codes = behaviour.category_codes(products["category"].tolist())
+        self._products_by_category = np.stack([
+            np.flatnonzero(codes == k)[np.argsort(self._prices[codes == k], kind="stable")]
+            for k in range(len(PRODUCT_CATEGORIES))
+        ])
+        self._row_by_crm = self._row_lookup("crm_id")
+        self._row_by_esp = self._row_lookup("esp_id")
+
+    def _row_lookup(self, id_column: str) -> pd.Series:
+        ids = self._people[id_column]
+        return pd.Series(np.flatnonzero(ids.notna()), index=ids[ids.notna()].to_numpy())
+
+    def _person_rows(self, members: pd.DataFrame) -> np.ndarray:
+        by_crm = members["crm_id"].map(self._row_by_crm).to_numpy(dtype=np.float64)
+        by_esp = members["esp_id"].map(self._row_by_esp).to_numpy(dtype=np.float64)
+        conflict = ~np.isnan(by_crm) & ~np.isnan(by_esp) & (by_crm != by_esp)
+        if conflict.any():
+            raise ValueError(
+                f"{int(conflict.sum())} members have a CRM id and an ESP id of two different people, "
+                f"e.g. subscriber_key {members['subscriber_key'].iloc[np.flatnonzero(conflict)[0]]}"
+            )
+        rows = np.where(np.isnan(by_crm), by_esp, by_crm)
+        unknown = np.isnan(rows)
+        if unknown.any():
+            raise ValueError(
+                f"{int(unknown.sum())} members match no simulated person by crm_id or esp_id, "
+                f"e.g. subscriber_key {members['subscriber_key'].iloc[np.flatnonzero(unknown)[0]]}; "
+                "was the landing data generated with this oracle folder?"
+            )
+        return rows.astype(np.int64)
+
+    def observe(self, members: pd.DataFrame) -> pd.DataFrame:
+        """One row per member with OUTCOME_COLUMNS: opened, clicked, converted, revenue."""
+        missing = [c for c in MEMBER_COLUMNS if c not in members.columns]
+        if missing:
+            raise ValueError(f"members lack columns {missing}")
+        if members["subscriber_key"].duplicated().any():
+            raise ValueError("members contain a subscriber_key more than once")
+        rows = self._person_rows(members)
+        people = self._people.iloc[rows]
+        affinity = people[[f"affinity_{c}" for c in PRODUCT_CATEGORIES]].to_numpy()
+        engagement = people["engagement"].to_numpy()
+        hazard = people["base_daily_purchase_hazard"].to_numpy()
+        churned = (people["churned_at"] <= pd.Timestamp(self.campaign_day)).to_numpy()
+        is_sent = members["is_sent"].to_numpy(dtype=bool, na_value=False)
+
+        categories = members["variant_category"].where(members["variant_category"].notna(), "general").tolist()
+        match = behaviour.category_match(affinity, behaviour.category_codes(categories))
+        appeal = behaviour.subject_appeal(members["subject_line"].where(members["subject_line"].notna(), None).tolist())
+        p_open = behaviour.open_probability(engagement, match, np.zeros(len(rows)), churned, appeal)
+        p_click = behaviour.click_given_open_probability(engagement, match)
+
+        day = formatting.epoch_seconds(self.campaign_day) // 86_400
+        person_id = people["person_id"].to_numpy()
+        u = lambda stream: rnd.uniform(self.seed, f"responder/{stream}", person_id, day)  # noqa: E731
+        opened = is_sent & (u("open") < p_open)
+        clicked = opened & (u("click") < p_click)
+        p_convert = behaviour.purchase_probability(hazard, CONVERSION_WINDOW_DAYS, clicked, opened, churned)
+        converted = u("convert") < p_convert
+        product = behaviour.choose_products(
+            affinity, people["price_sensitivity"].to_numpy(), u("explore"), u("category"), u("product"),
+            self._products_by_category,
+        )
+        revenue = np.where(converted, self._prices[product], 0.0)
+        return pd.DataFrame(
+            {
+                "subscriber_key": members["subscriber_key"].to_numpy(),
+                "opened": opened,
+                "clicked": clicked,
+                "converted": converted,
+                "revenue": revenue.astype(np.float64),
+            },
+            columns=list(OUTCOME_COLUMNS),
+        )

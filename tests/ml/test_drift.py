@@ -1,0 +1,142 @@
+"""Evidently drift report between training and scoring features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.drift import build_drift_report, parse_drift_result, sample_rows
+from ml.features import FEATURE_COLUMNS
+from tests.ml.conftest import make_feature_rows
+
+COLUMNS = ["orders_90d", "click_rate_30d", "tenure_days", "top_category"]
+
+
+def _frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "subscriber_key": [f"key-{seed}-{i}" for i in range(n)],
+            "cutoff_at": pd.Timestamp("2025-03-01"),
+            "orders_90d": rng.poisson(1.5, size=n).astype(float),
+            "click_rate_30d": rng.beta(2, 8, size=n),
+            "tenure_days": rng.normal(400, 100, size=n),
+            "top_category": rng.choice(["apparel", "toys", "none"], size=n, p=[0.4, 0.3, 0.3]),
+        }
+    )
+
+
+def test_a_shifted_column_is_flagged_and_the_others_are_not(tmp_path):
+    reference, current = _frame(1500, seed=1), _frame(1500, seed=2)
+    current["tenure_days"] += 150  # 1.5 standard deviations
+    summary = build_drift_report(reference, current, html_path=tmp_path / "drift.html", columns=COLUMNS)
+    assert summary.columns["tenure_days"].drifted
+    assert summary.columns["tenure_days"].score > summary.columns["tenure_days"].threshold
+    assert [c for c in COLUMNS if summary.columns[c].drifted] == ["tenure_days"]
+    assert summary.drifted_columns == ["tenure_days"]
+    assert (summary.n_columns, summary.n_drifted_columns, summary.share_drifted) == (4, 1, 0.25)
+    assert summary.dataset_drift is False  # 1 of 4 is below the preset's 50 % share
+    assert summary.columns["top_category"].method == "Jensen-Shannon distance"
+    assert summary.empty_columns == {}
+
+
+def test_dataset_drift_follows_the_share_of_drifted_columns(tmp_path):
+    reference, current = _frame(1500, seed=1), _frame(1500, seed=2)
+    current["tenure_days"] += 150
+    current["top_category"] = "apparel"
+    summary = build_drift_report(reference, current, html_path=tmp_path / "drift.html", columns=COLUMNS)
+    assert set(summary.drifted_columns) == {"top_category", "tenure_days"}
+    assert summary.share_drifted == 0.5 and summary.dataset_drift is True
+    stricter = build_drift_report(
+        reference, current, html_path=tmp_path / "drift2.html", columns=COLUMNS, drift_share=0.75
+    )
+    assert stricter.dataset_drift is False
+
+
+def test_report_is_written_without_subscriber_keys(tmp_path):
+    reference, current = _frame(300, seed=1), _frame(300, seed=2)
+    html_path = tmp_path / "reports" / "drift.html"
+    summary = build_drift_report(
+        reference, current, html_path=html_path, columns=["subscriber_key", "cutoff_at", *COLUMNS]
+    )
+    html = html_path.read_text(encoding="utf-8")
+    assert summary.html_path == html_path and len(html) > 10_000 and "tenure_days" in html
+    assert "subscriber_key" not in html and "key-1-0" not in html and "key-2-17" not in html
+    assert set(summary.columns) == set(COLUMNS)
+
+
+def test_large_inputs_are_sampled_deterministically(tmp_path):
+    reference, current = _frame(3000, seed=1), _frame(2500, seed=2)
+    first = build_drift_report(reference, current, html_path=tmp_path / "a.html", columns=COLUMNS, max_rows=1000)
+    again = build_drift_report(reference, current, html_path=tmp_path / "b.html", columns=COLUMNS, max_rows=1000)
+    assert (first.reference_rows, first.current_rows) == (1000, 1000)
+    assert (first.reference_rows_available, first.current_rows_available) == (3000, 2500)
+    assert first.columns == again.columns
+    pd.testing.assert_frame_equal(sample_rows(reference, 1000, 0), sample_rows(reference, 1000, 0))
+    assert len(sample_rows(reference, None, 0)) == 3000
+    with pytest.raises(ValueError):
+        sample_rows(reference, 0, 0)
+
+
+def test_an_empty_column_is_reported_instead_of_crashing(tmp_path):
+    reference, current = _frame(400, seed=1), _frame(400, seed=2)
+    current["click_rate_30d"] = np.nan
+    summary = build_drift_report(reference, current, html_path=tmp_path / "drift.html", columns=COLUMNS)
+    assert summary.empty_columns == {"click_rate_30d": "current"}
+    assert "click_rate_30d" not in summary.columns and summary.n_columns == 3
+    with pytest.raises(ValueError, match="no column has values"):
+        build_drift_report(reference, current, html_path=tmp_path / "x.html", columns=["click_rate_30d"])
+
+
+def test_missing_columns_and_empty_frames_are_errors(tmp_path):
+    reference = _frame(50, seed=1)
+    with pytest.raises(ValueError, match=r"current frame lacks columns \['tenure_days'\]"):
+        build_drift_report(
+            reference, reference.drop(columns="tenure_days"), html_path=tmp_path / "d.html", columns=COLUMNS
+        )
+    with pytest.raises(ValueError, match="reference frame has no rows"):
+        build_drift_report(reference.head(0), reference, html_path=tmp_path / "d.html", columns=COLUMNS)
+
+
+def test_default_columns_cover_the_feature_contract(tmp_path):
+    cutoffs = [pd.Timestamp("2025-03-01"), pd.Timestamp("2025-03-29")]
+    rows = make_feature_rows(400, cutoffs, seed=3)
+    reference, current = rows[rows["cutoff_at"] == cutoffs[0]], rows[rows["cutoff_at"] == cutoffs[1]]
+    summary = build_drift_report(reference, current, html_path=tmp_path / "drift.html")
+    assert set(summary.columns) | set(summary.empty_columns) == set(FEATURE_COLUMNS)
+    metadata = summary.to_metadata()
+    assert metadata["n_columns"] == len(FEATURE_COLUMNS) - len(summary.empty_columns)
+    assert set(metadata["columns"]) == set(summary.columns)
+
+
+def test_parse_drift_result_refuses_results_without_tests():
+    result = {
+        "metrics": [
+            {
+                "id": "a",
+                "config": {"type": "evidently:metric_v2:DriftedColumnsCount"},
+                "value": {"count": 0, "share": 0},
+            },
+            {
+                "id": "b",
+                "config": {
+                    "type": "evidently:metric_v2:ValueDrift",
+                    "column": "x",
+                    "method": "K-S p_value",
+                    "threshold": 0.05,
+                },
+                "value": 0.4,
+            },
+        ],
+        "tests": [],
+    }
+    with pytest.raises(RuntimeError, match="no drift test result for column 'x'"):
+        parse_drift_result(result)
+    result["tests"] = [
+        {"metric_config": {"metric_id": "a"}, "status": "SUCCESS"},
+        {"metric_config": {"metric_id": "b"}, "status": "FAIL"},
+    ]
+    count, share, dataset_drift, columns = parse_drift_result(result)
+    assert (count, share, dataset_drift) == (0, 0.0, False)
+    assert columns["x"].drifted and columns["x"].method == "K-S p_value"

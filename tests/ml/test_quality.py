@@ -1,0 +1,320 @@
+"""The GX runner: outcomes, severities, counts, Data Docs, and that no row value ever leaks."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import great_expectations as gx
+import pandas as pd
+import pytest
+
+from ml.quality import (
+    ERROR,
+    WARNING,
+    SuiteLoadError,
+    ValidationOutcome,
+    describe_failure,
+    load_suite,
+    scrub_validation_result,
+    suite_path,
+    validate_table,
+)
+
+EMAIL_SHAPE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def write_suite(directory: Path, name: str, expectations: list[dict]) -> Path:
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps({"name": name, "expectations": expectations, "meta": {}}))
+    return path
+
+
+@pytest.fixture()
+def people_suite(tmp_path: Path) -> Path:
+    """A small suite over a PII-like table: id must be unique (error), email format (warning)."""
+    return write_suite(
+        tmp_path,
+        "people",
+        [
+            {"type": "expect_column_to_exist", "kwargs": {"column": "person_id"}, "severity": "critical"},
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "person_id"}, "severity": "critical"},
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "person_id"}, "severity": "critical"},
+            {
+                "type": "expect_column_values_to_match_regex",
+                "kwargs": {"column": "email", "regex": EMAIL_SHAPE, "mostly": 0.9},
+                "severity": "warning",
+            },
+            {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": 10}, "severity": "warning"},
+            {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "age", "min_value": 18, "max_value": 99}, "severity": "critical"},
+        ],
+    )
+
+
+def people(n: int = 5) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "person_id": [f"p{i}" for i in range(n)],
+            "email": [f"person{i}@example.com" for i in range(n)],
+            "first_name": ["Zelda"] * n,
+            "age": [30 + i for i in range(n)],
+        }
+    )
+
+
+def test_a_good_frame_passes(people_suite: Path) -> None:
+    outcome = validate_table(people(), people_suite, table_name="people")
+    assert isinstance(outcome, ValidationOutcome)
+    assert (outcome.table_name, outcome.suite_name) == ("people", "people")
+    assert outcome.success and not outcome.blocking_failed
+    assert outcome.error_failures == () and outcome.warning_failures == ()
+    assert (outcome.evaluated_expectations, outcome.successful_expectations, outcome.row_count) == (6, 6, 5)
+    assert outcome.docs_path is None
+
+
+def test_an_error_violation_blocks_with_the_right_counts(people_suite: Path) -> None:
+    frame = people(8)
+    frame.loc[[1, 2], "person_id"] = "p0"  # three rows share p0
+    outcome = validate_table(frame, people_suite, table_name="people")
+    assert outcome.blocking_failed and not outcome.success
+    assert outcome.warning_failures == ()
+    (failure,) = outcome.error_failures
+    assert failure == {
+        "expectation_type": "expect_column_values_to_be_unique",
+        "column": "person_id",
+        "condition": None,
+        "severity": ERROR,
+        "unexpected_count": 3,
+        "unexpected_percent": pytest.approx(37.5),
+        "observed_value": None,
+        "raised_exception": False,
+    }
+    assert (outcome.evaluated_expectations, outcome.successful_expectations) == (6, 5)
+
+
+def test_a_warning_violation_does_not_block(people_suite: Path) -> None:
+    frame = people(10)
+    frame.loc[[0, 1], "email"] = "no-at-sign"  # 20% bad > 10% allowed
+    outcome = validate_table(frame, people_suite, table_name="people")
+    assert not outcome.success and not outcome.blocking_failed
+    (failure,) = outcome.warning_failures
+    assert (failure["severity"], failure["column"], failure["unexpected_count"]) == (WARNING, "email", 2)
+    assert failure["unexpected_percent"] == pytest.approx(20.0)
+
+
+def test_mess_within_mostly_passes(people_suite: Path) -> None:
+    frame = people(10)
+    frame.loc[0, "email"] = "no-at-sign"  # 10% bad, exactly what mostly=0.9 allows
+    assert validate_table(frame, people_suite, table_name="people").success
+
+
+def test_numeric_observed_values_are_reported(people_suite: Path) -> None:
+    frame = people(12)  # 12 rows > 10 (warning); mean age 35.5 fine
+    frame["age"] = 5  # mean 5 < 18 (error)
+    outcome = validate_table(frame, people_suite, table_name="people")
+    (error,) = outcome.error_failures
+    (warning,) = outcome.warning_failures
+    assert (error["expectation_type"], error["observed_value"], error["unexpected_count"]) == (
+        "expect_column_mean_to_be_between", 5, None)
+    assert (warning["expectation_type"], warning["observed_value"], warning["column"]) == (
+        "expect_table_row_count_to_be_between", 12, None)
+
+
+def test_a_missing_column_fails_at_its_severity_without_an_exception_message(people_suite: Path) -> None:
+    outcome = validate_table(people().drop(columns=["person_id"]), people_suite, table_name="people")
+    failures = {f["expectation_type"]: f for f in outcome.error_failures}
+    assert set(failures) == {
+        "expect_column_to_exist",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_unique",
+    }
+    assert failures["expect_column_values_to_be_unique"]["raised_exception"] is True
+    assert "could not be evaluated" in outcome.to_metadata()["error_failure_details"]
+
+
+def test_metadata_is_flat_and_json_serialisable(people_suite: Path) -> None:
+    frame = people(12)
+    frame.loc[0, "person_id"] = None
+    metadata = validate_table(frame, people_suite, table_name="people").to_metadata()
+    assert json.loads(json.dumps(metadata, allow_nan=False)) == metadata
+    assert all(value is None or isinstance(value, (str, int, float, bool)) for value in metadata.values())
+    assert metadata["blocking_failed"] is True
+    assert (metadata["error_failures"], metadata["warning_failures"]) == (1, 1)
+    assert metadata["error_failure_details"] == (
+        "expect_column_values_to_not_be_null(person_id) [error]: 1 unexpected (8.33%)"
+    )
+    assert metadata["warning_failure_details"] == "expect_table_row_count_to_be_between() [warning]: observed 12"
+
+
+def test_row_conditions_are_described(tmp_path: Path) -> None:
+    suite = write_suite(
+        tmp_path,
+        "eligibility",
+        [
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {
+                    "column": "consent_status",
+                    "value_set": ["subscribed"],
+                    "row_condition": {"type": "comparison", "column": {"name": "is_eligible"}, "operator": "==", "parameter": True},
+                },
+                "severity": "critical",
+            }
+        ],
+    )
+    frame = pd.DataFrame({"is_eligible": [True, True, False], "consent_status": ["subscribed", "erased", "erased"]})
+    (failure,) = validate_table(frame, suite, table_name="eligibility").error_failures
+    assert (failure["condition"], failure["unexpected_count"]) == ("is_eligible == True", 1)
+    assert failure["unexpected_percent"] == pytest.approx(50.0)
+
+
+def all_invalid_emails(n: int = 40) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "person_id": [f"p{i}" for i in range(n)],
+            "email": [f"secret.person{i}-at-example.invalid" for i in range(n)],
+            "first_name": ["Zelda"] * n,
+            "age": [40] * n,
+        }
+    )
+
+
+@pytest.fixture()
+def leaky_suite(tmp_path: Path) -> Path:
+    """Expectations whose GX results would quote row values if they were not scrubbed."""
+    return write_suite(
+        tmp_path,
+        "people_leaky",
+        [
+            {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "email", "regex": EMAIL_SHAPE}, "severity": "critical"},
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "first_name", "value_set": ["Ann"]}, "severity": "warning"},
+            {"type": "expect_column_distinct_values_to_be_in_set", "kwargs": {"column": "email", "value_set": ["x"]}, "severity": "critical"},
+            {"type": "expect_column_most_common_value_to_be_in_set", "kwargs": {"column": "first_name", "value_set": ["Ann"]}, "severity": "warning"},
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "first_name"}, "severity": "critical"},
+            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "email", "min_value": 0}, "severity": "critical"},
+        ],
+    )
+
+
+def test_no_value_leaks_into_the_outcome_or_the_data_docs(leaky_suite: Path, tmp_path: Path) -> None:
+    docs_dir = tmp_path / "docs"
+    outcome = validate_table(all_invalid_emails(), leaky_suite, table_name="people", docs_dir=docs_dir)
+    assert outcome.blocking_failed
+    email_failure = next(f for f in outcome.error_failures if f["expectation_type"] == "expect_column_values_to_match_regex")
+    assert (email_failure["unexpected_count"], email_failure["unexpected_percent"]) == (40, 100.0)
+    rendered = json.dumps(outcome.to_metadata()) + repr(outcome)
+    assert "secret.person" not in rendered and "Zelda" not in rendered
+    files = [path for path in docs_dir.rglob("*") if path.is_file() and "static" not in path.parts]
+    assert any(path.suffix == ".html" for path in files) and any(path.suffix == ".json" for path in files)
+    for path in files:
+        text = path.read_text(errors="ignore")
+        assert "secret.person" not in text, path
+        assert "Zelda" not in text, path
+
+
+def test_scrub_removes_values_whatever_the_result_format(leaky_suite: Path) -> None:
+    context = gx.get_context(mode="ephemeral")
+    suite = context.suites.add(load_suite(leaky_suite))
+    batch = context.data_sources.add_pandas("p").add_dataframe_asset("a").add_batch_definition_whole_dataframe("w")
+    validation = context.validation_definitions.add(gx.ValidationDefinition(name="v", data=batch, suite=suite))
+    result = validation.run(batch_parameters={"dataframe": all_invalid_emails()}, result_format="COMPLETE")
+    assert "secret.person" in json.dumps(result.to_json_dict())  # COMPLETE really does quote values
+    scrub_validation_result(result)
+    serialised = json.dumps(result.to_json_dict())
+    assert "secret.person" not in serialised and "Zelda" not in serialised
+    assert "pandas_data_fingerprint" not in serialised
+    regex_result = next(r for r in result.results if r.expectation_config.type == "expect_column_values_to_match_regex")
+    assert regex_result.result["unexpected_count"] == 40
+    assert regex_result.result["partial_unexpected_list"] == []
+    assert "unexpected_list" not in regex_result.result and "unexpected_index_list" not in regex_result.result
+    raised = next(r for r in result.results if r.expectation_config.type == "expect_column_values_to_be_between")
+    assert raised.exception_info == {"raised_exception": True, "exception_message": None, "exception_traceback": None}
+
+
+def test_data_docs_are_rendered_and_name_the_suite(people_suite: Path, tmp_path: Path) -> None:
+    docs_dir = tmp_path / "data_docs"
+    outcome = validate_table(people(), people_suite, table_name="people", docs_dir=docs_dir)
+    assert outcome.docs_path == (docs_dir / "index.html").resolve()
+    assert outcome.docs_path.is_file()
+    assert "people" in outcome.docs_path.read_text()
+    assert (docs_dir / "expectations" / "people.html").is_file()
+    assert len(list((docs_dir / "validations" / "people").rglob("*.html"))) == 1
+    assert outcome.to_metadata()["docs_path"] == str(outcome.docs_path)
+
+
+def test_one_site_lists_every_table_and_keeps_only_the_latest_run(people_suite: Path, tmp_path: Path) -> None:
+    docs_dir = tmp_path / "data_docs"
+    other_suite = write_suite(
+        tmp_path, "orders_fake",
+        [{"type": "expect_column_to_exist", "kwargs": {"column": "order_id"}, "severity": "critical"}],
+    )
+    validate_table(people(), people_suite, table_name="people", docs_dir=docs_dir)
+    validate_table(pd.DataFrame({"order_id": ["o1"]}), other_suite, table_name="orders_fake", docs_dir=docs_dir)
+    failing = people()
+    failing.loc[1, "person_id"] = "p0"
+    validate_table(failing, people_suite, table_name="people", docs_dir=docs_dir)
+    index = (docs_dir / "index.html").read_text()
+    assert "people" in index and "orders_fake" in index
+    pages = list((docs_dir / "validations" / "people").rglob("*.html"))
+    assert len(pages) == 1  # the earlier, passing run of people was replaced
+    assert "Failed" in pages[0].read_text()
+
+
+def test_validating_twenty_thousand_rows_is_fast(people_suite: Path) -> None:
+    validate_table(people(), people_suite, table_name="people")  # warm-up: GX import
+    n = 20_000
+    frame = people(n)
+    frame["person_id"] = [f"p{i}" for i in range(n)]
+    started = time.perf_counter()
+    outcome = validate_table(frame, people_suite, table_name="people")
+    elapsed = time.perf_counter() - started
+    assert outcome.row_count == n
+    assert elapsed < 3.0, f"validating {n} rows took {elapsed:.2f}s"
+
+
+def test_suite_path_names_the_table_file(tmp_path: Path) -> None:
+    assert suite_path("orders", tmp_path) == tmp_path / "orders.json"
+    assert suite_path("orders").name == "orders.json" and suite_path("orders").parent.name == "expectations"
+
+
+def test_load_suite_refuses_broken_files(tmp_path: Path) -> None:
+    not_json = tmp_path / "broken.json"
+    not_json.write_text("{not json")
+    with pytest.raises(SuiteLoadError, match="broken.json"):
+        load_suite(not_json)
+    not_a_suite = tmp_path / "list.json"
+    not_a_suite.write_text("[]")
+    with pytest.raises(SuiteLoadError, match="not a GX expectation suite"):
+        load_suite(not_a_suite)
+    unknown_kwarg = write_suite(
+        tmp_path, "bad_kwargs",
+        [{"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "max_value": "lots"}, "severity": "critical"}],
+    )
+    with pytest.raises(SuiteLoadError, match="bad_kwargs"):
+        load_suite(unknown_kwarg)
+    with pytest.raises(SuiteLoadError):
+        load_suite(tmp_path / "missing.json")
+
+
+def test_load_suite_refuses_expectations_gx_would_silently_drop(tmp_path: Path) -> None:
+    # GX logs and drops a config it rejects as invalid; a suite that shrinks is refused.
+    valid = {"type": "expect_column_to_exist", "kwargs": {"column": "a"}, "severity": "critical"}
+    unknown_type = write_suite(
+        tmp_path, "unknown_type", [valid, {"type": "expect_column_to_be_purple", "kwargs": {"column": "a"}}]
+    )
+    bad_severity = write_suite(tmp_path, "bad_severity", [valid, {**valid, "severity": "fatal"}])
+    for path in (unknown_type, bad_severity):
+        with pytest.raises(SuiteLoadError, match="1 expectation"):
+            load_suite(path)
+
+
+def test_describe_failure_variants() -> None:
+    base = {"expectation_type": "expect_x", "column": "c", "condition": None, "severity": "error",
+            "unexpected_count": None, "unexpected_percent": None, "observed_value": None, "raised_exception": False}
+    assert describe_failure(base) == "expect_x(c) [error]: failed"
+    assert describe_failure({**base, "unexpected_count": 4, "unexpected_percent": 2.0}) == (
+        "expect_x(c) [error]: 4 unexpected (2.00%)")
+    assert describe_failure({**base, "observed_value": 0.5, "condition": "k == 1"}) == (
+        "expect_x(c where k == 1) [error]: observed 0.5")
+    assert describe_failure({**base, "raised_exception": True}) == "expect_x(c) [error]: could not be evaluated"

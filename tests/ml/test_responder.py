@@ -1,0 +1,138 @@
+"""The simulated campaign responder behind ml.outcomes.OutcomeSource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.features import PRODUCT_CATEGORIES
+from ml.outcomes import MEMBER_COLUMNS, OUTCOME_COLUMNS, OutcomeSource, validate_outcomes
+from ml.simulator import AudienceConfig, DirtyDataConfig, generate_landing
+from ml.simulator.responder import SimulatedOutcomeSource
+
+
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("responder")
+    config = AudienceConfig(n_people=4000, days=30, seed=21, dirty=DirtyDataConfig.clean())
+    generate_landing(config, tmp / "landing", tmp / "oracle")
+    return tmp / "oracle"
+
+
+@pytest.fixture(scope="module")
+def people(oracle):
+    return pd.read_parquet(oracle / "people.parquet")
+
+
+def _members(people: pd.DataFrame, *, is_sent: bool, category: str | pd.Series = "general",
+             subject: str = "This week's picks for you") -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "subscriber_key": [f"key-{p}" for p in people["person_id"]],
+        "arm": "treatment" if is_sent else "holdout",
+        "is_sent": is_sent,
+        "subject_line": subject if is_sent else None,
+        "variant_category": category if isinstance(category, str) else category.to_numpy(),
+        "crm_id": people["crm_id"].to_numpy(),
+        "esp_id": people["esp_id"].to_numpy(),
+    })
+    return frame[list(MEMBER_COLUMNS)]
+
+
+def test_implements_the_outcome_source_protocol(oracle, people):
+    source: OutcomeSource = SimulatedOutcomeSource(oracle, seed=1)
+    members = _members(people.head(500), is_sent=True)
+    outcomes = source.observe(members)
+    assert list(outcomes.columns) == list(OUTCOME_COLUMNS)
+    checked = validate_outcomes(members, outcomes)  # every member exactly once
+    assert list(checked["subscriber_key"]) == list(members["subscriber_key"])
+    assert outcomes["revenue"].dtype == np.float64
+    for column in ("opened", "clicked", "converted"):
+        assert outcomes[column].dtype == bool
+
+
+def test_is_deterministic_and_independent_of_member_order(oracle, people):
+    members = _members(people.head(1500), is_sent=True)
+    first = SimulatedOutcomeSource(oracle, seed=1).observe(members)
+    again = SimulatedOutcomeSource(oracle, seed=1).observe(members)
+    pd.testing.assert_frame_equal(first, again)
+    shuffled = members.sample(frac=1.0, random_state=0)
+    reordered = SimulatedOutcomeSource(oracle, seed=1).observe(shuffled).set_index("subscriber_key")
+    pd.testing.assert_frame_equal(reordered.loc[first["subscriber_key"]].reset_index(), first)
+    other_seed = SimulatedOutcomeSource(oracle, seed=2).observe(members)
+    assert not other_seed["opened"].equals(first["opened"])
+
+
+def test_holdout_opens_and_clicks_nothing_but_still_buys(oracle, people):
+    outcomes = SimulatedOutcomeSource(oracle, seed=1).observe(_members(people, is_sent=False))
+    assert not outcomes["opened"].any() and not outcomes["clicked"].any()
+    assert 0.01 < outcomes["converted"].mean() < 0.2
+    assert (outcomes.loc[~outcomes["converted"], "revenue"] == 0).all()
+    assert (outcomes.loc[outcomes["converted"], "revenue"] > 0).all()
+
+
+def test_treatment_converts_more_than_holdout(oracle, people):
+    source = SimulatedOutcomeSource(oracle, seed=1)
+    sent = source.observe(_members(people, is_sent=True, category=people["top_category"]))
+    held = source.observe(_members(people, is_sent=False))
+    # Same people, same random numbers: sending can only add conversions, never remove one.
+    assert (sent["converted"] >= held["converted"]).all()
+    assert sent["converted"].sum() > held["converted"].sum() * 1.1
+    assert sent["revenue"].sum() > held["revenue"].sum()
+    assert 0.1 < sent["opened"].mean() < 0.5
+    assert (sent.loc[sent["clicked"], "opened"]).all()
+
+
+def test_matching_category_raises_clicks(oracle, people):
+    source = SimulatedOutcomeSource(oracle, seed=1)
+    affinity = people[[f"affinity_{c}" for c in PRODUCT_CATEGORIES]].to_numpy()
+    least_liked = pd.Series(np.array(PRODUCT_CATEGORIES)[affinity.argmin(axis=1)])
+    matched = source.observe(_members(people, is_sent=True, category=people["top_category"]))
+    mismatched = source.observe(_members(people, is_sent=True, category=least_liked))
+    assert matched["clicked"].mean() > 1.5 * mismatched["clicked"].mean()
+
+
+def test_people_churned_before_the_campaign_do_nothing(oracle, people):
+    source = SimulatedOutcomeSource(oracle, seed=1, campaign_day=datetime(2026, 6, 30))
+    churned = people[people["churned_at"] <= pd.Timestamp("2026-06-30")]
+    assert len(churned) > 100
+    outcomes = source.observe(_members(churned, is_sent=True))
+    assert not outcomes[["opened", "clicked", "converted"]].any().any()
+
+
+def test_campaign_day_defaults_to_the_export_moment(oracle):
+    assert SimulatedOutcomeSource(oracle, seed=1).campaign_day == datetime(2026, 6, 30)
+    assert SimulatedOutcomeSource(oracle, seed=1, campaign_day="2026-07-02").campaign_day == datetime(2026, 7, 2)
+
+
+def test_members_are_found_by_either_id(oracle, people):
+    esp_only = _members(people.head(300), is_sent=True).assign(crm_id=None)
+    crm_only = _members(people.head(300), is_sent=True).assign(esp_id=None)
+    source = SimulatedOutcomeSource(oracle, seed=1)
+    usable = esp_only["esp_id"].notna() & crm_only["crm_id"].notna()
+    by_esp = source.observe(esp_only[usable])
+    by_crm = source.observe(crm_only[usable])
+    pd.testing.assert_frame_equal(by_esp.reset_index(drop=True), by_crm.reset_index(drop=True))
+
+
+def test_unknown_or_conflicting_members_raise(oracle, people):
+    source = SimulatedOutcomeSource(oracle, seed=1)
+    stranger = _members(people.head(3), is_sent=True).assign(crm_id="C99999999", esp_id=None)
+    with pytest.raises(ValueError, match="match no simulated person"):
+        source.observe(stranger)
+    both = people[people["in_crm"] & people["in_esp"]].head(2)
+    crossed = _members(both, is_sent=True)
+    crossed["esp_id"] = crossed["esp_id"].to_numpy()[::-1]
+    with pytest.raises(ValueError, match="two different people"):
+        source.observe(crossed)
+    with pytest.raises(ValueError, match="more than once"):
+        source.observe(pd.concat([_members(people.head(2), is_sent=True)] * 2))
+    with pytest.raises(ValueError, match="lack columns"):
+        source.observe(_members(people.head(2), is_sent=True).drop(columns="arm"))
+
+
+def test_missing_oracle_folder_fails_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="generate_landing"):
+        SimulatedOutcomeSource(tmp_path, seed=1)

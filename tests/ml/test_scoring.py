@@ -1,0 +1,148 @@
+"""Batch scoring with the registered propensity model."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.scoring import SCORE_COLUMNS, load_model, score_deciles, score_subscribers
+from ml.tracking import MlflowTarget
+from ml.training import PropensityParams, prepare_features, train_propensity_model
+from tests.ml.conftest import make_scoring_features, make_training_examples
+
+SCORED_AT = datetime(2025, 6, 1, 6, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mlflow")
+    target = MlflowTarget(
+        tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
+        artifact_location=tmp / "artifacts",
+        experiment_name="scoring-tests",
+    )
+    result = train_propensity_model(
+        make_training_examples(1500, 3, seed=4),
+        params=PropensityParams(n_estimators=40, learning_rate=0.1, num_leaves=15, min_child_samples=20),
+        tracking=target,
+        dataset_name="training_examples",
+        dataset_source="marts.training_examples",
+        registered_model_name="propensity_scoring_test",
+    )
+    return result, target
+
+
+def test_registry_model_scores_exactly_like_the_in_memory_model(registered):
+    result, target = registered
+    features = make_scoring_features(400)
+    loaded = load_model(result.model_uri, target.tracking_uri)
+    scored = score_subscribers(features, loaded, model_uri=result.model_uri, model_version=result.model_version)
+    expected = pd.Series(
+        result.model.predict_proba(prepare_features(features))[:, 1], index=features["subscriber_key"].to_numpy()
+    )
+    np.testing.assert_array_equal(scored["propensity_score"].to_numpy(), expected[scored["subscriber_key"]].to_numpy())
+    # The same model through the alias.
+    by_alias = load_model("models:/propensity_scoring_test@candidate", target.tracking_uri)
+    np.testing.assert_array_equal(by_alias.predict(prepare_features(features)), expected.to_numpy())
+
+
+def test_scores_are_probabilities_ranked_with_model_lineage(registered):
+    result, target = registered
+    features = make_scoring_features(250)
+    scored = score_subscribers(
+        features,
+        load_model(result.model_uri, target.tracking_uri),
+        model_uri=result.model_uri,
+        model_version=result.model_version,
+        scored_at=SCORED_AT,
+    )
+    assert list(scored.columns) == list(SCORE_COLUMNS)
+    assert len(scored) == 250 and set(scored["subscriber_key"]) == set(features["subscriber_key"])
+    assert scored["propensity_score"].between(0, 1).all()
+    assert scored["propensity_score"].is_monotonic_decreasing
+    assert scored["score_rank"].tolist() == list(range(1, 251))
+    assert scored["score_decile"].value_counts().sort_index().tolist() == [25] * 10
+    assert set(scored["model_name"]) == {"propensity_scoring_test"}
+    assert set(scored["model_version"]) == {result.model_version}
+    assert (scored["scored_at"] == pd.Timestamp(SCORED_AT)).all()
+    assert (scored["cutoff_at"] == pd.Timestamp("2025-06-01")).all()
+
+
+def test_scores_do_not_depend_on_which_categories_the_frame_holds(registered):
+    result, _ = registered
+    features = make_scoring_features(300)
+    full = score_subscribers(features, result.model, model_uri=result.model_uri, model_version="1")
+    # Only two categories present: a data-dependent encoding would shift the codes.
+    subset = features[features["top_category"].isin(["toys", "none"])]
+    assert 0 < len(subset) < len(features)
+    partial = score_subscribers(subset, result.model, model_uri=result.model_uri, model_version="1")
+    merged = partial.merge(full, on="subscriber_key", suffixes=("_subset", "_full"))
+    np.testing.assert_array_equal(merged["propensity_score_subset"], merged["propensity_score_full"])
+
+
+def test_top_category_changes_the_score(registered):
+    # Guards the test above: if the model ignored top_category, it would prove nothing.
+    result, _ = registered
+    features = make_scoring_features(300)
+    buyers = features[features["top_category"] != "none"]
+
+    def scores_as(category: str) -> pd.Series:
+        scored = score_subscribers(
+            buyers.assign(top_category=category), result.model, model_uri=result.model_uri, model_version="1"
+        )
+        return scored.set_index("subscriber_key")["propensity_score"].sort_index()
+
+    # The fake data gives electronics buyers a higher purchase rate.
+    assert scores_as("electronics").mean() > 1.2 * scores_as("apparel").mean()
+
+
+def test_scoring_validates_its_input(registered):
+    result, _ = registered
+    features = make_scoring_features(20)
+    kwargs = dict(model_uri=result.model_uri, model_version="1")
+    with pytest.raises(ValueError, match="more than one row"):
+        score_subscribers(pd.concat([features, features.head(1)]), result.model, **kwargs)
+    with pytest.raises(ValueError, match="without subscriber_key"):
+        score_subscribers(features.assign(subscriber_key=None), result.model, **kwargs)
+    with pytest.raises(ValueError, match=r"lacks columns \['fatigue_score'\]"):
+        score_subscribers(features.drop(columns="fatigue_score"), result.model, **kwargs)
+    with pytest.raises(ValueError, match="registered model URI"):
+        score_subscribers(features, result.model, model_uri="runs:/abc/model", model_version="1")
+
+
+def test_load_model_only_takes_registry_uris(registered):
+    _, target = registered
+    with pytest.raises(ValueError, match="registered model URI"):
+        load_model("/tmp/model", target.tracking_uri)
+
+
+def test_load_model_refuses_a_model_trained_on_other_features(mlflow_target):
+    import lightgbm
+    import mlflow
+    import mlflow.lightgbm
+
+    from ml.tracking import activate
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
+    booster = lightgbm.train(
+        {"objective": "binary", "verbose": -1}, lightgbm.Dataset(frame, label=(frame["x"] > 0).astype(int)), 3
+    )
+    with mlflow.start_run(experiment_id=activate(mlflow_target)):
+        mlflow.lightgbm.log_model(
+            booster,
+            name="model",
+            registered_model_name="other_features",
+            pip_requirements=mlflow.lightgbm.get_default_pip_requirements(),  # skip slow inference
+        )
+    with pytest.raises(ValueError, match="retrain it"):
+        load_model("models:/other_features/1", mlflow_target.tracking_uri)
+
+
+def test_score_deciles_split_ranks_evenly():
+    assert score_deciles(np.arange(1, 21), 20).tolist() == [d for d in range(1, 11) for _ in range(2)]
+    assert score_deciles(np.arange(1, 4), 3).tolist() == [1, 4, 7]
+    assert score_deciles(np.array([], dtype=int), 0).tolist() == []

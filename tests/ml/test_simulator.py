@@ -1,0 +1,598 @@
+"""The synthetic audience generator: contract, determinism, dirty data, oracle and signal."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from ml.privacy import normalise_email
+from ml.simulator import CORRUPTION_KINDS, AudienceConfig, DirtyDataConfig, generate_landing
+from ml.simulator import behaviour, formatting, names
+from ml.simulator import randomness as rnd
+from ml.simulator.contract import CORRUPTIBLE_FILES, LANDING_COLUMNS
+from ml.simulator.population import canonical_emails, draw_people, vary_emails
+
+REPO = Path(__file__).resolve().parents[2]
+EXTRACTED_AT = "2026-06-30 00:00:00"
+EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+
+
+def _generate(tmp: Path, config: AudienceConfig):
+    return generate_landing(config, tmp / "landing", tmp / "oracle")
+
+
+@pytest.fixture(scope="module")
+def dirty_world(tmp_path_factory):
+    """2,000 people over 45 days, every corruption kind at 2 %, several chunks."""
+    tmp = tmp_path_factory.mktemp("dirty")
+    config = AudienceConfig(n_people=2000, days=45, seed=11, chunk_size=700, dirty=DirtyDataConfig.uniform(0.02))
+    return config, _generate(tmp, config), tmp
+
+
+@pytest.fixture(scope="module")
+def clean_world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("clean")
+    config = AudienceConfig(n_people=4000, days=60, seed=5, dirty=DirtyDataConfig.clean())
+    return config, _generate(tmp, config), tmp
+
+
+def _read(tmp: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(tmp / "landing" / name)
+
+
+def _truth(tmp: Path) -> dict:
+    return json.loads((tmp / "oracle" / "truth.json").read_text())
+
+
+# -- an independent re-implementation of the contract's quarantine rules -------------------
+
+
+def _blank(column: str) -> str:
+    return f"({column} is null or trim({column}) = '')"
+
+
+def _reasons(tmp: Path) -> dict[str, pd.DataFrame]:
+    """Reason code per landing row (null when the row is valid), following the contract."""
+    con = duckdb.connect()
+    land = tmp / "landing"
+    ts = lambda column: f"try_cast({column} as timestamp)"  # noqa: E731
+    out = {}
+    for name, key, stamp in (
+        ("crm_subscribers.parquet", "crm_id", "signup_at"),
+        ("esp_subscribers.parquet", "esp_id", "created_at"),
+    ):
+        columns = LANDING_COLUMNS[name]
+        con.execute(f"""
+            create table "{name}" as
+            select file_row_number as rn, {key} as id, {ts(stamp)} as signed_up, case
+                when {' or '.join(_blank(c) for c in columns)} then 'missing_required_field'
+                when not regexp_full_match(trim(email), '{EMAIL_PATTERN}') then 'invalid_email'
+                when {ts(stamp)} is null then 'unparseable_timestamp'
+                when {ts(stamp)} > timestamp '{EXTRACTED_AT}' then 'future_timestamp'
+                when timezone not in (select name from pg_timezone_names()) then 'invalid_timezone'
+                when count(*) over (partition by {key}) > 1 then 'duplicate_event_id'
+            end as reason
+            from read_parquet('{land / name}', file_row_number = true)
+        """)
+        out[name] = con.execute(f"select rn, id, '{name[:3]}' as system, reason from \"{name}\"").df()
+    con.execute("""
+        create table staged as
+        select 'crm' as system, id, signed_up from "crm_subscribers.parquet" where reason is null
+        union all
+        select 'esp', id, signed_up from "esp_subscribers.parquet" where reason is null
+    """)
+    events = {
+        "consent_events.parquet": (
+            "consent_event_id", "recorded_at", "source_system", "source_subscriber_id",
+            "status not in ('subscribed', 'unsubscribed', 'erased')", "unknown_consent_status", False,
+        ),
+        "suppressions.parquet": (
+            "suppression_id", "suppressed_at", "source_system", "source_subscriber_id",
+            "reason not in ('hard_bounce', 'complaint', 'legal_request')", "unexpected_reason", False,
+        ),
+        "sends.parquet": ("send_id", "sent_at", "'esp'", "esp_id", "false", "never", False),
+        "email_events.parquet": (
+            "event_id", "occurred_at", "'esp'", "esp_id",
+            "event_type not in ('delivered', 'open', 'click', 'bounce', 'unsubscribe', 'complaint')",
+            "unknown_event_type", True,
+        ),
+        "orders.parquet": ("order_id", "ordered_at", "'crm'", "crm_id", None, None, True),
+    }
+    for name, (key, stamp, system, subscriber, bad_value, bad_code, check_signup) in events.items():
+        columns = [c for c in LANDING_COLUMNS[name] if c != "proof"]
+        if name == "orders.parquet":
+            value_rules = """
+                when try_cast(amount as double) is null or try_cast(amount as double) <= 0 then 'invalid_amount'
+                when currency not in ('USD', 'EUR', 'GBP') then 'unknown_currency'"""
+        else:
+            value_rules = f"when {bad_value} then '{bad_code}'"
+        signup_rule = f"when {ts(stamp)} < s.signed_up then 'before_signup'" if check_signup else ""
+        content = ", ".join(LANDING_COLUMNS[name])
+        out[name] = con.execute(f"""
+            with raw as (
+                select *, file_row_number as rn, {system} as sys, {subscriber} as subscriber,
+                       to_json(struct_pack({content})) as content
+                from read_parquet('{land / name}', file_row_number = true)
+            ), ranked as (
+                select *, min(rn) over (partition by {key}) as first_key_rn,
+                       first_value(content) over (partition by {key} order by rn) as first_key_content,
+                       min(rn) over (partition by content) as first_content_rn
+                from raw
+            )
+            select r.rn, r.subscriber as id, r.sys as system, case
+                when {' or '.join(_blank(c) for c in columns)} then 'missing_required_field'
+                when {ts(stamp)} is null then 'unparseable_timestamp'
+                when {ts(stamp)} > timestamp '{EXTRACTED_AT}' then 'future_timestamp'
+                {value_rules}
+                when s.id is null then 'unknown_subscriber'
+                {signup_rule}
+                when r.rn > r.first_key_rn and r.content <> r.first_key_content then 'duplicate_event_id'
+                when r.rn > r.first_content_rn then 'exact_duplicate'
+            end as reason
+            from ranked r left join staged s on s.system = r.sys and s.id = r.subscriber
+            order by r.rn
+        """).df()
+    return out
+
+
+def _logged(tmp: Path) -> pd.DataFrame:
+    return pd.read_parquet(tmp / "oracle" / "corruptions.parquet")
+
+
+# -- the contract ---------------------------------------------------------------------------
+
+
+def _contract_columns() -> dict[str, list[str]]:
+    """Column names per file, parsed from docs/data_contract.md."""
+    files: dict[str, list[str]] = {}
+    current = None
+    for line in (REPO / "docs" / "data_contract.md").read_text().splitlines():
+        heading = re.match(r"^### `(\w+\.parquet)`", line)
+        if heading:
+            current = heading.group(1)
+            files[current] = []
+        elif line.startswith("#"):
+            current = None
+        elif current and line.startswith("| `"):
+            files[current].append(line.split("|")[1].strip().strip("`"))
+    return files
+
+
+def test_files_and_columns_match_the_contract_document(dirty_world):
+    _, summary, tmp = dirty_world
+    assert LANDING_COLUMNS == {k: tuple(v) for k, v in _contract_columns().items()}
+    written = sorted(p.name for p in (tmp / "landing").iterdir())
+    assert written == sorted([*LANDING_COLUMNS, "_manifest.json"])
+    for name, columns in LANDING_COLUMNS.items():
+        schema = pq.read_schema(tmp / "landing" / name)
+        assert tuple(schema.names) == columns, name
+        for field in schema:
+            expected = "double" if (name, field.name) == ("products.parquet", "price") else "string"
+            assert str(field.type) == expected, (name, field.name)
+        assert pq.read_metadata(tmp / "landing" / name).num_rows == summary.rows[name]
+    assert not (tmp / "landing" / "hillstrom.csv").exists()
+
+
+def test_manifest_carries_extracted_at_and_generator_parameters(dirty_world):
+    config, _, tmp = dirty_world
+    manifest = json.loads((tmp / "landing" / "_manifest.json").read_text())
+    assert manifest["extracted_at"] == EXTRACTED_AT
+    assert datetime.fromisoformat(manifest["extracted_at"]) == config.end
+    generator = manifest["generator"]
+    assert generator["seed"] == 11 and generator["n_people"] == 2000 and generator["days"] == 45
+    assert generator["dirty"]["invalid_timezone"] == 0.02
+
+
+def test_timestamps_are_contract_formatted_strings(clean_world):
+    _, _, tmp = clean_world
+    stamp = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+    for name, column in (("email_events.parquet", "occurred_at"), ("orders.parquet", "ordered_at"),
+                         ("crm_subscribers.parquet", "signup_at"), ("campaigns.parquet", "launched_at")):
+        values = _read(tmp, name)[column]
+        assert values.map(lambda v: bool(stamp.match(v))).all(), name
+        parsed = pd.to_datetime(values, format="%Y-%m-%d %H:%M:%S")
+        assert parsed.max() < pd.Timestamp(EXTRACTED_AT)
+    amounts = _read(tmp, "orders.parquet")["amount"]
+    assert amounts.str.fullmatch(r"\d+\.\d{2}").all() and (amounts.astype(float) > 0).all()
+
+
+def test_every_send_and_event_is_plausible(clean_world):
+    config, _, tmp = clean_world
+    sends = _read(tmp, "sends.parquet")
+    events = _read(tmp, "email_events.parquet").merge(
+        sends[["send_id", "sent_at", "esp_id"]], on="send_id", suffixes=("", "_send")
+    )
+    assert len(events) == len(_read(tmp, "email_events.parquet"))  # every event has its send
+    assert (events["esp_id"] == events["esp_id_send"]).all()
+    assert (events["occurred_at"] > events["sent_at"]).all()
+    per_send = events.groupby("send_id")["event_type"].agg(lambda t: set(t))
+    assert per_send.map(lambda t: ("delivered" in t) != ("bounce" in t)).all()
+    assert per_send.map(lambda t: "click" not in t or "open" in t).all()
+    window_start = pd.Timestamp(config.end - timedelta(days=config.days))
+    assert pd.to_datetime(sends["sent_at"]).min() >= window_start
+    assert set(_read(tmp, "campaigns.parquet")["campaign_id"]) >= set(sends["campaign_id"])
+    assert set(_read(tmp, "products.parquet")["product_id"]) >= set(_read(tmp, "orders.parquet")["product_id"])
+    assert len(_read(tmp, "campaigns.parquet")) == pytest.approx(config.days / 2, abs=2)
+
+
+def test_sends_respect_consent_and_suppression(clean_world):
+    _, _, tmp = clean_world
+    con = duckdb.connect()
+    land = tmp / "landing"
+    late = con.execute(f"""
+        with optout as (
+            select source_subscriber_id as esp_id, min(recorded_at) as moment from '{land}/consent_events.parquet'
+            where source_system = 'esp' and status <> 'subscribed' group by 1
+            union all
+            select source_subscriber_id, min(suppressed_at) from '{land}/suppressions.parquet'
+            where source_system = 'esp' group by 1
+            union all
+            select esp_id, min(occurred_at) from '{land}/email_events.parquet'
+            where event_type in ('unsubscribe', 'bounce', 'complaint') group by 1
+        ), first_optout as (select esp_id, min(moment) as moment from optout group by 1)
+        select count(*) from '{land}/sends.parquet' s join first_optout o using (esp_id)
+        where s.sent_at::timestamp > o.moment::timestamp + interval 2 hour
+    """).fetchone()[0]
+    assert late == 0
+    before_created = con.execute(f"""
+        select count(*) from '{land}/sends.parquet' s join '{land}/esp_subscribers.parquet' e using (esp_id)
+        where s.sent_at <= e.created_at
+    """).fetchone()[0]
+    assert before_created == 0
+
+
+# -- determinism and chunking ---------------------------------------------------------------
+
+
+def _tables(tmp: Path) -> dict[str, pd.DataFrame]:
+    return {name: _read(tmp, name) for name in LANDING_COLUMNS}
+
+
+def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path):
+    config = AudienceConfig(n_people=300, days=30, seed=3, dirty=DirtyDataConfig.uniform(0.02))
+    first = _generate(tmp_path / "a", config)
+    second = _generate(tmp_path / "b", config)
+    assert first.rows == second.rows and first.corrupted_rows == second.corrupted_rows
+    a, b = _tables(tmp_path / "a"), _tables(tmp_path / "b")
+    for name in LANDING_COLUMNS:
+        pd.testing.assert_frame_equal(a[name], b[name])
+    assert _truth(tmp_path / "a") == _truth(tmp_path / "b")
+    for oracle_file in ("people.parquet", "corruptions.parquet", "send_probabilities.parquet"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "a" / "oracle" / oracle_file),
+            pd.read_parquet(tmp_path / "b" / "oracle" / oracle_file),
+        )
+    _generate(tmp_path / "c", replace(config, seed=4))
+    assert not _read(tmp_path / "c", "email_events.parquet").equals(a["email_events.parquet"])
+
+
+def test_chunk_boundaries_neither_lose_nor_duplicate_rows(tmp_path):
+    config = AudienceConfig(n_people=500, days=30, seed=9, dirty=DirtyDataConfig.uniform(0.02))
+    whole = _generate(tmp_path / "whole", replace(config, chunk_size=500))
+    chunked = _generate(tmp_path / "chunked", replace(config, chunk_size=37))
+    assert whole.rows == chunked.rows
+    assert whole.corrupted_rows == chunked.corrupted_rows
+    assert whole.expected_canonical_subscribers == chunked.expected_canonical_subscribers
+    a, b = _tables(tmp_path / "whole"), _tables(tmp_path / "chunked")
+    for name, columns in LANDING_COLUMNS.items():
+        left = a[name].sort_values(list(columns), na_position="first").reset_index(drop=True)
+        right = b[name].sort_values(list(columns), na_position="first").reset_index(drop=True)
+        pd.testing.assert_frame_equal(left, right, obj=name)
+    assert sorted(_truth(tmp_path / "whole")["quarantined_subscriber_ids"]["crm_subscribers.parquet"]) == sorted(
+        _truth(tmp_path / "chunked")["quarantined_subscriber_ids"]["crm_subscribers.parquet"]
+    )
+    # The same corrupted rows are logged; only their positions may move between chunkings.
+    assert len(_logged(tmp_path / "whole")) == len(_logged(tmp_path / "chunked"))
+
+
+def test_oracle_folder_must_be_outside_the_landing_folder(tmp_path):
+    config = AudienceConfig(n_people=10, days=5)
+    with pytest.raises(ValueError, match="separate"):
+        generate_landing(config, tmp_path / "landing", tmp_path / "landing" / "oracle")
+    with pytest.raises(ValueError, match="separate"):
+        generate_landing(config, tmp_path / "same", tmp_path / "same")
+
+
+# -- dirty data -----------------------------------------------------------------------------
+
+
+def test_every_kind_is_injected_at_its_configured_rate(dirty_world):
+    config, summary, tmp = dirty_world
+    logged = _logged(tmp)
+    assert set(logged["kind"]) == set(CORRUPTION_KINDS)
+    counts = logged.groupby(["source_file", "kind"]).size()
+    for name, spec in CORRUPTIBLE_FILES.items():
+        assert set(logged.loc[logged["source_file"] == name, "kind"]) <= set(spec.kinds), name
+        for kind in spec.kinds:
+            got = int(counts.get((name, kind), 0))
+            assert got == summary.corrupted_rows[name].get(kind, 0)
+            injected = summary.corrupted_rows[name]
+            copies = injected.get("duplicate_event_id", 0) + injected.get("exact_duplicate", 0)
+            expected = config.dirty.rate(kind) * (summary.rows[name] - copies)
+            if expected >= 20:  # large enough for a binomial check; rows of broken subscribers are skipped
+                assert 0.8 * expected - 4 * expected**0.5 <= got <= expected + 4 * expected**0.5, (name, kind, got)
+    assert summary.total_corrupted_rows == len(logged)
+
+
+def test_logged_corruptions_are_exactly_what_an_independent_check_finds(dirty_world):
+    _, _, tmp = dirty_world
+    logged = _logged(tmp)
+    truth = _truth(tmp)
+    quarantined = {
+        "crm": set(truth["quarantined_subscriber_ids"]["crm_subscribers.parquet"]),
+        "esp": set(truth["quarantined_subscriber_ids"]["esp_subscribers.parquet"]),
+    }
+    for name, reasons in _reasons(tmp).items():
+        mine = logged[logged["source_file"] == name].set_index("source_row_key")["kind"]
+        assert mine.index.is_unique, name
+        found = reasons.set_index("rn")["reason"]
+        # Every logged row shows exactly its own problem (first in the contract's order).
+        independent = found.reindex(mine.index)
+        assert (independent == mine).all(), (name, independent[independent != mine].head())
+        # Every other problem is a cascade: an event of a subscriber whose own row is quarantined.
+        extra = reasons[reasons["reason"].notna() & ~reasons["rn"].isin(mine.index)]
+        assert set(extra["reason"]) <= {"unknown_subscriber"}, (name, extra.head())
+        for system, ids in extra.groupby("system")["id"]:
+            assert set(ids) <= quarantined[system], name
+        if name.startswith(("crm", "esp")):
+            quarantined_rows = reasons[reasons["reason"].notna()]
+            assert len(quarantined_rows) == len(quarantined[name[:3]])
+
+
+def test_duplicates_come_after_their_original(dirty_world):
+    _, _, tmp = dirty_world
+    logged = _logged(tmp)
+    for name in ("email_events.parquet", "sends.parquet", "consent_events.parquet"):
+        frame = _read(tmp, name)
+        key = CORRUPTIBLE_FILES[name].key
+        for kind in ("duplicate_event_id", "exact_duplicate"):
+            rows = logged.query("source_file == @name and kind == @kind")["source_row_key"].to_numpy()
+            assert len(rows), (name, kind)
+            for row in rows[:25]:
+                earlier = frame.iloc[:row]
+                same_key = earlier[earlier[key] == frame.iloc[row][key]]
+                assert len(same_key) == 1
+                identical = same_key.iloc[0].equals(frame.iloc[row])
+                assert identical == (kind == "exact_duplicate")
+
+
+def test_clean_mode_corrupts_nothing(clean_world):
+    _, summary, tmp = clean_world
+    assert summary.total_corrupted_rows == 0
+    assert len(_logged(tmp)) == 0
+    for name, reasons in _reasons(tmp).items():
+        assert reasons["reason"].isna().all(), (name, reasons[reasons["reason"].notna()].head())
+    truth = _truth(tmp)
+    assert all(not ids for ids in truth["quarantined_subscriber_ids"].values())
+    assert truth["expected_canonical_subscribers"] == 4000
+
+
+def test_dirty_data_config_validation():
+    assert DirtyDataConfig.clean().is_clean
+    assert not DirtyDataConfig().is_clean
+    assert all(0.003 <= DirtyDataConfig().rate(k) <= 0.01 for k in CORRUPTION_KINDS)
+    with pytest.raises(ValueError):
+        DirtyDataConfig(invalid_email=0.5)
+    with pytest.raises(ValueError):
+        AudienceConfig(share_in_both=0.9, share_crm_only=0.2)
+    with pytest.raises(ValueError):
+        AudienceConfig(n_people=0)
+
+
+# -- identity --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("world", ["dirty_world", "clean_world"])
+def test_expected_canonical_subscribers_counts_distinct_people_with_a_clean_row(world, request):
+    _, summary, tmp = request.getfixturevalue(world)
+    reasons = _reasons(tmp)
+    emails = []
+    for name in ("crm_subscribers.parquet", "esp_subscribers.parquet"):
+        frame = _read(tmp, name)
+        valid = reasons[name].sort_values("rn")["reason"].isna().to_numpy()
+        emails += [normalise_email(e) for e in frame.loc[valid, "email"]]
+    assert len(set(emails)) == summary.expected_canonical_subscribers == _truth(tmp)["expected_canonical_subscribers"]
+
+
+def test_expected_canonical_subscribers_on_a_tiny_hand_checked_case(tmp_path):
+    config = AudienceConfig(n_people=40, days=10, seed=1, dirty=DirtyDataConfig(**{
+        **{k: 0.0 for k in CORRUPTION_KINDS}, "invalid_email": 0.1, "invalid_timezone": 0.1}))
+    summary = _generate(tmp_path, config)
+    people = pd.read_parquet(tmp_path / "oracle" / "people.parquet")
+    bad = _truth(tmp_path)["quarantined_subscriber_ids"]
+    crm_ok = people["crm_id"].notna() & ~people["crm_id"].isin(bad["crm_subscribers.parquet"])
+    esp_ok = people["esp_id"].notna() & ~people["esp_id"].isin(bad["esp_subscribers.parquet"])
+    assert 0 < len(bad["crm_subscribers.parquet"]) + len(bad["esp_subscribers.parquet"])
+    assert summary.expected_canonical_subscribers == int((crm_ok | esp_ok).sum())
+    assert summary.expected_canonical_subscribers < 40  # someone lost their only row (seeded)
+
+
+def test_overlap_and_email_variation_follow_the_configuration(clean_world, tmp_path):
+    _, _, tmp = clean_world
+    people = pd.read_parquet(tmp / "oracle" / "people.parquet")
+    assert (people["in_crm"] & people["in_esp"]).mean() == pytest.approx(0.70, abs=0.025)
+    assert (people["in_crm"] & ~people["in_esp"]).mean() == pytest.approx(0.15, abs=0.02)
+    assert (~people["in_crm"] & people["in_esp"]).mean() == pytest.approx(0.15, abs=0.02)
+    both = people[people["in_crm"] & people["in_esp"]]
+    for name, key, share in (("esp_subscribers.parquet", "esp_id", 0.40), ("crm_subscribers.parquet", "crm_id", 0.10)):
+        emails = _read(tmp, name).set_index(key)["email"].reindex(both[key])
+        varied = (emails != emails.map(normalise_email)).mean()
+        assert varied == pytest.approx(share, abs=0.03), name
+    crm = _read(tmp, "crm_subscribers.parquet").set_index("crm_id").reindex(both["crm_id"])
+    esp = _read(tmp, "esp_subscribers.parquet").set_index("esp_id").reindex(both["esp_id"])
+    assert (crm["email"].map(normalise_email).to_numpy() == esp["email"].map(normalise_email).to_numpy()).all()
+    assert (crm["first_name"].to_numpy() == esp["first_name"].to_numpy()).all()
+
+    other = AudienceConfig(n_people=1500, days=10, share_in_both=0.4, share_crm_only=0.4, dirty=DirtyDataConfig.clean())
+    _generate(tmp_path, other)
+    people = pd.read_parquet(tmp_path / "oracle" / "people.parquet")
+    assert (people["in_crm"] & people["in_esp"]).mean() == pytest.approx(0.4, abs=0.04)
+    assert (~people["in_esp"]).mean() == pytest.approx(0.4, abs=0.04)
+
+
+def test_emails_are_unique_realistic_and_on_example_domains(clean_world):
+    _, _, tmp = clean_world
+    emails = pd.concat([_read(tmp, n)["email"] for n in ("crm_subscribers.parquet", "esp_subscribers.parquet")])
+    canonical = emails.map(normalise_email)
+    assert canonical.str.fullmatch(r"[a-z]+[._]?[a-z]*\d+@example\.(com|org|net)").all()
+    people = pd.read_parquet(tmp / "oracle" / "people.parquet")
+    assert canonical.nunique() == len(people)
+    assert set(_read(tmp, "crm_subscribers.parquet")["first_name"]) <= set(names.FIRST_NAMES)
+    valid_zones = {r[0] for r in duckdb.sql("select name from pg_timezone_names()").fetchall()}
+    assert {t[0] for t in names.TIMEZONES} <= valid_zones
+
+
+def test_vary_emails_only_changes_case_and_spaces():
+    people = draw_people(AudienceConfig(), np.arange(200))
+    emails = canonical_emails(people)
+    for variant in range(6):
+        varied = vary_emails(emails, np.full(len(emails), variant))
+        assert [normalise_email(v) for v in varied] == list(emails)
+        assert (varied != emails).all() == (variant != 0)
+
+
+# -- the oracle ------------------------------------------------------------------------------
+
+
+def test_oracle_has_no_pii(dirty_world):
+    _, _, tmp = dirty_world
+    landing_emails = set()
+    first = set()
+    for name in ("crm_subscribers.parquet", "esp_subscribers.parquet"):
+        frame = _read(tmp, name)
+        landing_emails |= {normalise_email(e) for e in frame["email"].dropna()}
+        first |= set(frame["first_name"].dropna())
+    assert sorted(p.name for p in (tmp / "oracle").iterdir()) == sorted(
+        ["people.parquet", "send_probabilities.parquet", "corruptions.parquet", "products.parquet", "truth.json"]
+    )
+    for path in (tmp / "oracle").iterdir():
+        raw = path.read_bytes()
+        assert b"@example." not in raw.lower(), path.name
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+            assert not {"email", "first_name", "last_name", "name"} & set(frame.columns), path.name
+            for column in frame.select_dtypes(include="object"):
+                values = set(frame[column].dropna().astype(str))
+                assert not values & first and not values & landing_emails, (path.name, column)
+
+
+def test_people_oracle_links_ids_and_traits(dirty_world):
+    _, _, tmp = dirty_world
+    people = pd.read_parquet(tmp / "oracle" / "people.parquet")
+    assert len(people) == 2000 and people["person_id"].is_unique
+    assert (people["crm_id"].notna() == people["in_crm"]).all()
+    assert (people["esp_id"].notna() == people["in_esp"]).all()
+    affinity = people[[c for c in people.columns if c.startswith("affinity_")]]
+    assert np.allclose(affinity.sum(axis=1), 1.0)
+    assert people["engagement"].between(0, 1).all() and (people["base_daily_purchase_hazard"] > 0).all()
+    truth = _truth(tmp)
+    assert truth["n_people"] == 2000 and truth["extracted_at"] == EXTRACTED_AT
+    assert set(truth["rows"]) == set(LANDING_COLUMNS)
+
+
+def test_send_probabilities_are_the_true_open_and_click_rates(clean_world):
+    _, _, tmp = clean_world
+    sends = _read(tmp, "sends.parquet")
+    probabilities = pd.read_parquet(tmp / "oracle" / "send_probabilities.parquet")
+    assert set(probabilities["send_id"]) == set(sends["send_id"])
+    assert probabilities[["p_open", "p_click"]].apply(lambda c: c.between(0, 1).all()).all()
+    assert np.allclose(probabilities["p_click"], probabilities["p_open"] * probabilities["p_click_given_open"])
+    events = _read(tmp, "email_events.parquet")
+    delivered = probabilities[probabilities["send_id"].isin(events.loc[events["event_type"] == "delivered", "send_id"])]
+    opened = delivered["send_id"].isin(events.loc[events["event_type"] == "open", "send_id"])
+    clicked = delivered["send_id"].isin(events.loc[events["event_type"] == "click", "send_id"])
+    # A few opens after the export moment are censored, hence the one-sided slack.
+    assert opened.mean() == pytest.approx(delivered["p_open"].mean(), rel=0.04)
+    assert clicked.mean() == pytest.approx(delivered["p_click"].mean(), rel=0.12)
+    # The oracle probabilities rank opens far better than chance.
+    high = delivered["p_open"] > delivered["p_open"].median()
+    assert opened[high].mean() > 2 * opened[~high].mean()
+
+
+# -- the signal ------------------------------------------------------------------------------
+
+
+def test_recent_clickers_buy_more_in_the_next_14_days(clean_world):
+    _, _, tmp = clean_world
+    land = tmp / "landing"
+    rates = duckdb.sql(f"""
+        with link as (
+            select c.crm_id, e.esp_id
+            from '{land}/crm_subscribers.parquet' c
+            join '{land}/esp_subscribers.parquet' e on lower(trim(c.email)) = lower(trim(e.email))
+        ), cutoffs as (
+            select unnest([timestamp '2026-05-19', timestamp '2026-06-02', timestamp '2026-06-16']) as cutoff
+        ), labelled as (
+            select k.cutoff, l.crm_id,
+                exists (select 1 from '{land}/email_events.parquet' ev where ev.esp_id = l.esp_id
+                        and ev.event_type = 'click' and ev.occurred_at::timestamp >= k.cutoff - interval 14 day
+                        and ev.occurred_at::timestamp < k.cutoff) as clicked,
+                exists (select 1 from '{land}/orders.parquet' o where o.crm_id = l.crm_id
+                        and o.ordered_at::timestamp >= k.cutoff
+                        and o.ordered_at::timestamp < k.cutoff + interval 14 day) as bought
+            from link l cross join cutoffs k
+        )
+        select clicked, avg(bought::int) as rate, count(*) as n from labelled group by 1
+    """).df().set_index("clicked")
+    assert rates.loc[True, "n"] > 300
+    assert rates.loc[True, "rate"] > 2 * rates.loc[False, "rate"], rates
+
+
+# -- building blocks -------------------------------------------------------------------------
+
+
+def test_timestamp_formatting_matches_python():
+    seconds = np.random.default_rng(0).integers(-2_000_000_000, 8_000_000_000, 5000)
+    expected = [(datetime(1970, 1, 1) + timedelta(seconds=int(s))).strftime("%Y-%m-%d %H:%M:%S") for s in seconds]
+    assert formatting.timestamps(seconds).to_pylist() == expected
+    assert formatting.epoch_seconds(datetime(2026, 6, 30)) == 1_782_777_600
+
+
+def test_amount_and_id_formatting():
+    amounts = formatting.amounts(np.array([49.9, 0.01, 1234.5, 0.0, 9.999])).to_pylist()
+    assert amounts == ["49.90", "0.01", "1234.50", "0.00", "10.00"]
+    assert formatting.decimal_ids("C", np.array([5, 12345678]), 8).to_pylist() == ["C00000005", "C12345678"]
+    assert formatting.hex_ids("e_", np.array([255, 2**64 - 1], dtype=np.uint64)).to_pylist() == [
+        "e_00000000000000ff", "e_ffffffffffffffff"]
+    with pytest.raises(ValueError):
+        formatting.decimal_ids("C", np.array([10**8]), 8)
+
+
+def test_counter_based_randomness_is_keyed_not_positional():
+    keys = np.arange(10_000)
+    u = rnd.uniform(1, "s", keys, 3)
+    assert 0 < u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.01
+    assert np.array_equal(rnd.uniform(1, "s", keys[::-1], 3), u[::-1])  # order does not matter
+    assert not np.array_equal(rnd.uniform(1, "t", keys, 3), u)
+    assert not np.array_equal(rnd.uniform(2, "s", keys, 3), u)
+    ids = rnd.unique_ids(1, "x", np.arange(100_000, dtype=np.uint64))
+    assert len(np.unique(ids)) == 100_000
+
+
+def test_behaviour_model_directions():
+    engagement = np.full(3, 0.3)
+    no_fatigue = behaviour.open_probability(engagement, np.full(3, 0.2), np.zeros(3), np.zeros(3, bool))
+    tired = behaviour.open_probability(engagement, np.full(3, 0.2), np.full(3, 6), np.zeros(3, bool))
+    churned = behaviour.open_probability(engagement, np.full(3, 0.2), np.zeros(3), np.ones(3, bool))
+    assert (tired < no_fatigue).all() and (churned == 0).all()
+    assert (behaviour.click_given_open_probability(engagement, np.full(3, 0.6))
+            > behaviour.click_given_open_probability(engagement, np.full(3, 0.1))).all()
+    hazard = np.full(2, 0.004)
+    clicked = behaviour.purchase_probability(
+        hazard, 14, clicked=np.array([True, False]), opened=np.array([True, True]), churned=np.zeros(2, bool)
+    )
+    assert clicked[0] > 2 * clicked[1] > 0
+    affinity = np.array([[0.5, 0.1, 0.1, 0.1, 0.1, 0.1]])
+    assert behaviour.category_match(affinity, 0)[0] == 0.5
+    assert behaviour.category_match(affinity, behaviour.GENERAL)[0] == pytest.approx(1 / 6)
+    appeal = behaviour.subject_appeal(["a", "b", "a"])
+    assert appeal[0] == appeal[2] and 0.85 <= appeal.min() and appeal.max() <= 1.15

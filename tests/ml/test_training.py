@@ -1,0 +1,343 @@
+"""Propensity training: feature preparation, time split, LightGBM fit and MLflow registration."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.features import FEATURE_COLUMNS, PURCHASE_LABEL
+from ml.tracking import (
+    CANDIDATE_ALIAS,
+    MlflowTarget,
+    activate,
+    artifact_location_uri,
+    client_for,
+    parse_model_name,
+    resolve_alias,
+    sqlite_target,
+)
+from ml.training import (
+    TOP_CATEGORY_LEVELS,
+    PropensityParams,
+    evaluate_propensity,
+    feature_list_hash,
+    fit_propensity_model,
+    prepare_features,
+    purge_overlapping_labels,
+    time_split,
+    train_propensity_model,
+    validation_mask,
+)
+from tests.ml.conftest import make_training_examples
+
+FAST = PropensityParams(n_estimators=60, learning_rate=0.1, num_leaves=15, min_child_samples=20)
+
+
+# --- prepare_features ---------------------------------------------------------------------------
+
+
+def test_prepare_features_returns_exactly_the_contract_as_floats():
+    examples = make_training_examples(50, 2)
+    prepared = prepare_features(examples.assign(extra_column=1))
+    assert list(prepared.columns) == list(FEATURE_COLUMNS)
+    assert (prepared.dtypes == "float64").all()
+    pd.testing.assert_index_equal(prepared.index, examples.index)
+
+
+def test_prepare_features_encodes_top_category_with_fixed_codes_whatever_the_frame_holds():
+    examples = make_training_examples(20, 2)
+    only_two = examples.head(3).assign(top_category=["toys", "none", "toys"])
+    all_levels = examples.head(len(TOP_CATEGORY_LEVELS)).assign(top_category=list(reversed(TOP_CATEGORY_LEVELS)))
+    assert prepare_features(only_two)["top_category"].tolist() == [5.0, 6.0, 5.0]
+    assert prepare_features(all_levels)["top_category"].tolist() == [6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
+
+
+def test_prepare_features_keeps_a_null_category_missing_and_rejects_unknown_ones():
+    examples = make_training_examples(20, 2).head(2)
+    with_null = examples.assign(top_category=[None, "beauty"])
+    assert np.isnan(prepare_features(with_null)["top_category"].iloc[0])
+    with pytest.raises(ValueError, match=r"unknown values \['garden'\]"):
+        prepare_features(examples.assign(top_category=["garden", "beauty"]))
+
+
+def test_prepare_features_lists_missing_columns():
+    examples = make_training_examples(20, 2).drop(columns=["sends_7d", "top_category"])
+    with pytest.raises(ValueError, match=r"lacks columns \['sends_7d', 'top_category'\]"):
+        prepare_features(examples)
+
+
+def test_prepare_features_converts_decimals_and_nullable_ints_and_rejects_text():
+    examples = make_training_examples(20, 2).head(2)
+    converted = prepare_features(
+        examples.assign(
+            monetary_total=[Decimal("12.50"), None],
+            orders_total=pd.array([3, None], dtype="Int64"),
+        )
+    )
+    assert converted["monetary_total"].iloc[0] == 12.5 and np.isnan(converted["monetary_total"].iloc[1])
+    assert converted["orders_total"].iloc[0] == 3.0 and np.isnan(converted["orders_total"].iloc[1])
+    with pytest.raises(ValueError, match="'sends_7d' is not numeric"):
+        prepare_features(examples.assign(sends_7d=["three", "4"]))
+
+
+# --- time split, purge, validation slice ---------------------------------------------------------
+
+
+def test_time_split_holds_out_the_latest_cutoffs():
+    examples = make_training_examples(30, 5)
+    cutoffs = sorted(examples["cutoff_at"].unique())
+    train, test = time_split(examples)
+    assert set(test["cutoff_at"]) == {cutoffs[-1]}
+    assert set(train["cutoff_at"]) == set(cutoffs[:-1])
+    assert len(train) + len(test) == len(examples)
+    train2, test2 = time_split(examples, test_cutoffs=2)
+    assert set(test2["cutoff_at"]) == set(cutoffs[-2:])
+    assert train2["cutoff_at"].max() < test2["cutoff_at"].min()
+
+
+@pytest.mark.parametrize(("n_cutoffs", "test_cutoffs"), [(1, 1), (2, 2), (3, 0)])
+def test_time_split_needs_enough_cutoffs(n_cutoffs, test_cutoffs):
+    with pytest.raises(ValueError):
+        time_split(make_training_examples(10, n_cutoffs), test_cutoffs=test_cutoffs)
+
+
+def test_purge_drops_training_rows_whose_label_window_reaches_the_test_period():
+    examples = make_training_examples(10, 4, cutoff_spacing_days=7)
+    cutoffs = sorted(examples["cutoff_at"].unique())
+    train, test = time_split(examples)
+    purged = purge_overlapping_labels(train, test["cutoff_at"].min(), label_window_days=14)
+    # Cutoffs at -21 and -14 days keep their 14-day window before the test cutoff; -7 does not.
+    assert set(purged["cutoff_at"]) == set(cutoffs[:2])
+    assert len(purge_overlapping_labels(train, test["cutoff_at"].min(), label_window_days=7)) == len(train)
+
+
+def test_validation_mask_keeps_each_subscriber_on_one_side_and_is_seeded():
+    examples = make_training_examples(200, 3)
+    mask = validation_mask(examples["subscriber_key"], 0.25, seed=1)
+    per_subscriber = pd.Series(mask).groupby(examples["subscriber_key"].to_numpy()).nunique()
+    assert (per_subscriber == 1).all()
+    assert mask.sum() == 50 * 3
+    assert (mask == validation_mask(examples["subscriber_key"], 0.25, seed=1)).all()
+    assert not (mask == validation_mask(examples["subscriber_key"], 0.25, seed=2)).all()
+
+
+# --- evaluation and fitting -----------------------------------------------------------------------
+
+
+def test_evaluate_propensity_on_known_scores():
+    labels = np.array([0] * 18 + [1, 1])
+    perfect = evaluate_propensity(labels, np.linspace(0, 1, 20))
+    assert perfect["test_auc"] == 1.0 and perfect["test_pr_auc"] == 1.0
+    assert perfect["test_base_rate"] == pytest.approx(0.1)
+    assert perfect["test_top_decile_lift"] == pytest.approx(10.0)
+    inverted = evaluate_propensity(labels, np.linspace(1, 0, 20), prefix="holdout")
+    assert inverted["holdout_auc"] == 0.0 and inverted["holdout_top_decile_lift"] == 0.0
+    with pytest.raises(ValueError, match="single label class"):
+        evaluate_propensity(np.zeros(5), np.linspace(0, 1, 5))
+
+
+def test_model_finds_the_real_signal_but_none_in_shuffled_labels():
+    def test_auc(shuffle: bool) -> float:
+        examples = make_training_examples(3000, 3, seed=3, shuffle_labels=shuffle)
+        train, test = time_split(examples)
+        model, _ = fit_propensity_model(train, params=FAST)
+        scores = model.predict_proba(prepare_features(test))[:, 1]
+        return evaluate_propensity(test[PURCHASE_LABEL].to_numpy(), scores)["test_auc"]
+
+    assert test_auc(shuffle=False) > 0.72
+    assert abs(test_auc(shuffle=True) - 0.5) < 0.08
+
+
+def test_fit_is_deterministic_and_uses_fixed_category_codes():
+    examples = make_training_examples(600, 2, seed=5)
+    first, counts = fit_propensity_model(examples, params=FAST)
+    second, _ = fit_propensity_model(examples, params=FAST)
+    features = prepare_features(examples)
+    np.testing.assert_array_equal(first.predict_proba(features), second.predict_proba(features))
+    assert counts == {"n_fit": 480 * 2, "n_validation": 120 * 2}
+    assert first.booster_.feature_name() == list(FEATURE_COLUMNS)
+    # top_category is split on as a category, not as an ordered number.
+    model_json = first.booster_.dump_model()
+    assert model_json["feature_names"].index("top_category") in _categorical_split_features(model_json)
+
+
+def _categorical_split_features(model_json: dict) -> set[int]:
+    found: set[int] = set()
+
+    def walk(node: dict) -> None:
+        if "split_feature" in node:
+            if node.get("decision_type") == "==":
+                found.add(node["split_feature"])
+            walk(node["left_child"])
+            walk(node["right_child"])
+
+    for tree in model_json["tree_info"]:
+        walk(tree["tree_structure"])
+    return found
+
+
+def test_fit_refuses_a_single_class():
+    examples = make_training_examples(100, 2).assign(label_purchase_14d=0)
+    with pytest.raises(ValueError, match="single 'label_purchase_14d' class"):
+        fit_propensity_model(examples, params=FAST)
+
+
+# --- MLflow: one real training run shared by the read-only checks ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mlflow")
+    target = MlflowTarget(
+        tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
+        artifact_location=tmp / "artifacts",
+        experiment_name="propensity-tests",
+    )
+    examples = make_training_examples(2000, 4, seed=11)
+    result = train_propensity_model(
+        examples,
+        params=FAST,
+        tracking=target,
+        dataset_name="training_examples",
+        dataset_source=str(tmp / "warehouse.duckdb"),
+        registered_model_name="propensity_test",
+    )
+    return result, target, examples, tmp
+
+
+def test_training_reports_held_out_metrics(trained):
+    result, _, examples, _ = trained
+    assert result.metrics["test_auc"] > 0.72
+    assert 0 < result.metrics["test_pr_auc"] < 1 and result.metrics["test_log_loss"] > 0
+    assert result.n_test == 2000 and result.n_train == 6000
+    assert result.metrics["n_fit"] + result.metrics["n_validation"] == result.n_train
+    assert 1 <= result.metrics["best_iteration"] <= FAST.n_estimators
+    assert result.model_uri == f"models:/propensity_test/{result.model_version}"
+    assert result.feature_columns == tuple(FEATURE_COLUMNS)
+    assert json.dumps(result.summary())  # JSON-safe for orchestration metadata
+
+
+def test_training_logs_params_metrics_and_importance_to_the_run(trained):
+    import mlflow
+
+    result, target, _, tmp = trained
+    run = client_for(target.tracking_uri).get_run(result.run_id)
+    assert run.data.params["label"] == PURCHASE_LABEL
+    assert run.data.params["lgbm_n_estimators"] == str(FAST.n_estimators)
+    assert run.data.params["lgbm_deterministic"] == "True"
+    assert run.data.params["first_test_cutoff"] == pd.Timestamp(trained[2]["cutoff_at"].max()).isoformat()
+    assert run.data.params["n_train_cutoffs"] == "3"
+    for key in ("test_auc", "test_pr_auc", "test_log_loss", "test_base_rate", "n_train", "n_test", "best_iteration"):
+        assert run.data.metrics[key] == pytest.approx(result.metrics[key])
+    assert run.data.tags["feature_list_sha256"] == feature_list_hash()
+    gain_metrics = {k: v for k, v in run.data.metrics.items() if k.startswith("gain_share.")}
+    assert 1 <= len(gain_metrics) <= 10
+    importance = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/feature_importance.json")
+    assert {row["feature"] for row in importance["features"]} == set(FEATURE_COLUMNS)
+    top = importance["features"][0]
+    assert run.data.metrics[f"gain_share.{top['feature']}"] == pytest.approx(top["gain_share"])
+    # Artifacts land in the experiment's configured folder, not in the working directory.
+    assert run.info.artifact_uri.startswith((tmp / "artifacts").as_uri())
+
+
+def test_training_logs_feature_datasets_without_subscriber_keys(trained):
+    result, target, _, _ = trained
+    inputs = client_for(target.tracking_uri).get_run(result.run_id).inputs.dataset_inputs
+    by_context = {
+        next(tag.value for tag in item.tags if tag.key == "mlflow.data.context"): item.dataset for item in inputs
+    }
+    assert set(by_context) == {"training", "testing"}
+    for dataset in by_context.values():
+        schema_columns = [column["name"] for column in json.loads(dataset.schema)["mlflow_colspec"]]
+        assert schema_columns == [*FEATURE_COLUMNS, PURCHASE_LABEL]
+    assert json.loads(by_context["testing"].profile)["num_rows"] == result.n_test
+    assert json.loads(by_context["training"].profile)["num_rows"] == result.n_train
+
+
+def test_registered_version_has_candidate_alias_tags_and_signature(trained):
+    import mlflow
+
+    result, target, _, _ = trained
+    client = client_for(target.tracking_uri)
+    version = client.get_model_version_by_alias("propensity_test", CANDIDATE_ALIAS)
+    assert str(version.version) == result.model_version
+    assert version.tags["run_id"] == result.run_id
+    assert version.tags["label"] == PURCHASE_LABEL
+    assert version.tags["feature_list_sha256"] == feature_list_hash()
+    assert resolve_alias("propensity_test", CANDIDATE_ALIAS, tracking_uri=target.tracking_uri) == result.model_version
+    info = mlflow.models.get_model_info(result.model_uri)
+    assert info.signature is not None
+    assert info.signature.inputs.input_names() == list(FEATURE_COLUMNS)
+    assert info.flavors["lightgbm"]["model_class"] == "lightgbm.basic.Booster"  # native format, no pickle
+
+
+def test_no_subscriber_key_reaches_mlflow(trained):
+    result, target, examples, tmp = trained
+    run = client_for(target.tracking_uri).get_run(result.run_id)
+    logged_text = json.dumps([run.data.params, run.data.tags, run.data.metrics])
+    logged_text += "".join(p.read_text(errors="ignore") for p in (tmp / "artifacts").rglob("*") if p.is_file())
+    logged_text += Path(target.tracking_uri.removeprefix("sqlite:///")).read_bytes().decode("latin-1")
+    assert "subscriber_key" not in logged_text
+    assert not any(key in logged_text for key in examples["subscriber_key"].unique()[:200])
+
+
+# --- MLflow: versioning and errors ------------------------------------------------------------------
+
+
+def test_retraining_moves_the_candidate_alias_to_the_new_version(mlflow_target):
+    examples = make_training_examples(300, 3, seed=2)
+    tiny = PropensityParams(n_estimators=5, min_child_samples=10)
+    kwargs = dict(params=tiny, tracking=mlflow_target, dataset_name="te", dataset_source="marts.training_examples")
+    first = train_propensity_model(examples, registered_model_name="propensity_retrain", **kwargs)
+    second = train_propensity_model(examples, registered_model_name="propensity_retrain", **kwargs)
+    assert (first.model_version, second.model_version) == ("1", "2")
+    assert resolve_alias("propensity_retrain", CANDIDATE_ALIAS, tracking_uri=mlflow_target.tracking_uri) == "2"
+    assert first.experiment_id == second.experiment_id
+
+
+def test_training_rejects_label_windows_that_leave_no_training_data(mlflow_target):
+    # 28-day cutoffs, a 60-day label and the last cutoff unlabelled: every training window overlaps.
+    examples = make_training_examples(100, 4, cutoff_spacing_days=28)
+    with pytest.raises(ValueError, match="at least 60 days before"):
+        train_propensity_model(
+            examples,
+            label="label_churn_60d",
+            params=FAST,
+            tracking=mlflow_target,
+            dataset_name="te",
+            dataset_source="marts.training_examples",
+        )
+    with pytest.raises(ValueError, match="unknown label"):
+        train_propensity_model(
+            examples, label="label_spend", tracking=mlflow_target, dataset_name="te", dataset_source="x"
+        )
+
+
+# --- tracking helpers ----------------------------------------------------------------------------------
+
+
+def test_parse_model_name_accepts_versions_and_aliases_only():
+    assert parse_model_name("models:/propensity/3") == "propensity"
+    assert parse_model_name("models:/propensity@candidate") == "propensity"
+    for bad in ("runs:/abc/model", "/tmp/model", "models:/propensity", "models:/@candidate"):
+        with pytest.raises(ValueError):
+            parse_model_name(bad)
+
+
+def test_artifact_location_uri_turns_folders_into_file_uris(tmp_path):
+    assert artifact_location_uri(tmp_path / "a") == (tmp_path / "a").as_uri()
+    assert artifact_location_uri("s3://bucket/prefix") == "s3://bucket/prefix"
+    assert sqlite_target(tmp_path, "x").tracking_uri == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+
+
+def test_activate_reuses_the_experiment_and_refuses_a_deleted_one(mlflow_target):
+    experiment_id = activate(mlflow_target)
+    assert activate(mlflow_target) == experiment_id
+    client_for(mlflow_target.tracking_uri).delete_experiment(experiment_id)
+    with pytest.raises(ValueError, match="is deleted"):
+        activate(mlflow_target)
