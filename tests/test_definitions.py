@@ -86,5 +86,5 @@ def test_feature_contract_matches_the_dbt_marts(defs):
     for mart in ("training_examples", "scoring_features"):
         columns = specs[dg.AssetKey(mart)].metadata.get("dagster/column_schema")
         assert columns is not None, f"{mart} must document its columns in dbt"
-        names = [c.name for c in columns.schema.columns]
+        names = [c.name for c in columns.columns]
         assert set(FEATURE_COLUMNS) <= set(names), set(FEATURE_COLUMNS) - set(names)

@@ -14,6 +14,9 @@ from mlflow import MlflowClient
 
 pytestmark = pytest.mark.e2e
 
+EMAIL_LIKE = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+LOCAL_PART_END = re.compile(rb"[A-Za-z0-9._%+-]+\Z")
+DOMAIN_START = re.compile(rb"[A-Za-z0-9.-]+")
 AUDIENCE = {"audience_size": 3000, "audience_days": 120, "audience_seed": 7}
 
 
@@ -44,9 +47,21 @@ def _landing_pii(state: Path) -> tuple[set[str], set[str]]:
     names: set[str] = set()
     for table in ("crm_subscribers", "esp_subscribers"):
         frame = pd.read_parquet(state / "landing" / f"{table}.parquet", columns=["email", "first_name"])
-        emails |= {e.strip().lower() for e in frame["email"].dropna() if "@" in e}
+        emails |= {e.strip().lower() for e in frame["email"].dropna() if EMAIL_LIKE.fullmatch(e.strip().encode())}
         names |= set(frame["first_name"].dropna())
     return emails, names
+
+
+def _landing_emails_in(path: Path, emails: set[str]) -> set[str]:
+    """Landing emails written in the file: the text around every '@' (linear in file size)."""
+    data = path.read_bytes()
+    found = set()
+    for at in re.finditer(rb"@", data):
+        local = LOCAL_PART_END.search(data, max(0, at.start() - 64), at.start())
+        domain = DOMAIN_START.match(data, at.end(), at.end() + 255)
+        if local and domain:
+            found.add((local.group() + b"@" + domain.group()).decode().lower())
+    return found & emails
 
 
 def test_every_step_and_check_succeeds(pipeline_run):
@@ -129,11 +144,18 @@ def test_no_email_or_first_name_outside_the_vault(pipeline_run, warehouse):
         }
         assert not any("@" in v and v.strip().lower() in emails for v in values), (table, column)
         assert not values & names, (table, column, sorted(values & names)[:3])
-    pattern = re.compile("|".join(re.escape(e) for e in sorted(emails)).encode())
+    # The scanner itself finds a landing email written in plain text.
+    canary = state.parent / "canary.txt"
+    canary.write_text(f"leak: {sorted(emails)[0].upper()};")
+    assert _landing_emails_in(canary, emails)
+    scanned = 0
     for path in state.rglob("*"):
         if not path.is_file() or "landing" in path.relative_to(state).parts or path.name.startswith("pii_vault"):
             continue
-        assert not pattern.search(path.read_bytes().lower()), f"email found in {path}"
+        found = _landing_emails_in(path, emails)
+        assert not found, f"{len(found)} landing emails found in {path}"
+        scanned += 1
+    assert scanned > 20
 
 
 def test_asset_metadata_shows_quarantine_and_identity_numbers(pipeline_run):

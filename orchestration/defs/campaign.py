@@ -1,7 +1,5 @@
 """The campaign: approved subject-line variants, experiment arms, planned sends, outcomes, report."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 
 import dagster as dg

@@ -1,7 +1,5 @@
 """Landing: raw exports arrive here, from the audience generator or from your own folder."""
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 

@@ -1,7 +1,5 @@
 """The purchase-propensity model (LightGBM in MLflow) and the feature drift report."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from ml.drift import build_drift_report

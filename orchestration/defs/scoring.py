@@ -1,7 +1,5 @@
 """Batch scoring of every eligible (consented, unsuppressed) subscriber."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from ml.features import FEATURE_COLUMNS

@@ -1,10 +1,10 @@
 """The dbt project as Dagster assets; dbt tests appear as asset checks."""
 
-from __future__ import annotations
-
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -35,6 +35,14 @@ class EmailPipelineTranslator(DagsterDbtTranslator):
             return "warehouse"
         return folders[1] if folders[0] == "marts" and len(folders) > 1 else folders[0]
 
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        # Model names are unique and are the names people use: `subscriber_profiles`, not
+        # `marts/subscriber_profiles`. Sources and vault tables keep their explicit meta keys.
+        has_explicit_key = dbt_resource_props.get("meta", {}).get("dagster", {}).get("asset_key")
+        if dbt_resource_props["resource_type"] in ("model", "seed") and not has_explicit_key:
+            return dg.AssetKey(dbt_resource_props["name"])
+        return super().get_asset_key(dbt_resource_props)
+
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
             return "landing"
@@ -44,19 +52,43 @@ class EmailPipelineTranslator(DagsterDbtTranslator):
         return _OWNERS.get(self._area(dbt_resource_props), ["team:data-engineering"])
 
 
-def _table_of(event: Any) -> str | None:
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the dbt subprocess only, then restore the old ones."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _relations_by_unique_id(manifest_path: Path) -> dict[str, str]:
+    nodes = json.loads(manifest_path.read_text())["nodes"]
+    return {
+        unique_id: node["relation_name"]
+        for unique_id, node in nodes.items()
+        if node["resource_type"] == "model" and node.get("relation_name")
+    }
+
+
+def _with_warehouse_metadata(
+    event: Any, connection: duckdb.DuckDBPyConnection, relations: Mapping[str, str]
+) -> Any:
     if not isinstance(event, dg.Output):
-        return None
-    table = event.metadata.get("dagster/relation_identifier") or event.metadata.get("dagster/table_name")
-    return getattr(table, "value", table)
-
-
-def _with_warehouse_metadata(event: Any, connection: duckdb.DuckDBPyConnection) -> Any:
-    table = _table_of(event)
-    if not table:
         return event
-    extra: dict[str, Any] = {"dagster/row_count": connection.execute(f"select count(*) from {table}").fetchone()[0]}
-    name = table.split(".")[-1]
+    unique_id = getattr(event.metadata.get("unique_id"), "value", None)
+    relation = relations.get(unique_id)
+    if relation is None:
+        return event
+    extra: dict[str, Any] = {
+        "dagster/row_count": connection.execute(f"select count(*) from {relation}").fetchone()[0]
+    }
+    name = unique_id.split(".")[-1]
     if name == "landing_reconciliation":
         extra.update(warehouse_quality_numbers(connection))
     elif name == "subscriber_identity_crosswalk":
@@ -144,18 +176,19 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
                 "SUBSCRIBER_KEY_SECRET is not set: subscriber keys use the DEVELOPMENT-ONLY "
                 "secret. Never run production data like this (docs/privacy.md)."
             )
-        # The dbt profile reads these; dbt runs as a subprocess that inherits them.
-        os.environ.update(settings.dbt_env())
         as_of = settings.as_of().isoformat(sep=" ")
         context.log.info(f"Building the warehouse as of {as_of}")
-        invocation = dbt.cli(["build", "--vars", json.dumps({"as_of": as_of})], context=context)
-        # Hold results until dbt has released the DuckDB file, then add row counts and the
+        # The dbt profile reads these paths; the dbt subprocess inherits them. Held results
+        # wait until dbt has released the DuckDB file, then get row counts and the
         # data-quality and identity numbers the UI should show.
-        events = list(invocation.stream())
+        with _environment(settings.dbt_env()):
+            invocation = dbt.cli(["build", "--vars", json.dumps({"as_of": as_of})], context=context)
+            events = list(invocation.stream())
+        relations = _relations_by_unique_id(email_dbt_project().manifest_path)
         with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
             connection.execute(f"attach '{settings.pii_vault_path()}' as pii (read_only)")
             for event in events:
-                yield _with_warehouse_metadata(event, connection)
+                yield _with_warehouse_metadata(event, connection, relations)
 
     return warehouse_models
 

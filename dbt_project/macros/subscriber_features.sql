@@ -1,0 +1,212 @@
+{#-
+  The model features of ml/features.py (NUMERIC_FEATURES, then top_category, in that order)
+  for every (subscriber_key, cutoff_at) pair of `spine` (a relation or CTE name).
+
+  Point in time: only facts strictly before cutoff_at are used (events at exactly cutoff_at
+  belong to the label window). Windows "Nd" are [cutoff_at - N days, cutoff_at).
+
+  tenure_days            days from the subscriber's first signup to the cutoff
+  consent_age_days       days since the consent row in force just before the cutoff began
+  orders_total, monetary_total, orders_90d, monetary_90d   orders and USD amounts
+  days_since_last_order  null when no order
+  sends_Nd/opens_Nd/clicks_Nd   event counts in the window
+  open_rate_Nd/click_rate_Nd    sends in the window opened/clicked (before the cutoff) /
+                                sends in the window; null when no sends
+  days_since_last_open/click    null when none
+  preferred_send_hour    most frequent local hour (subscriber time zone) of opens, ties to
+                         the earliest hour; null when no opens
+  fatigue_score          sends_30d / (1 + opens_30d + 2 * clicks_30d)
+  top_category           known category with most orders + clicks (via the campaign's
+                         category; 'general' and unknown ones ignored), ties alphabetical;
+                         'none' without signal
+  Numeric outputs are double so their types are stable between training and scoring.
+-#}
+{% macro subscriber_features(spine) -%}
+{%- set windows = [7, 30, 90] -%}
+with _spine as (
+    select distinct subscriber_key, cast(cutoff_at as timestamp) as cutoff_at
+    from {{ spine }}
+),
+
+_subscribers as (
+    select subscriber_key, first_seen_at, coalesce(timezone, 'UTC') as timezone
+    from {{ ref('int_subscribers_unified') }}
+),
+
+_sends as (
+    select _spine.subscriber_key, _spine.cutoff_at, sends.send_id, sends.sent_at
+    from _spine
+    inner join {{ ref('fct_sends') }} as sends
+        on sends.subscriber_key = _spine.subscriber_key
+        and sends.sent_at < _spine.cutoff_at
+        and sends.sent_at >= _spine.cutoff_at - to_days(90)
+),
+
+_engagements as (
+    select
+        _spine.subscriber_key,
+        _spine.cutoff_at,
+        events.event_type,
+        events.send_id,
+        events.occurred_at,
+        events.campaign_category
+    from _spine
+    inner join {{ ref('fct_email_events') }} as events
+        on events.subscriber_key = _spine.subscriber_key
+        and events.occurred_at < _spine.cutoff_at
+        and events.event_type in ('open', 'click')
+),
+
+_send_responses as (
+    select
+        subscriber_key,
+        cutoff_at,
+        send_id,
+        bool_or(event_type = 'open') as was_opened,
+        bool_or(event_type = 'click') as was_clicked
+    from _engagements
+    group by subscriber_key, cutoff_at, send_id
+),
+
+_send_stats as (
+    select
+        _sends.subscriber_key,
+        _sends.cutoff_at,
+        {%- for days in windows %}
+        count(*) filter (where _sends.sent_at >= _sends.cutoff_at - to_days({{ days }})) as sends_{{ days }}d,
+        count(*) filter (
+            where _sends.sent_at >= _sends.cutoff_at - to_days({{ days }}) and _send_responses.was_opened
+        ) as opened_sends_{{ days }}d,
+        count(*) filter (
+            where _sends.sent_at >= _sends.cutoff_at - to_days({{ days }}) and _send_responses.was_clicked
+        ) as clicked_sends_{{ days }}d{{ "," if not loop.last }}
+        {%- endfor %}
+    from _sends
+    left join _send_responses
+        on _send_responses.subscriber_key = _sends.subscriber_key
+        and _send_responses.cutoff_at = _sends.cutoff_at
+        and _send_responses.send_id = _sends.send_id
+    group by _sends.subscriber_key, _sends.cutoff_at
+),
+
+_engagement_stats as (
+    select
+        subscriber_key,
+        cutoff_at,
+        {%- for days in windows %}
+        count(*) filter (where event_type = 'open' and occurred_at >= cutoff_at - to_days({{ days }})) as opens_{{ days }}d,
+        count(*) filter (where event_type = 'click' and occurred_at >= cutoff_at - to_days({{ days }})) as clicks_{{ days }}d,
+        {%- endfor %}
+        max(occurred_at) filter (where event_type = 'open') as last_open_at,
+        max(occurred_at) filter (where event_type = 'click') as last_click_at
+    from _engagements
+    group by subscriber_key, cutoff_at
+),
+
+_orders as (
+    select _spine.subscriber_key, _spine.cutoff_at, orders.ordered_at, orders.amount_usd, orders.product_category
+    from _spine
+    inner join {{ ref('fct_orders') }} as orders
+        on orders.subscriber_key = _spine.subscriber_key
+        and orders.ordered_at < _spine.cutoff_at
+),
+
+_order_stats as (
+    select
+        subscriber_key,
+        cutoff_at,
+        count(*) as orders_total,
+        coalesce(sum(amount_usd), 0) as monetary_total,
+        count(*) filter (where ordered_at >= cutoff_at - to_days(90)) as orders_90d,
+        coalesce(sum(amount_usd) filter (where ordered_at >= cutoff_at - to_days(90)), 0) as monetary_90d,
+        max(ordered_at) as last_order_at
+    from _orders
+    group by subscriber_key, cutoff_at
+),
+
+_open_hours as (
+    select
+        _engagements.subscriber_key,
+        _engagements.cutoff_at,
+        hour((_engagements.occurred_at at time zone 'UTC') at time zone _subscribers.timezone) as local_hour,
+        count(*) as opens
+    from _engagements
+    inner join _subscribers on _subscribers.subscriber_key = _engagements.subscriber_key
+    where _engagements.event_type = 'open'
+    group by all
+),
+
+_preferred_hours as (
+    select subscriber_key, cutoff_at, local_hour as preferred_send_hour
+    from _open_hours
+    qualify row_number() over (partition by subscriber_key, cutoff_at order by opens desc, local_hour) = 1
+),
+
+_category_signals as (
+    select subscriber_key, cutoff_at, product_category as category from _orders
+    union all
+    select subscriber_key, cutoff_at, campaign_category as category from _engagements where event_type = 'click'
+),
+
+_top_categories as (
+    select subscriber_key, cutoff_at, category as top_category
+    from (
+        select subscriber_key, cutoff_at, category, count(*) as signals
+        from _category_signals
+        where category in {{ sql_list(var('product_categories')) }}
+        group by subscriber_key, cutoff_at, category
+    )
+    qualify row_number() over (partition by subscriber_key, cutoff_at order by signals desc, category) = 1
+),
+
+_consent as (
+    select _spine.subscriber_key, _spine.cutoff_at, history.valid_from as consent_valid_from
+    from _spine
+    inner join {{ ref('consent_history') }} as history
+        on history.subscriber_key = _spine.subscriber_key
+        and {{ consent_valid_at('history', '_spine.cutoff_at', strictly_before=true) }}
+)
+
+select
+    _spine.subscriber_key,
+    _spine.cutoff_at,
+    cast({{ days_between('_subscribers.first_seen_at', '_spine.cutoff_at') }} as double) as tenure_days,
+    cast({{ days_between('_consent.consent_valid_from', '_spine.cutoff_at') }} as double) as consent_age_days,
+    cast(coalesce(_order_stats.orders_total, 0) as double) as orders_total,
+    cast(coalesce(_order_stats.monetary_total, 0) as double) as monetary_total,
+    cast(coalesce(_order_stats.orders_90d, 0) as double) as orders_90d,
+    cast(coalesce(_order_stats.monetary_90d, 0) as double) as monetary_90d,
+    cast({{ days_between('_order_stats.last_order_at', '_spine.cutoff_at') }} as double) as days_since_last_order,
+    {%- for kind in ['sends', 'opens', 'clicks'] %}
+    {%- set stats = '_send_stats' if kind == 'sends' else '_engagement_stats' %}
+    {%- for days in windows %}
+    cast(coalesce({{ stats }}.{{ kind }}_{{ days }}d, 0) as double) as {{ kind }}_{{ days }}d,
+    {%- endfor %}
+    {%- endfor %}
+    {%- for days in [30, 90] %}
+    cast(_send_stats.opened_sends_{{ days }}d as double) / nullif(_send_stats.sends_{{ days }}d, 0) as open_rate_{{ days }}d,
+    cast(_send_stats.clicked_sends_{{ days }}d as double) / nullif(_send_stats.sends_{{ days }}d, 0) as click_rate_{{ days }}d,
+    {%- endfor %}
+    cast({{ days_between('_engagement_stats.last_open_at', '_spine.cutoff_at') }} as double) as days_since_last_open,
+    cast({{ days_between('_engagement_stats.last_click_at', '_spine.cutoff_at') }} as double) as days_since_last_click,
+    cast(_preferred_hours.preferred_send_hour as double) as preferred_send_hour,
+    cast(coalesce(_send_stats.sends_30d, 0) as double)
+        / (1 + coalesce(_engagement_stats.opens_30d, 0) + 2 * coalesce(_engagement_stats.clicks_30d, 0))
+        as fatigue_score,
+    coalesce(_top_categories.top_category, 'none') as top_category
+from _spine
+left join _subscribers
+    on _subscribers.subscriber_key = _spine.subscriber_key
+left join _consent
+    on _consent.subscriber_key = _spine.subscriber_key and _consent.cutoff_at = _spine.cutoff_at
+left join _order_stats
+    on _order_stats.subscriber_key = _spine.subscriber_key and _order_stats.cutoff_at = _spine.cutoff_at
+left join _send_stats
+    on _send_stats.subscriber_key = _spine.subscriber_key and _send_stats.cutoff_at = _spine.cutoff_at
+left join _engagement_stats
+    on _engagement_stats.subscriber_key = _spine.subscriber_key and _engagement_stats.cutoff_at = _spine.cutoff_at
+left join _preferred_hours
+    on _preferred_hours.subscriber_key = _spine.subscriber_key and _preferred_hours.cutoff_at = _spine.cutoff_at
+left join _top_categories
+    on _top_categories.subscriber_key = _spine.subscriber_key and _top_categories.cutoff_at = _spine.cutoff_at
+{%- endmacro %}

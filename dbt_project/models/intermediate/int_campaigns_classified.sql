@@ -1,0 +1,7 @@
+{#- Every campaigns row with its final verdict (reason_code null = valid). -#}
+with checked as (
+    select *, row_issue as pre_dedup_issue
+    from {{ ref('stg_esp__campaigns') }}
+)
+
+{{ final_verdict('checked', 'campaign_id') }}

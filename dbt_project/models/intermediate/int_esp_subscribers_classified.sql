@@ -1,0 +1,9 @@
+{#- Every esp_subscribers row with its final verdict (reason_code null = valid). Holds PII. -#}
+{{ config(database='pii') }}
+
+with checked as (
+    select *, row_issue as pre_dedup_issue
+    from {{ ref('stg_esp__subscribers') }}
+)
+
+{{ final_verdict('checked', 'esp_id') }}

@@ -1,0 +1,6 @@
+{#- The valid esp_subscribers rows: the staged rows whose final verdict is "keep". -#}
+{{ config(materialized='view', database='pii') }}
+
+select * exclude (row_issue, reason_code)
+from {{ ref('int_esp_subscribers_classified') }}
+where reason_code is null

@@ -1,0 +1,6 @@
+{#- The valid orders rows: the staged rows whose final verdict is "keep". -#}
+{{ config(materialized='view') }}
+
+select * exclude (row_issue, reason_code)
+from {{ ref('int_orders_classified') }}
+where reason_code is null

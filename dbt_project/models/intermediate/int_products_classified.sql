@@ -1,0 +1,7 @@
+{#- Every products row with its final verdict (reason_code null = valid). -#}
+with checked as (
+    select *, row_issue as pre_dedup_issue
+    from {{ ref('stg_catalog__products') }}
+)
+
+{{ final_verdict('checked', 'product_id') }}

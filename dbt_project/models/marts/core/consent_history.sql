@@ -1,0 +1,72 @@
+{#-
+  Type-2 consent history per subscriber. Changes come from consent_events (mapped through
+  the crosswalk) and from email `unsubscribe`/`complaint` events, which revoke consent
+  from their timestamp (consent_source `email_event`, proof = the event id).
+  Each row is in force on [valid_from, valid_to); see the consent_valid_at macro.
+  At equal timestamps a revocation sorts after a subscription, so it wins.
+-#}
+with crosswalk as (
+    select * from {{ ref('subscriber_identity_crosswalk') }}
+),
+
+consent_events as (
+    select
+        crosswalk.subscriber_key,
+        events.consent_status,
+        events.recorded_at as changed_at,
+        events.consent_source,
+        events.proof,
+        events.source_system,
+        events.consent_event_id as source_record_id
+    from {{ ref('int_consent_events_validated') }} as events
+    inner join crosswalk
+        on crosswalk.source_system = events.source_system
+        and crosswalk.source_id = events.source_subscriber_id
+),
+
+email_revocations as (
+    select
+        crosswalk.subscriber_key,
+        'unsubscribed' as consent_status,
+        events.occurred_at as changed_at,
+        'email_event' as consent_source,
+        events.event_id as proof,
+        'esp' as source_system,
+        events.event_id as source_record_id
+    from {{ ref('int_email_events_validated') }} as events
+    inner join crosswalk
+        on crosswalk.source_system = 'esp'
+        and crosswalk.source_id = events.esp_id
+    where events.event_type in ('unsubscribe', 'complaint')
+),
+
+changes as (
+    select * from consent_events
+    union all
+    select * from email_revocations
+),
+
+windowed as (
+    select
+        *,
+        lead(changed_at) over (
+            partition by subscriber_key
+            order by
+                changed_at,
+                case consent_status when 'subscribed' then 0 when 'unsubscribed' then 1 else 2 end,
+                source_record_id
+        ) as next_changed_at
+    from changes
+)
+
+select
+    subscriber_key,
+    consent_status,
+    changed_at as valid_from,
+    next_changed_at as valid_to,
+    next_changed_at is null as is_current,
+    consent_source,
+    proof,
+    source_system,
+    source_record_id
+from windowed

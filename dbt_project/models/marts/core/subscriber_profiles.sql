@@ -1,0 +1,67 @@
+{#-
+  One row per canonical subscriber as of the run: identity facts, consent and suppression
+  state, eligibility, RFM, engagement counts and a lifecycle stage. Counts and
+  top_category come from scoring_features, so profiles and the model agree.
+  lifecycle_stage: new (first seen < 30 days ago), never_engaged (no open, click or
+  order ever), active (last one <= 30 days ago), at_risk (<= 90 days), lapsed.
+-#}
+with subscribers as (
+    select * from {{ ref('int_subscribers_unified') }}
+),
+
+eligibility as (
+    select * from {{ ref('subscriber_eligibility') }}
+),
+
+suppressions as (
+    select
+        subscriber_key,
+        arg_min(
+            suppression_reason,
+            case suppression_reason when 'legal_request' then 0 when 'complaint' then 1 else 2 end
+        ) as suppression_reason
+    from {{ ref('suppression_list') }}
+    where suppressed_at <= {{ as_of() }}
+    group by subscriber_key
+),
+
+features as (
+    select * from {{ ref('scoring_features') }}
+)
+
+select
+    subscribers.subscriber_key,
+    subscribers.source_systems,
+    subscribers.first_seen_at,
+    subscribers.timezone,
+    subscribers.country,
+    eligibility.consent_status,
+    eligibility.consent_valid_from as consent_recorded_at,
+    suppressions.suppression_reason is not null as is_suppressed,
+    suppressions.suppression_reason,
+    eligibility.is_eligible,
+    eligibility.exclusion_reason,
+    features.days_since_last_order as recency_days,
+    cast(features.orders_total as bigint) as frequency_orders,
+    features.monetary_total,
+    {%- for kind in ['sends', 'opens', 'clicks'] %}
+    {%- for days in [7, 30, 90] %}
+    cast(features.{{ kind }}_{{ days }}d as bigint) as {{ kind }}_{{ days }}d,
+    {%- endfor %}
+    {%- endfor %}
+    case
+        when {{ days_between('subscribers.first_seen_at', as_of()) }} < 30 then 'new'
+        when least(features.days_since_last_open, features.days_since_last_click, features.days_since_last_order) is null
+            then 'never_engaged'
+        when least(features.days_since_last_open, features.days_since_last_click, features.days_since_last_order) <= 30
+            then 'active'
+        when least(features.days_since_last_open, features.days_since_last_click, features.days_since_last_order) <= 90
+            then 'at_risk'
+        else 'lapsed'
+    end as lifecycle_stage,
+    features.top_category,
+    {{ as_of() }} as as_of
+from subscribers
+left join eligibility on eligibility.subscriber_key = subscribers.subscriber_key
+left join suppressions on suppressions.subscriber_key = subscribers.subscriber_key
+left join features on features.subscriber_key = subscribers.subscriber_key

@@ -1,0 +1,9 @@
+{#- Per arm of the Hillstrom e-mail experiment: size and mean visit, conversion and spend. -#}
+select
+    segment,
+    count(*) as customers,
+    cast(avg(visit) as double) as visit_rate,
+    cast(avg(conversion) as double) as conversion_rate,
+    cast(avg(spend) as double) as spend_per_customer
+from {{ ref('stg_hillstrom__customers') }}
+group by segment

@@ -1,0 +1,20 @@
+{#- One row per row of products.parquet, typed, with its row-local issue. -#}
+{%- set raw_columns = ['product_id', 'category', 'price', 'currency'] %}
+{%- set checks = {
+    'missing_required_field': any_blank('source', ['product_id', 'category']),
+} %}
+
+with source as (
+    select * from {{ source('catalog', 'products') }}
+)
+
+select
+    'products' as source_file,
+    source.file_row_number as source_row_key,
+    {{ clean_text('source.product_id') }} as product_id,
+    {{ clean_text('source.category') }} as category,
+    try_cast(source.price as double) as price,
+    {{ clean_text('source.currency') }} as currency,
+    {{ raw_values_json('source', raw_columns) }} as raw_values,
+    {{ row_issue(checks) }} as row_issue
+from source

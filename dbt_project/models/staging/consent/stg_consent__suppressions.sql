@@ -1,0 +1,23 @@
+{#- One row per row of suppressions.parquet, typed, with its row-local issue. -#}
+{%- set raw_columns = ['suppression_id', 'source_system', 'source_subscriber_id', 'reason', 'suppressed_at'] %}
+{%- set checks = {
+    'missing_required_field': any_blank('source', raw_columns),
+    'unknown_consent_status': clean_text('source.reason') ~ ' not in ' ~ sql_list(var('suppression_reasons')),
+} %}
+{%- do checks.update(timestamp_checks('source.suppressed_at')) %}
+
+with source as (
+    select * from {{ source('consent', 'suppressions') }}
+)
+
+select
+    'suppressions' as source_file,
+    source.file_row_number as source_row_key,
+    {{ clean_text('source.suppression_id') }} as suppression_id,
+    {{ clean_text('source.source_system') }} as source_system,
+    {{ clean_text('source.source_subscriber_id') }} as source_subscriber_id,
+    {{ clean_text('source.reason') }} as suppression_reason,
+    {{ parse_utc_timestamp('source.suppressed_at') }} as suppressed_at,
+    {{ raw_values_json('source', raw_columns) }} as raw_values,
+    {{ row_issue(checks) }} as row_issue
+from source

@@ -1,0 +1,22 @@
+{#- One row per row of campaigns.parquet, typed, with its row-local issue. -#}
+{%- set raw_columns = ['campaign_id', 'campaign_name', 'category', 'subject_line', 'launched_at'] %}
+{%- set checks = {
+    'missing_required_field': any_blank('source', ['campaign_id', 'category', 'launched_at']),
+} %}
+{%- do checks.update(timestamp_checks('source.launched_at')) %}
+
+with source as (
+    select * from {{ source('esp', 'campaigns') }}
+)
+
+select
+    'campaigns' as source_file,
+    source.file_row_number as source_row_key,
+    {{ clean_text('source.campaign_id') }} as campaign_id,
+    {{ clean_text('source.campaign_name') }} as campaign_name,
+    {{ clean_text('source.category') }} as category,
+    {{ clean_text('source.subject_line') }} as subject_line,
+    {{ parse_utc_timestamp('source.launched_at') }} as launched_at,
+    {{ raw_values_json('source', raw_columns) }} as raw_values,
+    {{ row_issue(checks) }} as row_issue
+from source

@@ -1,0 +1,21 @@
+{#- One row per row of sends.parquet, typed, with its row-local issue. -#}
+{%- set raw_columns = ['send_id', 'campaign_id', 'esp_id', 'sent_at'] %}
+{%- set checks = {
+    'missing_required_field': any_blank('source', raw_columns),
+} %}
+{%- do checks.update(timestamp_checks('source.sent_at')) %}
+
+with source as (
+    select * from {{ source('esp', 'sends') }}
+)
+
+select
+    'sends' as source_file,
+    source.file_row_number as source_row_key,
+    {{ clean_text('source.send_id') }} as send_id,
+    {{ clean_text('source.campaign_id') }} as campaign_id,
+    {{ clean_text('source.esp_id') }} as esp_id,
+    {{ parse_utc_timestamp('source.sent_at') }} as sent_at,
+    {{ raw_values_json('source', raw_columns) }} as raw_values,
+    {{ row_issue(checks) }} as row_issue
+from source

@@ -1,0 +1,26 @@
+{#- One row per row of esp_subscribers.parquet, typed, with its row-local issue. Holds PII: lives in the vault. -#}
+{{ config(database='pii') }}
+
+{%- set raw_columns = ['esp_id', 'email', 'first_name', 'created_at', 'timezone'] %}
+{%- set checks = {
+    'missing_required_field': any_blank('source', ['esp_id', 'email', 'created_at', 'timezone']),
+    'invalid_email': is_invalid_email('source.email'),
+    'invalid_timezone': is_invalid_timezone('source.timezone'),
+} %}
+{%- do checks.update(timestamp_checks('source.created_at')) %}
+
+with source as (
+    select * from {{ source('esp', 'esp_subscribers') }}
+)
+
+select
+    'esp_subscribers' as source_file,
+    source.file_row_number as source_row_key,
+    {{ clean_text('source.esp_id') }} as esp_id,
+    {{ clean_text('source.email') }} as email,
+    {{ clean_text('source.first_name') }} as first_name,
+    {{ parse_utc_timestamp('source.created_at') }} as created_at,
+    {{ clean_text('source.timezone') }} as timezone,
+    {{ raw_values_json('source', raw_columns) }} as raw_values,
+    {{ row_issue(checks) }} as row_issue
+from source

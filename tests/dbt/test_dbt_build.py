@@ -1,0 +1,314 @@
+"""The dbt project, built end to end on the tiny hand-made landing folder.
+
+`dbt build` itself runs every data test and unit test of the project; these tests check the
+build succeeded and then assert the fixture's known answers against the warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ml.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS
+from ml.privacy import DEVELOPMENT_ONLY_SECRET, subscriber_key
+from tests.dbt.conftest import DBT_PROJECT_DIR, TEST_SECRET, DbtBuild
+
+ALL_REASON_CODES = {
+    "missing_required_field",
+    "invalid_email",
+    "unparseable_timestamp",
+    "future_timestamp",
+    "invalid_timezone",
+    "unknown_consent_status",
+    "unknown_event_type",
+    "invalid_amount",
+    "unknown_currency",
+    "unknown_subscriber",
+    "before_signup",
+    "duplicate_event_id",
+    "exact_duplicate",
+}
+
+
+def key_of(dbt_build: DbtBuild, handle: str) -> str:
+    return subscriber_key(dbt_build.expected["people"][handle], TEST_SECRET)
+
+
+def test_build_succeeds_and_runs_data_and_unit_tests(dbt_build: DbtBuild) -> None:
+    assert dbt_build.result.exception is None
+    failures = [(r.node.unique_id, str(r.status), r.message) for r in dbt_build.result.result if str(r.status) not in ("success", "pass")]
+    assert failures == []
+    assert dbt_build.result.success
+    kinds = {r.node.resource_type for r in dbt_build.result.result}
+    assert {"model", "test", "unit_test", "seed"} <= {str(kind) for kind in kinds}
+
+
+def test_every_landing_row_is_staged_or_quarantined(dbt_build: DbtBuild) -> None:
+    with dbt_build.connect() as conn:
+        rows = conn.execute(
+            "select source_file, rows_in, rows_staged, rows_quarantined, is_conserved from quality.landing_reconciliation"
+        ).fetchall()
+    reconciliation = {file: (rows_in, staged, quarantined, conserved) for file, rows_in, staged, quarantined, conserved in rows}
+    assert set(reconciliation) == set(dbt_build.expected["rows_per_file"])
+    quarantined_per_file: dict[str, int] = {}
+    for file, _ in dbt_build.expected["expected_reasons"]:
+        quarantined_per_file[file] = quarantined_per_file.get(file, 0) + 1
+    for file, rows_in in dbt_build.expected["rows_per_file"].items():
+        got_in, staged, quarantined, conserved = reconciliation[file]
+        assert got_in == rows_in, file
+        assert quarantined == quarantined_per_file.get(file, 0), file
+        assert staged + quarantined == rows_in, file
+        assert conserved is True, file
+
+
+def test_every_expected_reason_code_is_found_at_its_row(dbt_build: DbtBuild) -> None:
+    query = """
+        select source_file, source_row_key, reason_code from quality.quarantine_rows
+        union all
+        select source_file, source_row_key, reason_code from pii.quarantined_subscribers
+    """
+    with dbt_build.connect(attach_vault=True) as conn:
+        found = {(file, row): code for file, row, code in conn.execute(query).fetchall()}
+    assert found == dbt_build.expected["expected_reasons"]
+    assert set(found.values()) == ALL_REASON_CODES
+
+
+def test_quarantined_rows_keep_their_raw_values(dbt_build: DbtBuild) -> None:
+    with dbt_build.connect() as conn:
+        raw = conn.execute(
+            "select raw_values from quality.quarantine_rows where source_file = 'orders' and source_row_key = 6"
+        ).fetchone()[0]
+    assert json.loads(raw) == {
+        "order_id": "o7",
+        "crm_id": "c1",
+        "product_id": "p1",
+        "ordered_at": "2024-03-06 12:00:00",
+        "amount": "-5.00",
+        "currency": "USD",
+    }
+
+
+def test_records_of_one_person_resolve_to_one_canonical_subscriber(dbt_build: DbtBuild) -> None:
+    with dbt_build.connect() as conn:
+        subscribers = dict(conn.execute("select subscriber_key, source_systems from intermediate.int_subscribers_unified").fetchall())
+        crosswalk = {
+            (system, source_id): key
+            for system, source_id, key in conn.execute(
+                "select source_system, source_id, subscriber_key from marts.subscriber_identity_crosswalk"
+            ).fetchall()
+        }
+    expected_keys = {key_of(dbt_build, handle) for handle in dbt_build.expected["people"]}
+    assert set(subscribers) == expected_keys
+    alice = key_of(dbt_build, "alice")
+    assert crosswalk[("crm", "c1")] == crosswalk[("crm", "c9")] == crosswalk[("esp", "e1")] == alice
+    assert subscribers[alice] == "crm+esp"
+    assert crosswalk[("crm", "c2")] == crosswalk[("esp", "e2")] == key_of(dbt_build, "bart")
+    assert len(crosswalk) == 4 + 9  # valid CRM and ESP records
+
+
+def test_no_pii_in_any_table_of_the_main_warehouse(dbt_build: DbtBuild) -> None:
+    needles = [value.lower() for value in dbt_build.expected["pii_strings"]]
+    pattern = "|".join(re.escape(needle) for needle in needles)
+
+    def tables_with_pii(conn, catalog: str) -> list[str]:
+        tables = conn.execute(
+            "select table_schema, table_name from information_schema.tables where table_catalog = ?", [catalog]
+        ).fetchall()
+        assert tables, f"no tables found in {catalog}"
+        hits = []
+        for schema, table in tables:
+            count = conn.execute(
+                f'select count(*) from "{catalog}"."{schema}"."{table}" as t '
+                "where regexp_matches(lower(cast(to_json(t) as varchar)), ?)",
+                [pattern],
+            ).fetchone()[0]
+            if count:
+                hits.append(f"{schema}.{table}")
+        return hits
+
+    with dbt_build.connect(attach_vault=True) as conn:
+        main_catalog = conn.execute("select current_database()").fetchone()[0]
+        assert tables_with_pii(conn, main_catalog) == []
+        # The same scan does find the PII where it belongs.
+        assert {"main.subscriber_vault", "main.quarantined_subscribers"} <= set(tables_with_pii(conn, "pii"))
+
+
+def test_no_pii_in_the_main_warehouse_file_bytes(dbt_build: DbtBuild) -> None:
+    def leaked(path) -> list[str]:
+        data = path.read_bytes()
+        wal = path.with_name(path.name + ".wal")
+        if wal.exists():
+            data += wal.read_bytes()
+        return [
+            value
+            for value in dbt_build.expected["pii_strings"]
+            if value.encode() in data or value.lower().encode() in data
+        ]
+
+    assert leaked(dbt_build.warehouse_path) == []
+    # Control: the vault file holds them in a form this scan can see.
+    assert len(leaked(dbt_build.vault_path)) == len(dbt_build.expected["pii_strings"])
+
+
+def test_eligibility_reasons(dbt_build: DbtBuild) -> None:
+    with dbt_build.connect() as conn:
+        rows = conn.execute("select subscriber_key, is_eligible, exclusion_reason, as_of from marts.subscriber_eligibility").fetchall()
+    by_key = {key: (eligible, reason, as_of) for key, eligible, reason, as_of in rows}
+    assert len(by_key) == len(dbt_build.expected["people"])
+    for handle, reason in dbt_build.expected["expected_exclusions"].items():
+        eligible, got_reason, as_of = by_key[key_of(dbt_build, handle)]
+        assert (handle, got_reason, eligible) == (handle, reason, reason is None)
+        assert str(as_of) == dbt_build.expected["extracted_at"]
+
+
+def test_vault_holds_every_subscriber_but_the_erased_one(dbt_build: DbtBuild) -> None:
+    with dbt_build.connect(attach_vault=True) as conn:
+        vault = dict(conn.execute("select email, first_name from pii.subscriber_vault").fetchall())
+    people = dbt_build.expected["people"]
+    assert set(vault) == {email for handle, email in people.items() if handle != "eulalia"}
+    assert vault[people["alice"]] == "Zephyrine"
+
+
+def test_feature_marts_follow_the_feature_contract(dbt_build: DbtBuild) -> None:
+    with dbt_build.connect() as conn:
+        training = [row[0] for row in conn.execute("describe marts.training_examples").fetchall()]
+        scoring = [(row[0], row[1]) for row in conn.execute("describe marts.scoring_features").fetchall()]
+        scoring_rows = conn.execute("select count(*), min(cutoff_at), max(cutoff_at) from marts.scoring_features").fetchone()
+    assert training == [*ID_COLUMNS, *FEATURE_COLUMNS, *LABEL_COLUMNS]
+    assert [name for name, _ in scoring] == [*ID_COLUMNS, *FEATURE_COLUMNS]
+    assert all(kind == "DOUBLE" for name, kind in scoring if name not in ("subscriber_key", "cutoff_at", "top_category"))
+    assert scoring_rows[0] == len(dbt_build.expected["people"])
+    assert str(scoring_rows[1]) == str(scoring_rows[2]) == dbt_build.expected["extracted_at"]
+
+
+def test_training_examples_cover_weekly_cutoffs_for_every_subscriber(dbt_build: DbtBuild) -> None:
+    with dbt_build.connect() as conn:
+        rows, cutoffs, first, last = conn.execute(
+            "select count(*), count(distinct cutoff_at), min(cutoff_at), max(cutoff_at) from marts.training_examples"
+        ).fetchone()
+    assert cutoffs == dbt_build.expected["expected_training_cutoffs"]
+    assert rows == cutoffs * len(dbt_build.expected["people"])
+    assert (str(first), str(last)) == ("2024-03-31 00:00:00", "2024-06-16 00:00:00")
+
+
+def test_training_features_at_a_cutoff_ignore_events_at_or_after_it(dbt_build: DbtBuild) -> None:
+    with dbt_build.connect() as conn:
+        cursor = conn.execute(
+            "select * from marts.training_examples where subscriber_key = ? and cutoff_at = cast(? as timestamp)",
+            [key_of(dbt_build, "alice"), dbt_build.expected["alice_cutoff"]],
+        )
+        rows = cursor.fetchall()
+        names = [column[0] for column in cursor.description]
+    assert len(rows) == 1
+    row = dict(zip(names, rows[0]))
+    for column, expected in dbt_build.expected["alice_features"].items():
+        if isinstance(expected, str):
+            assert row[column] == expected, column
+        else:
+            assert math.isclose(row[column], expected, rel_tol=1e-9, abs_tol=1e-9), (column, row[column], expected)
+    for column, expected in dbt_build.expected["alice_labels"].items():
+        assert row[column] == expected, column
+
+
+def test_no_training_row_counts_an_order_or_click_from_its_own_label_window(dbt_build: DbtBuild) -> None:
+    """Recompute order and click counts from the facts for every training row."""
+    query = """
+        select count(*)
+        from marts.training_examples as t
+        where t.orders_total <> (
+                select count(*) from marts.fct_orders o
+                where o.subscriber_key = t.subscriber_key and o.ordered_at < t.cutoff_at
+            )
+            or t.clicks_90d <> (
+                select count(*) from marts.fct_email_events e
+                where e.subscriber_key = t.subscriber_key and e.event_type = 'click'
+                    and e.occurred_at < t.cutoff_at and e.occurred_at >= t.cutoff_at - interval 90 day
+            )
+            or t.label_purchase_14d <> (
+                select count(*) > 0 from marts.fct_orders o
+                where o.subscriber_key = t.subscriber_key
+                    and o.ordered_at >= t.cutoff_at and o.ordered_at < t.cutoff_at + interval 14 day
+            )::integer
+    """
+    with dbt_build.connect() as conn:
+        mismatches = conn.execute(query).fetchone()[0]
+        orders_in_windows = conn.execute("select sum(label_purchase_14d) from marts.training_examples").fetchone()[0]
+    assert mismatches == 0
+    assert orders_in_windows > 0  # the check above is not vacuous
+
+
+def test_hillstrom_arm_outcomes_of_the_fixture_file(dbt_build: DbtBuild) -> None:
+    with dbt_build.connect() as conn:
+        arms = {row[0]: row[1:] for row in conn.execute("select * from experiments.hillstrom_arm_outcomes").fetchall()}
+    assert arms == {
+        "Mens E-Mail": (2, 0.5, 0.0, 0.0),
+        "Womens E-Mail": (2, 0.5, 0.5, 14.995),
+        "No E-Mail": (2, 0.5, 0.0, 0.0),
+    }
+    published_test = [r for r in dbt_build.result.result if r.node.name == "hillstrom_published_means"]
+    assert [str(r.status) for r in published_test] == ["pass"]  # a no-op below 64,000 rows
+
+
+def test_incremental_rerun_processes_only_new_rows_without_duplicates(dbt_build: DbtBuild) -> None:
+    with dbt_build.connect() as conn:
+        before = conn.execute("select count(*), count(distinct event_id) from marts.fct_email_events").fetchone()
+    result = dbt_build.invoke("run", "--select", "fct_email_events", "fct_sends", "fct_orders")
+    assert result.success
+    with dbt_build.connect() as conn:
+        after = conn.execute("select count(*), count(distinct event_id) from marts.fct_email_events").fetchone()
+    assert after == before == (16, 16)
+    compiled = (dbt_build.work_dir / "target" / "run" / "email_pipeline" / "models" / "marts" / "core" / "fct_email_events.sql").read_text()
+    assert "delete from" in compiled.lower()  # the incremental (delete+insert) path ran
+
+
+def test_plugin_loads_from_the_project_dir_and_warns_without_a_secret(tmp_path) -> None:
+    """`dbt show` with cwd=dbt_project and no SUBSCRIBER_KEY_SECRET: development key, loud warning."""
+    env = {name: value for name, value in os.environ.items() if name != "SUBSCRIBER_KEY_SECRET"}
+    env.update(
+        PIPELINE_LANDING_DIR=str(tmp_path / "landing"),
+        PIPELINE_WAREHOUSE_PATH=str(tmp_path / "state" / "warehouse.duckdb"),
+        PIPELINE_PII_VAULT_PATH=str(tmp_path / "state" / "pii_vault.duckdb"),
+    )
+    completed = subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "dbt"),
+            "show",
+            "--inline",
+            "select subscriber_key(' Someone@Example.com ') as key",
+            "--output",
+            "json",
+            "--log-format",
+            "json",
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    messages = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    warnings = [m["info"]["msg"] for m in messages if m["info"]["level"] == "warn"]
+    assert any("SUBSCRIBER_KEY_SECRET is not set" in message for message in warnings)
+    shown = [m["data"]["preview"] for m in messages if "preview" in m.get("data", {})]
+    assert json.loads(shown[0]) == [{"key": subscriber_key("someone@example.com", DEVELOPMENT_ONLY_SECRET)}]
+    assert (tmp_path / "state" / "warehouse.duckdb").exists()
+
+
+@pytest.mark.parametrize("table", ["marts.subscriber_profiles", "marts.subscriber_eligibility", "marts.scoring_features"])
+def test_one_row_per_canonical_subscriber(dbt_build: DbtBuild, table: str) -> None:
+    with dbt_build.connect() as conn:
+        rows, keys = conn.execute(f"select count(*), count(distinct subscriber_key) from {table}").fetchone()
+    assert rows == keys == len(dbt_build.expected["people"])
