@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
+from ml.tracking import client_for
 
 pytestmark = pytest.mark.e2e
 
@@ -110,7 +110,7 @@ def test_no_planned_send_to_an_ineligible_subscriber(warehouse):
 
 def test_model_beats_chance_on_held_out_cutoff(pipeline_run):
     _, state = pipeline_run
-    client = MlflowClient(tracking_uri=f"sqlite:///{state / 'mlflow' / 'mlflow.db'}")
+    client = client_for(f"sqlite:///{state / 'mlflow' / 'mlflow.db'}")
     version = client.get_model_version_by_alias("purchase_propensity", "candidate")
     metrics = client.get_run(version.run_id).data.metrics
     assert metrics["test_auc"] > 0.65, metrics
