@@ -23,7 +23,7 @@ def main() -> None:
         ).fetchall()
         for schema, table in tables:
             rows = connection.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-            print(f"  {schema}.{table:<34} {rows:>10,} rows")
+            print(f"  {schema + '.' + table:<42} {rows:>10,} rows")
         reconciliation = connection.execute(
             "select sum(rows_in), sum(rows_staged), sum(rows_quarantined) from quality.landing_reconciliation"
         ).fetchone()

@@ -3,7 +3,9 @@
   the crosswalk) and from email `unsubscribe`/`complaint` events, which revoke consent
   from their timestamp (consent_source `email_event`, proof = the event id).
   Each row is in force on [valid_from, valid_to); see the consent_valid_at macro.
-  At equal timestamps a revocation sorts after a subscription, so it wins.
+  Changes at the same instant collapse into one row: the most restrictive status wins
+  (erased > unsubscribed > subscribed) and the other records are listed in
+  `same_instant_record_ids`, so no window is empty and nothing is lost for audit.
 -#}
 with crosswalk as (
     select * from {{ ref('subscriber_identity_crosswalk') }}
@@ -46,17 +48,42 @@ changes as (
     select * from email_revocations
 ),
 
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by subscriber_key, changed_at
+            order by
+                case consent_status when 'erased' then 0 when 'unsubscribed' then 1 else 2 end,
+                source_record_id
+        ) as rank_at_instant
+    from changes
+),
+
+outranked as (
+    select
+        subscriber_key,
+        changed_at,
+        list(source_record_id order by source_record_id) as same_instant_record_ids
+    from ranked
+    where rank_at_instant > 1
+    group by subscriber_key, changed_at
+),
+
+collapsed as (
+    select
+        ranked.* exclude (rank_at_instant),
+        coalesce(outranked.same_instant_record_ids, []::varchar[]) as same_instant_record_ids
+    from ranked
+    left join outranked using (subscriber_key, changed_at)
+    where ranked.rank_at_instant = 1
+),
+
 windowed as (
     select
         *,
-        lead(changed_at) over (
-            partition by subscriber_key
-            order by
-                changed_at,
-                case consent_status when 'subscribed' then 0 when 'unsubscribed' then 1 else 2 end,
-                source_record_id
-        ) as next_changed_at
-    from changes
+        lead(changed_at) over (partition by subscriber_key order by changed_at) as next_changed_at
+    from collapsed
 )
 
 select
@@ -68,5 +95,6 @@ select
     consent_source,
     proof,
     source_system,
-    source_record_id
+    source_record_id,
+    same_instant_record_ids
 from windowed
