@@ -169,3 +169,17 @@ def test_asset_metadata_shows_quarantine_and_identity_numbers(pipeline_run):
     identity = materialisations["subscriber_identity_crosswalk"]
     truth = json.loads((state / "simulator" / "truth.json").read_text())
     assert identity["canonical_subscribers"].value == truth["expected_canonical_subscribers"]
+
+
+def test_every_planned_send_carries_its_decision_trace(warehouse):
+    traced = (
+        "model_name", "model_version", "propensity_score", "features_cutoff_at", "feature_list_sha256",
+        "experiment_id", "arm", "variant_id", "subject_line", "composition_recipe", "blocks_version",
+        "consent_status", "consent_valid_from", "consent_source",
+    )
+    missing = warehouse.execute(
+        "select count(*) from ml.planned_sends where " + " or ".join(f"{c} is null" for c in traced)
+    ).fetchone()[0]
+    assert missing == 0
+    statuses = warehouse.execute("select distinct consent_status from ml.planned_sends").fetchall()
+    assert statuses == [("subscribed",)]

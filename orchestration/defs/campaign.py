@@ -15,6 +15,7 @@ from ml.experiment import (
 )
 from ml.outcomes import MEMBER_COLUMNS, validate_outcomes
 from ml.simulator.responder import SimulatedOutcomeSource
+from ml.training import feature_list_hash
 from orchestration.resources import APPROVED_SUBJECT_LINES, PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
@@ -147,7 +148,8 @@ def planned_sends(settings: PipelineSettings):
         raise dg.Failure(f"{len(members) - len(sends)} members got no subject line")
     # Consent is absolute: the eligibility mart is the gate, re-asserted here.
     sends = sends[sends["is_eligible"]].drop(columns=["is_eligible"])
-    sends.insert(0, "send_plan_id", sends["experiment_id"] + ":" + sends["subscriber_key"].str[:16])
+    sends.insert(0, "send_plan_id", sends["experiment_id"] + ":" + sends["subscriber_key"])
+    sends["feature_list_sha256"] = feature_list_hash()
     sends["planned_at"] = datetime.now(UTC).replace(tzinfo=None)
     rows = warehouse.write_table(sends, "ml.planned_sends")
     yield dg.MaterializeResult(
