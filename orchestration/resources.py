@@ -109,6 +109,32 @@ def subscriber_key_secret_is_configured() -> bool:
     return bool(os.environ.get("SUBSCRIBER_KEY_SECRET"))
 
 
+_MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@contextmanager
+def mlflow_globals_restored() -> Iterator[None]:
+    """Undo MLflow's process-wide URI changes after a block.
+
+    `mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into the environment, which is
+    where users configure a remote server. Without this, one run's store would silently
+    become the "user setting" of every later run in the same process.
+    """
+    import mlflow
+
+    saved = {name: os.environ.get(name) for name in _MLFLOW_URI_VARIABLES}
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])  # None unsets it
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class Warehouse:
     """The DuckDB warehouse without PII. Python assets write to schema ``ml``."""
 

@@ -49,3 +49,17 @@ def test_warehouse_replaces_tables_and_counts_rows(tmp_path):
     assert warehouse.write_table(pd.DataFrame({"a": [1, 2, 3]}), "ml.example") == 3
     assert warehouse.write_table(pd.DataFrame({"a": [9]}), "ml.example") == 1
     assert warehouse.read_table("ml.example")["a"].tolist() == [9]
+
+
+def test_a_training_run_does_not_become_the_next_runs_mlflow_setting(tmp_path, monkeypatch):
+    import mlflow
+
+    from orchestration.resources import mlflow_globals_restored
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    settings = PipelineSettings(state_dir=str(tmp_path / "next"))
+    with mlflow_globals_restored():
+        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'other.db'}")  # what training does
+        assert "MLFLOW_TRACKING_URI" in os.environ
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert settings.tracking_uri() == f"sqlite:///{tmp_path / 'next' / 'mlflow' / 'mlflow.db'}"

@@ -6,7 +6,7 @@ from ml.drift import build_drift_report
 from ml.features import FEATURE_COLUMNS, ID_COLUMNS, PURCHASE_LABEL
 from ml.tracking import MlflowTarget
 from ml.training import train_propensity_model
-from orchestration.resources import PipelineSettings
+from orchestration.resources import PipelineSettings, mlflow_globals_restored
 
 OWNERS = ["team:ml-engineering"]
 
@@ -36,13 +36,14 @@ def purchase_propensity_model(
     warehouse = settings.warehouse()
     columns = ", ".join([*ID_COLUMNS, *FEATURE_COLUMNS, PURCHASE_LABEL])
     examples = warehouse.read(f"select {columns} from marts.training_examples")
-    result = train_propensity_model(
-        examples,
-        tracking=mlflow_target(settings),
-        registered_model_name=settings.registered_model_name,
-        dataset_name="marts.training_examples",
-        dataset_source=str(settings.warehouse_path()),
-    )
+    with mlflow_globals_restored():
+        result = train_propensity_model(
+            examples,
+            tracking=mlflow_target(settings),
+            registered_model_name=settings.registered_model_name,
+            dataset_name="marts.training_examples",
+            dataset_source=str(settings.warehouse_path()),
+        )
     context.log.info(f"Registered {result.model_uri} from run {result.run_id}")
     return dg.MaterializeResult(
         metadata={

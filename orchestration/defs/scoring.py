@@ -5,7 +5,7 @@ import dagster as dg
 from ml.features import FEATURE_COLUMNS
 from ml.scoring import load_model, score_subscribers
 from ml.tracking import CANDIDATE_ALIAS, model_version_uri, resolve_alias
-from orchestration.resources import PipelineSettings
+from orchestration.resources import PipelineSettings, mlflow_globals_restored
 
 
 @dg.asset(
@@ -37,7 +37,8 @@ def propensity_scores(
         settings.registered_model_name, CANDIDATE_ALIAS, tracking_uri=settings.tracking_uri()
     )
     model_uri = model_version_uri(settings.registered_model_name, model_version)
-    model = load_model(model_uri, tracking_uri=settings.tracking_uri())
+    with mlflow_globals_restored():
+        model = load_model(model_uri, tracking_uri=settings.tracking_uri())
     scores = score_subscribers(features, model, model_uri=model_uri, model_version=model_version)
     rows = warehouse.write_table(scores, "ml.propensity_scores")
     context.log.info(f"Scored {rows} eligible subscribers with {model_uri}")
