@@ -6,19 +6,11 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from ml import landing_contract
+
+# File name -> columns, from the one contract definition in ml/landing_contract.py.
 LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
-    "crm_subscribers.parquet": ("crm_id", "email", "first_name", "signup_at", "timezone", "country"),
-    "esp_subscribers.parquet": ("esp_id", "email", "first_name", "created_at", "timezone"),
-    "consent_events.parquet": (
-        "consent_event_id", "source_system", "source_subscriber_id", "status", "recorded_at",
-        "consent_source", "proof",
-    ),
-    "suppressions.parquet": ("suppression_id", "source_system", "source_subscriber_id", "reason", "suppressed_at"),
-    "products.parquet": ("product_id", "category", "price", "currency"),
-    "campaigns.parquet": ("campaign_id", "campaign_name", "category", "subject_line", "launched_at"),
-    "sends.parquet": ("send_id", "campaign_id", "esp_id", "sent_at"),
-    "email_events.parquet": ("event_id", "send_id", "esp_id", "event_type", "occurred_at"),
-    "orders.parquet": ("order_id", "crm_id", "product_id", "ordered_at", "amount", "currency"),
+    f"{table}.parquet": columns for table, columns in landing_contract.LANDING_COLUMNS.items()
 }
 
 MANIFEST_FILE = "_manifest.json"
