@@ -183,3 +183,31 @@ def test_every_planned_send_carries_its_decision_trace(warehouse):
     assert missing == 0
     statuses = warehouse.execute("select distinct consent_status from ml.planned_sends").fetchall()
     assert statuses == [("subscribed",)]
+
+
+def test_every_row_the_simulator_corrupted_is_quarantined_with_its_reason(pipeline_run, warehouse):
+    _, state = pipeline_run
+    warehouse.execute(f"attach '{state / 'pii_vault.duckdb'}' as vault (read_only)")
+    try:
+        mismatches = warehouse.execute(
+            f"""
+            with quarantined as (
+                select source_file, source_row_key, reason_code from quality.quarantine_rows
+                union all
+                select source_file, source_row_key, reason_code from vault.quarantined_subscribers
+            )
+            select c.source_file, c.kind, q.reason_code, count(*) as n
+            from read_parquet('{state / "simulator" / "corruptions.parquet"}') c
+            left join quarantined q
+              on q.source_file || '.parquet' = c.source_file and q.source_row_key = c.source_row_key
+            where q.reason_code is distinct from c.kind
+            group by all
+            """
+        ).fetchall()
+        injected = warehouse.execute(
+            f"select count(*) from read_parquet('{state / 'simulator' / 'corruptions.parquet'}')"
+        ).fetchone()[0]
+    finally:
+        warehouse.execute("detach vault")
+    assert injected > 100
+    assert mismatches == []
