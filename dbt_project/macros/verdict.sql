@@ -31,3 +31,55 @@
         from {{ relation }}
     )
 {%- endmacro %}
+
+
+{#-
+  Final verdict for a file whose rows point at a subscriber of either system through
+  (source_system, source_subscriber_id): consent_events and suppressions. A row whose
+  subscriber is not a validated CRM/ESP subscriber is `unknown_subscriber`.
+-#}
+{% macro verdict_for_source_subscriber_rows(staged_model, key_column) -%}
+with staged as (
+    select * from {{ ref(staged_model) }}
+),
+
+known_subscribers as (
+    select 'crm' as source_system, crm_id as source_subscriber_id from {{ ref('int_crm_subscribers_validated') }}
+    union all
+    select 'esp' as source_system, esp_id as source_subscriber_id from {{ ref('int_esp_subscribers_validated') }}
+),
+
+checked as (
+    select
+        staged.*,
+        coalesce(
+            staged.row_issue,
+            case when known_subscribers.source_subscriber_id is null then 'unknown_subscriber' end
+        ) as pre_dedup_issue
+    from staged
+    left join known_subscribers
+        on staged.source_system = known_subscribers.source_system
+        and staged.source_subscriber_id = known_subscribers.source_subscriber_id
+)
+
+{{ final_verdict('checked', key_column) }}
+{%- endmacro %}
+
+
+{#-
+  The quarantined rows of several classified models, in the quarantine's columns.
+  `classified` is a list of (model name, key column) pairs.
+-#}
+{% macro quarantined_rows(classified) -%}
+{%- for model_name, key_column in classified %}
+select
+    source_file,
+    source_row_key,
+    {{ key_column }} as source_record_id,
+    reason_code,
+    raw_values
+from {{ ref(model_name) }}
+where reason_code is not null
+{% if not loop.last %}union all{% endif %}
+{%- endfor %}
+{%- endmacro %}

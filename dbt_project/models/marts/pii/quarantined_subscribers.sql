@@ -7,14 +7,4 @@
     ('int_esp_subscribers_classified', 'esp_id'),
 ] %}
 
-{%- for model_name, key_column in classified %}
-select
-    source_file,
-    source_row_key,
-    {{ key_column }} as source_record_id,
-    reason_code,
-    raw_values
-from {{ ref(model_name) }}
-where reason_code is not null
-{% if not loop.last %}union all{% endif %}
-{%- endfor %}
+{{ quarantined_rows(classified) }}

@@ -12,14 +12,4 @@
     ('int_orders_classified', 'order_id'),
 ] %}
 
-{%- for model_name, key_column in classified %}
-select
-    source_file,
-    source_row_key,
-    {{ key_column }} as source_record_id,
-    reason_code,
-    raw_values
-from {{ ref(model_name) }}
-where reason_code is not null
-{% if not loop.last %}union all{% endif %}
-{%- endfor %}
+{{ quarantined_rows(classified) }}
