@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 # Used only when no secret is configured; callers must warn loudly when they fall back to it.
 DEVELOPMENT_ONLY_SECRET = "DEVELOPMENT-ONLY-not-a-secret-set-SUBSCRIBER_KEY_SECRET"
 
 
+# Characters stripped from both ends of an email: Python's Unicode whitespace plus the
+# zero-width spaces and the byte-order mark. The SQL twin is the dbt macro
+# surrounding_space_class; a test compares the two over every character.
+SURROUNDING_SPACE = "[\\s\u200b-\u200d\u2060\ufeff]"
+_SURROUNDING = re.compile(f"^{SURROUNDING_SPACE}+|{SURROUNDING_SPACE}+$")
+
+
 def normalise_email(email: str | None) -> str | None:
-    """Trim and lower-case an email so one person's addresses from several systems match."""
+    """Strip surrounding space of every kind and lower-case an email, so one person's
+    addresses from several systems match."""
     if email is None:
         return None
-    normalised = email.strip().lower()
+    normalised = _SURROUNDING.sub("", email).lower()
     return normalised or None
 
 

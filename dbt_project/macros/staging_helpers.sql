@@ -1,10 +1,23 @@
 {#- Building blocks shared by the staging models. -#}
 
-{#- JSON object of the raw contract columns of `relation_alias`, in contract order. -#}
+{#-
+  JSON object of the raw contract columns of `relation_alias`, in contract order. A text
+  value longer than its documented maximum is cut to its first 64 characters plus a note
+  of its length, so an oversized value never reaches the quarantine or its checks whole.
+-#}
 {% macro raw_values_json(relation_alias, columns) -%}
     to_json(struct_pack(
         {%- for column in columns %}
-        "{{ column }}" := {{ relation_alias }}."{{ column }}"{{ "," if not loop.last }}
+        {%- set value = relation_alias ~ '."' ~ column ~ '"' %}
+        {%- if column in var('landing_numeric_columns') %}
+        "{{ column }}" := {{ value }}{{ "," if not loop.last }}
+        {%- else %}
+        "{{ column }}" := case
+            when length(cast({{ value }} as varchar)) > {{ max_text_length(column) }}
+            then left(cast({{ value }} as varchar), 64) || '... [cut: ' || length(cast({{ value }} as varchar)) || ' characters]'
+            else cast({{ value }} as varchar)
+        end{{ "," if not loop.last }}
+        {%- endif %}
         {%- endfor %}
     ))
 {%- endmacro %}

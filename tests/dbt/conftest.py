@@ -122,3 +122,13 @@ def dbt_build(tmp_path_factory: pytest.TempPathFactory) -> DbtBuild:
         vault_path=work_dir / "state" / "pii_vault.duckdb",
         expected=expected,
     )
+
+
+@pytest.fixture(scope="session")
+def compiled_project(tmp_path_factory: pytest.TempPathFactory):
+    """The project's compiled SQL, replayable in memory on any landing set (tests/dbt/compiled_sql.py)."""
+    from tests.dbt.compiled_sql import compile_project
+    from tests.dbt.landing_builder import EXTRACTED_AT
+
+    work_dir = tmp_path_factory.mktemp("dbt_compiled")
+    return compile_project(work_dir, work_dir / "landing", EXTRACTED_AT, TEST_SECRET)

@@ -152,8 +152,37 @@ def test_no_pii_in_the_main_warehouse_file_bytes(dbt_build: DbtBuild) -> None:
         ]
 
     assert leaked(dbt_build.warehouse_path) == []
-    # Control: the vault file holds them in a form this scan can see.
-    assert len(leaked(dbt_build.vault_path)) == len(dbt_build.expected["pii_strings"])
+    # Control: the vault file holds them in a form this scan can see, all but the erased
+    # person's (test_erasure_removes_email_and_name_from_every_vault_table).
+    erased = set(dbt_build.expected["erased_pii_strings"])
+    assert erased and set(leaked(dbt_build.vault_path)) == set(dbt_build.expected["pii_strings"]) - erased
+
+
+def test_erasure_removes_email_and_name_from_every_vault_table(dbt_build: DbtBuild) -> None:
+    erased = dbt_build.expected["erased_pii_strings"]
+    with dbt_build.connect(attach_vault=True) as conn:
+        relations = conn.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = 'pii'"
+        ).fetchall()
+        holding = {
+            f"{schema}.{table}": value
+            for schema, table in relations
+            for value in erased
+            if conn.execute(
+                f"select count(*) from pii.{schema}.{table} t where contains(lower(cast(t as varchar)), lower(?))",
+                [value],
+            ).fetchone()[0]
+        }
+        # Control: the same query finds a person who was not erased.
+        kept = conn.execute(
+            "select count(*) from pii.main.subscriber_vault t where contains(lower(cast(t as varchar)), ?)",
+            [dbt_build.expected["people"]["cordelia"]],
+        ).fetchone()[0]
+    assert len(relations) >= 3
+    assert holding == {}
+    assert kept == 1
+    data = dbt_build.vault_path.read_bytes()
+    assert [value for value in erased if value.encode() in data or value.lower().encode() in data] == []
 
 
 def test_eligibility_reasons(dbt_build: DbtBuild) -> None:

@@ -1,5 +1,5 @@
 {#- Every esp_subscribers row with its final verdict (reason_code null = valid). Holds PII. -#}
-{{ config(database='pii') }}
+{{ config(database='pii', materialized='view') }}
 
 with checked as (
     select *, row_issue as pre_dedup_issue

@@ -1,6 +1,8 @@
 {#-
   Every valid CRM and ESP subscriber record with its normalised email and subscriber_key.
-  Records with the same key are one person. Holds PII: lives in the vault.
+  Records with the same key are one person. Holds PII: lives in the vault. The email and
+  first name of a person who asked for erasure are removed (null); their key and record
+  ids stay, so they stay excluded (docs/privacy.md).
 -#}
 {{ config(database='pii') }}
 
@@ -26,15 +28,23 @@ with identities as (
         timezone,
         cast(null as varchar) as country
     from {{ ref('int_esp_subscribers_validated') }}
+),
+
+keyed as (
+    select *, subscriber_key(email_normalised) as subscriber_key from identities
+),
+
+erased as (
+    select distinct subscriber_key from {{ ref('int_subscribers_erased') }} where subscriber_key is not null
 )
 
 select
     source_system,
     source_id,
-    subscriber_key(email_normalised) as subscriber_key,
-    email_normalised,
-    first_name,
+    subscriber_key,
+    case when subscriber_key in (select subscriber_key from erased) then null else email_normalised end as email_normalised,
+    case when subscriber_key in (select subscriber_key from erased) then null else first_name end as first_name,
     signed_up_at,
     timezone,
     country
-from identities
+from keyed

@@ -1,51 +1,13 @@
 {#-
-  Type-2 consent history per subscriber. Changes come from consent_events (mapped through
-  the crosswalk) and from email `unsubscribe`/`complaint` events, which revoke consent
-  from their timestamp (consent_source `email_event`, proof = the event id).
+  Type-2 consent history per subscriber, from the clean changes of int_consent_changes
+  (consent events, and email `unsubscribe`/`complaint` events as revocations).
   Each row is in force on [valid_from, valid_to); see the consent_valid_at macro.
   Changes at the same instant collapse into one row: the most restrictive status wins
   (erased > unsubscribed > subscribed) and the other records are listed in
   `same_instant_record_ids`, so no window is empty and nothing is lost for audit.
 -#}
-with crosswalk as (
-    select * from {{ ref('subscriber_identity_crosswalk') }}
-),
-
-consent_events as (
-    select
-        crosswalk.subscriber_key,
-        events.consent_status,
-        events.recorded_at as changed_at,
-        events.consent_source,
-        events.proof,
-        events.source_system,
-        events.consent_event_id as source_record_id
-    from {{ ref('int_consent_events_validated') }} as events
-    inner join crosswalk
-        on crosswalk.source_system = events.source_system
-        and crosswalk.source_id = events.source_subscriber_id
-),
-
-email_revocations as (
-    select
-        crosswalk.subscriber_key,
-        'unsubscribed' as consent_status,
-        events.occurred_at as changed_at,
-        'email_event' as consent_source,
-        events.event_id as proof,
-        'esp' as source_system,
-        events.event_id as source_record_id
-    from {{ ref('int_email_events_validated') }} as events
-    inner join crosswalk
-        on crosswalk.source_system = 'esp'
-        and crosswalk.source_id = events.esp_id
-    where events.event_type in ('unsubscribe', 'complaint')
-),
-
-changes as (
-    select * from consent_events
-    union all
-    select * from email_revocations
+with changes as (
+    select * exclude (record_system, record_id) from {{ ref('int_consent_changes') }}
 ),
 
 ranked as (

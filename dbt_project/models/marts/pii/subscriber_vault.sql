@@ -1,6 +1,6 @@
 {#-
   The PII vault: one row per canonical subscriber with their normalised email and first
-  name. Erased subscribers (current consent status `erased`) are left out.
+  name. Subscribers who asked for erasure (int_subscribers_erased) are left out.
 -#}
 with identities as (
     select * from {{ ref('int_subscriber_identities_resolved') }}
@@ -17,13 +17,12 @@ people as (
         ) filter (where first_name is not null) as first_name,
         min(signed_up_at) as first_seen_at
     from identities
+    where email_normalised is not null
     group by subscriber_key
 ),
 
 erased as (
-    select subscriber_key
-    from {{ ref('consent_history') }}
-    where is_current and consent_status = 'erased'
+    select distinct subscriber_key from {{ ref('int_subscribers_erased') }} where subscriber_key is not null
 )
 
 select people.*

@@ -1,6 +1,7 @@
 {#- One row per row of products.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['product_id', 'category', 'price', 'currency'] %}
 {%- set checks = {
+    'value_too_long': any_too_long('source', raw_columns),
     'missing_required_field': any_blank('source', ['product_id', 'category']),
 } %}
 

@@ -1,8 +1,9 @@
 {#- One row per row of suppressions.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['suppression_id', 'source_system', 'source_subscriber_id', 'reason', 'suppressed_at'] %}
 {%- set checks = {
+    'value_too_long': any_too_long('source', raw_columns),
     'missing_required_field': any_blank('source', raw_columns),
-    'unknown_consent_status': clean_text('source.reason') ~ ' not in ' ~ sql_list(var('suppression_reasons')),
+    'unknown_consent_status': clean_code('source.reason') ~ ' not in ' ~ sql_list(var('suppression_reasons')),
 } %}
 {%- do checks.update(timestamp_checks('source.suppressed_at')) %}
 
@@ -14,10 +15,11 @@ select
     'suppressions' as source_file,
     source.file_row_number as source_row_key,
     {{ clean_text('source.suppression_id') }} as suppression_id,
-    {{ clean_text('source.source_system') }} as source_system,
+    {{ clean_code('source.source_system') }} as source_system,
     {{ clean_text('source.source_subscriber_id') }} as source_subscriber_id,
-    {{ clean_text('source.reason') }} as suppression_reason,
+    {{ clean_code('source.reason') }} as suppression_reason,
     {{ parse_utc_timestamp('source.suppressed_at') }} as suppressed_at,
+    {{ lenient_utc_timestamp('source.suppressed_at') }} as suppressed_at_best_guess,
     {{ raw_values_json('source', raw_columns) }} as raw_values,
     {{ row_issue(checks) }} as row_issue
 from source

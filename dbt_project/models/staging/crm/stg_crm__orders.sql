@@ -2,6 +2,7 @@
 {%- set raw_columns = ['order_id', 'crm_id', 'product_id', 'ordered_at', 'amount', 'currency'] %}
 {%- set amount = 'try_cast(trim(cast(source.amount as varchar)) as double)' %}
 {%- set checks = {
+    'value_too_long': any_too_long('source', raw_columns),
     'missing_required_field': any_blank('source', raw_columns),
     'invalid_amount': '(' ~ amount ~ ' is null or not isfinite(' ~ amount ~ ') or ' ~ amount ~ ' <= 0)',
     'unknown_currency': clean_text('source.currency') ~ ' not in ' ~ sql_list(var('accepted_currencies')),

@@ -1,8 +1,10 @@
 {#- One row per row of crm_subscribers.parquet, typed, with its row-local issue. Holds PII: lives in the vault. -#}
-{{ config(database='pii') }}
+{#- A view: the vault stores no copy of raw subscriber rows (erasure, docs/privacy.md). -#}
+{{ config(database='pii', materialized='view') }}
 
 {%- set raw_columns = ['crm_id', 'email', 'first_name', 'signup_at', 'timezone', 'country'] %}
 {%- set checks = {
+    'value_too_long': any_too_long('source', raw_columns),
     'missing_required_field': any_blank('source', ['crm_id', 'email', 'signup_at', 'timezone']),
     'invalid_email': is_invalid_email('source.email'),
     'invalid_timezone': is_invalid_timezone('source.timezone'),

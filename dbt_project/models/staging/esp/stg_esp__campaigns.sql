@@ -1,6 +1,7 @@
 {#- One row per row of campaigns.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['campaign_id', 'campaign_name', 'category', 'subject_line', 'launched_at'] %}
 {%- set checks = {
+    'value_too_long': any_too_long('source', raw_columns),
     'missing_required_field': any_blank('source', ['campaign_id', 'category', 'launched_at']),
 } %}
 {%- do checks.update(timestamp_checks('source.launched_at')) %}

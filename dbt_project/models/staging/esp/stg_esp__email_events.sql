@@ -1,8 +1,9 @@
 {#- One row per row of email_events.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['event_id', 'send_id', 'esp_id', 'event_type', 'occurred_at'] %}
 {%- set checks = {
+    'value_too_long': any_too_long('source', raw_columns),
     'missing_required_field': any_blank('source', raw_columns),
-    'unknown_event_type': clean_text('source.event_type') ~ ' not in ' ~ sql_list(var('email_event_types')),
+    'unknown_event_type': clean_code('source.event_type') ~ ' not in ' ~ sql_list(var('email_event_types')),
 } %}
 {%- do checks.update(timestamp_checks('source.occurred_at')) %}
 
@@ -16,8 +17,9 @@ select
     {{ clean_text('source.event_id') }} as event_id,
     {{ clean_text('source.send_id') }} as send_id,
     {{ clean_text('source.esp_id') }} as esp_id,
-    {{ clean_text('source.event_type') }} as event_type,
+    {{ clean_code('source.event_type') }} as event_type,
     {{ parse_utc_timestamp('source.occurred_at') }} as occurred_at,
+    {{ lenient_utc_timestamp('source.occurred_at') }} as occurred_at_best_guess,
     {{ raw_values_json('source', raw_columns) }} as raw_values,
     {{ row_issue(checks) }} as row_issue
 from source

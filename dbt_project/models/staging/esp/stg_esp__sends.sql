@@ -1,6 +1,7 @@
 {#- One row per row of sends.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['send_id', 'campaign_id', 'esp_id', 'sent_at'] %}
 {%- set checks = {
+    'value_too_long': any_too_long('source', raw_columns),
     'missing_required_field': any_blank('source', raw_columns),
 } %}
 {%- do checks.update(timestamp_checks('source.sent_at')) %}

@@ -1,8 +1,10 @@
 {#- One row per row of esp_subscribers.parquet, typed, with its row-local issue. Holds PII: lives in the vault. -#}
-{{ config(database='pii') }}
+{#- A view: the vault stores no copy of raw subscriber rows (erasure, docs/privacy.md). -#}
+{{ config(database='pii', materialized='view') }}
 
 {%- set raw_columns = ['esp_id', 'email', 'first_name', 'created_at', 'timezone'] %}
 {%- set checks = {
+    'value_too_long': any_too_long('source', raw_columns),
     'missing_required_field': any_blank('source', ['esp_id', 'email', 'created_at', 'timezone']),
     'invalid_email': is_invalid_email('source.email'),
     'invalid_timezone': is_invalid_timezone('source.timezone'),
