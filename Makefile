@@ -2,11 +2,15 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STATE := $(CURDIR)/.state
+# Everything a run writes lives under the state folder: PIPELINE_STATE_DIR, else .state/.
+STATE := $(abspath $(or $(PIPELINE_STATE_DIR),$(CURDIR)/.state))
 export DAGSTER_HOME := $(STATE)/dagster_home
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: install demo materialize summary test ui bench clean
+
+# The pipeline's own commands see the same state folder as the Dagster home above.
+materialize summary ui: export PIPELINE_STATE_DIR := $(STATE)
 
 install: $(VENV)/.installed
 
@@ -17,13 +21,13 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	$(BIN)/uv sync --frozen --python $(BIN)/python
 	touch $@
 
-$(DAGSTER_HOME):
+$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	touch $(DAGSTER_HOME)/dagster.yaml
+	cp orchestration/dagster.yaml $@
 
 demo: install materialize summary
 
-materialize: $(DAGSTER_HOME)
+materialize: $(DAGSTER_HOME)/dagster.yaml
 	time $(BIN)/dagster job execute -m orchestration.definitions -j refresh_email_pipeline_job
 
 summary:
@@ -32,7 +36,7 @@ summary:
 test: install
 	$(BIN)/python -m pytest
 
-ui: install $(DAGSTER_HOME)
+ui: install $(DAGSTER_HOME)/dagster.yaml
 	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STATE)/mlflow/mlflow.db --host 127.0.0.1 --port 5000 & \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
@@ -40,5 +44,6 @@ ui: install $(DAGSTER_HOME)
 bench: install
 	$(BIN)/python -m pytest -m bench -s tests/bench
 
+# The state folder, and dbt's parse artefacts in the project (made again on the next load).
 clean:
-	rm -rf $(STATE)
+	rm -rf $(STATE) dbt_project/target dbt_project/logs

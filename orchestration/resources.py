@@ -6,6 +6,7 @@ Environment variables are read here, when a resource is used, never at import ti
 - ``PIPELINE_LANDING_DIR`` your own landing folder; when set, the generator is not used
 - ``MLFLOW_TRACKING_URI``  a remote MLflow server (default: SQLite inside the state folder)
 - ``SUBSCRIBER_KEY_SECRET`` the HMAC secret for subscriber keys (see docs/privacy.md)
+- ``ALLOW_DEV_SECRET=1``   run your own data on the public development secret anyway
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 import pandas as pd
+from pydantic import PrivateAttr
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -29,7 +32,11 @@ APPROVED_SUBJECT_LINES = REPO_ROOT / "data" / "copy" / "approved_subject_lines.v
 
 
 class PipelineSettings(dg.ConfigurableResource):
-    """Paths and knobs shared by every stage. Empty strings mean "use the default"."""
+    """Paths and knobs shared by every stage. Empty strings mean "use the default".
+
+    In a run, the resource holds the state folder's run lock from start to end (see
+    orchestration/run_guard.py): runs on one state wait for each other.
+    """
 
     state_dir: str = ""
     landing_dir: str = ""
@@ -41,6 +48,30 @@ class PipelineSettings(dg.ConfigurableResource):
     registered_model_name: str = "purchase_propensity"
     mlflow_experiment_name: str = "purchase-propensity"
     experiment_id: str = "subject-personalisation-v1"
+    # A landing file with a larger share of quarantined rows stops the run before the
+    # marts: that is a format change, not a few bad rows.
+    max_quarantine_share: float = 0.05
+
+    _run_lock: Any = PrivateAttr(default=None)
+
+    # -- run lifetime ----------------------------------------------------------------------
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        from orchestration.run_guard import WarehouseRunLock, fail_runs_whose_process_died
+
+        lock = WarehouseRunLock(self.state_path())
+        waited = lock.acquire(log=context.log)
+        self._run_lock = lock
+        if waited > 1:
+            context.log.info(f"Waited {waited:.0f} s for the previous run on this state to finish.")
+        if context.instance is not None:
+            run_id = context.dagster_run.run_id if context.dagster_run else None
+            for dead in fail_runs_whose_process_died(context.instance, current_run_id=run_id):
+                context.log.warning(f"Marked run {dead} failed: its process had died.")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
     # -- paths -------------------------------------------------------------------------------
     def state_path(self) -> Path:
@@ -66,6 +97,10 @@ class PipelineSettings(dg.ConfigurableResource):
 
     def pii_vault_path(self) -> Path:
         return self.state_path() / "pii_vault.duckdb"
+
+    def dbt_target_path(self) -> Path:
+        """dbt's target and log folder for this state (never inside the repo)."""
+        return self.state_path() / "dbt" / "target"
 
     def reports_path(self) -> Path:
         path = self.state_path() / "reports"
@@ -107,6 +142,30 @@ class PipelineSettings(dg.ConfigurableResource):
 
 def subscriber_key_secret_is_configured() -> bool:
     return bool(os.environ.get("SUBSCRIBER_KEY_SECRET"))
+
+
+def subscriber_key_secret_problem(settings: PipelineSettings) -> str | None:
+    """Why this run must not start with the configured secret, or None.
+
+    Generated demo data may use the public development secret (with a warning); your own
+    data may not, unless ALLOW_DEV_SECRET=1 says so explicitly.
+    """
+    from ml.privacy import DEVELOPMENT_ONLY_SECRET
+
+    if settings.user_landing_dir() is None:
+        return None
+    secret = os.environ.get("SUBSCRIBER_KEY_SECRET", "")
+    if secret and secret != DEVELOPMENT_ONLY_SECRET:
+        return None
+    if os.environ.get("ALLOW_DEV_SECRET") == "1":
+        return None
+    return (
+        "SUBSCRIBER_KEY_SECRET is missing or is the public development secret, and the landing "
+        f"folder is your own data ({settings.user_landing_dir()}). Subscriber keys made with a "
+        "public secret can be linked back to emails. Fix: set SUBSCRIBER_KEY_SECRET to a long "
+        "random value kept outside the repo (docs/privacy.md), or set ALLOW_DEV_SECRET=1 to "
+        "accept this for test data."
+    )
 
 
 _MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")

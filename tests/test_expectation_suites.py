@@ -533,3 +533,20 @@ def test_hillstrom_outcomes_off_the_published_means_block() -> None:
     frame.loc[frame["segment"] == "No E-Mail", "visit_rate"] += 0.001
     outcome = validate("hillstrom_arm_outcomes", frame)
     assert error_pairs(outcome) == {("expect_column_values_to_be_between", "visit_rate", "segment == No E-Mail")}
+
+
+def test_exclusion_reason_suites_read_the_dbt_list():
+    """The GX value sets are copies of dbt's var `exclusion_reasons`; they must not drift."""
+    import json
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    reasons = yaml.safe_load((repo / "dbt_project" / "dbt_project.yml").read_text())["vars"]["exclusion_reasons"]
+    for suite in ("subscriber_eligibility", "subscriber_profiles"):
+        expectations = json.loads((repo / "expectations" / f"{suite}.json").read_text())["expectations"]
+        value_sets = [
+            e["kwargs"]["value_set"] for e in expectations
+            if e["type"] == "expect_column_values_to_be_in_set" and e["kwargs"].get("column") == "exclusion_reason"
+        ]
+        assert value_sets == [reasons], suite

@@ -35,21 +35,25 @@ class DirtyDataConfig:
 
     Each corrupted row gets exactly one kind. `duplicate_event_id` and `exact_duplicate` add
     a copy of the chosen row later in the file instead of changing the row itself.
+
+    The defaults keep every file under the pipeline's systemic-breakage threshold (5% of a
+    file quarantined, PipelineSettings.max_quarantine_share), cascades included: rows of a
+    quarantined subscriber are quarantined too.
     """
 
-    missing_required_field: float = 0.004
-    invalid_email: float = 0.005
-    unparseable_timestamp: float = 0.004
-    future_timestamp: float = 0.003
-    invalid_timezone: float = 0.004
-    unknown_consent_status: float = 0.005
-    unknown_event_type: float = 0.003
-    invalid_amount: float = 0.006
-    unknown_currency: float = 0.005
-    unknown_subscriber: float = 0.004
-    before_signup: float = 0.003
-    duplicate_event_id: float = 0.004
-    exact_duplicate: float = 0.006
+    missing_required_field: float = 0.002
+    invalid_email: float = 0.003
+    unparseable_timestamp: float = 0.002
+    future_timestamp: float = 0.002
+    invalid_timezone: float = 0.002
+    unknown_consent_status: float = 0.003
+    unknown_event_type: float = 0.002
+    invalid_amount: float = 0.004
+    unknown_currency: float = 0.003
+    unknown_subscriber: float = 0.002
+    before_signup: float = 0.002
+    duplicate_event_id: float = 0.002
+    exact_duplicate: float = 0.004
 
     def __post_init__(self) -> None:
         for kind in CORRUPTION_KINDS:

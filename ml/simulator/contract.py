@@ -40,6 +40,11 @@ class CorruptibleFile:
     # Columns whose null/blank value the contract calls missing_required_field.
     required: tuple[str, ...]
     kinds: tuple[str, ...]
+    # How an `unknown_subscriber` row is made: "phantom" ids belong to nobody; "case" lower-
+    # cases the real id, so a fail-closed pipeline can still tie the row to its person.
+    # Consent files use "case": a revocation tied to nobody stops the run by design
+    # (quality.consent_records_untied), which the demo is not meant to show every day.
+    unknown_subscriber_style: str = "phantom"
 
 
 _SUBSCRIBER_KINDS = (
@@ -60,14 +65,17 @@ CORRUPTIBLE_FILES: dict[str, CorruptibleFile] = {
             _SUBSCRIBER_KINDS,
         ),
         CorruptibleFile(
+            # A blank subscriber id would tie a revocation to nobody: see unknown_subscriber_style.
             "consent_events.parquet", "consent_event_id", "recorded_at", "source_subscriber_id",
-            ("consent_event_id", "source_subscriber_id", "recorded_at"),
+            ("consent_event_id", "recorded_at"),
             _EVENT_KINDS + ("unknown_consent_status",) + _TAIL + _DUPLICATES,
+            unknown_subscriber_style="case",
         ),
         CorruptibleFile(
             "suppressions.parquet", "suppression_id", "suppressed_at", "source_subscriber_id",
-            ("suppression_id", "source_subscriber_id", "suppressed_at"),
+            ("suppression_id", "suppressed_at"),
             _EVENT_KINDS + _TAIL + _DUPLICATES,
+            unknown_subscriber_style="case",
         ),
         CorruptibleFile(
             "sends.parquet", "send_id", "sent_at", "esp_id", ("send_id", "esp_id", "sent_at"),

@@ -150,6 +150,8 @@ def corrupt_table(
             replace(kind, "amount", rows, broken)
         elif kind == "unknown_currency":
             replace(kind, "currency", rows, _pick(UNKNOWN_CURRENCIES, u))
+        elif kind == "unknown_subscriber" and spec.unknown_subscriber_style == "case":
+            replace(kind, spec.subscriber, rows, [i.lower() for i in table[spec.subscriber].take(rows).to_pylist()])
         elif kind == "unknown_subscriber":
             ids = unknown_subscriber_ids(seed, f"dirty/{spec.name}/unknown", meta.uid[rows], meta.system[rows])
             replace(kind, spec.subscriber, rows, ids)

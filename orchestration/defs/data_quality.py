@@ -34,3 +34,36 @@ def mart_expectations(
         model = check_key.asset_key.path[-1]
         frame = warehouse.read_table(MART_RELATIONS[model])
         yield run_gx_check(frame, table=model, asset_key=check_key.asset_key, docs_dir=docs_dir)
+
+
+@dg.asset_check(
+    asset=dg.AssetKey("subscriber_eligibility"),
+    additional_deps=[dg.AssetKey("consent_records_untied")],
+    blocking=True,
+    description=(
+        "Every quarantined row that may revoke consent is tied to a subscriber row (so its "
+        "person is excluded). An untied one (quality.consent_records_untied) blocks sends: "
+        "nobody can be excluded for it. Names file and row number, never raw values."
+    ),
+)
+def consent_records_all_tied(settings: PipelineSettings) -> dg.AssetCheckResult:
+    untied = settings.warehouse().read(
+        "select source_file, source_row_key, source_record_id, record_kind, reason_code "
+        "from quality.consent_records_untied order by source_file, source_row_key"
+    )
+    rows = [
+        f"{r.source_file} row {r.source_row_key} ({r.record_kind} {r.source_record_id}, {r.reason_code})"
+        for r in untied.itertuples()
+    ]
+    return dg.AssetCheckResult(
+        passed=untied.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            "All quarantined consent rows are tied to a person."
+            if untied.empty
+            else "Quarantined consent rows tied to nobody; fix the feed or the subscriber export: "
+            + "; ".join(rows[:20])
+            + (f"; and {len(rows) - 20} more" if len(rows) > 20 else "")
+        ),
+        metadata={"untied_consent_records": len(untied), "rows": dg.MetadataValue.md("\n".join(f"- {r}" for r in rows[:200]) or "none")},
+    )

@@ -9,10 +9,21 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import pandas as pd
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from ml.landing_health import systemic_breakages
 from orchestration.dbt_project import email_dbt_project
-from orchestration.resources import PipelineSettings, subscriber_key_secret_is_configured
+from orchestration.resources import (
+    PipelineSettings,
+    subscriber_key_secret_is_configured,
+    subscriber_key_secret_problem,
+)
+
+# The dbt plugin dbt_project/plugins/dies_with_parent.py reads this to die with its parent.
+_PARENT_PID_ENV_VAR = "PIPELINE_DBT_PARENT_PID"
+# The models that give every landing row its verdict: built first, judged, then the rest.
+_VERDICT_SELECTION = "path:models/staging path:models/intermediate"
 
 # Which team answers for a folder of models.
 _OWNERS = {
@@ -74,6 +85,29 @@ def _relations_by_unique_id(manifest_path: Path) -> dict[str, str]:
         for unique_id, node in nodes.items()
         if node["resource_type"] == "model" and node.get("relation_name")
     }
+
+
+def quarantine_counts(
+    connection: duckdb.DuckDBPyConnection, relations: Mapping[str, str]
+) -> pd.DataFrame:
+    """Rows per (landing file, reason code) over every `int_*_classified` model, with one
+    example row's raw values per group (for its shape only; see ml.landing_health)."""
+    classified = [
+        relation for unique_id, relation in sorted(relations.items())
+        if unique_id.split(".")[-1].startswith("int_") and unique_id.endswith("_classified")
+    ]
+    per_reason = " union all ".join(
+        f"select source_file, reason_code, count(*) as rows, "
+        f"cast(any_value(raw_values) as varchar) as example_raw_values from {relation} group by all"
+        for relation in classified
+    )
+    return connection.execute(
+        f"""
+        select source_file, sum(rows) over (partition by source_file) as rows_in,
+               reason_code, rows, example_raw_values
+        from ({per_reason})
+        """
+    ).df()
 
 
 def _with_warehouse_metadata(
@@ -170,7 +204,15 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
     def warehouse_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: PipelineSettings
     ):
-        """Builds and tests every dbt model: staging, quarantine, identity, consent, marts."""
+        """Builds and tests every dbt model: staging, quarantine, identity, consent, marts.
+
+        Staging and intermediate models are built first and judged: a landing file with
+        more than `max_quarantine_share` of its rows quarantined stops the run before any
+        mart is built.
+        """
+        problem = subscriber_key_secret_problem(settings)
+        if problem:
+            raise dg.Failure(problem)
         if not subscriber_key_secret_is_configured():
             context.log.warning(
                 "SUBSCRIBER_KEY_SECRET is not set: subscriber keys use the DEVELOPMENT-ONLY "
@@ -178,13 +220,32 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
             )
         as_of = settings.as_of().isoformat(sep=" ")
         context.log.info(f"Building the warehouse as of {as_of}")
-        # The dbt profile reads these paths; the dbt subprocess inherits them. Held results
-        # wait until dbt has released the DuckDB file, then get row counts and the
-        # data-quality and identity numbers the UI should show.
-        with _environment(settings.dbt_env()):
-            invocation = dbt.cli(["build", "--vars", json.dumps({"as_of": as_of})], context=context)
-            events = list(invocation.stream())
         relations = _relations_by_unique_id(email_dbt_project().manifest_path)
+        target = settings.dbt_target_path()
+        vars_arg = json.dumps({"as_of": as_of})
+        # The dbt profile reads these paths; the dbt subprocess inherits them, and dies with
+        # this process. Held results wait until dbt has released the DuckDB file, then get
+        # row counts and the data-quality and identity numbers the UI should show.
+        with _environment({**settings.dbt_env(), _PARENT_PID_ENV_VAR: str(os.getpid())}):
+            dbt.cli(
+                ["run", "--select", _VERDICT_SELECTION, "--vars", vars_arg], target_path=target / "verdicts"
+            ).wait()
+            with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
+                connection.execute(f"attach '{settings.pii_vault_path()}' as pii (read_only)")
+                breakages = systemic_breakages(quarantine_counts(connection, relations), settings.max_quarantine_share)
+            if breakages:
+                raise dg.Failure(
+                    "Landing data looks broken, so no mart was built: "
+                    + " | ".join(breakage.message() for breakage in breakages),
+                    metadata={
+                        "broken_files": [b.source_file for b in breakages],
+                        "max_quarantine_share": settings.max_quarantine_share,
+                    },
+                )
+            invocation = dbt.cli(
+                ["build", "--vars", vars_arg], context=context, target_path=target / "build"
+            )
+            events = list(invocation.stream())
         with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
             connection.execute(f"attach '{settings.pii_vault_path()}' as pii (read_only)")
             for event in events:

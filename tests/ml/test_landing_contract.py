@@ -1,12 +1,27 @@
-import pandas as pd
-import pytest
+from pathlib import Path
 
-from ml.landing_contract import LANDING_COLUMNS, LandingContractError, check_landing_folder
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from ml.landing_contract import (
+    LANDING_COLUMNS,
+    MAX_TEXT_LENGTH,
+    NUMERIC_COLUMNS,
+    LandingContractError,
+    check_landing_folder,
+)
+
+DBT_PROJECT_YML = Path(__file__).resolve().parents[2] / "dbt_project" / "dbt_project.yml"
 
 
 def _write_contract_folder(folder, rows=2):
     for table, columns in LANDING_COLUMNS.items():
-        pd.DataFrame({c: [f"{c}-{i}" for i in range(rows)] for c in columns}).to_parquet(folder / f"{table}.parquet")
+        pd.DataFrame(
+            {c: [float(i) if c in NUMERIC_COLUMNS else f"{c}-{i}" for i in range(rows)] for c in columns}
+        ).to_parquet(folder / f"{table}.parquet")
 
 
 def test_complete_folder_reports_row_counts(tmp_path):
@@ -22,3 +37,35 @@ def test_missing_file_and_column_are_named(tmp_path):
         check_landing_folder(tmp_path)
     assert "orders.parquet: file is missing" in str(error.value)
     assert "sends.parquet: missing columns ['campaign_id', 'esp_id', 'sent_at']" in str(error.value)
+
+
+def test_epoch_integer_timestamps_are_refused_up_front_with_the_fix(tmp_path):
+    # A type change in one file once quarantined every email event and lost 30 unsubscribes.
+    _write_contract_folder(tmp_path)
+    frame = pd.read_parquet(tmp_path / "email_events.parquet")
+    frame["occurred_at"] = [1714564800, 1714564801]
+    frame.to_parquet(tmp_path / "email_events.parquet")
+    with pytest.raises(LandingContractError) as error:
+        check_landing_folder(tmp_path)
+    message = str(error.value)
+    assert "email_events.parquet: column occurred_at has type int64" in message
+    assert "Fix: export occurred_at as a string column" in message
+
+
+def test_invalid_utf8_is_named_by_file_column_and_row_never_by_value(tmp_path):
+    _write_contract_folder(tmp_path, rows=3)
+    names = pa.array([b"Ann", b"\xff\xfeAnn\xe9", b"Bo"], type=pa.binary()).view(pa.string())
+    table = pq.read_table(tmp_path / "crm_subscribers.parquet")
+    table = table.set_column(table.schema.get_field_index("first_name"), "first_name", names)
+    pq.write_table(table, tmp_path / "crm_subscribers.parquet")
+    with pytest.raises(LandingContractError) as error:
+        check_landing_folder(tmp_path)
+    message = str(error.value)
+    assert "crm_subscribers.parquet: column first_name, row 1 (0-based) is not valid UTF-8" in message
+    assert "Ann" not in message and "\ufffd" not in message
+
+
+def test_dbt_reads_the_same_text_limits_and_numeric_columns():
+    dbt_vars = yaml.safe_load(DBT_PROJECT_YML.read_text())["vars"]
+    assert dbt_vars["max_text_length"] == MAX_TEXT_LENGTH
+    assert tuple(dbt_vars["landing_numeric_columns"]) == NUMERIC_COLUMNS

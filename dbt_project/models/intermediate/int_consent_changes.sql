@@ -1,13 +1,13 @@
 {#-
   Every clean consent change, mapped to its person and to the subscriber record it was
-  made on: consent events (through the crosswalk) and email `unsubscribe`/`complaint`
+  made on: consent events (through the resolved identities) and email `unsubscribe`/`complaint`
   events, which revoke consent from their timestamp (consent_source `email_event`, proof =
   the event id). No PII. consent_history tiles these per person; eligibility also reads
   them per record, because a revocation on one record is not undone by a subscription on
   another.
 -#}
 with crosswalk as (
-    select * from {{ ref('subscriber_identity_crosswalk') }}
+    select source_system, source_id, subscriber_key from {{ ref('int_subscriber_identities_resolved') }}
 )
 
 select
