@@ -136,3 +136,22 @@ def check_landing_folder(landing_dir: Path) -> dict[str, int]:
             f"Landing folder {landing_dir} does not follow docs/data_contract.md: " + "; ".join(problems)
         )
     return row_counts
+
+
+def clip_long_text(frame, table: str):
+    """A copy of a landing frame with every text value cut to one character over its limit.
+
+    Expectations (regexes above all) then run on bounded strings, so one hostile megabyte
+    cannot stall a check; an over-long value still reads as over-long. Staging quarantines
+    it as `value_too_long`.
+    """
+    clipped = frame.copy()
+    for column in LANDING_COLUMNS.get(table, ()):
+        if column in NUMERIC_COLUMNS or column not in clipped or clipped[column].dtype != object:
+            continue
+        limit = max_text_length(column) + 1
+        values = clipped[column]
+        too_long = values.map(lambda v: isinstance(v, str) and len(v) > limit)
+        if too_long.any():
+            clipped.loc[too_long, column] = values[too_long].str.slice(0, limit)
+    return clipped

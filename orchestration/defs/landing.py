@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from ml.hillstrom import install_hillstrom
-from ml.landing_contract import LANDING_TABLES, check_landing_folder
+from ml.landing_contract import LANDING_TABLES, check_landing_folder, clip_long_text
 from ml.simulator import AudienceConfig, DirtyDataConfig, generate_landing
 from orchestration.gx_checks import gx_check_spec, run_gx_check
 from orchestration.resources import VENDORED_HILLSTROM, PipelineSettings
@@ -66,7 +66,7 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
             },
         )
         yield run_gx_check(
-            pd.read_parquet(path), table=table, asset_key=landing_key(table), docs_dir=docs_dir
+            clip_long_text(pd.read_parquet(path), table), table=table, asset_key=landing_key(table), docs_dir=docs_dir
         )
 
 

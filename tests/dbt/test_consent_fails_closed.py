@@ -183,3 +183,39 @@ def test_every_reason_that_applies_is_listed(compiled_project) -> None:
     landing["suppressions"].append(suppression(suppression_id="SP3", suppressed_at="someday"))
     _, reasons = eligibility(compiled_project, landing)["pat"]
     assert reasons == ["suppressed_legal_request", "suppressed_complaint", "unsubscribed", "consent_record_quarantined"]
+
+
+def test_a_one_megabyte_value_in_any_text_column_is_quarantined_as_value_too_long(compiled_project) -> None:
+    import time
+
+    from ml.landing_contract import LANDING_COLUMNS, NUMERIC_COLUMNS
+
+    landing = base_landing()
+    planted = {}
+    for table, columns in LANDING_COLUMNS.items():
+        template = landing[table][0] if landing[table] else None
+        if template is None:
+            template = {"suppression_id": "SPX", "source_system": "esp", "source_subscriber_id": "E00000002",
+                        "reason": "hard_bounce", "suppressed_at": "2024-05-01 12:00:00"}
+        for column in columns:
+            if column in NUMERIC_COLUMNS:
+                continue
+            planted[(table, len(landing[table]))] = column
+            landing[table].append({**template, column: "x" * 1_000_000 + "@example.com"})
+    write_landing(compiled_project.landing_dir, landing)
+    started = time.monotonic()
+    connection = compiled_project.run(["quarantine_rows", "quarantined_subscribers"])
+    rows = connection.execute(
+        """
+        select source_file, source_row_key, reason_code, length(cast(raw_values as varchar)) from quality.quarantine_rows
+        union all
+        select source_file, source_row_key, reason_code, length(cast(raw_values as varchar)) from pii.main.quarantined_subscribers
+        """
+    ).fetchall()
+    seconds = time.monotonic() - started
+    found = {(file, row): (reason, size) for file, row, reason, size in rows}
+    assert len(planted) == sum(len(c) for c in LANDING_COLUMNS.values()) - len(NUMERIC_COLUMNS) == 46
+    assert {key: found.get(key, (None, 0))[0] for key in planted} == {key: "value_too_long" for key in planted}
+    # The quarantine keeps a cut preview, never the megabyte.
+    assert max(found[key][1] for key in planted) < 2_000
+    assert seconds < 60, seconds

@@ -69,3 +69,23 @@ def test_dbt_reads_the_same_text_limits_and_numeric_columns():
     dbt_vars = yaml.safe_load(DBT_PROJECT_YML.read_text())["vars"]
     assert dbt_vars["max_text_length"] == MAX_TEXT_LENGTH
     assert tuple(dbt_vars["landing_numeric_columns"]) == NUMERIC_COLUMNS
+
+
+def test_long_text_is_clipped_before_expectations_and_still_reads_as_too_long():
+    import time
+
+    from ml.landing_contract import clip_long_text
+    from ml.quality import validate_table
+
+    frame = pd.DataFrame({
+        "consent_event_id": ["a", "b"], "source_system": ["crm", "esp"], "source_subscriber_id": ["C1", "E1"],
+        "status": ["subscribed", "subscribed"], "recorded_at": ["2024-01-01 00:00:00"] * 2,
+        "consent_source": ["signup_form"] * 2, "proof": ["ok", "p" * 1_000_000],
+    })
+    clipped = clip_long_text(frame, "consent_events")
+    assert clipped["proof"].str.len().tolist() == [2, 2049]
+    assert frame["proof"].str.len().tolist() == [2, 1_000_000]  # the input is not changed
+    started = time.monotonic()
+    validate_table(clipped, Path(__file__).resolve().parents[2] / "expectations" / "consent_events.json",
+                   table_name="consent_events")
+    assert time.monotonic() - started < 30

@@ -379,7 +379,7 @@ def test_clean_mode_corrupts_nothing(clean_world):
 def test_dirty_data_config_validation():
     assert DirtyDataConfig.clean().is_clean
     assert not DirtyDataConfig().is_clean
-    assert all(0.003 <= DirtyDataConfig().rate(k) <= 0.01 for k in CORRUPTION_KINDS)
+    assert all(0.002 <= DirtyDataConfig().rate(k) <= 0.01 for k in CORRUPTION_KINDS)
     with pytest.raises(ValueError):
         DirtyDataConfig(invalid_email=0.5)
     with pytest.raises(ValueError):
