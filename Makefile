@@ -7,7 +7,7 @@ STATE := $(abspath $(or $(PIPELINE_STATE_DIR),$(CURDIR)/.state))
 export DAGSTER_HOME := $(STATE)/dagster_home
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install demo materialize summary test ui bench clean
+.PHONY: install demo materialize summary test test-soak ui bench clean
 
 # The pipeline's own commands see the same state folder as the Dagster home above.
 materialize summary ui: export PIPELINE_STATE_DIR := $(STATE)
@@ -35,6 +35,10 @@ summary:
 
 test: install
 	$(BIN)/python -m pytest
+
+# Kills a run during dbt, re-runs it and compares the marts with a fresh run (about 4 min).
+test-soak: install
+	$(BIN)/python -m pytest -m soak tests/test_runs_survive.py
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
