@@ -219,3 +219,24 @@ def test_a_one_megabyte_value_in_any_text_column_is_quarantined_as_value_too_lon
     # The quarantine keeps a cut preview, never the megabyte.
     assert max(found[key][1] for key in planted) < 2_000
     assert seconds < 60, seconds
+
+
+def test_sql_and_python_strip_the_same_surrounding_space_character_by_character() -> None:
+    """ml.privacy.SURROUNDING_SPACE and the dbt macro surrounding_space_class are twins."""
+    import re
+
+    import duckdb
+
+    from ml.privacy import SURROUNDING_SPACE
+    from tests.dbt.compiled_sql import DBT_PROJECT_DIR
+
+    macros = (DBT_PROJECT_DIR / "macros" / "parsing.sql").read_text()
+    sql_class = re.search(r"macro surrounding_space_class\(\) -%}\n(.*?)\n\{%- endmacro", macros, re.S).group(1)
+    characters = [chr(code) for code in range(0, 0x3100) if not 0xD800 <= code <= 0xDFFF] + ["\ufeff", "\u2060"]
+    sql = duckdb.connect().execute(
+        f"select c, regexp_full_match(c, '{sql_class}') from unnest(?) t(c)", [characters]
+    ).fetchall()
+    python = re.compile(SURROUNDING_SPACE)
+    differ = [hex(ord(c)) for c, matched in sql if matched != bool(python.fullmatch(c))]
+    assert differ == []
+    assert sum(matched for _, matched in sql) >= 30  # tab, NBSP, em space, BOM, ... not an empty class
