@@ -88,6 +88,14 @@ def _relations_by_unique_id(manifest_path: Path) -> dict[str, str]:
     }
 
 
+@contextmanager
+def _warehouse_with_vault(settings: PipelineSettings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the warehouse, with the PII vault attached as `pii`."""
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
+        connection.execute(f"attach '{settings.pii_vault_path()}' as pii (read_only)")
+        yield connection
+
+
 def quarantine_counts(
     connection: duckdb.DuckDBPyConnection, relations: Mapping[str, str]
 ) -> pd.DataFrame:
@@ -231,8 +239,7 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
             dbt.cli(
                 ["run", *_VERDICT_SELECTION, "--vars", vars_arg], target_path=target / "verdicts"
             ).wait()
-            with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
-                connection.execute(f"attach '{settings.pii_vault_path()}' as pii (read_only)")
+            with _warehouse_with_vault(settings) as connection:
                 breakages = systemic_breakages(quarantine_counts(connection, relations), settings.max_quarantine_share)
             if breakages:
                 raise dg.Failure(
@@ -247,8 +254,7 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
                 ["build", "--vars", vars_arg], context=context, target_path=target / "build"
             )
             events = list(invocation.stream())
-        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
-            connection.execute(f"attach '{settings.pii_vault_path()}' as pii (read_only)")
+        with _warehouse_with_vault(settings) as connection:
             for event in events:
                 yield _with_warehouse_metadata(event, connection, relations)
 

@@ -97,7 +97,7 @@ class CompiledProject:
 
 def compile_project(work_dir: Path, landing_dir: Path, as_of: str, secret: str) -> CompiledProject:
     """`dbt compile` the whole project against `landing_dir` (files need not exist yet)."""
-    import os
+    from tests.dbt.conftest import patched_environ
 
     env = {
         "PIPELINE_LANDING_DIR": str(landing_dir),
@@ -105,9 +105,7 @@ def compile_project(work_dir: Path, landing_dir: Path, as_of: str, secret: str) 
         "PIPELINE_PII_VAULT_PATH": str(work_dir / "pii_vault.duckdb"),
         "SUBSCRIBER_KEY_SECRET": secret,
     }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
+    with patched_environ(env):
         result = dbtRunner().invoke(
             [
                 "compile",
@@ -120,12 +118,6 @@ def compile_project(work_dir: Path, landing_dir: Path, as_of: str, secret: str) 
                 "--no-introspect",
             ]
         )
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     if not result.success:
         raise RuntimeError(f"dbt compile failed: {result.exception}")
     manifest = json.loads((work_dir / "target" / "manifest.json").read_text())

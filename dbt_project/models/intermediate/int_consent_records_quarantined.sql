@@ -8,7 +8,8 @@
   quarantined, ignoring case (and ignoring the system when the system is unreadable), or,
   for an email event, its send names such a row. A row tied to a subscriber row without a
   usable email has no subscriber_key: nobody can be emailed through it. Exact duplicates
-  are left out: the identical kept copy already counts.
+  are left out: the identical kept copy already counts. Times are read from the row's raw
+  values, leniently (lenient_utc_timestamp), only here: clean rows never need it.
 -#}
 {%- set revoking_fragments = var('revocation_event_type_fragments') | join('|') %}
 
@@ -21,7 +22,7 @@ quarantined as (
         'consent_event' as record_kind, source_file, source_row_key,
         consent_event_id as source_record_id, reason_code,
         source_system, source_subscriber_id, cast(null as varchar) as send_id,
-        consent_status as status, recorded_at_best_guess as happened_at,
+        consent_status as status, {{ lenient_utc_timestamp("raw_values->>'recorded_at'") }} as happened_at,
         consent_status is distinct from 'subscribed' as may_revoke
     from {{ ref('int_consent_events_classified') }}
     where reason_code is not null and reason_code <> 'exact_duplicate'
@@ -32,7 +33,7 @@ quarantined as (
         'suppression', source_file, source_row_key,
         suppression_id, reason_code,
         source_system, source_subscriber_id, null,
-        suppression_reason, suppressed_at_best_guess,
+        suppression_reason, {{ lenient_utc_timestamp("raw_values->>'suppressed_at'") }},
         true
     from {{ ref('int_suppressions_classified') }}
     where reason_code is not null and reason_code <> 'exact_duplicate'
@@ -43,7 +44,7 @@ quarantined as (
         'email_event', source_file, source_row_key,
         event_id, reason_code,
         'esp', esp_id, send_id,
-        event_type, occurred_at_best_guess,
+        event_type, {{ lenient_utc_timestamp("raw_values->>'occurred_at'") }},
         true
     from {{ ref('int_email_events_classified') }}
     where reason_code is not null and reason_code <> 'exact_duplicate'
@@ -54,11 +55,7 @@ tied_by_subscriber_id as (
     select quarantined.source_file, quarantined.source_row_key,
            records.subscriber_key, records.source_system as record_system, records.source_id as record_id
     from quarantined
-    inner join records
-        on records.source_id_folded = upper(quarantined.source_subscriber_id)
-        and (quarantined.source_system = records.source_system
-             or quarantined.source_system is null
-             or quarantined.source_system not in ('crm', 'esp'))
+    inner join records on {{ names_subscriber_record('quarantined', 'records') }}
 ),
 
 tied_by_send as (

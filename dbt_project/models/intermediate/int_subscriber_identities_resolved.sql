@@ -1,6 +1,7 @@
 {#-
-  Every valid CRM and ESP subscriber record with its normalised email and subscriber_key.
-  Records with the same key are one person. Holds PII: lives in the vault. The email and
+  Every valid CRM and ESP subscriber record with its normalised email and subscriber_key
+  (the one int_subscriber_records_keyed computed for the row, so the HMAC runs once per
+  row). Records with the same key are one person. Holds PII: lives in the vault. The email and
   first name of a person who asked for erasure are removed (null); their key and record
   ids stay, so they stay excluded (docs/privacy.md).
 -#}
@@ -9,6 +10,8 @@
 with identities as (
     select
         'crm' as source_system,
+        source_file,
+        source_row_key,
         crm_id as source_id,
         {{ normalise_email('email') }} as email_normalised,
         first_name,
@@ -21,6 +24,8 @@ with identities as (
 
     select
         'esp' as source_system,
+        source_file,
+        source_row_key,
         esp_id as source_id,
         {{ normalise_email('email') }} as email_normalised,
         first_name,
@@ -31,7 +36,9 @@ with identities as (
 ),
 
 keyed as (
-    select *, subscriber_key(email_normalised) as subscriber_key from identities
+    select identities.*, records.subscriber_key
+    from identities
+    inner join {{ ref('int_subscriber_records_keyed') }} as records using (source_file, source_row_key)
 ),
 
 erased as (

@@ -11,11 +11,7 @@ with records as (
 named as (
     select distinct records.source_system, records.source_id, records.subscriber_key
     from {{ ref('int_consent_events_classified') }} as events
-    inner join records
-        on records.source_id_folded = upper(events.source_subscriber_id)
-        and (events.source_system = records.source_system
-             or events.source_system is null
-             or events.source_system not in ('crm', 'esp'))
+    inner join records on {{ names_subscriber_record('events', 'records') }}
     where events.consent_status = 'erased'
 )
 

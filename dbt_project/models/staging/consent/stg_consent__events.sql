@@ -19,7 +19,6 @@ select
     {{ clean_text('source.source_subscriber_id') }} as source_subscriber_id,
     {{ clean_code('source.status') }} as consent_status,
     {{ parse_utc_timestamp('source.recorded_at') }} as recorded_at,
-    {{ lenient_utc_timestamp('source.recorded_at') }} as recorded_at_best_guess,
     {{ clean_code('source.consent_source') }} as consent_source,
     {{ clean_text('source.proof') }} as proof,
     {{ raw_values_json('source', raw_columns) }} as raw_values,

@@ -19,7 +19,6 @@ select
     {{ clean_text('source.source_subscriber_id') }} as source_subscriber_id,
     {{ clean_code('source.reason') }} as suppression_reason,
     {{ parse_utc_timestamp('source.suppressed_at') }} as suppressed_at,
-    {{ lenient_utc_timestamp('source.suppressed_at') }} as suppressed_at_best_guess,
     {{ raw_values_json('source', raw_columns) }} as raw_values,
     {{ row_issue(checks) }} as row_issue
 from source

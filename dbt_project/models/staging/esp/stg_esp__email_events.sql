@@ -19,7 +19,6 @@ select
     {{ clean_text('source.esp_id') }} as esp_id,
     {{ clean_code('source.event_type') }} as event_type,
     {{ parse_utc_timestamp('source.occurred_at') }} as occurred_at,
-    {{ lenient_utc_timestamp('source.occurred_at') }} as occurred_at_best_guess,
     {{ raw_values_json('source', raw_columns) }} as raw_values,
     {{ row_issue(checks) }} as row_issue
 from source
