@@ -73,6 +73,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _holds_open(pid: int, path: Path) -> bool:
+    try:
+        return any(Path(os.readlink(fd)) == path for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -104,15 +111,16 @@ def test_a_run_killed_during_dbt_leaves_no_dbt_is_marked_failed_and_reruns_to_th
     state = tmp_path / "killed"
     run = _start_run(state)
     deadline = time.monotonic() + 300
+    warehouse = (state / "warehouse.duckdb").resolve()
     dbt_pids: list[int] = []
+    # Kill once dbt is writing: it has the warehouse file open.
     while not dbt_pids and time.monotonic() < deadline and run.poll() is None:
-        time.sleep(0.2)
-        dbt_pids = _children(run.pid)
-    assert dbt_pids, "dbt never started"
-    time.sleep(2)  # well inside the build
+        time.sleep(0.1)
+        dbt_pids = [pid for pid in _children(run.pid) if _holds_open(pid, warehouse)]
+    assert dbt_pids, "dbt never opened the warehouse"
     run.send_signal(signal.SIGKILL)
     run.wait()
-    time.sleep(3)
+    time.sleep(2)
     assert [pid for pid in dbt_pids if _alive(pid)] == []
 
     rerun = _start_run(state)

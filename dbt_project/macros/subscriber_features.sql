@@ -112,13 +112,15 @@ _orders as (
 ),
 
 _order_stats as (
+    -- Sums of money are exact decimals: a sum of doubles depends on the order DuckDB's
+    -- threads add them in, and a re-run must give the same marts bit for bit.
     select
         subscriber_key,
         cutoff_at,
         count(*) as orders_total,
-        coalesce(sum(amount_usd), 0) as monetary_total,
+        coalesce(sum(cast(amount_usd as decimal(38, 10))), 0) as monetary_total,
         count(*) filter (where ordered_at >= cutoff_at - to_days(90)) as orders_90d,
-        coalesce(sum(amount_usd) filter (where ordered_at >= cutoff_at - to_days(90)), 0) as monetary_90d,
+        coalesce(sum(cast(amount_usd as decimal(38, 10))) filter (where ordered_at >= cutoff_at - to_days(90)), 0) as monetary_90d,
         max(ordered_at) as last_order_at
     from _orders
     group by subscriber_key, cutoff_at

@@ -4,6 +4,6 @@ select
     count(*) as customers,
     cast(avg(visit) as double) as visit_rate,
     cast(avg(conversion) as double) as conversion_rate,
-    cast(avg(spend) as double) as spend_per_customer
+    cast(avg(cast(spend as decimal(18, 2))) as double) as spend_per_customer
 from {{ ref('stg_hillstrom__customers') }}
 group by segment
