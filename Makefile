@@ -5,7 +5,6 @@ BIN := $(VENV)/bin
 # Everything a run writes lives under the state folder: PIPELINE_STATE_DIR, else .state/.
 STATE := $(abspath $(or $(PIPELINE_STATE_DIR),$(CURDIR)/.state))
 export DAGSTER_HOME := $(STATE)/dagster_home
-export PYTHONPATH := $(CURDIR)
 
 .PHONY: install demo materialize summary test test-soak ui bench clean
 

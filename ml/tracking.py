@@ -1,15 +1,21 @@
-"""Pointing MLflow at an explicit tracking store and model registry.
+"""MLflow through an explicit client: where runs, artifacts and registered models go.
 
-ml/ never reads environment variables: the orchestration decides where MLflow lives and
-passes an `MlflowTarget`. Every function here sets or uses that target explicitly, so a
-stray ``MLFLOW_TRACKING_URI`` in the shell cannot redirect a run somewhere else.
+ml/ never reads environment variables and never touches MLflow's process-wide state
+(setting the fluent API's tracking URI also writes MLFLOW_TRACKING_URI into the environment, so one run's
+store would become the next run's "user setting"). The orchestration builds an
+`MlflowClient` for the store it chose and passes it in an `MlflowTarget`; every call here
+goes through that client.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 # Alias a freshly trained version gets; promotion to another alias is a separate, reviewed step.
 CANDIDATE_ALIAS = "candidate"
@@ -19,25 +25,15 @@ CANDIDATE_ALIAS = "candidate"
 class MlflowTarget:
     """Where runs, artifacts and registered models go.
 
-    tracking_uri: e.g. ``sqlite:////abs/path/mlflow.db``; also used as the registry URI.
+    client: an ``MlflowClient`` bound to the tracking store and model registry.
     artifact_location: folder or ``file://`` URI for the experiment's artifacts; only used
         when the experiment is created (MLflow fixes it per experiment).
     experiment_name: created on first use.
     """
 
-    tracking_uri: str
+    client: MlflowClient
     artifact_location: str | Path | None
     experiment_name: str
-
-
-def sqlite_target(state_dir: Path, experiment_name: str) -> MlflowTarget:
-    """A local target: ``<state_dir>/mlflow.db`` plus ``<state_dir>/mlartifacts``."""
-    state_dir = Path(state_dir).resolve()
-    return MlflowTarget(
-        tracking_uri=f"sqlite:///{state_dir / 'mlflow.db'}",
-        artifact_location=(state_dir / "mlartifacts").as_uri(),
-        experiment_name=experiment_name,
-    )
 
 
 def artifact_location_uri(location: str | Path) -> str:
@@ -48,28 +44,19 @@ def artifact_location_uri(location: str | Path) -> str:
     return Path(text).resolve().as_uri()
 
 
-def use_tracking_uri(tracking_uri: str) -> None:
-    """Point the fluent MLflow API (runs and registry) at ``tracking_uri``."""
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-
-
-def activate(target: MlflowTarget) -> str:
-    """Point MLflow at ``target``, create the experiment if needed; return its id."""
-    import mlflow
+def ensure_experiment(target: MlflowTarget) -> str:
+    """The id of the target's experiment, created on first use."""
     from mlflow.exceptions import MlflowException
 
-    use_tracking_uri(target.tracking_uri)
-    experiment = mlflow.get_experiment_by_name(target.experiment_name)
+    client = target.client
+    experiment = client.get_experiment_by_name(target.experiment_name)
     if experiment is None:
         location = None if target.artifact_location is None else artifact_location_uri(target.artifact_location)
         try:
-            return mlflow.create_experiment(target.experiment_name, artifact_location=location)
+            return client.create_experiment(target.experiment_name, artifact_location=location)
         except MlflowException:
             # Another process may have created it between the lookup and the create.
-            experiment = mlflow.get_experiment_by_name(target.experiment_name)
+            experiment = client.get_experiment_by_name(target.experiment_name)
             if experiment is None:
                 raise
     if experiment.lifecycle_stage != "active":
@@ -79,11 +66,17 @@ def activate(target: MlflowTarget) -> str:
     return experiment.experiment_id
 
 
-def client_for(tracking_uri: str):
-    """An ``MlflowClient`` bound to ``tracking_uri`` for both tracking and registry."""
-    from mlflow import MlflowClient
+def ensure_registered_model(client: MlflowClient, name: str) -> None:
+    """Create the registered model unless it exists."""
+    from mlflow.exceptions import MlflowException
 
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        try:
+            client.create_registered_model(name)
+        except MlflowException:
+            client.get_registered_model(name)  # created meanwhile by another process, or a real error
 
 
 def model_version_uri(model_name: str, version: str | int) -> str:
@@ -91,21 +84,39 @@ def model_version_uri(model_name: str, version: str | int) -> str:
     return f"models:/{model_name}/{version}"
 
 
-def parse_model_name(model_uri: str) -> str:
-    """The registered model name in ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
+def parse_model_uri(model_uri: str) -> tuple[str, str, bool]:
+    """(name, version or alias, is_alias) of ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
     prefix = "models:/"
     if not model_uri.startswith(prefix):
         raise ValueError(f"expected a registered model URI like 'models:/<name>/<version>', got {model_uri!r}")
     rest = model_uri[len(prefix) :]
-    if "@" in rest:
+    is_alias = "@" in rest
+    if is_alias:
         name, reference = rest.split("@", 1)
     else:
         name, _, reference = rest.rpartition("/")
     if not name or not reference:
         raise ValueError(f"no model version or alias in {model_uri!r}")
-    return name
+    return name, reference, is_alias
 
 
-def resolve_alias(model_name: str, alias: str, *, tracking_uri: str) -> str:
+def parse_model_name(model_uri: str) -> str:
+    """The registered model name in ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
+    return parse_model_uri(model_uri)[0]
+
+
+def resolve_alias(client: MlflowClient, model_name: str, alias: str) -> str:
     """The version number (as a string) that ``alias`` currently points to."""
-    return str(client_for(tracking_uri).get_model_version_by_alias(model_name, alias).version)
+    return str(client.get_model_version_by_alias(model_name, alias).version)
+
+
+def download_model_version(client: MlflowClient, model_uri: str) -> str:
+    """Download a registered version (by number or alias) to a local folder; return its path."""
+    import mlflow.artifacts
+
+    name, reference, is_alias = parse_model_uri(model_uri)
+    version = resolve_alias(client, name, reference) if is_alias else reference
+    return mlflow.artifacts.download_artifacts(
+        artifact_uri=client.get_model_version_download_uri(name, version),
+        tracking_uri=client.tracking_uri,
+    )

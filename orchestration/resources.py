@@ -116,6 +116,14 @@ class PipelineSettings(dg.ConfigurableResource):
         mlflow_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{mlflow_dir / 'mlflow.db'}"
 
+    def mlflow_client(self):
+        """An `MlflowClient` bound to this run's tracking store and registry: ml/ gets it
+        explicitly, so nothing sets MLflow's process-wide URIs."""
+        from mlflow import MlflowClient
+
+        uri = self.tracking_uri()
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
     def mlflow_artifact_location(self) -> str:
         return (self.state_path() / "mlflow" / "artifacts").as_uri()
 
@@ -131,12 +139,14 @@ class PipelineSettings(dg.ConfigurableResource):
     def warehouse(self) -> "Warehouse":
         return Warehouse(self.warehouse_path())
 
-    def dbt_env(self) -> dict[str, str]:
-        """Environment the dbt profile reads (see dbt_project/profiles.yml)."""
+    def dbt_vars(self) -> dict[str, str]:
+        """The dbt vars that place this run's files (dbt_project/profiles.yml and the sources):
+        passed as `--vars`, so nothing is written to this process's environment."""
         return {
-            "PIPELINE_LANDING_DIR": str(self.landing_path()),
-            "PIPELINE_WAREHOUSE_PATH": str(self.warehouse_path()),
-            "PIPELINE_PII_VAULT_PATH": str(self.pii_vault_path()),
+            "landing_dir": str(self.landing_path()),
+            "warehouse_path": str(self.warehouse_path()),
+            "pii_vault_path": str(self.pii_vault_path()),
+            "as_of": self.as_of().isoformat(sep=" "),
         }
 
 
@@ -166,32 +176,6 @@ def subscriber_key_secret_problem(settings: PipelineSettings) -> str | None:
         "random value kept outside the repo (docs/privacy.md), or set ALLOW_DEV_SECRET=1 to "
         "accept this for test data."
     )
-
-
-_MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-
-
-@contextmanager
-def mlflow_globals_restored() -> Iterator[None]:
-    """Undo MLflow's process-wide URI changes after a block.
-
-    `mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into the environment, which is
-    where users configure a remote server. Without this, one run's store would silently
-    become the "user setting" of every later run in the same process.
-    """
-    import mlflow
-
-    saved = {name: os.environ.get(name) for name in _MLFLOW_URI_VARIABLES}
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])  # None unsets it
-        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class Warehouse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import duckdb
-from ml.tracking import client_for
 
 from orchestration.resources import PipelineSettings
 
@@ -33,7 +32,7 @@ def main() -> None:
         )
     print(f"PII vault (the only place with emails and names): {settings.pii_vault_path()}")
 
-    client = client_for(settings.tracking_uri())
+    client = settings.mlflow_client()
     version = client.get_model_version_by_alias(settings.registered_model_name, "candidate")
     run = client.get_run(version.run_id)
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(run.data.metrics.items()) if k.startswith("test_"))

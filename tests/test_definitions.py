@@ -3,8 +3,8 @@
 import dagster as dg
 import pytest
 
-from ml.features import FEATURE_COLUMNS
-from ml.landing_contract import LANDING_TABLES
+from ml.propensity.features import FEATURE_COLUMNS
+from ml.landing.contract import LANDING_TABLES
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.features import FEATURE_COLUMNS, LABEL_COLUMNS, PRODUCT_CATEGORIES
-from ml.hillstrom import arm_summary
-from ml.landing_contract import LANDING_COLUMNS
+from ml.propensity.features import FEATURE_COLUMNS, LABEL_COLUMNS, PRODUCT_CATEGORIES
+from ml.landing.hillstrom import arm_summary
+from ml.landing.contract import LANDING_COLUMNS
 from ml.privacy import subscriber_key
 from ml.quality import EXPECTATIONS_DIR, LANDING_SUITES, MART_SUITES, SUITE_TABLES, load_suite, validate_table
 

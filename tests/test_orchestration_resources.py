@@ -1,10 +1,9 @@
-"""The settings resource resolves paths and hands dbt its environment without leaking it."""
+"""The settings resource resolves paths and hands dbt its settings as arguments."""
 
 import os
 
 import pandas as pd
 
-from orchestration.defs.warehouse import _environment
 from orchestration.resources import PipelineSettings
 
 
@@ -34,13 +33,18 @@ def test_as_of_is_the_export_time_of_the_landing_manifest(tmp_path):
     assert settings.as_of().isoformat() == "2026-06-30T00:00:00"
 
 
-def test_dbt_environment_is_restored_after_the_build(tmp_path, monkeypatch):
-    # Leaking PIPELINE_LANDING_DIR would make later assets think the user brought their own data.
+def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, monkeypatch):
+    # Exporting PIPELINE_LANDING_DIR would make later assets think the user brought their own data.
     monkeypatch.delenv("PIPELINE_LANDING_DIR", raising=False)
+    environment_before = dict(os.environ)
     settings = PipelineSettings(state_dir=str(tmp_path))
-    with _environment(settings.dbt_env()):
-        assert os.environ["PIPELINE_LANDING_DIR"] == str(tmp_path / "landing")
-    assert "PIPELINE_LANDING_DIR" not in os.environ
+    assert settings.dbt_vars() == {
+        "landing_dir": str(tmp_path / "landing"),
+        "warehouse_path": str(tmp_path / "warehouse.duckdb"),
+        "pii_vault_path": str(tmp_path / "pii_vault.duckdb"),
+        "as_of": settings.as_of().isoformat(sep=" "),
+    }
+    assert dict(os.environ) == environment_before
     assert settings.user_landing_dir() is None
 
 
@@ -51,15 +55,12 @@ def test_warehouse_replaces_tables_and_counts_rows(tmp_path):
     assert warehouse.read_table("ml.example")["a"].tolist() == [9]
 
 
-def test_a_training_run_does_not_become_the_next_runs_mlflow_setting(tmp_path, monkeypatch):
+def test_the_mlflow_client_is_bound_to_the_state_store_without_touching_process_uris(tmp_path, monkeypatch):
     import mlflow
 
-    from orchestration.resources import mlflow_globals_restored
-
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    settings = PipelineSettings(state_dir=str(tmp_path / "next"))
-    with mlflow_globals_restored():
-        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'other.db'}")  # what training does
-        assert "MLFLOW_TRACKING_URI" in os.environ
+    process_uri = mlflow.get_tracking_uri()
+    client = PipelineSettings(state_dir=str(tmp_path)).mlflow_client()
+    assert client.tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    assert mlflow.get_tracking_uri() == process_uri
     assert "MLFLOW_TRACKING_URI" not in os.environ
-    assert settings.tracking_uri() == f"sqlite:///{tmp_path / 'next' / 'mlflow' / 'mlflow.db'}"

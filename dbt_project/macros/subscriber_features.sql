@@ -1,5 +1,5 @@
 {#-
-  The model features of ml/features.py (NUMERIC_FEATURES, then top_category, in that order)
+  The model features of ml/propensity/features.py (NUMERIC_FEATURES, then top_category, in that order)
   for every (subscriber_key, cutoff_at) pair of `spine` (a relation or CTE name).
 
   Point in time: only facts strictly before cutoff_at are used (events at exactly cutoff_at

@@ -3,9 +3,9 @@
 dagster-dbt starts dbt as a child process. When the Dagster run worker is killed outright
 (`kill -9`, OOM killer), nothing is left to stop dbt, and an orphaned dbt would go on
 writing the warehouse while the next run starts. Linux's PR_SET_PDEATHSIG asks the kernel
-to send dbt SIGKILL the moment its parent dies. The orchestration sets
-PIPELINE_DBT_PARENT_PID; without it (dbt started by hand or in-process by tests) this
-plugin does nothing.
+to send dbt SIGKILL the moment its parent dies. The orchestration passes its pid as the
+dbt var `parent_pid` (profiles.yml hands it to this plugin's config); without it (dbt
+started by hand or in-process by tests) this plugin does nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-PARENT_PID_ENV_VAR = "PIPELINE_DBT_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -37,6 +36,6 @@ def die_with_parent(expected_parent_pid: int) -> bool:
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
-        expected = os.environ.get(PARENT_PID_ENV_VAR)
+        expected = str((plugin_config or {}).get("parent_pid") or "")
         if expected and int(expected) != os.getpid():
             die_with_parent(int(expected))

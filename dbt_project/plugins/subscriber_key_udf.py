@@ -15,10 +15,7 @@ opens them, and DuckDB's `file_search_path` is the project directory, so
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,19 +25,13 @@ from dbt.adapters.duckdb.credentials import DuckDBCredentials
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.events.logging import AdapterLogger
 
+from ml import privacy
+
 logger = AdapterLogger("subscriber_key_udf")
 
 FUNCTION_NAME = "subscriber_key"
 DEFAULT_SECRET_ENV_VAR = "SUBSCRIBER_KEY_SECRET"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = PROJECT_DIR.parent
-
-
-def _privacy_module():
-    """Import ml.privacy, making the repo root importable first if it is not."""
-    if str(REPO_ROOT) not in sys.path and importlib.util.find_spec("ml") is None:
-        sys.path.append(str(REPO_ROOT))
-    return importlib.import_module("ml.privacy")
 
 
 def resolve_secret(configured_secret: str | None) -> str:
@@ -51,14 +42,14 @@ def resolve_secret(configured_secret: str | None) -> str:
         "SUBSCRIBER_KEY_SECRET is not set: subscriber keys use ml.privacy.DEVELOPMENT_ONLY_SECRET, "
         "which is public. Set SUBSCRIBER_KEY_SECRET for any real data."
     )
-    return _privacy_module().DEVELOPMENT_ONLY_SECRET
+    return privacy.DEVELOPMENT_ONLY_SECRET
 
 
 def subscriber_keys_function(secret: str) -> Callable[[pa.Array], pa.Array]:
     """An Arrow UDF body: emails in, ml.privacy.subscriber_key(email, secret) out (null stays null)."""
     if not secret:
         raise ValueError("subscriber key secret must not be empty")
-    subscriber_key = _privacy_module().subscriber_key
+    subscriber_key = privacy.subscriber_key
 
     def keys(emails: pa.Array) -> pa.Array:
         return pa.array(

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from ml.features import PRODUCT_CATEGORIES
+from ml.propensity.features import PRODUCT_CATEGORIES
 from ml.simulator import behaviour, formatting, names
 from ml.simulator import randomness as rnd
 from ml.simulator.config import AudienceConfig

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ml.features import PRODUCT_CATEGORIES
+from ml.propensity.features import PRODUCT_CATEGORIES
 
 N_CATEGORIES = len(PRODUCT_CATEGORIES)
 GENERAL = -1  # category code of campaigns that promote no single category

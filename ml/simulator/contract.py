@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from ml import landing_contract
 
-# File name -> columns, from the one contract definition in ml/landing_contract.py.
+# File name -> columns, from the one contract definition in ml/landing/contract.py.
 LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
     f"{table}.parquet": columns for table, columns in landing_contract.LANDING_COLUMNS.items()
 }

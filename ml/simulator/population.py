@@ -12,7 +12,7 @@ from datetime import timedelta
 import numpy as np
 import pyarrow as pa
 
-from ml.features import PRODUCT_CATEGORIES
+from ml.propensity.features import PRODUCT_CATEGORIES
 from ml.simulator import behaviour, formatting, names
 from ml.simulator import randomness as rnd
 from ml.simulator.config import MAX_PEOPLE, AudienceConfig

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml.features import PRODUCT_CATEGORIES
-from ml.outcomes import MEMBER_COLUMNS, OUTCOME_COLUMNS
+from ml.propensity.features import PRODUCT_CATEGORIES
+from ml.experiments.outcomes import MEMBER_COLUMNS, OUTCOME_COLUMNS
 from ml.simulator import behaviour, formatting
 from ml.simulator import randomness as rnd
 
@@ -40,7 +40,7 @@ def _as_datetime(moment: datetime | date | str) -> datetime:
 
 
 class SimulatedOutcomeSource:
-    """`ml.outcomes.OutcomeSource` backed by the simulator's oracle folder.
+    """`ml.experiments.outcomes.OutcomeSource` backed by the simulator's oracle folder.
 
     ``campaign_day`` is when the campaign goes out (default: the export moment
     ``extracted_at`` in ``truth.json``); people who churned before it neither open nor buy.

@@ -5,17 +5,17 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
-from ml.copy_variants import choose_variant_per_subscriber, compose_variants, load_approved_blocks
-from ml.experiment import (
+from ml.copy.variants import choose_variant_per_subscriber, compose_variants, load_approved_blocks
+from ml.experiments.experiment import (
     ExperimentDesign,
     assign_arms,
     render_experiment_report,
     sample_ratio_check,
     summarise_experiment,
 )
-from ml.outcomes import MEMBER_COLUMNS, validate_outcomes
+from ml.experiments.outcomes import MEMBER_COLUMNS, validate_outcomes
 from ml.simulator.responder import SimulatedOutcomeSource
-from ml.training import feature_list_hash
+from ml.propensity.training import feature_list_hash
 from orchestration.resources import APPROVED_SUBJECT_LINES, PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
@@ -178,7 +178,7 @@ def planned_sends(settings: PipelineSettings):
     description=(
         "What every experiment member did after the campaign (opened, clicked, converted, "
         "revenue), holdout included. In the demo the simulator answers behind the "
-        "`ml.outcomes.OutcomeSource` interface; real ESP feedback can replace it. "
+        "`ml.experiments.outcomes.OutcomeSource` interface; real ESP feedback can replace it. "
         "Table ml.campaign_outcomes."
     ),
     group_name=GROUP,
@@ -190,7 +190,7 @@ def campaign_outcomes(settings: PipelineSettings) -> dg.MaterializeResult:
     if settings.user_landing_dir() is not None:
         raise dg.Failure(
             "No outcome source is configured for your own landing data: campaign outcomes come "
-            "from the simulator only. Implement ml.outcomes.OutcomeSource over your ESP feedback."
+            "from the simulator only. Implement ml.experiments.outcomes.OutcomeSource over your ESP feedback."
         )
     members = warehouse.read(
         """

@@ -3,8 +3,8 @@
 import dagster as dg
 import pandas as pd
 
-from ml.hillstrom import install_hillstrom
-from ml.landing_contract import LANDING_TABLES, check_landing_folder, clip_long_text
+from ml.landing.hillstrom import install_hillstrom
+from ml.landing.contract import LANDING_TABLES, check_landing_folder, clip_long_text
 from ml.simulator import AudienceConfig, DirtyDataConfig, generate_landing
 from orchestration.gx_checks import gx_check_spec, run_gx_check
 from orchestration.resources import VENDORED_HILLSTROM, PipelineSettings

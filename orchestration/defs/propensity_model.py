@@ -2,18 +2,18 @@
 
 import dagster as dg
 
-from ml.drift import build_drift_report
-from ml.features import FEATURE_COLUMNS, ID_COLUMNS, PURCHASE_LABEL
+from ml.propensity.drift import build_drift_report
+from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, PURCHASE_LABEL
 from ml.tracking import MlflowTarget
-from ml.training import train_propensity_model
-from orchestration.resources import PipelineSettings, mlflow_globals_restored
+from ml.propensity.training import train_propensity_model
+from orchestration.resources import PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
 
 
 def mlflow_target(settings: PipelineSettings) -> MlflowTarget:
     return MlflowTarget(
-        tracking_uri=settings.tracking_uri(),
+        client=settings.mlflow_client(),
         artifact_location=settings.mlflow_artifact_location(),
         experiment_name=settings.mlflow_experiment_name,
     )
@@ -36,14 +36,13 @@ def purchase_propensity_model(
     warehouse = settings.warehouse()
     columns = ", ".join([*ID_COLUMNS, *FEATURE_COLUMNS, PURCHASE_LABEL])
     examples = warehouse.read(f"select {columns} from marts.training_examples")
-    with mlflow_globals_restored():
-        result = train_propensity_model(
-            examples,
-            tracking=mlflow_target(settings),
-            registered_model_name=settings.registered_model_name,
-            dataset_name="marts.training_examples",
-            dataset_source=str(settings.warehouse_path()),
-        )
+    result = train_propensity_model(
+        examples,
+        tracking=mlflow_target(settings),
+        registered_model_name=settings.registered_model_name,
+        dataset_name="marts.training_examples",
+        dataset_source=str(settings.warehouse_path()),
+    )
     context.log.info(f"Registered {result.model_uri} from run {result.run_id}")
     return dg.MaterializeResult(
         metadata={

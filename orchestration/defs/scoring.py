@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from ml.features import FEATURE_COLUMNS
-from ml.scoring import load_model, score_subscribers
+from ml.propensity.features import FEATURE_COLUMNS
+from ml.propensity.scoring import load_model, score_subscribers
 from ml.tracking import CANDIDATE_ALIAS, model_version_uri, resolve_alias
-from orchestration.resources import PipelineSettings, mlflow_globals_restored
+from orchestration.resources import PipelineSettings
 
 
 @dg.asset(
@@ -33,12 +33,10 @@ def propensity_scores(
         """
     )
     # Pin the version behind the alias now, so every score row names the exact model.
-    model_version = resolve_alias(
-        settings.registered_model_name, CANDIDATE_ALIAS, tracking_uri=settings.tracking_uri()
-    )
+    client = settings.mlflow_client()
+    model_version = resolve_alias(client, settings.registered_model_name, CANDIDATE_ALIAS)
     model_uri = model_version_uri(settings.registered_model_name, model_version)
-    with mlflow_globals_restored():
-        model = load_model(model_uri, tracking_uri=settings.tracking_uri())
+    model = load_model(model_uri, client)
     scores = score_subscribers(features, model, model_uri=model_uri, model_version=model_version)
     rows = warehouse.write_table(scores, "ml.propensity_scores")
     context.log.info(f"Scored {rows} eligible subscribers with {model_uri}")

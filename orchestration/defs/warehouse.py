@@ -4,6 +4,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import duckdb
 import pandas as pd
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from ml.landing_health import systemic_breakages
+from ml.landing.health import systemic_breakages
 from orchestration.dbt_project import email_dbt_project
 from orchestration.resources import (
     PipelineSettings,
@@ -20,8 +21,6 @@ from orchestration.resources import (
     subscriber_key_secret_problem,
 )
 
-# The dbt plugin dbt_project/plugins/dies_with_parent.py reads this to die with its parent.
-_PARENT_PID_ENV_VAR = "PIPELINE_DBT_PARENT_PID"
 # The models that give every contract landing row its verdict: built first, judged, then
 # the rest. (The vendored Hillstrom file is not a contract export.)
 _VERDICT_SELECTION = ["--select", "path:models/staging path:models/intermediate", "--exclude", "path:models/staging/hillstrom"]
@@ -64,28 +63,37 @@ class EmailPipelineTranslator(DagsterDbtTranslator):
         return _OWNERS.get(self._area(dbt_resource_props), ["team:data-engineering"])
 
 
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the dbt subprocess only, then restore the old ones."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+@dataclass(frozen=True)
+class BuiltModel:
+    """A dbt model as the manifest describes it: its relation and its metadata queries."""
+
+    relation: str
+    # name -> SQL over "{this}", from the model's `meta.dagster_metadata` in its YAML.
+    metadata_queries: Mapping[str, str]
 
 
-def _relations_by_unique_id(manifest_path: Path) -> dict[str, str]:
+def built_models(manifest_path: Path) -> dict[str, BuiltModel]:
     nodes = json.loads(manifest_path.read_text())["nodes"]
     return {
-        unique_id: node["relation_name"]
+        unique_id: BuiltModel(
+            relation=node["relation_name"],
+            metadata_queries=node.get("config", {}).get("meta", {}).get("dagster_metadata", {}),
+        )
         for unique_id, node in nodes.items()
         if node["resource_type"] == "model" and node.get("relation_name")
     }
+
+
+def metadata_from_query(connection: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """One metadata value from a query: a single value stays a value, two columns become a
+    mapping of the first to the second, anything else a Markdown table."""
+    frame = connection.execute(sql).df()
+    if frame.shape == (1, 1):
+        value = frame.iat[0, 0]
+        return value.item() if hasattr(value, "item") else value
+    if frame.shape[1] == 2:
+        return {str(key): (value.item() if hasattr(value, "item") else value) for key, value in frame.itertuples(index=False)}
+    return dg.MetadataValue.md(frame.to_markdown(index=False))
 
 
 @contextmanager
@@ -97,12 +105,12 @@ def _warehouse_with_vault(settings: PipelineSettings) -> Iterator[duckdb.DuckDBP
 
 
 def quarantine_counts(
-    connection: duckdb.DuckDBPyConnection, relations: Mapping[str, str]
+    connection: duckdb.DuckDBPyConnection, models: Mapping[str, BuiltModel]
 ) -> pd.DataFrame:
     """Rows per (landing file, reason code) over every `int_*_classified` model, with one
-    example row's raw values per group (for its shape only; see ml.landing_health)."""
+    example row's raw values per group (for its shape only; see ml.landing.health)."""
     classified = [
-        relation for unique_id, relation in sorted(relations.items())
+        model.relation for unique_id, model in sorted(models.items())
         if unique_id.split(".")[-1].startswith("int_") and unique_id.endswith("_classified")
     ]
     per_reason = " union all ".join(
@@ -120,83 +128,19 @@ def quarantine_counts(
 
 
 def _with_warehouse_metadata(
-    event: Any, connection: duckdb.DuckDBPyConnection, relations: Mapping[str, str]
+    event: Any, connection: duckdb.DuckDBPyConnection, models: Mapping[str, BuiltModel]
 ) -> Any:
     if not isinstance(event, dg.Output):
         return event
-    unique_id = getattr(event.metadata.get("unique_id"), "value", None)
-    relation = relations.get(unique_id)
-    if relation is None:
+    model = models.get(getattr(event.metadata.get("unique_id"), "value", None))
+    if model is None:
         return event
     extra: dict[str, Any] = {
-        "dagster/row_count": connection.execute(f"select count(*) from {relation}").fetchone()[0]
+        "dagster/row_count": connection.execute(f"select count(*) from {model.relation}").fetchone()[0]
     }
-    name = unique_id.split(".")[-1]
-    if name == "landing_reconciliation":
-        extra.update(warehouse_quality_numbers(connection))
-    elif name == "subscriber_identity_crosswalk":
-        extra.update(identity_resolution_numbers(connection))
-    elif name == "subscriber_eligibility":
-        extra.update(eligibility_numbers(connection))
+    for name, sql in model.metadata_queries.items():
+        extra[name] = metadata_from_query(connection, sql.replace("{this}", model.relation))
     return event.with_metadata({**event.metadata, **extra})
-
-
-def warehouse_quality_numbers(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Rows in, staged and quarantined per landing file, and quarantine reasons."""
-    reconciliation = connection.execute(
-        "select * from quality.landing_reconciliation order by source_file"
-    ).df()
-    reasons = connection.execute(
-        """
-        select reason_code, count(*) as n from (
-            select reason_code from quality.quarantine_rows
-            union all select reason_code from pii.quarantined_subscribers
-        ) group by reason_code order by n desc
-        """
-    ).fetchall()
-    return {
-        "rows_in": int(reconciliation["rows_in"].sum()),
-        "rows_staged": int(reconciliation["rows_staged"].sum()),
-        "rows_quarantined": int(reconciliation["rows_quarantined"].sum()),
-        "all_files_conserved": bool(reconciliation["is_conserved"].all()),
-        "reconciliation": dg.MetadataValue.md(reconciliation.to_markdown(index=False)),
-        "quarantine_reasons": {reason: int(n) for reason, n in reasons},
-    }
-
-
-def identity_resolution_numbers(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """How many source records became how many canonical people."""
-    row = connection.execute(
-        """
-        with per_key as (
-            select subscriber_key,
-                   bool_or(source_system = 'crm') as in_crm,
-                   bool_or(source_system = 'esp') as in_esp,
-                   count(*) as records
-            from marts.subscriber_identity_crosswalk group by subscriber_key
-        )
-        select sum(records), count(*), count(*) filter (in_crm and in_esp),
-               count(*) filter (in_crm and not in_esp), count(*) filter (in_esp and not in_crm)
-        from per_key
-        """
-    ).fetchone()
-    return {
-        "source_records": int(row[0] or 0),
-        "canonical_subscribers": int(row[1] or 0),
-        "matched_in_crm_and_esp": int(row[2] or 0),
-        "crm_only": int(row[3] or 0),
-        "esp_only": int(row[4] or 0),
-    }
-
-
-def eligibility_numbers(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    rows = connection.execute(
-        """
-        select coalesce(exclusion_reason, 'eligible'), count(*) from marts.subscriber_eligibility
-        group by 1 order by 2 desc
-        """
-    ).fetchall()
-    return {"eligibility": {reason: int(n) for reason, n in rows}}
 
 
 def _dbt_assets_definition() -> dg.AssetsDefinition:
@@ -227,36 +171,31 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
                 "SUBSCRIBER_KEY_SECRET is not set: subscriber keys use the DEVELOPMENT-ONLY "
                 "secret. Never run production data like this (docs/privacy.md)."
             )
-        as_of = settings.as_of().isoformat(sep=" ")
-        context.log.info(f"Building the warehouse as of {as_of}")
-        relations = _relations_by_unique_id(email_dbt_project().manifest_path)
+        dbt_vars = {**settings.dbt_vars(), "parent_pid": str(os.getpid())}
+        context.log.info(f"Building the warehouse as of {dbt_vars['as_of']}")
+        models = built_models(email_dbt_project().manifest_path)
         target = settings.dbt_target_path()
-        vars_arg = json.dumps({"as_of": as_of})
-        # The dbt profile reads these paths; the dbt subprocess inherits them, and dies with
-        # this process. Held results wait until dbt has released the DuckDB file, then get
-        # row counts and the data-quality and identity numbers the UI should show.
-        with _environment({**settings.dbt_env(), _PARENT_PID_ENV_VAR: str(os.getpid())}):
-            dbt.cli(
-                ["run", *_VERDICT_SELECTION, "--vars", vars_arg], target_path=target / "verdicts"
-            ).wait()
-            with _warehouse_with_vault(settings) as connection:
-                breakages = systemic_breakages(quarantine_counts(connection, relations), settings.max_quarantine_share)
-            if breakages:
-                raise dg.Failure(
-                    "Landing data looks broken, so no mart was built: "
-                    + " | ".join(breakage.message() for breakage in breakages),
-                    metadata={
-                        "broken_files": [b.source_file for b in breakages],
-                        "max_quarantine_share": settings.max_quarantine_share,
-                    },
-                )
-            invocation = dbt.cli(
-                ["build", "--vars", vars_arg], context=context, target_path=target / "build"
+        # The paths reach dbt as vars; with `parent_pid` dbt dies with this process. Held
+        # results wait until dbt has released the DuckDB file, then get row counts and the
+        # data-quality and identity numbers the UI should show.
+        vars_arg = json.dumps(dbt_vars)
+        dbt.cli(["run", *_VERDICT_SELECTION, "--vars", vars_arg], target_path=target / "verdicts").wait()
+        with _warehouse_with_vault(settings) as connection:
+            breakages = systemic_breakages(quarantine_counts(connection, models), settings.max_quarantine_share)
+        if breakages:
+            raise dg.Failure(
+                "Landing data looks broken, so no mart was built: "
+                + " | ".join(breakage.message() for breakage in breakages),
+                metadata={
+                    "broken_files": [b.source_file for b in breakages],
+                    "max_quarantine_share": settings.max_quarantine_share,
+                },
             )
-            events = list(invocation.stream())
+        invocation = dbt.cli(["build", "--vars", vars_arg], context=context, target_path=target / "build")
+        events = list(invocation.stream())
         with _warehouse_with_vault(settings) as connection:
             for event in events:
-                yield _with_warehouse_metadata(event, connection, relations)
+                yield _with_warehouse_metadata(event, connection, models)
 
     return warehouse_models
 

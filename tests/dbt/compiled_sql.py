@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-from dbt.cli.main import dbtRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -40,6 +39,8 @@ class CompiledProject:
     as_of: str
     secret: str
     nodes: dict[str, dict] = field(repr=False)
+    # Singular data tests (dbt_project/tests/*.sql) by name: their compiled SQL returns failing rows.
+    singular_tests: dict[str, str] = field(default_factory=dict, repr=False)
 
     def unique_id(self, model: str) -> str:
         return f"model.email_pipeline.{model}"
@@ -97,33 +98,22 @@ class CompiledProject:
 
 def compile_project(work_dir: Path, landing_dir: Path, as_of: str, secret: str) -> CompiledProject:
     """`dbt compile` the whole project against `landing_dir` (files need not exist yet)."""
-    from tests.dbt.conftest import patched_environ
+    from tests.dbt.conftest import dbt_vars, run_dbt
 
-    env = {
-        "PIPELINE_LANDING_DIR": str(landing_dir),
-        "PIPELINE_WAREHOUSE_PATH": str(work_dir / "warehouse.duckdb"),
-        "PIPELINE_PII_VAULT_PATH": str(work_dir / "pii_vault.duckdb"),
-        "SUBSCRIBER_KEY_SECRET": secret,
-    }
-    with patched_environ(env):
-        result = dbtRunner().invoke(
-            [
-                "compile",
-                "--project-dir", str(DBT_PROJECT_DIR),
-                "--profiles-dir", str(DBT_PROJECT_DIR),
-                "--target-path", str(work_dir / "target"),
-                "--log-path", str(work_dir / "logs"),
-                "--vars", json.dumps({"as_of": as_of}),
-                "--quiet",
-                "--no-introspect",
-            ]
-        )
-    if not result.success:
-        raise RuntimeError(f"dbt compile failed: {result.exception}")
+    run = run_dbt(work_dir, dbt_vars(landing_dir, work_dir, as_of), secret, "compile", "--quiet", "--no-introspect")
+    if not run.success:
+        raise RuntimeError(f"dbt compile failed: {run.output}")
     manifest = json.loads((work_dir / "target" / "manifest.json").read_text())
     nodes = {
         unique_id: node
         for unique_id, node in manifest["nodes"].items()
         if node["resource_type"] in ("model", "seed")
     }
-    return CompiledProject(landing_dir=landing_dir, as_of=as_of, secret=secret, nodes=nodes)
+    singular_tests = {
+        node["name"]: node["compiled_code"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test" and node["original_file_path"].startswith("tests/")
+    }
+    return CompiledProject(
+        landing_dir=landing_dir, as_of=as_of, secret=secret, nodes=nodes, singular_tests=singular_tests
+    )

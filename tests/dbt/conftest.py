@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +17,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from tests.fixtures.tiny_landing import write_tiny_landing
 
@@ -24,48 +25,66 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 TEST_SECRET = "tests-dbt-not-a-real-secret"
 
 
-@contextmanager
-def patched_environ(values: dict[str, str | None]) -> Iterator[None]:
-    """Set (or, for None, remove) environment variables for the duration of the block."""
-    saved = {name: os.environ.get(name) for name in values}
-    try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+
+
+@dataclass(frozen=True)
+class DbtRun:
+    """A finished dbt command: its exit code, its node results (run_results.json) and output."""
+
+    success: bool
+    results: list[dict]
+    output: str
+
+
+def dbt_vars(landing_dir: Path, state_dir: Path, as_of: str) -> dict[str, str]:
+    """The vars that place a build's files, as the orchestration passes them."""
+    return {
+        "landing_dir": str(landing_dir),
+        "warehouse_path": str(state_dir / "warehouse.duckdb"),
+        "pii_vault_path": str(state_dir / "pii_vault.duckdb"),
+        "as_of": as_of,
+    }
+
+
+def run_dbt(work_dir: Path, variables: dict[str, str], secret: str, *args: str) -> DbtRun:
+    """Run dbt as a subprocess, as the orchestration does: settings as `--vars`, the secret in
+    the child's environment only, target and logs under `work_dir`."""
+    command, *rest = args
+    completed = subprocess.run(
+        [
+            str(DBT_EXECUTABLE), command, *rest,
+            "--project-dir", str(DBT_PROJECT_DIR),
+            "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(work_dir / "target"),
+            "--log-path", str(work_dir / "logs"),
+            "--vars", json.dumps(variables),
+        ],
+        env={**os.environ, "SUBSCRIBER_KEY_SECRET": secret},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    run_results = work_dir / "target" / "run_results.json"
+    results = json.loads(run_results.read_text())["results"] if run_results.exists() else []
+    return DbtRun(completed.returncode == 0, results, completed.stdout + completed.stderr)
 
 
 @dataclass
 class DbtBuild:
     """A finished dbt build on the tiny fixture and where its files are."""
 
-    result: dbtRunnerResult
+    result: DbtRun
     work_dir: Path
     landing_dir: Path
     warehouse_path: Path
     vault_path: Path
     expected: dict
 
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "PIPELINE_LANDING_DIR": str(self.landing_dir),
-            "PIPELINE_WAREHOUSE_PATH": str(self.warehouse_path),
-            "PIPELINE_PII_VAULT_PATH": str(self.vault_path),
-            "SUBSCRIBER_KEY_SECRET": TEST_SECRET,
-        }
-
-    def invoke(self, *args: str) -> dbtRunnerResult:
-        """Run a dbt command from the repo root against this build's files."""
-        return invoke_dbt(self.env, self.work_dir, self.expected["extracted_at"], *args)
+    def invoke(self, *args: str) -> DbtRun:
+        """Run a dbt command against this build's files."""
+        variables = dbt_vars(self.landing_dir, self.warehouse_path.parent, self.expected["extracted_at"])
+        return run_dbt(self.work_dir, variables, TEST_SECRET, *args)
 
     @contextmanager
     def connect(self, attach_vault: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -79,41 +98,14 @@ class DbtBuild:
             conn.close()
 
 
-def invoke_dbt(env: dict[str, str | None], work_dir: Path, as_of: str, *args: str) -> dbtRunnerResult:
-    """Invoke dbt in-process from the repo root, with target and logs under `work_dir`."""
-    command, *rest = args
-    cli_args = [
-        command,
-        *rest,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(work_dir / "target"),
-        "--log-path",
-        str(work_dir / "logs"),
-        "--vars",
-        json.dumps({"as_of": as_of}),
-        "--quiet",
-    ]
-    with patched_environ(env):
-        return dbtRunner().invoke(cli_args)
-
-
 @pytest.fixture(scope="session")
 def dbt_build(tmp_path_factory: pytest.TempPathFactory) -> DbtBuild:
     """Write the tiny landing folder and run `dbt build` (models, data tests, unit tests) once."""
     work_dir = tmp_path_factory.mktemp("dbt_build")
     landing_dir = work_dir / "landing"
     expected = write_tiny_landing(landing_dir)
-    env = {
-        "PIPELINE_LANDING_DIR": str(landing_dir),
-        "PIPELINE_WAREHOUSE_PATH": str(work_dir / "state" / "warehouse.duckdb"),
-        "PIPELINE_PII_VAULT_PATH": str(work_dir / "state" / "pii_vault.duckdb"),
-        "SUBSCRIBER_KEY_SECRET": TEST_SECRET,
-    }
-    result = invoke_dbt(env, work_dir, expected["extracted_at"], "build")
+    variables = dbt_vars(landing_dir, work_dir / "state", expected["extracted_at"])
+    result = run_dbt(work_dir, variables, TEST_SECRET, "build")
     return DbtBuild(
         result=result,
         work_dir=work_dir,

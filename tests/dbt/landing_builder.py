@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ml.landing_contract import LANDING_COLUMNS
+from ml.landing.contract import LANDING_COLUMNS
 
 EXTRACTED_AT = "2024-06-30 00:00:00"
 PEOPLE = {"pat": "pat.example@example.com", "quinn": "quinn.example@example.com"}

@@ -188,7 +188,7 @@ def test_every_reason_that_applies_is_listed(compiled_project) -> None:
 def test_a_one_megabyte_value_in_any_text_column_is_quarantined_as_value_too_long(compiled_project) -> None:
     import time
 
-    from ml.landing_contract import LANDING_COLUMNS, NUMERIC_COLUMNS
+    from ml.landing.contract import LANDING_COLUMNS, NUMERIC_COLUMNS
 
     landing = base_landing()
     planted = {}

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS, PRODUCT_CATEGORIES
+from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS, PRODUCT_CATEGORIES
 
 
 def fake_subscriber_keys(n: int, salt: str = "test") -> list[str]:
@@ -144,10 +144,13 @@ def make_scoring_features(n_subscribers: int = 500, *, seed: int = 7) -> pd.Data
 @pytest.fixture
 def mlflow_target(tmp_path: Path):
     """A throwaway MLflow store (sqlite) and artifact folder for one test."""
+    from mlflow import MlflowClient
+
     from ml.tracking import MlflowTarget
 
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     return MlflowTarget(
-        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        client=MlflowClient(tracking_uri=uri, registry_uri=uri),
         artifact_location=tmp_path / "artifacts",
         experiment_name="propensity-tests",
     )

@@ -5,7 +5,7 @@ import re
 import pandas as pd
 import pytest
 
-from ml.copy_variants import (
+from ml.copy.variants import (
     APPROVED_BLOCKS_PATH,
     CHOICE_COLUMNS,
     GENERATION_METHOD_COMPOSED,
@@ -20,7 +20,7 @@ from ml.copy_variants import (
     load_approved_blocks,
     parse_approved_blocks,
 )
-from ml.features import PRODUCT_CATEGORIES
+from ml.propensity.features import PRODUCT_CATEGORIES
 
 FIRST_NAMES = (
     "Anna", "Ben", "Chloe", "David", "Emma", "Finn", "Grace", "Hannah", "Isla", "James", "Jack", "Laura",

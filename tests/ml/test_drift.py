@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.drift import build_drift_report, parse_drift_result, sample_rows
-from ml.features import FEATURE_COLUMNS
+from ml.propensity.drift import build_drift_report, parse_drift_result, sample_rows
+from ml.propensity.features import FEATURE_COLUMNS
 from tests.ml.conftest import make_feature_rows
 
 COLUMNS = ["orders_90d", "click_rate_30d", "tenure_days", "top_category"]

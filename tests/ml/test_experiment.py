@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ml.experiment import (
+from ml.experiments.experiment import (
     ASSIGNMENT_COLUMNS,
     ExperimentDesign,
     assign_arms,

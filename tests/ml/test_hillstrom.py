@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml.hillstrom import (
+from ml.landing.hillstrom import (
     ARM_SUMMARY_COLUMNS,
     HILLSTROM_SHA256,
     ChecksumMismatchError,
@@ -106,7 +106,7 @@ def test_install_refuses_an_altered_source_and_writes_nothing(altered_copy: Path
 
 def test_install_refuses_a_copy_that_does_not_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Simulate a copy corrupted on the way (e.g. a full disk): the copy must be refused.
-    import ml.hillstrom as hillstrom
+    import ml.landing.hillstrom as hillstrom
 
     def corrupting_copy(source: Path, destination: Path) -> None:
         Path(destination).write_bytes(Path(source).read_bytes()[:-1])

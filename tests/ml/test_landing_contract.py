@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from ml.landing_contract import (
+from ml.landing.contract import (
     LANDING_COLUMNS,
     MAX_TEXT_LENGTH,
     NUMERIC_COLUMNS,
@@ -74,7 +74,7 @@ def test_dbt_reads_the_same_text_limits_and_numeric_columns():
 def test_long_text_is_clipped_before_expectations_and_still_reads_as_too_long():
     import time
 
-    from ml.landing_contract import clip_long_text
+    from ml.landing.contract import clip_long_text
     from ml.quality import validate_table
 
     frame = pd.DataFrame({

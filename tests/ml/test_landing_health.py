@@ -1,6 +1,6 @@
 import pandas as pd
 
-from ml.landing_health import row_shape, systemic_breakages, value_shape
+from ml.landing.health import row_shape, systemic_breakages, value_shape
 
 
 def test_value_shape_keeps_format_and_drops_content():

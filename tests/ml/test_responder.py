@@ -1,4 +1,4 @@
-"""The simulated campaign responder behind ml.outcomes.OutcomeSource."""
+"""The simulated campaign responder behind ml.experiments.outcomes.OutcomeSource."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.features import PRODUCT_CATEGORIES
-from ml.outcomes import MEMBER_COLUMNS, OUTCOME_COLUMNS, OutcomeSource, validate_outcomes
+from ml.propensity.features import PRODUCT_CATEGORIES
+from ml.experiments.outcomes import MEMBER_COLUMNS, OUTCOME_COLUMNS, OutcomeSource, validate_outcomes
 from ml.simulator import AudienceConfig, DirtyDataConfig, generate_landing
 from ml.simulator.responder import SimulatedOutcomeSource
 

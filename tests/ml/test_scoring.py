@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.scoring import SCORE_COLUMNS, load_model, score_deciles, score_subscribers
+from ml.propensity.scoring import SCORE_COLUMNS, load_model, score_deciles, score_subscribers
+from mlflow import MlflowClient
+
 from ml.tracking import MlflowTarget
-from ml.training import PropensityParams, prepare_features, train_propensity_model
+from ml.propensity.training import PropensityParams, prepare_features, train_propensity_model
 from tests.ml.conftest import make_scoring_features, make_training_examples
 
 SCORED_AT = datetime(2025, 6, 1, 6, 0, tzinfo=timezone.utc)
@@ -19,8 +21,9 @@ SCORED_AT = datetime(2025, 6, 1, 6, 0, tzinfo=timezone.utc)
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
     target = MlflowTarget(
-        tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
+        client=MlflowClient(tracking_uri=uri, registry_uri=uri),
         artifact_location=tmp / "artifacts",
         experiment_name="scoring-tests",
     )
@@ -38,14 +41,14 @@ def registered(tmp_path_factory):
 def test_registry_model_scores_exactly_like_the_in_memory_model(registered):
     result, target = registered
     features = make_scoring_features(400)
-    loaded = load_model(result.model_uri, target.tracking_uri)
+    loaded = load_model(result.model_uri, target.client)
     scored = score_subscribers(features, loaded, model_uri=result.model_uri, model_version=result.model_version)
     expected = pd.Series(
         result.model.predict_proba(prepare_features(features))[:, 1], index=features["subscriber_key"].to_numpy()
     )
     np.testing.assert_array_equal(scored["propensity_score"].to_numpy(), expected[scored["subscriber_key"]].to_numpy())
     # The same model through the alias.
-    by_alias = load_model("models:/propensity_scoring_test@candidate", target.tracking_uri)
+    by_alias = load_model("models:/propensity_scoring_test@candidate", target.client)
     np.testing.assert_array_equal(by_alias.predict(prepare_features(features)), expected.to_numpy())
 
 
@@ -54,7 +57,7 @@ def test_scores_are_probabilities_ranked_with_model_lineage(registered):
     features = make_scoring_features(250)
     scored = score_subscribers(
         features,
-        load_model(result.model_uri, target.tracking_uri),
+        load_model(result.model_uri, target.client),
         model_uri=result.model_uri,
         model_version=result.model_version,
         scored_at=SCORED_AT,
@@ -116,30 +119,28 @@ def test_scoring_validates_its_input(registered):
 def test_load_model_only_takes_registry_uris(registered):
     _, target = registered
     with pytest.raises(ValueError, match="registered model URI"):
-        load_model("/tmp/model", target.tracking_uri)
+        load_model("/tmp/model", target.client)
 
 
 def test_load_model_refuses_a_model_trained_on_other_features(mlflow_target):
     import lightgbm
-    import mlflow
-    import mlflow.lightgbm
 
-    from ml.tracking import activate
+    from ml.propensity.training import log_lightgbm_model
+    from ml.tracking import ensure_experiment, ensure_registered_model
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
     booster = lightgbm.train(
         {"objective": "binary", "verbose": -1}, lightgbm.Dataset(frame, label=(frame["x"] > 0).astype(int)), 3
     )
-    with mlflow.start_run(experiment_id=activate(mlflow_target)):
-        mlflow.lightgbm.log_model(
-            booster,
-            name="model",
-            registered_model_name="other_features",
-            pip_requirements=mlflow.lightgbm.get_default_pip_requirements(),  # skip slow inference
-        )
+    client = mlflow_target.client
+    experiment_id = ensure_experiment(mlflow_target)
+    run_id = client.create_run(experiment_id).info.run_id
+    logged = log_lightgbm_model(client, experiment_id, run_id, booster, signature=None, input_example=None)
+    ensure_registered_model(client, "other_features")
+    client.create_model_version("other_features", source=logged.artifact_location, run_id=run_id, model_id=logged.model_id)
     with pytest.raises(ValueError, match="retrain it"):
-        load_model("models:/other_features/1", mlflow_target.tracking_uri)
+        load_model("models:/other_features/1", client)
 
 
 def test_score_deciles_split_ranks_evenly():

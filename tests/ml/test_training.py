@@ -10,18 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.features import FEATURE_COLUMNS, PURCHASE_LABEL
+from ml.propensity.features import FEATURE_COLUMNS, PURCHASE_LABEL
 from ml.tracking import (
     CANDIDATE_ALIAS,
     MlflowTarget,
-    activate,
     artifact_location_uri,
-    client_for,
+    ensure_experiment,
+    download_model_version,
     parse_model_name,
     resolve_alias,
-    sqlite_target,
 )
-from ml.training import (
+from ml.propensity.training import (
     TOP_CATEGORY_LEVELS,
     PropensityParams,
     evaluate_propensity,
@@ -192,13 +191,21 @@ def test_fit_refuses_a_single_class():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    import os
+
+    import mlflow
+    from mlflow import MlflowClient
+
     tmp = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
     target = MlflowTarget(
-        tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
+        client=MlflowClient(tracking_uri=uri, registry_uri=uri),
         artifact_location=tmp / "artifacts",
         experiment_name="propensity-tests",
     )
     examples = make_training_examples(2000, 4, seed=11)
+    environment_before = dict(os.environ)
+    process_uri_before = mlflow.get_tracking_uri()
     result = train_propensity_model(
         examples,
         params=FAST,
@@ -207,11 +214,23 @@ def trained(tmp_path_factory):
         dataset_source=str(tmp / "warehouse.duckdb"),
         registered_model_name="propensity_test",
     )
-    return result, target, examples, tmp
+    side_effects = {
+        "environment_changes": {k: v for k, v in os.environ.items() if environment_before.get(k) != v},
+        "process_tracking_uri": (process_uri_before, mlflow.get_tracking_uri()),
+    }
+    return result, target, examples, tmp, side_effects
+
+
+def test_training_leaves_the_process_environment_and_mlflow_uris_alone(trained):
+    """ml/ passes an explicit client: a store chosen for one run never leaks into the next."""
+    side_effects = trained[4]
+    assert side_effects["environment_changes"] == {}
+    before, after = side_effects["process_tracking_uri"]
+    assert after == before
 
 
 def test_training_reports_held_out_metrics(trained):
-    result, _, examples, _ = trained
+    result, _, examples, _, _ = trained
     assert result.metrics["test_auc"] > 0.72
     assert 0 < result.metrics["test_pr_auc"] < 1 and result.metrics["test_log_loss"] > 0
     assert result.n_test == 2000 and result.n_train == 6000
@@ -219,14 +238,13 @@ def test_training_reports_held_out_metrics(trained):
     assert 1 <= result.metrics["best_iteration"] <= FAST.n_estimators
     assert result.model_uri == f"models:/propensity_test/{result.model_version}"
     assert result.feature_columns == tuple(FEATURE_COLUMNS)
-    assert json.dumps(result.summary())  # JSON-safe for orchestration metadata
 
 
 def test_training_logs_params_metrics_and_importance_to_the_run(trained):
     import mlflow
 
-    result, target, _, tmp = trained
-    run = client_for(target.tracking_uri).get_run(result.run_id)
+    result, target, _, tmp, _ = trained
+    run = target.client.get_run(result.run_id)
     assert run.data.params["label"] == PURCHASE_LABEL
     assert run.data.params["lgbm_n_estimators"] == str(FAST.n_estimators)
     assert run.data.params["lgbm_deterministic"] == "True"
@@ -246,8 +264,8 @@ def test_training_logs_params_metrics_and_importance_to_the_run(trained):
 
 
 def test_training_logs_feature_datasets_without_subscriber_keys(trained):
-    result, target, _, _ = trained
-    inputs = client_for(target.tracking_uri).get_run(result.run_id).inputs.dataset_inputs
+    result, target, _, _, _ = trained
+    inputs = target.client.get_run(result.run_id).inputs.dataset_inputs
     by_context = {
         next(tag.value for tag in item.tags if tag.key == "mlflow.data.context"): item.dataset for item in inputs
     }
@@ -262,26 +280,26 @@ def test_training_logs_feature_datasets_without_subscriber_keys(trained):
 def test_registered_version_has_candidate_alias_tags_and_signature(trained):
     import mlflow
 
-    result, target, _, _ = trained
-    client = client_for(target.tracking_uri)
+    result, target, _, _, _ = trained
+    client = target.client
     version = client.get_model_version_by_alias("propensity_test", CANDIDATE_ALIAS)
     assert str(version.version) == result.model_version
     assert version.tags["run_id"] == result.run_id
     assert version.tags["label"] == PURCHASE_LABEL
     assert version.tags["feature_list_sha256"] == feature_list_hash()
-    assert resolve_alias("propensity_test", CANDIDATE_ALIAS, tracking_uri=target.tracking_uri) == result.model_version
-    info = mlflow.models.get_model_info(result.model_uri)
+    assert resolve_alias(target.client, "propensity_test", CANDIDATE_ALIAS) == result.model_version
+    info = mlflow.models.get_model_info(download_model_version(target.client, result.model_uri))
     assert info.signature is not None
     assert info.signature.inputs.input_names() == list(FEATURE_COLUMNS)
     assert info.flavors["lightgbm"]["model_class"] == "lightgbm.basic.Booster"  # native format, no pickle
 
 
 def test_no_subscriber_key_reaches_mlflow(trained):
-    result, target, examples, tmp = trained
-    run = client_for(target.tracking_uri).get_run(result.run_id)
+    result, target, examples, tmp, _ = trained
+    run = target.client.get_run(result.run_id)
     logged_text = json.dumps([run.data.params, run.data.tags, run.data.metrics])
     logged_text += "".join(p.read_text(errors="ignore") for p in (tmp / "artifacts").rglob("*") if p.is_file())
-    logged_text += Path(target.tracking_uri.removeprefix("sqlite:///")).read_bytes().decode("latin-1")
+    logged_text += Path(target.client.tracking_uri.removeprefix("sqlite:///")).read_bytes().decode("latin-1")
     assert "subscriber_key" not in logged_text
     assert not any(key in logged_text for key in examples["subscriber_key"].unique()[:200])
 
@@ -296,7 +314,7 @@ def test_retraining_moves_the_candidate_alias_to_the_new_version(mlflow_target):
     first = train_propensity_model(examples, registered_model_name="propensity_retrain", **kwargs)
     second = train_propensity_model(examples, registered_model_name="propensity_retrain", **kwargs)
     assert (first.model_version, second.model_version) == ("1", "2")
-    assert resolve_alias("propensity_retrain", CANDIDATE_ALIAS, tracking_uri=mlflow_target.tracking_uri) == "2"
+    assert resolve_alias(mlflow_target.client, "propensity_retrain", CANDIDATE_ALIAS) == "2"
     assert first.experiment_id == second.experiment_id
 
 
@@ -332,12 +350,11 @@ def test_parse_model_name_accepts_versions_and_aliases_only():
 def test_artifact_location_uri_turns_folders_into_file_uris(tmp_path):
     assert artifact_location_uri(tmp_path / "a") == (tmp_path / "a").as_uri()
     assert artifact_location_uri("s3://bucket/prefix") == "s3://bucket/prefix"
-    assert sqlite_target(tmp_path, "x").tracking_uri == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
 
 
-def test_activate_reuses_the_experiment_and_refuses_a_deleted_one(mlflow_target):
-    experiment_id = activate(mlflow_target)
-    assert activate(mlflow_target) == experiment_id
-    client_for(mlflow_target.tracking_uri).delete_experiment(experiment_id)
+def test_ensure_experiment_reuses_the_experiment_and_refuses_a_deleted_one(mlflow_target):
+    experiment_id = ensure_experiment(mlflow_target)
+    assert ensure_experiment(mlflow_target) == experiment_id
+    mlflow_target.client.delete_experiment(experiment_id)
     with pytest.raises(ValueError, match="is deleted"):
-        activate(mlflow_target)
+        ensure_experiment(mlflow_target)

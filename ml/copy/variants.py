@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ml.features import PRODUCT_CATEGORIES
+from ml.propensity.features import PRODUCT_CATEGORIES
 
 APPROVED_BLOCKS_PATH = Path(__file__).resolve().parents[1] / "data" / "copy" / "approved_subject_lines.v1.json"
 

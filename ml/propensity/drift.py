@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ml.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS
+from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS
 
 # Columns that identify rows or hold outcomes are never compared (nor put in the report).
 EXCLUDED_COLUMNS = frozenset(ID_COLUMNS) | frozenset(LABEL_COLUMNS)

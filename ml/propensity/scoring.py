@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ml.features import FEATURE_COLUMNS
-from ml.tracking import parse_model_name, use_tracking_uri
-from ml.training import prepare_features
+from ml.propensity.features import FEATURE_COLUMNS
+from ml.tracking import download_model_version, parse_model_name
+from ml.propensity.training import prepare_features
 
 if TYPE_CHECKING:
     import lightgbm
+    from mlflow import MlflowClient
 
 SCORE_COLUMNS = (
     "subscriber_key",
@@ -31,14 +32,12 @@ SCORE_COLUMNS = (
 )
 
 
-def load_model(model_uri: str, tracking_uri: str) -> lightgbm.Booster:
+def load_model(model_uri: str, client: MlflowClient) -> lightgbm.Booster:
     """Load a registered LightGBM model (``models:/<name>/<version>`` or ``models:/<name>@<alias>``)
-    from the registry at ``tracking_uri``; fail if it was trained on other features."""
+    from the client's registry; fail if it was trained on other features."""
     import mlflow.lightgbm
 
-    parse_model_name(model_uri)  # reject non-registry URIs such as plain paths early
-    use_tracking_uri(tracking_uri)
-    booster = mlflow.lightgbm.load_model(model_uri)
+    booster = mlflow.lightgbm.load_model(download_model_version(client, model_uri))
     if tuple(booster.feature_name()) != tuple(FEATURE_COLUMNS):
         raise ValueError(
             f"model {model_uri} expects features {booster.feature_name()}, but the feature contract is "

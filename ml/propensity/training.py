@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ml.features import (
+from ml.propensity.features import (
     CATEGORICAL_FEATURES,
     FEATURE_COLUMNS,
     ID_COLUMNS,
@@ -27,7 +28,7 @@ from ml.features import (
     PRODUCT_CATEGORIES,
     PURCHASE_LABEL,
 )
-from ml.tracking import CANDIDATE_ALIAS, MlflowTarget, activate, client_for, model_version_uri
+from ml.tracking import CANDIDATE_ALIAS, MlflowTarget, ensure_experiment, ensure_registered_model, model_version_uri
 
 if TYPE_CHECKING:
     import lightgbm
@@ -103,21 +104,6 @@ class TrainingResult:
     trained_at: datetime
     # The fitted in-memory model (its booster is what was logged); not part of equality.
     model: Any = field(default=None, repr=False, compare=False)
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-safe description, e.g. for orchestration metadata."""
-        return {
-            "run_id": self.run_id,
-            "experiment_id": self.experiment_id,
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "model_uri": self.model_uri,
-            "metrics": dict(self.metrics),
-            "feature_columns": list(self.feature_columns),
-            "n_train": self.n_train,
-            "n_test": self.n_test,
-            "trained_at": self.trained_at.isoformat(),
-        }
 
 
 def feature_list_hash(columns: tuple[str, ...] | list[str] = FEATURE_COLUMNS) -> str:
@@ -273,8 +259,9 @@ def train_propensity_model(
     (e.g. the warehouse path and table) and is recorded with the logged datasets, which hold
     features and label only, never subscriber keys.
     """
-    import mlflow
+    import mlflow.data
     import mlflow.lightgbm
+    from mlflow.entities import Dataset, DatasetInput, InputTag, LoggedModelOutput, Metric, Param
     from mlflow.models import infer_signature
 
     if label not in LABEL_COLUMNS:
@@ -294,7 +281,7 @@ def train_propensity_model(
         )
 
     # Fail on a bad MLflow target before spending time on the fit.
-    experiment_id = activate(tracking)
+    experiment_id = ensure_experiment(tracking)
     model, fit_counts = fit_propensity_model(purged_train, label=label, params=params)
     test_x, test_y = prepare_features(test), _labels(test, label)
     test_scores = model.predict_proba(test_x)[:, 1]
@@ -313,68 +300,96 @@ def train_propensity_model(
     }
     feature_hash = feature_list_hash()
 
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"propensity-{label}") as run:
-        mlflow.set_tags({"label": label, "feature_list_sha256": feature_hash, "model_family": "lightgbm"})
-        mlflow.log_params(
-            {
-                **{f"lgbm_{key}": value for key, value in params.classifier_kwargs().items()},
-                "early_stopping_rounds": params.early_stopping_rounds,
-                "validation_fraction": params.validation_fraction,
-                "label": label,
-                "label_window_days": LABEL_WINDOW_DAYS[label],
-                "n_features": len(FEATURE_COLUMNS),
-                "n_train_cutoffs": len(train_cutoffs),
-                "first_train_cutoff": pd.Timestamp(train_cutoffs[0]).isoformat(),
-                "last_train_cutoff": pd.Timestamp(train_cutoffs[-1]).isoformat(),
-                "n_test_cutoffs": test_cutoffs,
-                "first_test_cutoff": pd.Timestamp(first_test_cutoff).isoformat(),
-            }
+    client = tracking.client
+    params_logged = {
+        **{f"lgbm_{key}": value for key, value in params.classifier_kwargs().items()},
+        "early_stopping_rounds": params.early_stopping_rounds,
+        "validation_fraction": params.validation_fraction,
+        "label": label,
+        "label_window_days": LABEL_WINDOW_DAYS[label],
+        "n_features": len(FEATURE_COLUMNS),
+        "n_train_cutoffs": len(train_cutoffs),
+        "first_train_cutoff": pd.Timestamp(train_cutoffs[0]).isoformat(),
+        "last_train_cutoff": pd.Timestamp(train_cutoffs[-1]).isoformat(),
+        "n_test_cutoffs": test_cutoffs,
+        "first_test_cutoff": pd.Timestamp(first_test_cutoff).isoformat(),
+    }
+    with warnings.catch_warnings():
+        # Known-benign MLflow notes about dataset metadata: a local path matches two
+        # equivalent source types, and the 0/1 label is (correctly) an integer column.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        train_dataset = mlflow.data.from_pandas(
+            _loggable(purged_train, label), source=dataset_source, name=f"{dataset_name}-train", targets=label
         )
-        with warnings.catch_warnings():
-            # Known-benign MLflow notes about dataset metadata: a local path matches two
-            # equivalent source types, and the 0/1 label is (correctly) an integer column.
-            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
-            train_dataset = mlflow.data.from_pandas(
-                _loggable(purged_train, label), source=dataset_source, name=f"{dataset_name}-train", targets=label
-            )
-            test_dataset = mlflow.data.from_pandas(
-                _loggable(test, label), source=train_dataset.source, name=f"{dataset_name}-test", targets=label
-            )
-            mlflow.log_input(train_dataset, context="training")
-            mlflow.log_input(test_dataset, context="testing")
-
+        test_dataset = mlflow.data.from_pandas(
+            _loggable(test, label), source=train_dataset.source, name=f"{dataset_name}-test", targets=label
+        )
         example_rows = test_x.head(5)
         signature = infer_signature(example_rows, model.predict_proba(example_rows)[:, 1])
-        model_info = mlflow.lightgbm.log_model(
-            model.booster_,
-            name="model",
-            signature=signature,
-            input_example=example_rows,
-            registered_model_name=registered_model_name,
-            pip_requirements=mlflow.lightgbm.get_default_pip_requirements(),
-        )
-        mlflow.log_metrics(
-            {k: v for k, v in metrics.items() if k.startswith("test_")},
-            model_id=model_info.model_id,
-            dataset=test_dataset,
-        )
-        mlflow.log_metrics({k: v for k, v in metrics.items() if not k.startswith("test_")})
-        top_features = importance.head(TOP_FEATURE_METRICS)
-        mlflow.log_metrics({f"gain_share.{row.feature}": float(row.gain_share) for row in top_features.itertuples()})
-        mlflow.log_dict(
-            {"importance_type": "gain", "features": importance.to_dict(orient="records")}, "feature_importance.json"
-        )
-        mlflow.log_dict(asdict(params), "propensity_params.json")
 
-    version = str(model_info.registered_model_version)
-    client = client_for(tracking.tracking_uri)
-    for key, value in {"run_id": run.info.run_id, "label": label, "feature_list_sha256": feature_hash}.items():
-        client.set_model_version_tag(registered_model_name, version, key, value)
-    client.set_registered_model_alias(registered_model_name, CANDIDATE_ALIAS, version)
+    run = client.create_run(
+        experiment_id,
+        run_name=f"propensity-{label}",
+        tags={"label": label, "feature_list_sha256": feature_hash, "model_family": "lightgbm"},
+    )
+    run_id = run.info.run_id
+    status = "FAILED"
+    try:
+        client.log_batch(run_id, params=[Param(key, str(value)) for key, value in params_logged.items()])
+        client.log_inputs(
+            run_id,
+            datasets=[
+                DatasetInput(Dataset(**dataset.to_dict()), tags=[InputTag("mlflow.data.context", context)])
+                for dataset, context in ((train_dataset, "training"), (test_dataset, "testing"))
+            ],
+        )
+        logged_model = log_lightgbm_model(
+            client, experiment_id, run_id, model.booster_, signature=signature, input_example=example_rows
+        )
+        model_id = logged_model.model_id
+        client.log_outputs(run_id, models=[LoggedModelOutput(model_id=model_id, step=0)])
+        for key, value in metrics.items():
+            # Test metrics belong to the model and the test set they were measured on.
+            on_test = key.startswith("test_")
+            client.log_metric(
+                run_id,
+                key,
+                value,
+                model_id=model_id if on_test else None,
+                dataset_name=test_dataset.name if on_test else None,
+                dataset_digest=test_dataset.digest if on_test else None,
+            )
+        top_features = importance.head(TOP_FEATURE_METRICS)
+        now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+        client.log_batch(
+            run_id,
+            metrics=[Metric(f"gain_share.{row.feature}", float(row.gain_share), now_ms, 0) for row in top_features.itertuples()],
+        )
+        client.log_dict(
+            run_id, {"importance_type": "gain", "features": importance.to_dict(orient="records")}, "feature_importance.json"
+        )
+        client.log_dict(run_id, asdict(params), "propensity_params.json")
+
+        ensure_registered_model(client, registered_model_name)
+        version = str(
+            client.create_model_version(
+                registered_model_name,
+                # The artefact location itself: a `models:/<id>` source would be resolved
+                # through MLflow's process-wide tracking URI, not this client's.
+                source=logged_model.artifact_location,
+                run_id=run_id,
+                model_id=model_id,
+                tags={"run_id": run_id, "label": label, "feature_list_sha256": feature_hash},
+            ).version
+        )
+        client.set_registered_model_alias(registered_model_name, CANDIDATE_ALIAS, version)
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run_id, status=status)
 
     return TrainingResult(
-        run_id=run.info.run_id,
+        run_id=run_id,
         experiment_id=experiment_id,
         model_name=registered_model_name,
         model_version=version,
@@ -386,6 +401,37 @@ def train_propensity_model(
         trained_at=datetime.now(timezone.utc),
         model=model,
     )
+
+
+def log_lightgbm_model(client, experiment_id: str, run_id: str, booster, *, signature, input_example):
+    """Log a LightGBM booster as an MLflow logged model of ``run_id``; return the `LoggedModel`.
+
+    `mlflow.lightgbm.log_model` needs the process-wide active run; saving the model to a
+    temporary folder and uploading it through the client gives the same artefact without it.
+    """
+    import tempfile
+
+    import mlflow.lightgbm
+
+    logged = client.create_logged_model(experiment_id, name="model", source_run_id=run_id, model_type="lightgbm")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            local = Path(folder) / "model"
+            with warnings.catch_warnings():
+                # The 0/1-valued count features are (correctly) integer columns.
+                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+                mlflow.lightgbm.save_model(
+                    booster,
+                    str(local),
+                    signature=signature,
+                    input_example=input_example,
+                    pip_requirements=mlflow.lightgbm.get_default_pip_requirements(),
+                )
+            client.log_model_artifacts(logged.model_id, str(local))
+    except BaseException:
+        client.finalize_logged_model(logged.model_id, "FAILED")
+        raise
+    return client.finalize_logged_model(logged.model_id, "READY")
 
 
 def _loggable(frame: pd.DataFrame, label: str) -> pd.DataFrame:

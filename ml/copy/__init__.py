@@ -1,0 +1,1 @@
+"""Email copy: approved blocks, composed variants, guardrails, per-person choice."""

@@ -1,0 +1,1 @@
+"""Decisioning: who gets which email, with its full trace."""

@@ -1,0 +1,1 @@
+"""Experiments: design and assignment, outcomes, statistics."""

@@ -1,0 +1,1 @@
+"""Landing: the export contract, landing health, and the vendored Hillstrom data."""

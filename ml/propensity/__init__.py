@@ -1,0 +1,1 @@
+"""Propensity models: the feature contract, training, registry, scoring and drift."""

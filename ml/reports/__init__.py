@@ -1,0 +1,1 @@
+"""Reports rendered for people: HTML from Jinja2 templates in templates/."""
