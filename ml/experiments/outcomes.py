@@ -48,3 +48,26 @@ def validate_outcomes(members: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataF
     if len(outcomes) != len(members):
         raise ValueError("outcomes contain subscribers that are not experiment members")
     return merged.drop(columns="_merge")
+
+
+def with_source_ids(members: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataFrame:
+    """`members` with their CRM and ESP source ids (None when absent) from the identity
+    crosswalk (subscriber_key, source_system, source_id), as `MEMBER_COLUMNS`. When a system
+    has several records for one person, the smallest id stands for them, so the choice is stable."""
+    missing = [c for c in ("subscriber_key", "source_system", "source_id") if c not in crosswalk.columns]
+    if missing:
+        raise ValueError(f"the identity crosswalk lacks columns {missing}")
+    ids = (
+        crosswalk[crosswalk["source_system"].isin(["crm", "esp"])]
+        .groupby(["subscriber_key", "source_system"])["source_id"]
+        .min()
+        .unstack("source_system")
+        .reindex(columns=["crm", "esp"])
+        .rename(columns={"crm": "crm_id", "esp": "esp_id"})
+        .rename_axis(columns=None)
+        .reset_index()
+    )
+    joined = members.drop(columns=["crm_id", "esp_id"], errors="ignore").merge(ids, on="subscriber_key", how="left")
+    for column in ("crm_id", "esp_id"):
+        joined[column] = joined[column].astype(object).where(joined[column].notna(), None)
+    return joined[list(MEMBER_COLUMNS)]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from ml import landing_contract
+from ml.landing import contract as landing_contract
 
 # File name -> columns, from the one contract definition in ml/landing/contract.py.
 LANDING_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -3,17 +3,15 @@
 from datetime import UTC, datetime
 
 import dagster as dg
-import pandas as pd
 
-from ml.copy.variants import choose_variant_per_subscriber, compose_variants, load_approved_blocks
-from ml.experiments.experiment import (
-    ExperimentDesign,
-    assign_arms,
-    render_experiment_report,
-    sample_ratio_check,
-    summarise_experiment,
-)
-from ml.experiments.outcomes import MEMBER_COLUMNS, validate_outcomes
+from ml.copy.blocks import load_approved_blocks
+from ml.copy.variants import choose_variant_per_subscriber, compose_variants
+from ml.decisioning.send_plan import ELIGIBILITY_INPUT, PROFILE_INPUT, SCORE_INPUT, plan_sends
+from ml.experiments.design import ExperimentDesign, assign_arms
+from ml.experiments.outcomes import validate_outcomes, with_source_ids
+from ml.experiments.readout import summarise_experiment
+from ml.experiments.statistics import sample_ratio_check
+from ml.reports.experiment_report import render_experiment_report
 from ml.simulator.responder import SimulatedOutcomeSource
 from ml.propensity.training import feature_list_hash
 from orchestration.resources import APPROVED_SUBJECT_LINES, PipelineSettings
@@ -118,45 +116,23 @@ def experiment_assignments(settings: PipelineSettings):
 )
 def planned_sends(settings: PipelineSettings):
     warehouse = settings.warehouse()
-    members = warehouse.read(
-        """
-        select a.subscriber_key, a.experiment_id, a.arm,
-               s.propensity_score, s.model_name, s.model_version, s.cutoff_at as features_cutoff_at,
-               p.top_category, p.lifecycle_stage,
-               e.is_eligible, e.consent_status, e.consent_valid_from, e.consent_source, e.consent_proof
-        from ml.experiment_assignments a
-        join ml.propensity_scores s using (subscriber_key)
-        join marts.subscriber_profiles p using (subscriber_key)
-        join marts.subscriber_eligibility e using (subscriber_key)
-        where a.arm <> 'holdout'
-        """
+    plan = plan_sends(
+        warehouse.read("select subscriber_key, experiment_id, arm from ml.experiment_assignments"),
+        warehouse.read(f"select {', '.join(SCORE_INPUT)} from ml.propensity_scores"),
+        warehouse.read(f"select {', '.join(PROFILE_INPUT)} from marts.subscriber_profiles"),
+        warehouse.read(f"select {', '.join(ELIGIBILITY_INPUT)} from marts.subscriber_eligibility"),
+        warehouse.read_table("ml.subject_line_variants"),
+        feature_list_sha256=feature_list_hash(),
+        planned_at=datetime.now(UTC).replace(tzinfo=None),
     )
-    variants = warehouse.read_table("ml.subject_line_variants")
-    chosen = pd.concat(
-        [
-            choose_variant_per_subscriber(
-                members.loc[members["arm"] == arm, ["subscriber_key", "top_category", "lifecycle_stage"]],
-                variants,
-                personalised=(arm == "treatment"),
-            )
-            for arm in sorted(members["arm"].unique())
-        ],
-        ignore_index=True,
-    )
-    sends = members.merge(chosen, on="subscriber_key", how="inner", validate="one_to_one")
-    if len(sends) != len(members):
-        raise dg.Failure(f"{len(members) - len(sends)} members got no subject line")
-    # Consent is absolute: the eligibility mart is the gate, re-asserted here.
-    sends = sends[sends["is_eligible"]].drop(columns=["is_eligible"])
-    sends.insert(0, "send_plan_id", sends["experiment_id"] + ":" + sends["subscriber_key"])
-    sends["feature_list_sha256"] = feature_list_hash()
-    sends["planned_at"] = datetime.now(UTC).replace(tzinfo=None)
-    rows = warehouse.write_table(sends, "ml.planned_sends")
+    rows = warehouse.write_table(plan.sends, "ml.planned_sends")
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "by_arm": {arm: int(n) for arm, n in sends["arm"].value_counts().items()},
-            "fallback_subjects": int(sends["is_fallback"].sum()),
+            "by_arm": {arm: int(n) for arm, n in plan.sends["arm"].value_counts().items()},
+            "held_out": plan.held_out,
+            "not_sendable": plan.not_sendable,
+            "fallback_subjects": int(plan.sends["is_fallback"].sum()),
         }
     )
     violations = warehouse.read(
@@ -196,18 +172,15 @@ def campaign_outcomes(settings: PipelineSettings) -> dg.MaterializeResult:
         """
         select a.subscriber_key, a.arm,
                ps.send_plan_id is not null as is_sent,
-               ps.subject_line, coalesce(ps.variant_category, 'general') as variant_category,
-               x.crm_id, x.esp_id
+               ps.subject_line, coalesce(ps.variant_category, 'general') as variant_category
         from ml.experiment_assignments a
         left join ml.planned_sends ps using (subscriber_key)
-        left join (
-            select subscriber_key,
-                   min(source_id) filter (source_system = 'crm') as crm_id,
-                   min(source_id) filter (source_system = 'esp') as esp_id
-            from marts.subscriber_identity_crosswalk group by subscriber_key
-        ) x using (subscriber_key)
         """
-    )[list(MEMBER_COLUMNS)]
+    )
+    members = with_source_ids(
+        members,
+        warehouse.read("select subscriber_key, source_system, source_id from marts.subscriber_identity_crosswalk"),
+    )
     source = SimulatedOutcomeSource(settings.simulator_path(), seed=settings.audience_seed)
     outcomes = validate_outcomes(members, source.observe(members))
     outcomes = outcomes.merge(members[["subscriber_key", "arm", "is_sent"]], on="subscriber_key")

@@ -1,24 +1,20 @@
 import copy
 import json
+from pathlib import Path
 import re
 
 import pandas as pd
 import pytest
 
+from ml.copy.blocks import LIFECYCLE_STAGES, ApprovedBlocksError, load_approved_blocks, parse_approved_blocks
+from ml.copy.guardrails import MAX_SUBJECT_LENGTH, check_guardrails
 from ml.copy.variants import (
-    APPROVED_BLOCKS_PATH,
     CHOICE_COLUMNS,
     GENERATION_METHOD_COMPOSED,
     GENERATION_METHOD_FALLBACK,
-    LIFECYCLE_STAGES,
-    MAX_SUBJECT_LENGTH,
     VARIANT_COLUMNS,
-    ApprovedBlocksError,
-    check_guardrails,
     choose_variant_per_subscriber,
     compose_variants,
-    load_approved_blocks,
-    parse_approved_blocks,
 )
 from ml.propensity.features import PRODUCT_CATEGORIES
 
@@ -56,7 +52,10 @@ def minimal_document():
 
 @pytest.fixture(scope="module")
 def real_blocks():
-    return load_approved_blocks(APPROVED_BLOCKS_PATH)
+    return load_approved_blocks(APPROVED_SUBJECT_LINES)
+
+
+APPROVED_SUBJECT_LINES = Path(__file__).resolve().parents[2] / "data" / "copy" / "approved_subject_lines.v1.json"
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +170,9 @@ def test_content_hash_ignores_formatting_but_tracks_content(tmp_path):
         (lambda d: d["openers"].append({"id": "hk_toys_0", "text": "Again:"}), "duplicate_block_id"),
         (lambda d: d["openers"].append({"id": "Bad Id", "text": "Hi"}), "schema"),
         (lambda d: d["openers"].clear(), "schema"),
+        (lambda d: d["category_hooks"].update(garden=[{"id": "hk_garden", "text": "for the garden"}]), "schema"),
+        (lambda d: d["category_fallbacks"].update(garden={"id": "fb_garden", "text": "Garden news"}), "schema"),
+        (lambda d: d.update(version=7), "schema"),
     ],
 )
 def test_invalid_documents_are_rejected_with_a_code(mutate, code):

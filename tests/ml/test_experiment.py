@@ -6,18 +6,19 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ml.experiments.experiment import (
-    ASSIGNMENT_COLUMNS,
-    ExperimentDesign,
-    assign_arms,
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+from ml.experiments.design import ASSIGNMENT_COLUMNS, ExperimentDesign, assign_arms
+from ml.experiments.readout import summarise_experiment
+from ml.experiments.statistics import (
     mean_interval,
     rate_difference,
-    render_experiment_report,
     sample_ratio_check,
-    summarise_experiment,
     welch_difference,
     wilson_interval,
 )
+from ml.reports.experiment_report import render_experiment_report
+from tests.report_reader import arm_figures, arm_sizes, lift_figures
 
 DESIGN = ExperimentDesign("campaign-2025-06")
 
@@ -348,16 +349,39 @@ def test_report_is_self_contained_and_shows_everything(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
     assert DESIGN.experiment_id in text
-    for needle in ("holdout", "control", "treatment", "propensity v7", "v1-0123456789ab", "Newcombe", "Wilson", "Welch"):
+    for needle in ("propensity v7", "v1-0123456789ab"):
         assert needle in text
     assert "&lt;run &amp; 42&gt;" in text and "<run & 42>" not in text
-    assert "Sample ratio check passed" in text and "sample ratio mismatch" not in text
-    lift = summary.comparison("treatment", "control").rates["converted"]
-    assert f"{lift.ci_low * 100:+.2f} pp" in text
+    assert 'data-srm="passed"' in text and 'data-srm="failed"' not in text
     # Self-contained: no external assets or scripts; no member keys.
     for forbidden in ("<script", "<link", "src=", "http://", "https://"):
         assert forbidden not in text
     assert not any(key in text for key in frame["subscriber_key"].head(200))
+
+
+def test_report_shows_for_each_arm_the_interval_of_that_arms_own_counts(tmp_path):
+    """What a reader sees, recomputed from the raw counts with statsmodels directly."""
+    frame = members_with_outcomes(n=8_000)
+    page = render_experiment_report(summarise_experiment(frame, DESIGN), tmp_path / "r.html", context={}).read_text()
+    shown = arm_figures(page)
+    counts = frame.groupby("arm")[["opened", "clicked", "converted"]].agg(["sum", "size"])
+    assert arm_sizes(page) == frame["arm"].value_counts().to_dict()
+    for arm in DESIGN.arms:
+        for metric in ("opened", "clicked", "converted"):
+            successes, n = int(counts.loc[arm, (metric, "sum")]), int(counts.loc[arm, (metric, "size")])
+            low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
+            expected = (f"{successes / n:.2%}", f"{max(low, 0):.2%}", f"{min(high, 1):.2%}")
+            assert shown[(arm, metric)] == expected, (arm, metric)
+        revenue = frame.loc[frame["arm"] == arm, "revenue"]
+        t_low, t_high = stats.t.interval(0.95, len(revenue) - 1, loc=revenue.mean(), scale=stats.sem(revenue))
+        assert shown[(arm, "revenue_per_member")] == (f"{revenue.mean():,.2f}", f"{t_low:,.2f}", f"{t_high:,.2f}")
+    lifts = lift_figures(page)
+    treated, control = (frame[frame["arm"] == arm]["converted"] for arm in ("treatment", "control"))
+    low, high = confint_proportions_2indep(treated.sum(), len(treated), control.sum(), len(control), method="newcomb", compare="diff")
+    difference = treated.mean() - control.mean()
+    assert lifts[("treatment", "control", "conversion_rate")] == (
+        f"{difference * 100:+.2f} pp", f"{low * 100:+.2f} pp", f"{high * 100:+.2f} pp"
+    )
 
 
 def test_report_warns_loudly_on_sample_ratio_mismatch(tmp_path):
@@ -365,7 +389,8 @@ def test_report_warns_loudly_on_sample_ratio_mismatch(tmp_path):
     lopsided = pd.concat([frame[frame["arm"] != "holdout"], frame[frame["arm"] == "holdout"].head(100)])
     summary = summarise_experiment(lopsided, DESIGN)
     text = render_experiment_report(summary, tmp_path / "r.html", context={}).read_text(encoding="utf-8")
-    assert 'class="banner fail"' in text and "sample ratio mismatch" in text
+    assert 'data-srm="failed"' in text and 'data-srm="passed"' not in text
+    assert arm_sizes(text)["holdout"] == 100
 
 
 def test_report_refuses_context_with_an_email_address(tmp_path):

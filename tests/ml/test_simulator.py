@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,6 @@ from ml.simulator.population import canonical_emails, draw_people, vary_emails
 
 REPO = Path(__file__).resolve().parents[2]
 EXTRACTED_AT = "2026-06-30 00:00:00"
-EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 
 
 def _generate(tmp: Path, config: AudienceConfig):
@@ -53,95 +53,55 @@ def _truth(tmp: Path) -> dict:
     return json.loads((tmp / "oracle" / "truth.json").read_text())
 
 
-# -- an independent re-implementation of the contract's quarantine rules -------------------
+# -- the pipeline's own verdicts: dbt's compiled SQL run on the simulator's files ------------
+
+# Landing file -> (system, subscriber id column) of the person a row belongs to.
+_SUBSCRIBER_OF = {
+    "crm_subscribers.parquet": ("crm", "crm_id"),
+    "esp_subscribers.parquet": ("esp", "esp_id"),
+    "consent_events.parquet": (None, "source_subscriber_id"),
+    "suppressions.parquet": (None, "source_subscriber_id"),
+    "sends.parquet": ("esp", "esp_id"),
+    "email_events.parquet": ("esp", "esp_id"),
+    "orders.parquet": ("crm", "crm_id"),
+}
 
 
-def _blank(column: str) -> str:
-    return f"({column} is null or trim({column}) = '')"
+@pytest.fixture(scope="module")
+def dbt_verdicts(tmp_path_factory):
+    """A function: simulator folder -> {file: frame of rn, id, system, reason} as dbt judges it.
 
+    The reasons come from the project's own dbt models (compiled once, replayed in memory by
+    tests/dbt/compiled_sql.py), so this test checks the simulator against the one rule source.
+    """
+    from tests.dbt.compiled_sql import compile_project
 
-def _reasons(tmp: Path) -> dict[str, pd.DataFrame]:
-    """Reason code per landing row (null when the row is valid), following the contract."""
-    con = duckdb.connect()
-    land = tmp / "landing"
-    ts = lambda column: f"try_cast({column} as timestamp)"  # noqa: E731
-    out = {}
-    for name, key, stamp in (
-        ("crm_subscribers.parquet", "crm_id", "signup_at"),
-        ("esp_subscribers.parquet", "esp_id", "created_at"),
-    ):
-        columns = LANDING_COLUMNS[name]
-        con.execute(f"""
-            create table "{name}" as
-            select file_row_number as rn, {key} as id, {ts(stamp)} as signed_up, case
-                when {' or '.join(_blank(c) for c in columns)} then 'missing_required_field'
-                when not regexp_full_match(trim(email), '{EMAIL_PATTERN}') then 'invalid_email'
-                when {ts(stamp)} is null then 'unparseable_timestamp'
-                when {ts(stamp)} > timestamp '{EXTRACTED_AT}' then 'future_timestamp'
-                when timezone not in (select name from pg_timezone_names()) then 'invalid_timezone'
-                when count(*) over (partition by {key}) > 1 then 'duplicate_event_id'
-            end as reason
-            from read_parquet('{land / name}', file_row_number = true)
-        """)
-        out[name] = con.execute(f"select rn, id, '{name[:3]}' as system, reason from \"{name}\"").df()
-    con.execute("""
-        create table staged as
-        select 'crm' as system, id, signed_up from "crm_subscribers.parquet" where reason is null
-        union all
-        select 'esp', id, signed_up from "esp_subscribers.parquet" where reason is null
-    """)
-    events = {
-        "consent_events.parquet": (
-            "consent_event_id", "recorded_at", "source_system", "source_subscriber_id",
-            "status not in ('subscribed', 'unsubscribed', 'erased')", "unknown_consent_status", False,
-        ),
-        "suppressions.parquet": (
-            "suppression_id", "suppressed_at", "source_system", "source_subscriber_id",
-            "reason not in ('hard_bounce', 'complaint', 'legal_request')", "unexpected_reason", False,
-        ),
-        "sends.parquet": ("send_id", "sent_at", "'esp'", "esp_id", "false", "never", False),
-        "email_events.parquet": (
-            "event_id", "occurred_at", "'esp'", "esp_id",
-            "event_type not in ('delivered', 'open', 'click', 'bounce', 'unsubscribe', 'complaint')",
-            "unknown_event_type", True,
-        ),
-        "orders.parquet": ("order_id", "ordered_at", "'crm'", "crm_id", None, None, True),
+    work = tmp_path_factory.mktemp("dbt_for_simulator")
+    project = compile_project(work, work / "landing", EXTRACTED_AT, "tests-simulator-secret")
+    classified = {
+        f"{node['name'].removeprefix('int_').removesuffix('_classified')}.parquet": node["relation_name"]
+        for node in project.nodes.values()
+        if node["name"].startswith("int_") and node["name"].endswith("_classified")
     }
-    for name, (key, stamp, system, subscriber, bad_value, bad_code, check_signup) in events.items():
-        columns = [c for c in LANDING_COLUMNS[name] if c != "proof"]
-        if name == "orders.parquet":
-            value_rules = """
-                when try_cast(amount as double) is null or try_cast(amount as double) <= 0 then 'invalid_amount'
-                when currency not in ('USD', 'EUR', 'GBP') then 'unknown_currency'"""
-        else:
-            value_rules = f"when {bad_value} then '{bad_code}'"
-        signup_rule = f"when {ts(stamp)} < s.signed_up then 'before_signup'" if check_signup else ""
-        content = ", ".join(LANDING_COLUMNS[name])
-        out[name] = con.execute(f"""
-            with raw as (
-                select *, file_row_number as rn, {system} as sys, {subscriber} as subscriber,
-                       to_json(struct_pack({content})) as content
-                from read_parquet('{land / name}', file_row_number = true)
-            ), ranked as (
-                select *, min(rn) over (partition by {key}) as first_key_rn,
-                       first_value(content) over (partition by {key} order by rn) as first_key_content,
-                       min(rn) over (partition by content) as first_content_rn
-                from raw
-            )
-            select r.rn, r.subscriber as id, r.sys as system, case
-                when {' or '.join(_blank(c) for c in columns)} then 'missing_required_field'
-                when {ts(stamp)} is null then 'unparseable_timestamp'
-                when {ts(stamp)} > timestamp '{EXTRACTED_AT}' then 'future_timestamp'
-                {value_rules}
-                when s.id is null then 'unknown_subscriber'
-                {signup_rule}
-                when r.rn > r.first_key_rn and r.content <> r.first_key_content then 'duplicate_event_id'
-                when r.rn > r.first_content_rn then 'exact_duplicate'
-            end as reason
-            from ranked r left join staged s on s.system = r.sys and s.id = r.subscriber
-            order by r.rn
-        """).df()
-    return out
+
+    def verdicts(tmp: Path) -> dict[str, pd.DataFrame]:
+        shutil.rmtree(project.landing_dir, ignore_errors=True)
+        shutil.copytree(tmp / "landing", project.landing_dir)
+        connection = project.run([f"int_{name.removesuffix('.parquet')}_classified" for name in _SUBSCRIBER_OF])
+        out = {}
+        for name, (system, id_column) in _SUBSCRIBER_OF.items():
+            reasons = connection.execute(
+                f"select source_row_key as rn, reason_code as reason from {classified[name]} order by rn"
+            ).df()
+            raw = _read(tmp, name)
+            assert len(reasons) == len(raw) and (reasons["rn"].to_numpy() == range(len(raw))).all(), name
+            reasons["id"] = raw[id_column].to_numpy()
+            reasons["system"] = system if system else raw["source_system"].to_numpy()
+            reasons["reason"] = reasons["reason"].astype(object).where(reasons["reason"].notna(), None)
+            out[name] = reasons
+        return out
+
+    return verdicts
 
 
 def _logged(tmp: Path) -> pd.DataFrame:
@@ -323,7 +283,7 @@ def test_every_kind_is_injected_at_its_configured_rate(dirty_world):
     assert summary.total_corrupted_rows == len(logged)
 
 
-def test_logged_corruptions_are_exactly_what_an_independent_check_finds(dirty_world):
+def test_logged_corruptions_are_exactly_what_the_pipeline_finds(dirty_world, dbt_verdicts):
     _, _, tmp = dirty_world
     logged = _logged(tmp)
     truth = _truth(tmp)
@@ -331,7 +291,7 @@ def test_logged_corruptions_are_exactly_what_an_independent_check_finds(dirty_wo
         "crm": set(truth["quarantined_subscriber_ids"]["crm_subscribers.parquet"]),
         "esp": set(truth["quarantined_subscriber_ids"]["esp_subscribers.parquet"]),
     }
-    for name, reasons in _reasons(tmp).items():
+    for name, reasons in dbt_verdicts(tmp).items():
         mine = logged[logged["source_file"] == name].set_index("source_row_key")["kind"]
         assert mine.index.is_unique, name
         found = reasons.set_index("rn")["reason"]
@@ -365,11 +325,11 @@ def test_duplicates_come_after_their_original(dirty_world):
                 assert identical == (kind == "exact_duplicate")
 
 
-def test_clean_mode_corrupts_nothing(clean_world):
+def test_clean_mode_corrupts_nothing(clean_world, dbt_verdicts):
     _, summary, tmp = clean_world
     assert summary.total_corrupted_rows == 0
     assert len(_logged(tmp)) == 0
-    for name, reasons in _reasons(tmp).items():
+    for name, reasons in dbt_verdicts(tmp).items():
         assert reasons["reason"].isna().all(), (name, reasons[reasons["reason"].notna()].head())
     truth = _truth(tmp)
     assert all(not ids for ids in truth["quarantined_subscriber_ids"].values())
@@ -392,9 +352,9 @@ def test_dirty_data_config_validation():
 
 
 @pytest.mark.parametrize("world", ["dirty_world", "clean_world"])
-def test_expected_canonical_subscribers_counts_distinct_people_with_a_clean_row(world, request):
+def test_expected_canonical_subscribers_counts_distinct_people_with_a_clean_row(world, request, dbt_verdicts):
     _, summary, tmp = request.getfixturevalue(world)
-    reasons = _reasons(tmp)
+    reasons = dbt_verdicts(tmp)
     emails = []
     for name in ("crm_subscribers.parquet", "esp_subscribers.parquet"):
         frame = _read(tmp, name)

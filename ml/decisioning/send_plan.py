@@ -1,0 +1,129 @@
+"""The send plan: one row per email to send, with everything it was decided from.
+
+Who gets an email is decided by joining the experiment assignment, the propensity score,
+the profile segment and the consent verdict; the consent verdict is the gate. Every row
+carries its trace (arm, model version and score, feature cutoff, subject-line variant and
+its block recipe, consent proof), so "why did this person get this email" has an answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from ml.copy.variants import choose_variant_per_subscriber
+from ml.experiments.design import HOLDOUT_ARM
+
+ASSIGNMENT_INPUT = ("subscriber_key", "experiment_id", "arm")
+SCORE_INPUT = ("subscriber_key", "propensity_score", "model_name", "model_version", "cutoff_at")
+PROFILE_INPUT = ("subscriber_key", "top_category", "lifecycle_stage")
+ELIGIBILITY_INPUT = (
+    "subscriber_key", "is_eligible", "consent_status", "consent_valid_from", "consent_source", "consent_proof",
+)
+# The only consent status a send may rest on.
+SENDABLE_CONSENT_STATUS = "subscribed"
+
+PLANNED_SEND_COLUMNS = (
+    "send_plan_id",
+    "subscriber_key",
+    "experiment_id",
+    "arm",
+    "propensity_score",
+    "model_name",
+    "model_version",
+    "features_cutoff_at",
+    "top_category",
+    "lifecycle_stage",
+    "consent_status",
+    "consent_valid_from",
+    "consent_source",
+    "consent_proof",
+    "variant_id",
+    "subject_line",
+    "variant_category",
+    "is_fallback",
+    "composition_recipe",
+    "blocks_version",
+    "feature_list_sha256",
+    "planned_at",
+)
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """The planned sends, and how many assigned members were left out and why."""
+
+    sends: pd.DataFrame  # PLANNED_SEND_COLUMNS
+    held_out: int  # members of the holdout arm: never emailed
+    not_sendable: int  # not eligible in the consent mart, or not scored: never emailed
+
+
+def plan_sends(
+    assignments: pd.DataFrame,
+    scores: pd.DataFrame,
+    profiles: pd.DataFrame,
+    eligibility: pd.DataFrame,
+    variants: pd.DataFrame,
+    *,
+    feature_list_sha256: str,
+    planned_at: datetime,
+) -> SendPlan:
+    """Plan one email per assigned, scored, eligible member outside the holdout.
+
+    Consent fails closed: a member without an eligibility row, or whose row is not eligible
+    or not `subscribed`, gets no send, whatever the other inputs say. Each sent arm draws
+    its subject line from `variants`: treatment personalised, other arms the generic one.
+    """
+    for frame, columns, name in (
+        (assignments, ASSIGNMENT_INPUT, "assignments"),
+        (scores, SCORE_INPUT, "scores"),
+        (profiles, PROFILE_INPUT, "profiles"),
+        (eligibility, ELIGIBILITY_INPUT, "eligibility"),
+    ):
+        missing = [column for column in columns if column not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} lack columns {missing}")
+        if frame["subscriber_key"].duplicated().any():
+            raise ValueError(f"{name} have more than one row per subscriber_key")
+
+    members = assignments[list(ASSIGNMENT_INPUT)]
+    held_out = int((members["arm"] == HOLDOUT_ARM).sum())
+    members = members[members["arm"] != HOLDOUT_ARM]
+    candidates = (
+        members.merge(scores[list(SCORE_INPUT)], on="subscriber_key", how="inner")
+        .rename(columns={"cutoff_at": "features_cutoff_at"})
+        .merge(profiles[list(PROFILE_INPUT)], on="subscriber_key", how="inner")
+        .merge(eligibility[list(ELIGIBILITY_INPUT)], on="subscriber_key", how="inner")
+    )
+    # Consent is absolute: the eligibility mart is the gate.
+    sendable = candidates["is_eligible"].eq(True) & candidates["consent_status"].eq(SENDABLE_CONSENT_STATUS)
+    candidates = candidates[sendable].drop(columns=["is_eligible"])
+
+    if candidates.empty:
+        return SendPlan(pd.DataFrame(columns=list(PLANNED_SEND_COLUMNS)), held_out=held_out, not_sendable=len(members))
+    chosen = [
+        choose_variant_per_subscriber(
+            candidates.loc[candidates["arm"] == arm, ["subscriber_key", "top_category", "lifecycle_stage"]],
+            variants,
+            personalised=(arm == "treatment"),
+        )
+        for arm in sorted(candidates["arm"].unique())
+    ]
+    sends = candidates.merge(
+        pd.concat(chosen, ignore_index=True),
+        on="subscriber_key",
+        how="left",
+        validate="one_to_one",
+    )
+    if sends["subject_line"].isna().any():
+        raise ValueError(f"{int(sends['subject_line'].isna().sum())} members got no subject line")
+    sends["send_plan_id"] = sends["experiment_id"] + ":" + sends["subscriber_key"]
+    sends["feature_list_sha256"] = feature_list_sha256
+    sends["planned_at"] = pd.Timestamp(planned_at)
+    return SendPlan(
+        sends=sends[list(PLANNED_SEND_COLUMNS)].reset_index(drop=True),
+        held_out=held_out,
+        not_sendable=len(members) - len(sends),
+    )

@@ -1,0 +1,309 @@
+"""The experiment readout: per-arm outcomes, lifts and the sample-ratio check, as data.
+
+The report (ml/reports/experiment_report.py) and the asset metadata are both drawn from the
+`ExperimentSummary` built here; it holds no subscriber keys.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ml.experiments.design import ExperimentDesign
+from ml.experiments.statistics import (
+    MEAN_DIFFERENCE_METHOD,
+    RATE_DIFFERENCE_METHOD,
+    MeanDifference,
+    MeanEstimate,
+    RateEstimate,
+    mean_interval,
+    rate_difference,
+    sample_ratio_check,
+    welch_difference,
+    wilson_interval,
+)
+
+OUTCOME_METRICS = ("opened", "clicked", "converted")
+MEMBER_OUTCOME_COLUMNS = ("subscriber_key", "arm", *OUTCOME_METRICS, "revenue")
+
+# Metric names as they appear in metrics and the report.
+RATE_NAMES = {"opened": "open", "clicked": "click", "converted": "conversion"}
+
+
+@dataclass(frozen=True)
+class RateDifference:
+    """Arm rate minus baseline rate."""
+
+    metric: str
+    rate: float
+    baseline_rate: float
+    absolute_lift: float
+    ci_low: float
+    ci_high: float
+    relative_lift: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class ArmStatistics:
+    """Outcomes of one arm."""
+
+    arm: str
+    expected_share: float
+    n: int
+    rates: Mapping[str, RateEstimate]  # keyed by outcome column: opened, clicked, converted
+    revenue_per_member: MeanEstimate
+    revenue_total: float
+
+
+@dataclass(frozen=True)
+class ArmComparison:
+    """One arm against a baseline arm."""
+
+    arm: str
+    baseline: str
+    rates: Mapping[str, RateDifference]  # keyed by outcome column
+    revenue_per_member: MeanDifference
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """Everything the experiment report and the asset metadata need; no subscriber keys."""
+
+    design: ExperimentDesign
+    confidence_level: float
+    arms: tuple[ArmStatistics, ...]
+    comparisons: tuple[ArmComparison, ...]
+    sample_ratio: Mapping[str, Any]
+
+    @property
+    def experiment_id(self) -> str:
+        return self.design.experiment_id
+
+    @property
+    def n_members(self) -> int:
+        return sum(arm.n for arm in self.arms)
+
+    def arm(self, name: str) -> ArmStatistics:
+        """The statistics of one arm by name."""
+        for arm in self.arms:
+            if arm.arm == name:
+                return arm
+        raise KeyError(name)
+
+    def comparison(self, arm: str, baseline: str) -> ArmComparison:
+        """The comparison of `arm` against `baseline`."""
+        for comparison in self.comparisons:
+            if (comparison.arm, comparison.baseline) == (arm, baseline):
+                return comparison
+        raise KeyError((arm, baseline))
+
+    def arm_table(self) -> pd.DataFrame:
+        """One row per arm: size, shares, rates and revenue per member with their CIs."""
+        rows = []
+        for arm in self.arms:
+            row: dict[str, Any] = {
+                "arm": arm.arm,
+                "n": arm.n,
+                "expected_share": arm.expected_share,
+                "observed_share": arm.n / self.n_members if self.n_members else math.nan,
+            }
+            for metric, estimate in arm.rates.items():
+                name = RATE_NAMES[metric]
+                row[f"{name}s"] = estimate.successes
+                row[f"{name}_rate"] = estimate.rate
+                row[f"{name}_rate_ci_low"] = estimate.ci_low
+                row[f"{name}_rate_ci_high"] = estimate.ci_high
+            row["revenue_total"] = arm.revenue_total
+            row["revenue_per_member"] = arm.revenue_per_member.mean
+            row["revenue_per_member_ci_low"] = arm.revenue_per_member.ci_low
+            row["revenue_per_member_ci_high"] = arm.revenue_per_member.ci_high
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def comparison_table(self) -> pd.DataFrame:
+        """One row per (arm, baseline, metric) with the lift, its CI and p-value."""
+        rows = []
+        for comparison in self.comparisons:
+            for metric, diff in comparison.rates.items():
+                rows.append(
+                    {
+                        "arm": comparison.arm,
+                        "baseline": comparison.baseline,
+                        "metric": f"{RATE_NAMES[metric]}_rate",
+                        "arm_value": diff.rate,
+                        "baseline_value": diff.baseline_rate,
+                        "absolute_lift": diff.absolute_lift,
+                        "ci_low": diff.ci_low,
+                        "ci_high": diff.ci_high,
+                        "relative_lift": diff.relative_lift,
+                        "p_value": diff.p_value,
+                        "method": RATE_DIFFERENCE_METHOD,
+                    }
+                )
+            revenue = comparison.revenue_per_member
+            rows.append(
+                {
+                    "arm": comparison.arm,
+                    "baseline": comparison.baseline,
+                    "metric": "revenue_per_member",
+                    "arm_value": self.arm(comparison.arm).revenue_per_member.mean,
+                    "baseline_value": self.arm(comparison.baseline).revenue_per_member.mean,
+                    "absolute_lift": revenue.difference,
+                    "ci_low": revenue.ci_low,
+                    "ci_high": revenue.ci_high,
+                    "relative_lift": _relative(
+                        self.arm(comparison.arm).revenue_per_member.mean,
+                        self.arm(comparison.baseline).revenue_per_member.mean,
+                    ),
+                    "p_value": revenue.p_value,
+                    "method": MEAN_DIFFERENCE_METHOD,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def to_metrics(self) -> dict[str, float | int | bool | str | None]:
+        """Flat, JSON-serialisable metrics (NaN becomes None) for asset metadata and MLflow."""
+        metrics: dict[str, Any] = {
+            "experiment_id": self.experiment_id,
+            "confidence_level": self.confidence_level,
+            "n_members": self.n_members,
+            "srm_chi2": self.sample_ratio["chi2"],
+            "srm_p_value": self.sample_ratio["p_value"],
+            "srm_passed": self.sample_ratio["passed"],
+        }
+        for arm in self.arms:
+            prefix = arm.arm
+            metrics[f"{prefix}.n"] = arm.n
+            for metric, estimate in arm.rates.items():
+                name = RATE_NAMES[metric]
+                metrics[f"{prefix}.{name}_rate"] = estimate.rate
+                metrics[f"{prefix}.{name}_rate_ci_low"] = estimate.ci_low
+                metrics[f"{prefix}.{name}_rate_ci_high"] = estimate.ci_high
+            metrics[f"{prefix}.revenue_total"] = arm.revenue_total
+            metrics[f"{prefix}.revenue_per_member"] = arm.revenue_per_member.mean
+            metrics[f"{prefix}.revenue_per_member_ci_low"] = arm.revenue_per_member.ci_low
+            metrics[f"{prefix}.revenue_per_member_ci_high"] = arm.revenue_per_member.ci_high
+        for comparison in self.comparisons:
+            prefix = f"{comparison.arm}_vs_{comparison.baseline}"
+            for metric, diff in comparison.rates.items():
+                name = RATE_NAMES[metric]
+                metrics[f"{prefix}.{name}_abs_lift"] = diff.absolute_lift
+                metrics[f"{prefix}.{name}_abs_lift_ci_low"] = diff.ci_low
+                metrics[f"{prefix}.{name}_abs_lift_ci_high"] = diff.ci_high
+                metrics[f"{prefix}.{name}_relative_lift"] = diff.relative_lift
+                metrics[f"{prefix}.{name}_p_value"] = diff.p_value
+            revenue = comparison.revenue_per_member
+            metrics[f"{prefix}.revenue_per_member_diff"] = revenue.difference
+            metrics[f"{prefix}.revenue_per_member_diff_ci_low"] = revenue.ci_low
+            metrics[f"{prefix}.revenue_per_member_diff_ci_high"] = revenue.ci_high
+            metrics[f"{prefix}.revenue_per_member_p_value"] = revenue.p_value
+        return {key: _json_number(value) for key, value in metrics.items()}
+
+
+def summarise_experiment(
+    members_with_outcomes: pd.DataFrame, design: ExperimentDesign, *, confidence_level: float = 0.95
+) -> ExperimentSummary:
+    """Per-arm statistics, lifts against the holdout (and treatment vs control), and SRM.
+
+    `members_with_outcomes` has one row per member: `MEMBER_OUTCOME_COLUMNS` (booleans for
+    opened/clicked/converted, a float revenue). Arms of the design without members appear
+    with n = 0 and NaN statistics.
+    """
+    if not 0 < confidence_level < 1:
+        raise ValueError("confidence_level must be in (0, 1)")
+    frame = _validated_members(members_with_outcomes, design)
+    arm_statistics = []
+    for arm, share in design.arms.items():
+        members = frame[frame["arm"] == arm]
+        n = len(members)
+        rates = {}
+        for metric in OUTCOME_METRICS:
+            successes = int(members[metric].sum())
+            low, high = wilson_interval(successes, n, confidence_level)
+            rates[metric] = RateEstimate(successes, n, successes / n if n else math.nan, low, high)
+        revenue = members["revenue"].to_numpy(dtype=float)
+        arm_statistics.append(
+            ArmStatistics(
+                arm=arm,
+                expected_share=float(share),
+                n=n,
+                rates=rates,
+                revenue_per_member=mean_interval(revenue, confidence_level),
+                revenue_total=float(revenue.sum()),
+            )
+        )
+    by_arm = {stat.arm: stat for stat in arm_statistics}
+    comparisons = []
+    for arm, baseline in design.comparisons():
+        rates = {}
+        for metric in OUTCOME_METRICS:
+            a, b = by_arm[arm].rates[metric], by_arm[baseline].rates[metric]
+            diff, low, high, p_value = rate_difference(a.successes, a.n, b.successes, b.n, confidence_level)
+            rates[metric] = RateDifference(
+                metric=metric,
+                rate=a.rate,
+                baseline_rate=b.rate,
+                absolute_lift=diff,
+                ci_low=low,
+                ci_high=high,
+                relative_lift=_relative(a.rate, b.rate),
+                p_value=p_value,
+            )
+        revenue = welch_difference(
+            frame.loc[frame["arm"] == arm, "revenue"].to_numpy(dtype=float),
+            frame.loc[frame["arm"] == baseline, "revenue"].to_numpy(dtype=float),
+            confidence_level,
+        )
+        comparisons.append(ArmComparison(arm=arm, baseline=baseline, rates=rates, revenue_per_member=revenue))
+    return ExperimentSummary(
+        design=design,
+        confidence_level=confidence_level,
+        arms=tuple(arm_statistics),
+        comparisons=tuple(comparisons),
+        sample_ratio=sample_ratio_check(frame, design),
+    )
+
+
+def _validated_members(frame: pd.DataFrame, design: ExperimentDesign) -> pd.DataFrame:
+    missing = [c for c in MEMBER_OUTCOME_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"members_with_outcomes lacks columns {missing}")
+    if frame["subscriber_key"].isna().any() or frame["subscriber_key"].duplicated().any():
+        raise ValueError("members_with_outcomes needs one row per non-missing subscriber_key")
+    unknown = set(frame["arm"].unique()) - set(design.arm_names)
+    if unknown:
+        raise ValueError(f"members_with_outcomes has arms not in the design: {sorted(map(str, unknown))}")
+    out = frame[list(MEMBER_OUTCOME_COLUMNS)].copy()
+    for metric in OUTCOME_METRICS:
+        if out[metric].isna().any():
+            raise ValueError(f"{metric} has missing values")
+        values = out[metric]
+        if not values.isin([True, False, 0, 1]).all():
+            raise ValueError(f"{metric} must be boolean")
+        out[metric] = values.astype(bool)
+    revenue = pd.to_numeric(out["revenue"], errors="coerce")
+    if revenue.isna().any() or not np.isfinite(revenue.to_numpy(dtype=float)).all():
+        raise ValueError("revenue must be a finite number for every member")
+    out["revenue"] = revenue.astype(float)
+    return out
+
+
+def _relative(value: float, baseline: float) -> float:
+    if baseline == 0 or math.isnan(baseline) or math.isnan(value):
+        return math.nan
+    return value / baseline - 1
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(value) else float(value)
+    return value

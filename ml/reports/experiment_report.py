@@ -1,0 +1,96 @@
+"""The experiment report: one self-contained HTML page (inline CSS, no external assets).
+
+The page is the Jinja2 template `templates/experiment_report.html.j2`, filled from an
+`ExperimentSummary`. Autoescaping is on, so nothing from the data can inject markup.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from ml.experiments.readout import OUTCOME_METRICS, ExperimentSummary
+from ml.experiments.statistics import (
+    MEAN_CI_METHOD,
+    MEAN_DIFFERENCE_METHOD,
+    RATE_CI_METHOD,
+    RATE_DIFFERENCE_METHOD,
+    SRM_METHOD,
+)
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+MISSING = "–"  # an en dash where a figure cannot be computed (an empty arm, a constant metric)
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _formatter(pattern: str):
+    def format_value(value: float | None) -> str:
+        return MISSING if _missing(value) else pattern.format(value)
+
+    return format_value
+
+
+FORMATS = {
+    "percent": _formatter("{:.2%}"),
+    "signed_percent": _formatter("{:+.2%}"),
+    "percentage_points": lambda v: MISSING if _missing(v) else f"{v * 100:+.2f} pp",
+    "number": _formatter("{:,.2f}"),
+    "signed_number": _formatter("{:+,.2f}"),
+    "p_value": lambda v: MISSING if _missing(v) else ("< 0.001" if v < 0.001 else f"{v:.3f}"),
+}
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(FORMATS)
+    environment.filters["attr_fmt"] = lambda value, name: FORMATS[name](value)
+    return environment
+
+
+def render_experiment_report(
+    summary: ExperimentSummary,
+    html_path: str | Path,
+    *,
+    context: Mapping[str, Any],
+    generated_at: datetime | None = None,
+) -> Path:
+    """Write the report to `html_path`; return the path.
+
+    `context` holds run facts to show (model version, blocks version, run ids, ...). Values
+    that look like an email address are refused so the report cannot carry PII.
+    """
+    for key, value in context.items():
+        if "@" in str(key) or "@" in str(value):
+            raise ValueError(f"context entry {key!r} looks like it contains an email address")
+    generated = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    page = _environment().get_template("experiment_report.html.j2").render(
+        summary=summary,
+        lifts=list(summary.comparison_table().itertuples(index=False)),
+        outcome_metrics=OUTCOME_METRICS,
+        context={str(key): str(value) for key, value in context.items()},
+        generated=generated,
+        methods={
+            "srm": SRM_METHOD,
+            "rate": RATE_CI_METHOD,
+            "mean": MEAN_CI_METHOD,
+            "rate_difference": RATE_DIFFERENCE_METHOD,
+            "mean_difference": MEAN_DIFFERENCE_METHOD,
+        },
+    )
+    path = Path(html_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
