@@ -28,34 +28,6 @@ if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context import EphemeralDataContext
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
-
-LANDING_SUITES = (
-    "crm_subscribers",
-    "esp_subscribers",
-    "consent_events",
-    "suppressions",
-    "products",
-    "campaigns",
-    "sends",
-    "email_events",
-    "orders",
-    "hillstrom",
-)
-MART_SUITES = (
-    "subscriber_identity_crosswalk",
-    "consent_history",
-    "suppression_list",
-    "subscriber_eligibility",
-    "subscriber_profiles",
-    "training_examples",
-    "scoring_features",
-    "quarantine_rows",
-    "landing_reconciliation",
-    "hillstrom_arm_outcomes",
-)
-SUITE_TABLES = LANDING_SUITES + MART_SUITES
-
 # Project vocabulary for GX's native FailureSeverity values.
 ERROR = "error"
 WARNING = "warning"
@@ -149,11 +121,6 @@ def describe_failure(failure: dict[str, Any]) -> str:
     if failure.get("observed_value") is not None:
         return f"{head}: observed {failure['observed_value']}"
     return f"{head}: failed"
-
-
-def suite_path(table_name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> Path:
-    """The suite file for a table: `<expectations_dir>/<table_name>.json`."""
-    return Path(expectations_dir) / f"{table_name}.json"
 
 
 def load_suite(path: Path) -> gx.ExpectationSuite:

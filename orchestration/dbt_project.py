@@ -1,5 +1,6 @@
 """The dbt project handle, built on first use rather than at import."""
 
+import json
 import os
 import shutil
 import sys
@@ -27,3 +28,20 @@ def email_dbt_project() -> DbtProject:
     # has no manifest; an edited project has a stale one). Partial parsing keeps this quick.
     project.preparer.prepare(project)
     return project
+
+
+# The vault holds PII: it is never read into pandas for Great Expectations.
+VAULT_DATABASE = "pii"
+
+
+def mart_relations(manifest_path: Path) -> dict[str, str]:
+    """Every mart (a dbt model under models/marts/, outside the PII vault) by name, with the
+    relation it is built as. Each one gets a Great Expectations suite named after it."""
+    nodes = json.loads(Path(manifest_path).read_text())["nodes"]
+    return {
+        node["name"]: node["relation_name"]
+        for node in sorted(nodes.values(), key=lambda node: node["name"])
+        if node["resource_type"] == "model"
+        and node["fqn"][1:2] == ["marts"]
+        and node["database"] != VAULT_DATABASE
+    }

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from ml.copy.guardrails import check_guardrails
 from ml.propensity.features import PRODUCT_CATEGORIES
+from ml.vocabulary import LIFECYCLE_STAGES
 
-LIFECYCLE_STAGES = ("new", "active", "at_risk", "lapsed", "never_engaged")
 # Segment category for subscribers without a known top category (and the category of
 # generic copy).
 GENERAL_CATEGORY = "general"

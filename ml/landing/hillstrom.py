@@ -1,4 +1,4 @@
-"""The vendored Hillstrom e-mail experiment: checksum verification, installation, arm summary.
+"""The vendored Hillstrom e-mail experiment: checksum verification and installation.
 
 `data/hillstrom/hillstrom.csv` is Kevin Hillstrom's MineThatData E-Mail Analytics challenge
 data (see `data/hillstrom/PROVENANCE.md`). It is pinned by SHA-256 so a silently edited or
@@ -12,14 +12,11 @@ import os
 import shutil
 from pathlib import Path
 
-import pandas as pd
 
 HILLSTROM_SHA256 = "0e5893329d8b93cefecc571777672028290ab69865718020c78c7284f291aece"
 
 # File name in the landing folder, where dbt reads it.
 LANDING_FILE_NAME = "hillstrom.csv"
-
-ARM_SUMMARY_COLUMNS = ("segment", "customers", "visit_rate", "conversion_rate", "spend_per_customer")
 
 _READ_CHUNK_BYTES = 1 << 20
 
@@ -74,27 +71,3 @@ def install_hillstrom(vendored_path: Path, landing_dir: Path) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return target
-
-
-def arm_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per experiment arm: customers, visit rate, conversion rate and spend per customer.
-
-    Mirrors the dbt mart `experiments.hillstrom_arm_outcomes`, so tests can cross-check it.
-    Rows are sorted by segment.
-    """
-    required = ("segment", "visit", "conversion", "spend")
-    missing = [column for column in required if column not in df.columns]
-    if missing:
-        raise ValueError(f"Hillstrom frame lacks columns {missing}")
-    summary = (
-        df.groupby("segment", sort=True)
-        .agg(
-            customers=("segment", "size"),
-            visit_rate=("visit", "mean"),
-            conversion_rate=("conversion", "mean"),
-            spend_per_customer=("spend", "mean"),
-        )
-        .reset_index()
-    )
-    summary["customers"] = summary["customers"].astype("int64")
-    return summary[list(ARM_SUMMARY_COLUMNS)]

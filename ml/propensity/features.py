@@ -4,6 +4,8 @@
 computed by one dbt macro, so a model trained on one can score the other.
 """
 
+from ml import vocabulary
+
 ID_COLUMNS = ("subscriber_key", "cutoff_at")
 
 NUMERIC_FEATURES = (
@@ -42,4 +44,4 @@ LABEL_COLUMNS = ("label_purchase_14d", "label_click_7d", "label_churn_60d")
 PURCHASE_LABEL = "label_purchase_14d"
 
 # Known categories, so encodings are stable between training and scoring.
-PRODUCT_CATEGORIES = ("apparel", "beauty", "electronics", "home", "outdoor", "toys")
+PRODUCT_CATEGORIES = vocabulary.PRODUCT_CATEGORIES

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from ml.landing import contract as landing_contract
+# The closed vocabularies the simulator writes (SOURCE_SYSTEMS: code 0 and 1 in its arrays).
+from ml.vocabulary import CONSENT_STATUSES, SOURCE_SYSTEMS, SUPPRESSION_REASONS
+from ml.vocabulary import CURRENCIES as ACCEPTED_CURRENCIES
+from ml.vocabulary import EMAIL_EVENT_TYPES as EVENT_TYPES
 
 # File name -> columns, from the one contract definition in ml/landing/contract.py.
 LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -21,12 +25,7 @@ LANDING_SCHEMAS: dict[str, pa.Schema] = {
     for name, cols in LANDING_COLUMNS.items()
 }
 
-CONSENT_STATUSES = ("subscribed", "unsubscribed", "erased")
 CONSENT_SOURCES = ("signup_form", "double_opt_in", "preference_center", "support_request", "legal_request")
-SUPPRESSION_REASONS = ("hard_bounce", "complaint", "legal_request")
-EVENT_TYPES = ("delivered", "open", "click", "bounce", "unsubscribe", "complaint")
-ACCEPTED_CURRENCIES = ("USD", "EUR", "GBP")
-SOURCE_SYSTEMS = ("crm", "esp")  # code 0 and 1 in the simulator's arrays
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,22 @@
-"""The vendored Hillstrom file: checksum pinning, installation and the published arm means."""
+"""The vendored Hillstrom file: checksum pinning and installation (its published arm means are
+checked by dbt: tests/dbt/test_hillstrom_published.py)."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from ml.landing.hillstrom import (
-    ARM_SUMMARY_COLUMNS,
     HILLSTROM_SHA256,
     ChecksumMismatchError,
-    arm_summary,
     install_hillstrom,
     sha256_of,
     verify_hillstrom,
 )
 
 VENDORED = Path(__file__).resolve().parents[2] / "data" / "hillstrom" / "hillstrom.csv"
-
-# Kevin Hillstrom's published results (customers, visit, conversion, spend per customer).
-PUBLISHED = {
-    "Mens E-Mail": (21307, 0.18276, 0.01253, 1.42262),
-    "Womens E-Mail": (21387, 0.15140, 0.00884, 1.07720),
-    "No E-Mail": (21306, 0.10617, 0.00573, 0.65279),
-}
-
 
 @pytest.fixture()
 def altered_copy(tmp_path: Path) -> Path:
@@ -117,39 +107,3 @@ def test_install_refuses_a_copy_that_does_not_verify(tmp_path: Path, monkeypatch
         install_hillstrom(VENDORED, landing)
     assert ".hillstrom.csv.partial" in str(excinfo.value)
     assert list(landing.iterdir()) == []
-
-
-def test_real_file_reproduces_the_published_means() -> None:
-    summary = arm_summary(pd.read_csv(VENDORED)).set_index("segment")
-    assert set(summary.index) == set(PUBLISHED)
-    for segment, (customers, visit, conversion, spend) in PUBLISHED.items():
-        row = summary.loc[segment]
-        assert row["customers"] == customers
-        assert round(row["visit_rate"], 4) == round(visit, 4)
-        assert round(row["conversion_rate"], 4) == round(conversion, 4)
-        assert round(row["spend_per_customer"], 4) == round(spend, 4)
-    assert summary["customers"].sum() == 64000
-
-
-def test_arm_summary_on_a_small_frame() -> None:
-    frame = pd.DataFrame(
-        {
-            "segment": ["No E-Mail", "Mens E-Mail", "Mens E-Mail", "No E-Mail", "No E-Mail"],
-            "visit": [1, 1, 0, 0, 0],
-            "conversion": [0, 1, 0, 0, 0],
-            "spend": [0.0, 30.0, 0.0, 0.0, 0.0],
-        }
-    )
-    summary = arm_summary(frame)
-    assert tuple(summary.columns) == ARM_SUMMARY_COLUMNS
-    assert summary["segment"].tolist() == ["Mens E-Mail", "No E-Mail"]
-    assert summary["customers"].tolist() == [2, 3]
-    assert summary["customers"].dtype == "int64"
-    assert summary["visit_rate"].tolist() == pytest.approx([0.5, 1 / 3])
-    assert summary["conversion_rate"].tolist() == pytest.approx([0.5, 0.0])
-    assert summary["spend_per_customer"].tolist() == pytest.approx([15.0, 0.0])
-
-
-def test_arm_summary_names_missing_columns() -> None:
-    with pytest.raises(ValueError, match="spend"):
-        arm_summary(pd.DataFrame({"segment": ["No E-Mail"], "visit": [0], "conversion": [0]}))

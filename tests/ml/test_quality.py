@@ -18,7 +18,6 @@ from ml.quality import (
     describe_failure,
     load_suite,
     scrub_validation_result,
-    suite_path,
     validate_table,
 )
 
@@ -271,11 +270,6 @@ def test_validating_twenty_thousand_rows_is_fast(people_suite: Path) -> None:
     elapsed = time.perf_counter() - started
     assert outcome.row_count == n
     assert elapsed < 3.0, f"validating {n} rows took {elapsed:.2f}s"
-
-
-def test_suite_path_names_the_table_file(tmp_path: Path) -> None:
-    assert suite_path("orders", tmp_path) == tmp_path / "orders.json"
-    assert suite_path("orders").name == "orders.json" and suite_path("orders").parent.name == "expectations"
 
 
 def test_load_suite_refuses_broken_files(tmp_path: Path) -> None:

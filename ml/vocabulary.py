@@ -1,0 +1,46 @@
+"""The project's closed vocabularies, for Python: one definition each.
+
+SQL reads the same lists from the vars in dbt_project/dbt_project.yml, and the Great
+Expectations suites hold them as value sets; tests/test_one_source.py proves that every
+copy equals these (dbt cannot import Python, and a GX suite is a JSON file).
+"""
+
+from __future__ import annotations
+
+# Quarantine reason codes in priority order: a row with several problems gets the first.
+REASON_CODES = (
+    "value_too_long",
+    "missing_required_field",
+    "invalid_email",
+    "unparseable_timestamp",
+    "future_timestamp",
+    "invalid_timezone",
+    "unknown_consent_status",
+    "unknown_event_type",
+    "invalid_amount",
+    "unknown_currency",
+    "unknown_subscriber",
+    "before_signup",
+    "duplicate_event_id",
+    "exact_duplicate",
+)
+
+# Why a person may not be emailed, in priority order.
+EXCLUSION_REASONS = (
+    "erased",
+    "suppressed_legal_request",
+    "suppressed_complaint",
+    "suppressed_hard_bounce",
+    "unsubscribed",
+    "consent_record_quarantined",
+    "no_consent_record",
+)
+
+CONSENT_STATUSES = ("subscribed", "unsubscribed", "erased")
+SUPPRESSION_REASONS = ("hard_bounce", "complaint", "legal_request")
+EMAIL_EVENT_TYPES = ("delivered", "open", "click", "bounce", "unsubscribe", "complaint")
+CURRENCIES = ("USD", "EUR", "GBP")
+PRODUCT_CATEGORIES = ("apparel", "beauty", "electronics", "home", "outdoor", "toys")
+# Where a person is in their relationship with the shop (marts.subscriber_profiles).
+LIFECYCLE_STAGES = ("new", "active", "at_risk", "lapsed", "never_engaged")
+SOURCE_SYSTEMS = ("crm", "esp")

@@ -1,0 +1,116 @@
+"""One source for every list: where a copy must remain (SQL cannot import Python, a GX suite
+is JSON, the docs are prose), this proves the copy equals the source, ml/vocabulary.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml import vocabulary
+
+REPO = Path(__file__).resolve().parents[1]
+DBT_VARS = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+
+# Python list -> the dbt var that is its SQL side.
+DBT_COPIES = {
+    "REASON_CODES": "reason_codes",
+    "EXCLUSION_REASONS": "exclusion_reasons",
+    "CONSENT_STATUSES": "consent_statuses",
+    "SUPPRESSION_REASONS": "suppression_reasons",
+    "EMAIL_EVENT_TYPES": "email_event_types",
+    "CURRENCIES": "accepted_currencies",
+    "PRODUCT_CATEGORIES": "product_categories",
+    "LIFECYCLE_STAGES": "lifecycle_stages",
+    "SOURCE_SYSTEMS": "source_systems",
+}
+
+# (suite, column) -> the value set it must hold. Every in-set expectation on one of these
+# columns is listed, so a new suite cannot hold a private copy unnoticed.
+CATEGORY_OR_NONE = (*vocabulary.PRODUCT_CATEGORIES, "none")
+GX_COPIES = {
+    ("quarantine_rows", "reason_code"): vocabulary.REASON_CODES,
+    ("consent_records_untied", "reason_code"): vocabulary.REASON_CODES,
+    ("subscriber_eligibility", "exclusion_reason"): vocabulary.EXCLUSION_REASONS,
+    ("subscriber_profiles", "exclusion_reason"): vocabulary.EXCLUSION_REASONS,
+    ("consent_events", "status"): vocabulary.CONSENT_STATUSES,
+    ("consent_history", "consent_status"): vocabulary.CONSENT_STATUSES,
+    ("subscriber_eligibility", "consent_status"): vocabulary.CONSENT_STATUSES,
+    ("subscriber_profiles", "consent_status"): vocabulary.CONSENT_STATUSES,
+    ("suppressions", "reason"): vocabulary.SUPPRESSION_REASONS,
+    ("suppression_list", "suppression_reason"): vocabulary.SUPPRESSION_REASONS,
+    ("subscriber_profiles", "suppression_reason"): vocabulary.SUPPRESSION_REASONS,
+    ("email_events", "event_type"): vocabulary.EMAIL_EVENT_TYPES,
+    ("fct_email_events", "event_type"): vocabulary.EMAIL_EVENT_TYPES,
+    ("orders", "currency"): vocabulary.CURRENCIES,
+    ("fct_orders", "currency"): vocabulary.CURRENCIES,
+    ("products", "category"): vocabulary.PRODUCT_CATEGORIES,
+    ("campaigns", "category"): (*vocabulary.PRODUCT_CATEGORIES, "general"),
+    ("subscriber_profiles", "top_category"): CATEGORY_OR_NONE,
+    ("training_examples", "top_category"): CATEGORY_OR_NONE,
+    ("scoring_features", "top_category"): CATEGORY_OR_NONE,
+    ("subscriber_profiles", "lifecycle_stage"): vocabulary.LIFECYCLE_STAGES,
+    ("consent_events", "source_system"): vocabulary.SOURCE_SYSTEMS,
+    ("suppressions", "source_system"): vocabulary.SOURCE_SYSTEMS,
+    ("consent_history", "source_system"): vocabulary.SOURCE_SYSTEMS,
+    ("subscriber_identity_crosswalk", "source_system"): vocabulary.SOURCE_SYSTEMS,
+}
+# Columns whose in-set expectations are deliberate subsets (a rule, not a copy of the list).
+SUBSET_RULES = {"consent_status"}
+VOCABULARY_COLUMNS = {column for _, column in GX_COPIES}
+
+
+def in_set_expectations():
+    for path in sorted((REPO / "expectations").glob("*.json")):
+        for expectation in json.loads(path.read_text())["expectations"]:
+            if expectation["type"] == "expect_column_values_to_be_in_set":
+                yield path.stem, expectation["kwargs"]["column"], expectation["kwargs"]["value_set"]
+
+
+@pytest.mark.parametrize("name, var", sorted(DBT_COPIES.items()))
+def test_every_dbt_var_list_equals_its_python_source(name: str, var: str) -> None:
+    assert DBT_VARS[var] == list(getattr(vocabulary, name))
+
+
+def test_every_gx_value_set_of_a_vocabulary_column_equals_its_source() -> None:
+    seen = set()
+    for suite, column, value_set in in_set_expectations():
+        if column not in VOCABULARY_COLUMNS:
+            continue
+        if column in SUBSET_RULES and (suite, column) in GX_COPIES and len(value_set) < len(GX_COPIES[(suite, column)]):
+            assert set(value_set) < set(GX_COPIES[(suite, column)]), (suite, column)
+            continue
+        assert (suite, column) in GX_COPIES, f"{suite}.{column} holds a value set that no source backs"
+        assert value_set == list(GX_COPIES[(suite, column)]), (suite, column)
+        seen.add((suite, column))
+    assert seen == set(GX_COPIES), set(GX_COPIES) - seen
+
+
+def test_the_documented_reason_codes_are_the_codes_in_priority_order() -> None:
+    contract = (REPO / "docs" / "data_contract.md").read_text()
+    table = contract.split("## Reason codes", 1)[1].split("| code |", 1)[1].split("\n\n", 1)[0]
+    documented = re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE)
+    assert documented == list(vocabulary.REASON_CODES)
+
+
+def test_per_model_reason_code_tests_only_name_known_codes() -> None:
+    """Staging and intermediate models accept a subset each; none may invent a code."""
+    for path in (REPO / "dbt_project" / "models").rglob("_*__models.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            for column in model.get("columns", []):
+                if column["name"] not in ("reason_code", "row_issue"):
+                    continue
+                for test in column.get("data_tests", []):
+                    if isinstance(test, dict) and "accepted_values" in test:
+                        values = test["accepted_values"]["arguments"]["values"]
+                        if isinstance(values, list):
+                            assert set(values) <= set(vocabulary.REASON_CODES), (path.name, model["name"], values)
+
+
+def test_the_simulator_injects_every_code_but_value_too_long_in_priority_order() -> None:
+    from ml.simulator import CORRUPTION_KINDS
+
+    assert CORRUPTION_KINDS == tuple(c for c in vocabulary.REASON_CODES if c != "value_too_long")
