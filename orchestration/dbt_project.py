@@ -20,13 +20,33 @@ def _put_venv_dbt_on_path() -> None:
         os.environ["PATH"] = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+# Files whose change changes the manifest.
+_PROJECT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
+
+
+def manifest_is_current(project_dir: Path, manifest_path: Path) -> bool:
+    """True when the manifest exists and is newer than every file of the dbt project."""
+    if not manifest_path.exists():
+        return False
+    built_at = manifest_path.stat().st_mtime
+    target = manifest_path.parent.resolve()
+    for path in Path(project_dir).rglob("*"):
+        if path.suffix in _PROJECT_FILE_SUFFIXES and path.is_file() and target not in path.resolve().parents:
+            if "logs" in path.relative_to(project_dir).parts:
+                continue
+            if path.stat().st_mtime > built_at:
+                return False
+    return True
+
+
 @cache
 def email_dbt_project() -> DbtProject:
     _put_venv_dbt_on_path()
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    # Parse on first use so the asset graph always matches the SQL on disk (a fresh clone
-    # has no manifest; an edited project has a stale one). Partial parsing keeps this quick.
-    project.preparer.prepare(project)
+    # Loading the definitions parses only when it must: a fresh clone has no manifest, an
+    # edited project a stale one. Otherwise every UI reload and run would pay for a parse.
+    if not manifest_is_current(DBT_PROJECT_DIR, project.manifest_path):
+        project.preparer.prepare(project)
     return project
 
 

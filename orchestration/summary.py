@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from orchestration import tables
 from orchestration.resources import PipelineSettings
 
 SCHEMAS = ("marts", "quality", "experiments", "ml")
@@ -24,7 +25,7 @@ def main() -> None:
             rows = connection.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
             print(f"  {schema + '.' + table:<42} {rows:>10,} rows")
         reconciliation = connection.execute(
-            "select sum(rows_in), sum(rows_staged), sum(rows_quarantined) from quality.landing_reconciliation"
+            f"select sum(rows_in), sum(rows_staged), sum(rows_quarantined) from {tables.LANDING_RECONCILIATION}"
         ).fetchone()
         print(
             f"  landing rows in {reconciliation[0]:,} = staged {reconciliation[1]:,} "

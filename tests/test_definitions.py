@@ -115,3 +115,12 @@ def test_feature_contract_matches_the_dbt_marts(defs):
         assert columns is not None, f"{mart} must document its columns in dbt"
         names = [c.name for c in columns.columns]
         assert set(FEATURE_COLUMNS) <= set(names), set(FEATURE_COLUMNS) - set(names)
+
+
+def test_table_names_of_dbt_models_match_the_manifest():
+    from orchestration import tables
+    from orchestration.dbt_project import email_dbt_project
+
+    nodes = json.loads(email_dbt_project().manifest_path.read_text())["nodes"].values()
+    relations = {f"{node['schema']}.{node['name']}" for node in nodes if node["resource_type"] == "model"}
+    assert set(tables.DBT_TABLES) <= relations, set(tables.DBT_TABLES) - relations

@@ -64,3 +64,24 @@ def test_the_mlflow_client_is_bound_to_the_state_store_without_touching_process_
     assert client.tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
     assert mlflow.get_tracking_uri() == process_uri
     assert "MLFLOW_TRACKING_URI" not in os.environ
+
+
+def test_the_dbt_manifest_is_current_until_a_project_file_changes(tmp_path):
+    import time
+
+    from orchestration.dbt_project import manifest_is_current
+
+    project = tmp_path / "dbt_project"
+    (project / "models").mkdir(parents=True)
+    model = project / "models" / "a.sql"
+    model.write_text("select 1")
+    manifest = project / "target" / "manifest.json"
+    assert not manifest_is_current(project, manifest)  # a fresh clone: parse
+    manifest.parent.mkdir()
+    time.sleep(0.01)
+    manifest.write_text("{}")
+    (project / "target" / "run_results.json").write_text("{}")  # dbt's own output does not count
+    assert manifest_is_current(project, manifest)  # nothing changed since: no parse on load
+    time.sleep(0.01)
+    model.write_text("select 2")
+    assert not manifest_is_current(project, manifest)  # an edited model: parse again

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from ml.copy.variants import choose_variant_per_subscriber
+from ml.copy.variants import CHOICE_COLUMNS, choose_variant_per_subscriber
 from ml.experiments.design import HOLDOUT_ARM
 
 ASSIGNMENT_INPUT = ("subscriber_key", "experiment_id", "arm")
@@ -40,12 +40,7 @@ PLANNED_SEND_COLUMNS = (
     "consent_valid_from",
     "consent_source",
     "consent_proof",
-    "variant_id",
-    "subject_line",
-    "variant_category",
-    "is_fallback",
-    "composition_recipe",
-    "blocks_version",
+    *(column for column in CHOICE_COLUMNS if column != "subscriber_key"),
     "feature_list_sha256",
     "planned_at",
 )

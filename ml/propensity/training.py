@@ -327,6 +327,11 @@ def train_propensity_model(
         )
         example_rows = test_x.head(5)
         signature = infer_signature(example_rows, model.predict_proba(example_rows)[:, 1])
+        # The schema and profile are computed lazily, on first read: read them here.
+        dataset_entities = {
+            "training": Dataset(**train_dataset.to_dict()),
+            "testing": Dataset(**test_dataset.to_dict()),
+        }
 
     run = client.create_run(
         experiment_id,
@@ -340,8 +345,8 @@ def train_propensity_model(
         client.log_inputs(
             run_id,
             datasets=[
-                DatasetInput(Dataset(**dataset.to_dict()), tags=[InputTag("mlflow.data.context", context)])
-                for dataset, context in ((train_dataset, "training"), (test_dataset, "testing"))
+                DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)])
+                for context, entity in dataset_entities.items()
             ],
         )
         logged_model = log_lightgbm_model(

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from ml.copy.blocks import load_approved_blocks
-from ml.copy.variants import choose_variant_per_subscriber, compose_variants
+from ml.copy.variants import compose_variants
 from ml.decisioning.send_plan import ELIGIBILITY_INPUT, PROFILE_INPUT, SCORE_INPUT, plan_sends
 from ml.experiments.design import ExperimentDesign, assign_arms
 from ml.experiments.outcomes import validate_outcomes, with_source_ids
@@ -14,6 +14,7 @@ from ml.experiments.statistics import sample_ratio_check
 from ml.reports.experiment_report import render_experiment_report
 from ml.simulator.responder import SimulatedOutcomeSource
 from ml.propensity.training import feature_list_hash
+from orchestration import tables
 from orchestration.resources import APPROVED_SUBJECT_LINES, PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
@@ -39,10 +40,10 @@ def subject_line_variants(settings: PipelineSettings) -> dg.MaterializeResult:
     warehouse = settings.warehouse()
     blocks = load_approved_blocks(APPROVED_SUBJECT_LINES)
     segments = warehouse.read(
-        "select distinct top_category, lifecycle_stage from marts.subscriber_profiles"
+        f"select distinct top_category, lifecycle_stage from {tables.SUBSCRIBER_PROFILES}"
     )
     variants = compose_variants(blocks, segments)
-    rows = warehouse.write_table(variants, "ml.subject_line_variants")
+    rows = warehouse.write_table(variants, tables.SUBJECT_LINE_VARIANTS)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
@@ -76,9 +77,9 @@ def subject_line_variants(settings: PipelineSettings) -> dg.MaterializeResult:
 def experiment_assignments(settings: PipelineSettings):
     warehouse = settings.warehouse()
     design = experiment_design(settings)
-    scored = warehouse.read("select subscriber_key from ml.propensity_scores")
+    scored = warehouse.read(f"select subscriber_key from {tables.PROPENSITY_SCORES}")
     assignments = assign_arms(scored["subscriber_key"], design)
-    rows = warehouse.write_table(assignments, "ml.experiment_assignments")
+    rows = warehouse.write_table(assignments, tables.EXPERIMENT_ASSIGNMENTS)
     srm = sample_ratio_check(assignments, design)
     arm_counts = assignments["arm"].value_counts().to_dict()
     yield dg.MaterializeResult(
@@ -117,15 +118,15 @@ def experiment_assignments(settings: PipelineSettings):
 def planned_sends(settings: PipelineSettings):
     warehouse = settings.warehouse()
     plan = plan_sends(
-        warehouse.read("select subscriber_key, experiment_id, arm from ml.experiment_assignments"),
-        warehouse.read(f"select {', '.join(SCORE_INPUT)} from ml.propensity_scores"),
-        warehouse.read(f"select {', '.join(PROFILE_INPUT)} from marts.subscriber_profiles"),
-        warehouse.read(f"select {', '.join(ELIGIBILITY_INPUT)} from marts.subscriber_eligibility"),
-        warehouse.read_table("ml.subject_line_variants"),
+        warehouse.read(f"select subscriber_key, experiment_id, arm from {tables.EXPERIMENT_ASSIGNMENTS}"),
+        warehouse.read(f"select {', '.join(SCORE_INPUT)} from {tables.PROPENSITY_SCORES}"),
+        warehouse.read(f"select {', '.join(PROFILE_INPUT)} from {tables.SUBSCRIBER_PROFILES}"),
+        warehouse.read(f"select {', '.join(ELIGIBILITY_INPUT)} from {tables.SUBSCRIBER_ELIGIBILITY}"),
+        warehouse.read_table(tables.SUBJECT_LINE_VARIANTS),
         feature_list_sha256=feature_list_hash(),
         planned_at=datetime.now(UTC).replace(tzinfo=None),
     )
-    rows = warehouse.write_table(plan.sends, "ml.planned_sends")
+    rows = warehouse.write_table(plan.sends, tables.PLANNED_SENDS)
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
@@ -136,9 +137,9 @@ def planned_sends(settings: PipelineSettings):
         }
     )
     violations = warehouse.read(
-        """
-        select count(*) as n from ml.planned_sends ps
-        left join marts.subscriber_eligibility e using (subscriber_key)
+        f"""
+        select count(*) as n from {tables.PLANNED_SENDS} ps
+        left join {tables.SUBSCRIBER_ELIGIBILITY} e using (subscriber_key)
         where e.subscriber_key is null or not e.is_eligible or e.consent_status <> 'subscribed'
         """
     )["n"].iloc[0]
@@ -169,22 +170,22 @@ def campaign_outcomes(settings: PipelineSettings) -> dg.MaterializeResult:
             "from the simulator only. Implement ml.experiments.outcomes.OutcomeSource over your ESP feedback."
         )
     members = warehouse.read(
-        """
+        f"""
         select a.subscriber_key, a.arm,
                ps.send_plan_id is not null as is_sent,
                ps.subject_line, coalesce(ps.variant_category, 'general') as variant_category
-        from ml.experiment_assignments a
-        left join ml.planned_sends ps using (subscriber_key)
+        from {tables.EXPERIMENT_ASSIGNMENTS} a
+        left join {tables.PLANNED_SENDS} ps using (subscriber_key)
         """
     )
     members = with_source_ids(
         members,
-        warehouse.read("select subscriber_key, source_system, source_id from marts.subscriber_identity_crosswalk"),
+        warehouse.read(f"select subscriber_key, source_system, source_id from {tables.SUBSCRIBER_IDENTITY_CROSSWALK}"),
     )
     source = SimulatedOutcomeSource(settings.simulator_path(), seed=settings.audience_seed)
     outcomes = validate_outcomes(members, source.observe(members))
     outcomes = outcomes.merge(members[["subscriber_key", "arm", "is_sent"]], on="subscriber_key")
-    rows = warehouse.write_table(outcomes, "ml.campaign_outcomes")
+    rows = warehouse.write_table(outcomes, tables.CAMPAIGN_OUTCOMES)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
@@ -207,11 +208,11 @@ def campaign_outcomes(settings: PipelineSettings) -> dg.MaterializeResult:
 def experiment_report(settings: PipelineSettings) -> dg.MaterializeResult:
     warehouse = settings.warehouse()
     design = experiment_design(settings)
-    outcomes = warehouse.read_table("ml.campaign_outcomes")
+    outcomes = warehouse.read_table(tables.CAMPAIGN_OUTCOMES)
     summary = summarise_experiment(outcomes, design)
     trace = warehouse.read(
         "select any_value(model_version) as model_version, any_value(blocks_version) as blocks_version "
-        "from ml.planned_sends"
+        f"from {tables.PLANNED_SENDS}"
     ).iloc[0]
     html_path = render_experiment_report(
         summary,

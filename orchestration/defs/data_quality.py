@@ -4,6 +4,7 @@ import dagster as dg
 
 from orchestration.dbt_project import email_dbt_project, mart_relations
 from orchestration.gx_checks import gx_check_spec, run_gx_check
+from orchestration import tables
 from orchestration.resources import PipelineSettings
 
 def _mart_expectations() -> dg.AssetChecksDefinition:
@@ -39,7 +40,7 @@ def _mart_expectations() -> dg.AssetChecksDefinition:
 def consent_records_all_tied(settings: PipelineSettings) -> dg.AssetCheckResult:
     untied = settings.warehouse().read(
         "select source_file, source_row_key, source_record_id, record_kind, reason_code "
-        "from quality.consent_records_untied order by source_file, source_row_key"
+        f"from {tables.CONSENT_RECORDS_UNTIED} order by source_file, source_row_key"
     )
     rows = [
         f"{r.source_file} row {r.source_row_key} ({r.record_kind} {r.source_record_id}, {r.reason_code})"

@@ -6,6 +6,7 @@ from ml.propensity.drift import build_drift_report
 from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, PURCHASE_LABEL
 from ml.tracking import MlflowTarget
 from ml.propensity.training import train_propensity_model
+from orchestration import tables
 from orchestration.resources import PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
@@ -35,12 +36,12 @@ def purchase_propensity_model(
 ) -> dg.MaterializeResult:
     warehouse = settings.warehouse()
     columns = ", ".join([*ID_COLUMNS, *FEATURE_COLUMNS, PURCHASE_LABEL])
-    examples = warehouse.read(f"select {columns} from marts.training_examples")
+    examples = warehouse.read(f"select {columns} from {tables.TRAINING_EXAMPLES}")
     result = train_propensity_model(
         examples,
         tracking=mlflow_target(settings),
         registered_model_name=settings.registered_model_name,
-        dataset_name="marts.training_examples",
+        dataset_name=tables.TRAINING_EXAMPLES,
         dataset_source=str(settings.warehouse_path()),
     )
     context.log.info(f"Registered {result.model_uri} from run {result.run_id}")
@@ -71,8 +72,8 @@ def purchase_propensity_model(
 def feature_drift_report(settings: PipelineSettings) -> dg.MaterializeResult:
     warehouse = settings.warehouse()
     columns = ", ".join(FEATURE_COLUMNS)
-    reference = warehouse.read(f"select {columns} from marts.training_examples")
-    current = warehouse.read(f"select {columns} from marts.scoring_features")
+    reference = warehouse.read(f"select {columns} from {tables.TRAINING_EXAMPLES}")
+    current = warehouse.read(f"select {columns} from {tables.SCORING_FEATURES}")
     summary = build_drift_report(
         reference, current, html_path=settings.reports_path() / "feature_drift_report.html"
     )

@@ -5,6 +5,7 @@ import dagster as dg
 from ml.propensity.features import FEATURE_COLUMNS
 from ml.propensity.scoring import load_model, score_subscribers
 from ml.tracking import CANDIDATE_ALIAS, model_version_uri, resolve_alias
+from orchestration import tables
 from orchestration.resources import PipelineSettings
 
 
@@ -27,8 +28,8 @@ def propensity_scores(
     features = warehouse.read(
         f"""
         select f.subscriber_key, f.cutoff_at, {feature_list}
-        from marts.scoring_features f
-        join marts.subscriber_eligibility e using (subscriber_key)
+        from {tables.SCORING_FEATURES} f
+        join {tables.SUBSCRIBER_ELIGIBILITY} e using (subscriber_key)
         where e.is_eligible
         """
     )
@@ -38,7 +39,7 @@ def propensity_scores(
     model_uri = model_version_uri(settings.registered_model_name, model_version)
     model = load_model(model_uri, client)
     scores = score_subscribers(features, model, model_uri=model_uri, model_version=model_version)
-    rows = warehouse.write_table(scores, "ml.propensity_scores")
+    rows = warehouse.write_table(scores, tables.PROPENSITY_SCORES)
     context.log.info(f"Scored {rows} eligible subscribers with {model_uri}")
     return dg.MaterializeResult(
         metadata={
@@ -46,6 +47,6 @@ def propensity_scores(
             "model_uri": model_uri,
             "model_version": int(model_version),
             "mean_score": float(scores["propensity_score"].mean()) if rows else 0.0,
-            "table": "ml.propensity_scores",
+            "table": tables.PROPENSITY_SCORES,
         }
     )

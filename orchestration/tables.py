@@ -1,0 +1,29 @@
+"""Every warehouse table the Python assets read or write, named once.
+
+The dbt-built ones are checked against the dbt manifest by tests/test_definitions.py.
+"""
+
+# Built by dbt.
+SUBSCRIBER_PROFILES = "marts.subscriber_profiles"
+SUBSCRIBER_ELIGIBILITY = "marts.subscriber_eligibility"
+SUBSCRIBER_IDENTITY_CROSSWALK = "marts.subscriber_identity_crosswalk"
+TRAINING_EXAMPLES = "marts.training_examples"
+SCORING_FEATURES = "marts.scoring_features"
+CONSENT_RECORDS_UNTIED = "quality.consent_records_untied"
+LANDING_RECONCILIATION = "quality.landing_reconciliation"
+DBT_TABLES = (
+    SUBSCRIBER_PROFILES,
+    SUBSCRIBER_ELIGIBILITY,
+    SUBSCRIBER_IDENTITY_CROSSWALK,
+    TRAINING_EXAMPLES,
+    SCORING_FEATURES,
+    CONSENT_RECORDS_UNTIED,
+    LANDING_RECONCILIATION,
+)
+
+# Written by the Python assets, in schema `ml`.
+SUBJECT_LINE_VARIANTS = "ml.subject_line_variants"
+PROPENSITY_SCORES = "ml.propensity_scores"
+EXPERIMENT_ASSIGNMENTS = "ml.experiment_assignments"
+PLANNED_SENDS = "ml.planned_sends"
+CAMPAIGN_OUTCOMES = "ml.campaign_outcomes"
