@@ -179,7 +179,13 @@ def subscriber_key_secret_problem(settings: PipelineSettings) -> str | None:
 
 
 class Warehouse:
-    """The DuckDB warehouse without PII. Python assets write to schema ``ml``."""
+    """The DuckDB warehouse without PII. Python assets write to schema ``ml``.
+
+    Not dagster-duckdb's `DuckDBResource`: its file path would be a second setting beside
+    `PipelineSettings.state_dir` (which also places the vault, MLflow and dbt's target, and
+    can come from run config), and it offers only the connection; the replace-and-count
+    write and the read-only reads here are the part every asset needs.
+    """
 
     def __init__(self, path: Path):
         self.path = path
