@@ -48,6 +48,10 @@ class PipelineSettings(dg.ConfigurableResource):
     registered_model_name: str = "purchase_propensity"
     mlflow_experiment_name: str = "purchase-propensity"
     experiment_id: str = "subject-personalisation-v1"
+    # Targeting (ml/decisioning/policy.py): the top share of sendable members by propensity
+    # is emailed, plus a random control emailed regardless of score.
+    targeting_top_share: float = 0.5
+    targeting_random_control_share: float = 0.1
     # A landing file with a larger share of quarantined rows stops the run before the
     # marts: that is a format change, not a few bad rows.
     max_quarantine_share: float = 0.05

@@ -98,7 +98,12 @@ def test_table_row_counts_are_consistent(warehouse):
     assert count("ml.propensity_scores") == eligible
     assert count("ml.experiment_assignments") == eligible
     holdout = warehouse.execute("select count(*) from ml.experiment_assignments where arm = 'holdout'").fetchone()[0]
-    assert count("ml.planned_sends") == eligible - holdout
+    by_selection = dict(warehouse.execute("select selected_by, count(*) from ml.planned_sends group by 1").fetchall())
+    # The policy: a ~10% random control of the non-holdout members, and the top half of the rest.
+    random_control = by_selection["random_control"]
+    assert abs(random_control / (eligible - holdout) - 0.1) < 0.03
+    assert by_selection["top_propensity_share"] == (eligible - holdout - random_control) // 2
+    assert count("ml.planned_sends") == random_control + by_selection["top_propensity_share"]
     assert count("ml.campaign_outcomes") == eligible
     assert count("marts.training_examples") > 5 * profiles // 2
 
@@ -232,3 +237,17 @@ def test_every_row_the_simulator_corrupted_is_quarantined_with_its_reason(pipeli
         warehouse.execute("detach vault")
     assert injected > 100
     assert mismatches == []
+
+
+def test_the_score_based_policy_beats_random_targeting_against_the_truth(pipeline_run, warehouse):
+    """From the simulator's oracle (never read by the pipeline): the true incremental
+    purchases of the people the policy chose by score, against random targeting of the same
+    volume from the same people."""
+    from orchestration.summary import targeting_value_from_the_truth
+
+    _, state = pipeline_run
+    value = targeting_value_from_the_truth(warehouse, state / "simulator", AUDIENCE["audience_seed"])
+    assert value.emailed == value.population // 2
+    # Measured on this audience: 1.78x random and 0.92x the true-uplift ranking.
+    assert value.ratio_to_random > 1.3, value
+    assert value.ratio_to_oracle > 0.75, value

@@ -14,6 +14,7 @@ from datetime import datetime
 import pandas as pd
 
 from ml.copy.variants import CHOICE_COLUMNS, choose_variant_per_subscriber
+from ml.decisioning.policy import NOT_SELECTED, TargetingPolicy, target
 from ml.experiments.design import HOLDOUT_ARM
 
 ASSIGNMENT_INPUT = ("subscriber_key", "experiment_id", "arm")
@@ -36,6 +37,8 @@ PLANNED_SEND_COLUMNS = (
     "features_cutoff_at",
     "top_category",
     "lifecycle_stage",
+    "targeting_group",
+    "selected_by",
     "consent_status",
     "consent_valid_from",
     "consent_source",
@@ -53,6 +56,7 @@ class SendPlan:
     sends: pd.DataFrame  # PLANNED_SEND_COLUMNS
     held_out: int  # members of the holdout arm: never emailed
     not_sendable: int  # not eligible in the consent mart, or not scored: never emailed
+    not_selected: int  # sendable, but below the policy's propensity cut
 
 
 def plan_sends(
@@ -64,13 +68,17 @@ def plan_sends(
     *,
     feature_list_sha256: str,
     planned_at: datetime,
+    policy: TargetingPolicy | None = None,
 ) -> SendPlan:
     """Plan one email per assigned, scored, eligible member outside the holdout.
 
     Consent fails closed: a member without an eligibility row, or whose row is not eligible
-    or not `subscribed`, gets no send, whatever the other inputs say. Each sent arm draws
-    its subject line from `variants`: treatment personalised, other arms the generic one.
+    or not `subscribed`, gets no send, whatever the other inputs say. Of the sendable, the
+    targeting `policy` picks who is emailed (ml/decisioning/policy.py; default: the top 50%
+    by propensity plus a 10% random control). Each sent arm draws its subject line from
+    `variants`: treatment personalised, other arms the generic one.
     """
+    policy = policy or TargetingPolicy()
     for frame, columns, name in (
         (assignments, ASSIGNMENT_INPUT, "assignments"),
         (scores, SCORE_INPUT, "scores"),
@@ -95,9 +103,14 @@ def plan_sends(
     # Consent is absolute: the eligibility mart is the gate.
     sendable = candidates["is_eligible"].eq(True) & candidates["consent_status"].eq(SENDABLE_CONSENT_STATUS)
     candidates = candidates[sendable].drop(columns=["is_eligible"])
-
+    not_sendable = len(members) - len(candidates)
     if candidates.empty:
-        return SendPlan(pd.DataFrame(columns=list(PLANNED_SEND_COLUMNS)), held_out=held_out, not_sendable=len(members))
+        return SendPlan(pd.DataFrame(columns=list(PLANNED_SEND_COLUMNS)), held_out, not_sendable, not_selected=0)
+    targeted = target(candidates, policy)
+    not_selected = int((targeted["selected_by"] == NOT_SELECTED).sum())
+    candidates = targeted[targeted["selected_by"] != NOT_SELECTED]
+    if candidates.empty:
+        return SendPlan(pd.DataFrame(columns=list(PLANNED_SEND_COLUMNS)), held_out, not_sendable, not_selected)
     chosen = [
         choose_variant_per_subscriber(
             candidates.loc[candidates["arm"] == arm, ["subscriber_key", "top_category", "lifecycle_stage"]],
@@ -120,5 +133,6 @@ def plan_sends(
     return SendPlan(
         sends=sends[list(PLANNED_SEND_COLUMNS)].reset_index(drop=True),
         held_out=held_out,
-        not_sendable=len(members) - len(sends),
+        not_sendable=not_sendable,
+        not_selected=not_selected,
     )

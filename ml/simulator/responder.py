@@ -93,6 +93,39 @@ class SimulatedOutcomeSource:
             )
         return rows.astype(np.int64)
 
+    def true_purchase_probabilities(self, members: pd.DataFrame) -> pd.DataFrame:
+        """The oracle: each member's true probability of a purchase within the conversion
+        window if emailed today and if not, and their difference, the true uplift. Uses the
+        member's planned subject line and category, or a generic email where there is none.
+        For tests, benchmarks and the demo's evaluation only: the pipeline never reads it."""
+        rows = self._person_rows(members)
+        people = self._people.iloc[rows]
+        affinity = people[[f"affinity_{c}" for c in PRODUCT_CATEGORIES]].to_numpy()
+        engagement = people["engagement"].to_numpy()
+        hazard = people["base_daily_purchase_hazard"].to_numpy()
+        churned = (people["churned_at"] <= pd.Timestamp(self.campaign_day)).to_numpy()
+        categories = members["variant_category"].where(members["variant_category"].notna(), "general").tolist()
+        match = behaviour.category_match(affinity, behaviour.category_codes(categories))
+        appeal = behaviour.subject_appeal(members["subject_line"].where(members["subject_line"].notna(), None).tolist())
+        p_open = behaviour.open_probability(engagement, match, np.zeros(len(rows)), churned, appeal)
+        p_click = p_open * behaviour.click_given_open_probability(engagement, match)
+        window = CONVERSION_WINDOW_DAYS
+        yes, no = np.ones(len(rows), bool), np.zeros(len(rows), bool)
+        if_not_sent = behaviour.purchase_probability(hazard, window, no, no, churned)
+        if_sent = (
+            p_click * behaviour.purchase_probability(hazard, window, yes, yes, churned)
+            + (p_open - p_click) * behaviour.purchase_probability(hazard, window, no, yes, churned)
+            + (1 - p_open) * if_not_sent
+        )
+        return pd.DataFrame(
+            {
+                "subscriber_key": members["subscriber_key"].to_numpy(),
+                "p_purchase_if_sent": if_sent,
+                "p_purchase_if_not_sent": if_not_sent,
+                "true_uplift": if_sent - if_not_sent,
+            }
+        )
+
     def observe(self, members: pd.DataFrame) -> pd.DataFrame:
         """One row per member with OUTCOME_COLUMNS: opened, clicked, converted, revenue."""
         missing = [c for c in MEMBER_COLUMNS if c not in members.columns]

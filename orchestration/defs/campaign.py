@@ -6,6 +6,7 @@ import dagster as dg
 
 from ml.copy.blocks import load_approved_blocks
 from ml.copy.variants import compose_variants
+from ml.decisioning.policy import TargetingPolicy
 from ml.decisioning.send_plan import ELIGIBILITY_INPUT, PROFILE_INPUT, SCORE_INPUT, plan_sends
 from ml.experiments.design import ExperimentDesign, assign_arms
 from ml.experiments.outcomes import validate_outcomes, with_source_ids
@@ -100,8 +101,10 @@ def experiment_assignments(settings: PipelineSettings):
     deps=["experiment_assignments", "subject_line_variants", "subscriber_eligibility", "subscriber_profiles"],
     description=(
         "One row per email to send, with its full decision trace: experiment arm, model version "
-        "and score, feature cutoff, subject-line variant and its block recipe, and the consent "
-        "proof it rests on. Holdout members get no send. Table ml.planned_sends."
+        "and score, targeting group and why the policy selected it, feature cutoff, subject-line "
+        "variant and its block recipe, and the consent proof it rests on. Holdout members get no "
+        "send; of the others, the top share by propensity plus a random control are emailed. "
+        "Table ml.planned_sends."
     ),
     group_name=GROUP,
     kinds={"python", "duckdb"},
@@ -125,6 +128,9 @@ def planned_sends(settings: PipelineSettings):
         warehouse.read_table(tables.SUBJECT_LINE_VARIANTS),
         feature_list_sha256=feature_list_hash(),
         planned_at=datetime.now(UTC).replace(tzinfo=None),
+        policy=TargetingPolicy(
+            top_share=settings.targeting_top_share, random_control_share=settings.targeting_random_control_share
+        ),
     )
     rows = warehouse.write_table(plan.sends, tables.PLANNED_SENDS)
     yield dg.MaterializeResult(
@@ -133,6 +139,8 @@ def planned_sends(settings: PipelineSettings):
             "by_arm": {arm: int(n) for arm, n in plan.sends["arm"].value_counts().items()},
             "held_out": plan.held_out,
             "not_sendable": plan.not_sendable,
+            "not_selected_by_policy": plan.not_selected,
+            "by_selection": {reason: int(n) for reason, n in plan.sends["selected_by"].value_counts().items()},
             "fallback_subjects": int(plan.sends["is_fallback"].sum()),
         }
     )

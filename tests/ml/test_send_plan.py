@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from ml.copy.blocks import load_approved_blocks
 from ml.copy.variants import compose_variants
+from ml.decisioning.policy import RANDOM_CONTROL, SELECTED_BY_SCORE, TargetingPolicy, target
 from ml.decisioning.send_plan import PLANNED_SEND_COLUMNS, plan_sends
 from ml.experiments.outcomes import MEMBER_COLUMNS, with_source_ids
 
@@ -44,8 +46,14 @@ def inputs(**eligibility_overrides):
     return assignments, scores, profiles, eligibility
 
 
-def plan(variants, assignments, scores, profiles, eligibility):
-    return plan_sends(assignments, scores, profiles, eligibility, variants, feature_list_sha256="abc", planned_at=PLANNED_AT)
+EVERYONE = TargetingPolicy(top_share=1.0, random_control_share=0.0)
+
+
+def plan(variants, assignments, scores, profiles, eligibility, policy=EVERYONE):
+    return plan_sends(
+        assignments, scores, profiles, eligibility, variants, feature_list_sha256="abc", planned_at=PLANNED_AT,
+        policy=policy,
+    )
 
 
 def test_every_sendable_member_outside_the_holdout_gets_one_traced_send(variants):
@@ -102,3 +110,54 @@ def test_members_get_the_smallest_source_id_per_system_or_none():
     joined = with_source_ids(members, crosswalk)
     assert list(joined.columns) == list(MEMBER_COLUMNS)
     assert joined[["crm_id", "esp_id"]].values.tolist() == [["C1", "E2"], [None, "E5"], [None, None]]
+
+
+# --- the targeting policy -----------------------------------------------------------------
+
+
+def scored_members(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"subscriber_key": [f"key{i:05d}" for i in range(n)], "propensity_score": rng.random(n)})
+
+
+def test_the_policy_emails_the_top_share_by_score_and_a_random_control():
+    members = scored_members(20_000)
+    targeted = target(members, TargetingPolicy(top_share=0.3, random_control_share=0.1))
+    control = targeted["targeting_group"] == RANDOM_CONTROL
+    assert abs(control.mean() - 0.1) < 0.01
+    assert (targeted.loc[control, "selected_by"] == "random_control").all()
+    # Random control: its scores look like everybody's.
+    assert abs(targeted.loc[control, "propensity_score"].mean() - 0.5) < 0.02
+    scored = targeted[~control]
+    chosen = scored["selected_by"] == SELECTED_BY_SCORE
+    assert chosen.sum() == int(0.3 * len(scored))
+    assert scored.loc[chosen, "propensity_score"].min() > scored.loc[~chosen, "propensity_score"].max()
+
+
+def test_the_random_control_is_stable_and_independent_of_scores_and_order():
+    members = scored_members(5_000)
+    first = target(members, TargetingPolicy()).set_index("subscriber_key")["targeting_group"]
+    again = target(members.sample(frac=1, random_state=3).assign(propensity_score=0.5), TargetingPolicy())
+    assert again.set_index("subscriber_key")["targeting_group"].reindex(first.index).equals(first)
+
+
+def test_ties_are_cut_by_key_so_the_plan_is_reproducible():
+    members = pd.DataFrame({"subscriber_key": ["d", "b", "a", "c"], "propensity_score": [0.5] * 4})
+    targeted = target(members, TargetingPolicy(top_share=0.5, random_control_share=0.0))
+    assert sorted(targeted.loc[targeted["selected_by"] == SELECTED_BY_SCORE, "subscriber_key"]) == ["a", "b"]
+
+
+def test_policy_shares_are_validated():
+    with pytest.raises(ValueError, match="top_share"):
+        TargetingPolicy(top_share=1.5)
+    with pytest.raises(ValueError, match="random_control_share"):
+        TargetingPolicy(random_control_share=-0.1)
+
+
+def test_the_plan_applies_the_policy_after_the_consent_gate(variants):
+    assignments, scores, profiles, eligibility = inputs(k7=("is_eligible", False))
+    result = plan(variants, assignments, scores, profiles, eligibility, TargetingPolicy(0.5, random_control_share=0.0))
+    # k1..k6 are sendable (k0 holdout, k7 ineligible): the top 3 scores are k6, k5, k4.
+    assert sorted(result.sends["subscriber_key"]) == ["k4", "k5", "k6"]
+    assert (result.held_out, result.not_sendable, result.not_selected) == (1, 1, 3)
+    assert (result.sends["selected_by"] == SELECTED_BY_SCORE).all()
