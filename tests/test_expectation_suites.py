@@ -490,6 +490,20 @@ def test_an_eligible_but_unsubscribed_subscriber_blocks() -> None:
     assert failure["unexpected_count"] == 1 and failure["unexpected_percent"] == pytest.approx(50.0)
 
 
+@pytest.mark.parametrize("table", ["subscriber_eligibility", "subscriber_profiles"])
+def test_an_erased_ledger_must_exclude_as_erased_but_a_sticky_erasure_may_outrank_the_ledger(table: str) -> None:
+    # A person erased in a quarantined or future-dated record: excluded as erased while the
+    # clean ledger still says subscribed (seen at 20,000 generated people). Valid.
+    frame = good_frames()[table]
+    frame.loc[4, ["exclusion_reason", "consent_status"]] = ["erased", "subscribed"]
+    assert not validate(table, frame).blocking_failed
+    # An erased ledger excluded for anything but erasure: blocks.
+    frame = good_frames()[table]
+    frame.loc[2, "exclusion_reason"] = "unsubscribed"
+    outcome = validate(table, frame)
+    assert ("expect_column_values_to_be_in_set", "exclusion_reason", "consent_status == erased") in error_pairs(outcome)
+
+
 def test_an_excluded_subscriber_without_a_reason_blocks() -> None:
     frame = good_frames()["subscriber_eligibility"]
     frame.loc[4, "exclusion_reason"] = None

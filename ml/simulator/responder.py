@@ -26,7 +26,8 @@ from ml.simulator import randomness as rnd
 
 CONVERSION_WINDOW_DAYS = 14
 _PEOPLE_COLUMNS = [
-    "person_id", "crm_id", "esp_id", "engagement", "price_sensitivity", "churned_at", "base_daily_purchase_hazard",
+    "person_id", "crm_id", "esp_id", "in_crm", "engagement", "price_sensitivity", "churned_at",
+    "base_daily_purchase_hazard",
     *[f"affinity_{c}" for c in PRODUCT_CATEGORIES],
 ]
 
@@ -93,24 +94,39 @@ class SimulatedOutcomeSource:
             )
         return rows.astype(np.int64)
 
+    def _email_response(self, members: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Each member's person and their chances today under the behaviour rules.
+
+        As in the history, only CRM customers buy (orders are CRM records): someone known
+        only to the ESP opens and clicks but never converts.
+        """
+        rows = self._person_rows(members)
+        people = self._people.iloc[rows]
+        affinity = people[[f"affinity_{c}" for c in PRODUCT_CATEGORIES]].to_numpy()
+        engagement = people["engagement"].to_numpy()
+        churned = (people["churned_at"] <= pd.Timestamp(self.campaign_day)).to_numpy()
+        categories = members["variant_category"].where(members["variant_category"].notna(), "general").tolist()
+        match = behaviour.category_match(affinity, behaviour.category_codes(categories))
+        appeal = behaviour.subject_appeal(members["subject_line"].where(members["subject_line"].notna(), None).tolist())
+        return {
+            "people": people,
+            "affinity": affinity,
+            "churned": churned,
+            "hazard": people["base_daily_purchase_hazard"].to_numpy() * people["in_crm"].to_numpy(dtype=float),
+            "p_open": behaviour.open_probability(engagement, match, np.zeros(len(rows)), churned, appeal),
+            "p_click_given_open": behaviour.click_given_open_probability(engagement, match),
+        }
+
     def true_purchase_probabilities(self, members: pd.DataFrame) -> pd.DataFrame:
         """The oracle: each member's true probability of a purchase within the conversion
         window if emailed today and if not, and their difference, the true uplift. Uses the
         member's planned subject line and category, or a generic email where there is none.
         For tests, benchmarks and the demo's evaluation only: the pipeline never reads it."""
-        rows = self._person_rows(members)
-        people = self._people.iloc[rows]
-        affinity = people[[f"affinity_{c}" for c in PRODUCT_CATEGORIES]].to_numpy()
-        engagement = people["engagement"].to_numpy()
-        hazard = people["base_daily_purchase_hazard"].to_numpy()
-        churned = (people["churned_at"] <= pd.Timestamp(self.campaign_day)).to_numpy()
-        categories = members["variant_category"].where(members["variant_category"].notna(), "general").tolist()
-        match = behaviour.category_match(affinity, behaviour.category_codes(categories))
-        appeal = behaviour.subject_appeal(members["subject_line"].where(members["subject_line"].notna(), None).tolist())
-        p_open = behaviour.open_probability(engagement, match, np.zeros(len(rows)), churned, appeal)
-        p_click = p_open * behaviour.click_given_open_probability(engagement, match)
+        response = self._email_response(members)
+        hazard, churned, p_open = response["hazard"], response["churned"], response["p_open"]
+        p_click = p_open * response["p_click_given_open"]
         window = CONVERSION_WINDOW_DAYS
-        yes, no = np.ones(len(rows), bool), np.zeros(len(rows), bool)
+        yes, no = np.ones(len(members), bool), np.zeros(len(members), bool)
         if_not_sent = behaviour.purchase_probability(hazard, window, no, no, churned)
         if_sent = (
             p_click * behaviour.purchase_probability(hazard, window, yes, yes, churned)
@@ -133,19 +149,10 @@ class SimulatedOutcomeSource:
             raise ValueError(f"members lack columns {missing}")
         if members["subscriber_key"].duplicated().any():
             raise ValueError("members contain a subscriber_key more than once")
-        rows = self._person_rows(members)
-        people = self._people.iloc[rows]
-        affinity = people[[f"affinity_{c}" for c in PRODUCT_CATEGORIES]].to_numpy()
-        engagement = people["engagement"].to_numpy()
-        hazard = people["base_daily_purchase_hazard"].to_numpy()
-        churned = (people["churned_at"] <= pd.Timestamp(self.campaign_day)).to_numpy()
+        response = self._email_response(members)
+        people, affinity, churned, hazard = (response[k] for k in ("people", "affinity", "churned", "hazard"))
+        p_open, p_click = response["p_open"], response["p_click_given_open"]
         is_sent = members["is_sent"].to_numpy(dtype=bool, na_value=False)
-
-        categories = members["variant_category"].where(members["variant_category"].notna(), "general").tolist()
-        match = behaviour.category_match(affinity, behaviour.category_codes(categories))
-        appeal = behaviour.subject_appeal(members["subject_line"].where(members["subject_line"].notna(), None).tolist())
-        p_open = behaviour.open_probability(engagement, match, np.zeros(len(rows)), churned, appeal)
-        p_click = behaviour.click_given_open_probability(engagement, match)
 
         day = formatting.epoch_seconds(self.campaign_day) // 86_400
         person_id = people["person_id"].to_numpy()

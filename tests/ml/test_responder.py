@@ -169,3 +169,16 @@ def test_scoring_by_true_uplift_beats_random_targeting(oracle, people):
     assert value.ratio_to_random > 1.2
     random_half = np.random.default_rng(0).random(len(uplift)) < 0.5
     assert targeting_value(uplift, random_half).ratio_to_random == pytest.approx(1.0, abs=0.1)
+
+
+def test_as_in_the_history_only_crm_customers_buy(oracle, people):
+    """The history records orders for CRM customers only; the campaign world is the same:
+    a person known only to the ESP may open and click but never converts."""
+    esp_only = people[~people["in_crm"]]
+    assert len(esp_only) > 200
+    members = _members(esp_only, is_sent=True, category=esp_only["top_category"])
+    source = SimulatedOutcomeSource(oracle, seed=1)
+    outcomes = source.observe(members)
+    assert outcomes["opened"].any() and not outcomes["converted"].any()
+    truth = source.true_purchase_probabilities(members)
+    assert (truth[["p_purchase_if_sent", "p_purchase_if_not_sent", "true_uplift"]] == 0).all().all()
