@@ -44,11 +44,11 @@ def main() -> None:
 
     print(f"\nWarehouse (no PII): {settings.warehouse_path()}")
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
-        tables = connection.execute(
+        listed = connection.execute(
             "select table_schema, table_name from information_schema.tables "
             f"where table_schema in {SCHEMAS} order by 1, 2"
         ).fetchall()
-        for schema, table in tables:
+        for schema, table in listed:
             rows = connection.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
             print(f"  {schema + '.' + table:<42} {rows:>10,} rows")
         reconciliation = connection.execute(

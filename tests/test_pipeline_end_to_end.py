@@ -251,3 +251,20 @@ def test_the_score_based_policy_beats_random_targeting_against_the_truth(pipelin
     # Measured on this audience: 1.78x random and 0.92x the true-uplift ranking.
     assert value.ratio_to_random > 1.3, value
     assert value.ratio_to_oracle > 0.75, value
+
+
+def test_the_demo_summary_prints_the_run_and_judges_the_policy(pipeline_run, warehouse, monkeypatch, capsys):
+    """`make demo` ends with `python -m orchestration.summary` on the same state."""
+    from orchestration import summary
+
+    _, state = pipeline_run
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(state))
+    monkeypatch.delenv("PIPELINE_LANDING_DIR", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    summary.main()
+    printed = capsys.readouterr().out
+    planned = warehouse.execute("select count(*) from ml.planned_sends").fetchone()[0]
+    assert re.search(rf"ml\.planned_sends\s+{planned:,} rows", printed), printed
+    value = summary.targeting_value_from_the_truth(warehouse, state / "simulator", AUDIENCE["audience_seed"])
+    assert f"({value.ratio_to_random:.2f}x random" in printed
+    assert "model purchase_propensity version 1 (alias candidate)" in printed
