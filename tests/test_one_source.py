@@ -59,7 +59,7 @@ GX_COPIES = {
     ("subscriber_identity_crosswalk", "source_system"): vocabulary.SOURCE_SYSTEMS,
 }
 # Columns whose in-set expectations are deliberate subsets (a rule, not a copy of the list).
-SUBSET_RULES = {"consent_status"}
+SUBSET_RULES = {"consent_status", "exclusion_reason"}
 VOCABULARY_COLUMNS = {column for _, column in GX_COPIES}
 
 
