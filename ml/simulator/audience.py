@@ -23,12 +23,7 @@ from ml.propensity.features import PRODUCT_CATEGORIES
 from ml.simulator import behaviour, formatting, names
 from ml.simulator import randomness as rnd
 from ml.simulator.config import AudienceConfig
-from ml.simulator.contract import (
-    CORRUPTIBLE_FILES,
-    EVENT_TYPES,
-    LANDING_SCHEMAS,
-    MANIFEST_FILE,
-)
+from ml.simulator.contract import CORRUPTIBLE_FILES, LANDING_SCHEMAS, MANIFEST_FILE
 from ml.simulator.dirty import NO_LOWER_BOUND, Corrupted, RowMeta, corrupt_table
 from ml.simulator.population import (
     CRM,
@@ -48,6 +43,7 @@ from ml.simulator.population import (
     subscriber_ids_by_system,
     vary_emails,
 )
+from ml.vocabulary import EMAIL_EVENT_TYPES
 
 GENERATOR_NAME = "ml.simulator"
 # Files with one row group per chunk, in the order they are written.
@@ -57,7 +53,7 @@ CHUNKED_FILES = (
 )
 SUBSCRIBER_FILES = ("crm_subscribers.parquet", "esp_subscribers.parquet")
 
-_EVENT_CODE = {name: i for i, name in enumerate(EVENT_TYPES)}
+_EVENT_CODE = {name: i for i, name in enumerate(EMAIL_EVENT_TYPES)}
 _SEND_UID_BITS = 11  # campaign index inside a send uid
 _EVENT_UID_BITS = 3  # event type inside an event uid
 _DERIVED = np.uint64(1 << 62)  # marks uids of rows derived from an e-mail event
@@ -117,7 +113,7 @@ class _EmailHistory:
     p_open: np.ndarray
     p_click_given_open: np.ndarray
     event_send: np.ndarray  # index into the sends
-    event_type: np.ndarray  # code in EVENT_TYPES
+    event_type: np.ndarray  # code in EMAIL_EVENT_TYPES
     event_at: np.ndarray
     consent_event: np.ndarray  # index into the events: unsubscribes also recorded as consent
     consent_at: np.ndarray
@@ -514,7 +510,7 @@ def _send_tables(
             "event_id": formatting.hex_ids("evt_", rnd.unique_ids(seed, "event_id", event_uid[order])),
             "send_id": formatting.hex_ids("snd_", send_id[send_row]),
             "esp_id": esp_ids.take(pa.array(person)),
-            "event_type": pa.array(EVENT_TYPES, pa.string()).take(pa.array(email.event_type[order])),
+            "event_type": pa.array(EMAIL_EVENT_TYPES, pa.string()).take(pa.array(email.event_type[order])),
             "occurred_at": formatting.timestamps(email.event_at[order]),
         },
         schema=LANDING_SCHEMAS["email_events.parquet"],

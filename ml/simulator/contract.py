@@ -7,10 +7,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from ml.landing import contract as landing_contract
-# The closed vocabularies the simulator writes (SOURCE_SYSTEMS: code 0 and 1 in its arrays).
-from ml.vocabulary import CONSENT_STATUSES, SOURCE_SYSTEMS, SUPPRESSION_REASONS
-from ml.vocabulary import CURRENCIES as ACCEPTED_CURRENCIES
-from ml.vocabulary import EMAIL_EVENT_TYPES as EVENT_TYPES
 
 # File name -> columns, from the one contract definition in ml/landing/contract.py.
 LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
