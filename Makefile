@@ -6,10 +6,14 @@ BIN := $(VENV)/bin
 STATE := $(abspath $(or $(PIPELINE_STATE_DIR),$(CURDIR)/.state))
 export DAGSTER_HOME := $(STATE)/dagster_home
 
-.PHONY: install demo materialize summary test test-soak ui bench clean
+.PHONY: install demo materialize simulate summary test test-soak ui bench clean
 
 # The pipeline's own commands see the same state folder as the Dagster home above.
-materialize summary ui: export PIPELINE_STATE_DIR := $(STATE)
+materialize simulate summary ui: export PIPELINE_STATE_DIR := $(STATE)
+
+# Live days the demo runs after the history, and days `make simulate` adds.
+LIVE_DAYS ?= 7
+DAYS ?= 1
 
 install: $(VENV)/.installed
 
@@ -26,8 +30,15 @@ $(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
 
 demo: install materialize summary
 
-materialize: $(DAGSTER_HOME)/dagster.yaml
-	time $(BIN)/dagster job execute -m orchestration.definitions -j refresh_email_pipeline_job
+# A new world: the history (initial export, warehouse, first model), then LIVE_DAYS days of
+# the loop, the scripted shift included. Runs are recorded in the Dagster instance.
+materialize: install $(DAGSTER_HOME)/dagster.yaml
+	time $(BIN)/python -m orchestration.loop demo --live-days $(LIVE_DAYS)
+
+# DAYS more days of the loop on the same state.
+simulate: install $(DAGSTER_HOME)/dagster.yaml
+	time $(BIN)/python -m orchestration.loop simulate --days $(DAYS)
+	$(BIN)/python -m orchestration.summary
 
 summary:
 	$(BIN)/python -m orchestration.summary

@@ -44,3 +44,5 @@ PRODUCT_CATEGORIES = ("apparel", "beauty", "electronics", "home", "outdoor", "to
 # Where a person is in their relationship with the shop (marts.subscriber_profiles).
 LIFECYCLE_STAGES = ("new", "active", "at_risk", "lapsed", "never_engaged")
 SOURCE_SYSTEMS = ("crm", "esp")
+# Days after a send in which a purchase is attributed to it (marts, the simulator's oracle).
+ATTRIBUTION_WINDOW_DAYS = 14

@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ class PipelineSettings(dg.ConfigurableResource):
     audience_size: int = 20_000
     audience_days: int = 120
     audience_seed: int = 42
+    # The simulated history ends at this moment; the first live day is the day it starts.
+    audience_end: str = "2026-06-30 00:00:00"
     dirty_data: bool = True
     registered_model_name: str = "purchase_propensity"
     mlflow_experiment_name: str = "purchase-propensity"
@@ -96,6 +98,10 @@ class PipelineSettings(dg.ConfigurableResource):
         """The simulator's private world (oracle). The pipeline itself never reads it."""
         return self.state_path() / "simulator"
 
+    def outbox_path(self, day: date) -> Path:
+        """The hand-off to the ESP: the sends planned for ``day`` (ESP ids and copy, no PII)."""
+        return self.state_path() / "outbox" / day.isoformat() / "sends.parquet"
+
     def warehouse_path(self) -> Path:
         return self.state_path() / "warehouse.duckdb"
 
@@ -132,25 +138,42 @@ class PipelineSettings(dg.ConfigurableResource):
         return (self.state_path() / "mlflow" / "artifacts").as_uri()
 
     # -- run context -----------------------------------------------------------------------
-    def as_of(self) -> datetime:
-        """The export time of the landing data: the pipeline's notion of "now"."""
+    def initial_export_day(self) -> date:
+        """The last whole day of the initial export: the loop's first day.
+
+        From the export's `_manifest.json` (`extracted_at`, the moment the export was cut);
+        without a manifest, from the simulator's configured history.
+        """
         manifest = self.landing_path() / "_manifest.json"
         if manifest.exists():
-            extracted_at = json.loads(manifest.read_text())["extracted_at"]
-            return datetime.fromisoformat(extracted_at).replace(tzinfo=None)
-        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+            extracted_at = datetime.fromisoformat(json.loads(manifest.read_text())["extracted_at"])
+        elif self.user_landing_dir() is None:
+            extracted_at = datetime.fromisoformat(self.audience_end)
+        else:
+            raise dg.Failure(
+                f"{manifest} is missing: the pipeline cannot tell which day your initial export ends on. "
+                'Fix: write {"extracted_at": "YYYY-MM-DD HH:MM:SS"} (UTC, the moment the export was cut) '
+                "to that file (docs/data_contract.md)."
+            )
+        return (extracted_at.replace(tzinfo=None) - timedelta(seconds=1)).date()
+
+    @staticmethod
+    def as_of(day: date) -> datetime:
+        """The pipeline's "now" for a daily partition: the last second of that day (UTC).
+        Everything that landed for the day and before is known; nothing later is."""
+        return datetime(day.year, day.month, day.day, 23, 59, 59)
 
     def warehouse(self) -> "Warehouse":
         return Warehouse(self.warehouse_path())
 
-    def dbt_vars(self) -> dict[str, str]:
-        """The dbt vars that place this run's files (dbt_project/profiles.yml and the sources):
-        passed as `--vars`, so nothing is written to this process's environment."""
+    def dbt_vars(self, day: date) -> dict[str, str]:
+        """The dbt vars that place this run's files (dbt_project/profiles.yml and the sources)
+        and its day: passed as `--vars`, so nothing is written to this process's environment."""
         return {
             "landing_dir": str(self.landing_path()),
             "warehouse_path": str(self.warehouse_path()),
             "pii_vault_path": str(self.pii_vault_path()),
-            "as_of": self.as_of().isoformat(sep=" "),
+            "as_of": self.as_of(day).isoformat(sep=" "),
         }
 
 
@@ -218,3 +241,23 @@ class Warehouse:
             connection.execute(f"create or replace table {table} as select * from frame_to_write")
             connection.unregister("frame_to_write")
             return int(connection.execute(f"select count(*) from {table}").fetchone()[0])
+
+    def replace_day(self, frame: pd.DataFrame, table: str, day_column: str, day: date) -> int:
+        """Replace one day's rows of ``schema.table`` with the frame (whose ``day_column`` must
+        all be ``day``), creating the table on the first day. Re-running a day therefore
+        replaces exactly that day. Returns the day's row count."""
+        if not frame.empty and not (pd.to_datetime(frame[day_column]).dt.date == day).all():
+            raise ValueError(f"rows written as day {day} of {table} carry other days in {day_column}")
+        schema = table.split(".")[0]
+        with self.connect() as connection:
+            connection.execute(f"create schema if not exists {schema}")
+            connection.register("frame_to_write", frame)
+            connection.execute("begin transaction")
+            connection.execute(f"create table if not exists {table} as select * from frame_to_write limit 0")
+            connection.execute(f"delete from {table} where cast({day_column} as date) = ?", [day])
+            connection.execute(f"insert into {table} by name select * from frame_to_write")
+            connection.execute("commit")
+            connection.unregister("frame_to_write")
+            return int(
+                connection.execute(f"select count(*) from {table} where cast({day_column} as date) = ?", [day]).fetchone()[0]
+            )

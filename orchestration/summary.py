@@ -2,39 +2,94 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
+from ml.decisioning.policy import SELECTED_AS_RANDOM_CONTROL, SELECTED_BY_SCORE
 from orchestration import tables
 from orchestration.resources import PipelineSettings
 
 SCHEMAS = ("marts", "quality", "experiments", "ml")
 
-# The people the policy chose among by score: non-holdout, scored, not in the random control.
-_SCORED_GROUP = f"""
-select a.subscriber_key, coalesce(ps.selected_by = 'top_propensity_share', false) as emailed,
-       max(x.source_id) filter (x.source_system = 'crm') as crm_id,
-       max(x.source_id) filter (x.source_system = 'esp') as esp_id
-from {tables.EXPERIMENT_ASSIGNMENTS} a
-join {tables.PROPENSITY_SCORES} s using (subscriber_key)
-left join {tables.PLANNED_SENDS} ps using (subscriber_key)
-join {tables.SUBSCRIBER_IDENTITY_CROSSWALK} x using (subscriber_key)
-where a.arm <> 'holdout' and coalesce(ps.selected_by, '') <> 'random_control'
-group by all
+# The people the policy chose among for each send day: scored the day before, outside the
+# holdout, reachable at the ESP, and not in the random control (sent regardless of score).
+_POLICY_POOL = f"""
+select s.subscriber_key, x.esp_id,
+       coalesce(ps.selected_by = '{SELECTED_BY_SCORE}', false) as emailed
+from {tables.PROPENSITY_SCORES} s
+join {tables.EXPERIMENT_ASSIGNMENTS} a on a.subscriber_key = s.subscriber_key and a.assigned_on = s.scored_on
+join (select subscriber_key, min(source_id) as esp_id from {tables.SUBSCRIBER_IDENTITY_CROSSWALK}
+      where source_system = 'esp' group by all) x on x.subscriber_key = s.subscriber_key
+left join {tables.PLANNED_SENDS} ps
+       on ps.subscriber_key = s.subscriber_key and ps.planned_for = s.scored_on + interval 1 day
+where s.scored_on = ? and a.arm <> 'holdout' and coalesce(ps.selected_by, '') <> '{SELECTED_AS_RANDOM_CONTROL}'
+order by s.subscriber_key
+"""
+
+# What landed for each send day's sends (outcomes attributed in dbt).
+_LANDED_BY_DAY = f"""
+select cast(sent_at as date) as day, count(*) as sends,
+       count(*) filter (opened) as opened, count(*) filter (clicked) as clicked,
+       count(*) filter (purchased) as purchased
+from {tables.FCT_SEND_OUTCOMES}
+where starts_with(campaign_id, ?)
+group by all order by day
 """
 
 
-def targeting_value_from_the_truth(connection: duckdb.DuckDBPyConnection, simulator_dir: Path, seed: int):
-    """The policy's true incremental purchases against random targeting of the same volume,
-    from the simulator's oracle. For the demo summary and tests only: no asset reads it."""
+def policy_value_by_day(connection: duckdb.DuckDBPyConnection, simulator_dir: Path) -> dict:
+    """Per live day, the policy's true incremental purchases against random targeting of the
+    same volume from the same pool, from the simulator's oracle. For the demo summary and
+    tests only: no asset reads it."""
     from ml.simulator.evaluation import targeting_value
-    from ml.simulator.responder import SimulatedOutcomeSource
+    from ml.simulator.world import World, send_truth_path
 
-    members = connection.execute(_SCORED_GROUP).df()
-    members = members.assign(arm="control", is_sent=True, subject_line=None, variant_category="general")
-    truth = SimulatedOutcomeSource(simulator_dir, seed=seed).true_purchase_probabilities(members)
-    return targeting_value(truth["true_uplift"].to_numpy(), members["emailed"].to_numpy(dtype=bool))
+    world = World(simulator_dir)
+    values = {}
+    for path in sorted((simulator_dir / "world").glob("send_truth_*.parquet")):
+        day = date.fromisoformat(path.stem.removeprefix("send_truth_"))
+        pool = connection.execute(_POLICY_POOL, [day - timedelta(days=1)]).df()
+        if pool.empty:
+            continue
+        truth = world.true_uplift(day, pool["esp_id"])
+        values[day] = targeting_value(truth["true_uplift"].to_numpy(), pool["emailed"].to_numpy(dtype=bool))
+    return values
+
+
+def print_live_days(connection: duckdb.DuckDBPyConnection, settings: PipelineSettings) -> None:
+    landed = connection.execute(_LANDED_BY_DAY, [settings.experiment_id + ":"]).df().set_index("day")
+    truth = (
+        policy_value_by_day(connection, settings.simulator_path())
+        if settings.user_landing_dir() is None and (settings.simulator_path() / "truth.json").exists()
+        else {}
+    )
+    if landed.empty:
+        print("\nNo live day has run yet.")
+        return
+    print("\nLive days: sends and what landed for them (attributed in dbt; purchases within the window so far)")
+    header = f"  {'day':<10} {'sends':>7} {'opened':>7} {'clicked':>8} {'purchased':>10}"
+    if truth:
+        header += "   true incremental purchases: policy / random same volume = ratio"
+    print(header)
+    for day, row in landed.iterrows():
+        day = day.date() if hasattr(day, "date") else day
+        line = f"  {day!s:<10} {row.sends:>7,} {row.opened:>7,} {row.clicked:>8,} {row.purchased:>10,}"
+        value = truth.get(day)
+        if value is not None:
+            line += (
+                f"   {value.policy_incremental_purchases:8.2f} / {value.random_incremental_purchases:8.2f}"
+                f" = {value.ratio_to_random:.2f}x (oracle ranking {value.ratio_to_oracle:.2f}x of best)"
+            )
+        print(line)
+    if truth:
+        shift = json.loads((settings.simulator_path() / "truth.json").read_text())["generator"]["shift"]
+        print(
+            f"  The world's scripted shift starts on live day {shift['live_day']}: people whose top category is "
+            f"{shift['category']} open {shift['responsiveness_factor']}x and buy {shift['demand_factor']}x as often."
+        )
 
 
 def main() -> None:
@@ -58,15 +113,7 @@ def main() -> None:
             f"  landing rows in {reconciliation[0]:,} = staged {reconciliation[1]:,} "
             f"+ quarantined {reconciliation[2]:,}"
         )
-        if settings.user_landing_dir() is None and (settings.simulator_path() / "truth.json").exists():
-            value = targeting_value_from_the_truth(connection, settings.simulator_path(), settings.audience_seed)
-            print(
-                f"\nTargeting, judged by the simulator's truth (the pipeline never reads it): emailed "
-                f"{value.emailed:,} of {value.population:,} by propensity; true incremental purchases "
-                f"{value.policy_incremental_purchases:.1f} against {value.random_incremental_purchases:.1f} for random "
-                f"targeting of the same volume ({value.ratio_to_random:.2f}x random, "
-                f"{value.ratio_to_oracle:.2f}x the true-uplift ranking)."
-            )
+        print_live_days(connection, settings)
     print(f"PII vault (the only place with emails and names): {settings.pii_vault_path()}")
 
     client = settings.mlflow_client()

@@ -9,6 +9,10 @@ SUBSCRIBER_ELIGIBILITY = "marts.subscriber_eligibility"
 SUBSCRIBER_IDENTITY_CROSSWALK = "marts.subscriber_identity_crosswalk"
 TRAINING_EXAMPLES = "marts.training_examples"
 SCORING_FEATURES = "marts.scoring_features"
+FCT_SENDS = "marts.fct_sends"
+FCT_EMAIL_EVENTS = "marts.fct_email_events"
+FCT_ORDERS = "marts.fct_orders"
+FCT_SEND_OUTCOMES = "marts.fct_send_outcomes"
 CONSENT_RECORDS_UNTIED = "quality.consent_records_untied"
 LANDING_RECONCILIATION = "quality.landing_reconciliation"
 DBT_TABLES = (
@@ -17,6 +21,10 @@ DBT_TABLES = (
     SUBSCRIBER_IDENTITY_CROSSWALK,
     TRAINING_EXAMPLES,
     SCORING_FEATURES,
+    FCT_SENDS,
+    FCT_EMAIL_EVENTS,
+    FCT_ORDERS,
+    FCT_SEND_OUTCOMES,
     CONSENT_RECORDS_UNTIED,
     LANDING_RECONCILIATION,
 )
@@ -26,4 +34,3 @@ SUBJECT_LINE_VARIANTS = "ml.subject_line_variants"
 PROPENSITY_SCORES = "ml.propensity_scores"
 EXPERIMENT_ASSIGNMENTS = "ml.experiment_assignments"
 PLANNED_SENDS = "ml.planned_sends"
-CAMPAIGN_OUTCOMES = "ml.campaign_outcomes"

@@ -52,7 +52,7 @@ def test_every_stage_is_an_asset(defs):
         "subject_line_variants",
         "experiment_assignments",
         "planned_sends",
-        "campaign_outcomes",
+        "fct_send_outcomes",
         "experiment_report",
     }
     assert expected <= keys, expected - keys
@@ -94,18 +94,26 @@ def test_quality_checks_exist_and_gx_checks_block(defs):
     assert ("planned_sends", "only_eligible_subscribers_planned") in blocking
 
 
-def test_one_job_materialises_everything_and_runs_daily(defs):
-    from orchestration.defs.automation import refresh_email_pipeline_job
+def test_the_daily_loop_runs_everything_but_training_which_has_its_own_job(defs):
+    from orchestration.partitions import daily_partitions
 
-    assert defs.resolve_job_def("refresh_email_pipeline_job").name == refresh_email_pipeline_job.name
     graph = defs.resolve_asset_graph()
-    selected = refresh_email_pipeline_job.selection.resolve(graph)
+    model = dg.AssetKey("purchase_propensity_model")
     materializable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
     assert len(materializable) > 60
-    assert selected == materializable, materializable ^ selected
-    schedule = defs.resolve_schedule_def("daily_refresh_schedule")
-    assert schedule.cron_schedule == "0 5 * * *"
-    assert schedule.job_name == "refresh_email_pipeline_job"
+    daily = defs.resolve_job_def("run_daily_loop_job")
+    training = defs.resolve_job_def("train_propensity_model_job")
+    assert set(daily.asset_layer.selected_asset_keys) == materializable - {model}
+    assert set(training.asset_layer.selected_asset_keys) == {model}
+    # Every asset of the loop is daily, but the vendored Hillstrom file and the model.
+    unpartitioned = {key for key in materializable if graph.get(key).partitions_def is None}
+    assert unpartitioned == {model, dg.AssetKey(["landing", "hillstrom"])}
+    assert {graph.get(key).partitions_def for key in materializable - unpartitioned} == {daily_partitions}
+    # Schedules exist but are off: a dev UI must not start runs by itself.
+    loop_schedule = defs.resolve_schedule_def("run_daily_loop_job_schedule")
+    assert loop_schedule.job_name == "run_daily_loop_job"
+    assert loop_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert defs.resolve_schedule_def("weekly_training_schedule").job_name == "train_propensity_model_job"
 
 
 def test_feature_contract_matches_the_dbt_marts(defs):
@@ -124,3 +132,4 @@ def test_table_names_of_dbt_models_match_the_manifest():
     nodes = json.loads(email_dbt_project().manifest_path.read_text())["nodes"].values()
     relations = {f"{node['schema']}.{node['name']}" for node in nodes if node["resource_type"] == "model"}
     assert set(tables.DBT_TABLES) <= relations, set(tables.DBT_TABLES) - relations
+

@@ -33,7 +33,7 @@ EXPECTED_MARTS = {
     "subscriber_identity_crosswalk", "consent_history", "suppression_list", "subscriber_eligibility",
     "subscriber_profiles", "training_examples", "scoring_features", "quarantine_rows",
     "landing_reconciliation", "hillstrom_arm_outcomes", "fct_sends", "fct_email_events", "fct_orders",
-    "consent_records_untied",
+    "consent_records_untied", "fct_send_outcomes",
 }
 # Structural expectations: the only error-severity kinds allowed on the dirty landing files.
 STRUCTURAL_TYPES = {"expect_column_to_exist", "expect_column_values_to_be_in_type_list"}
@@ -300,6 +300,26 @@ def feature_frame(n_subscribers: int, cutoffs: list[str], with_labels: bool) -> 
     return frame
 
 
+def send_outcomes_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "send_id": ["s1", "s2", "s3", "s4"],
+        "campaign_id": ["cp1", "cp1", "cp2", None],
+        "subscriber_key": [key(0), key(1), key(0), key(2)],
+        "sent_at": ts("2026-03-01 10:00:00", "2026-03-01 10:00:00", "2026-06-25 09:00:00", "2026-03-02 10:00:00"),
+        "delivered": [True, True, True, False],
+        "bounced": [False, False, False, True],
+        "opened": [True, False, False, False],
+        "clicked": [True, False, False, False],
+        "unsubscribed": [False, True, False, False],
+        "complained": [False, False, False, False],
+        "purchased": [True, False, True, False],
+        "attributed_orders": [2, 0, 1, 0],
+        "attributed_revenue": [59.98, 0.0, 12.5, 0.0],
+        "observed_days": [14.0, 14.0, 5.625, 14.0],
+        "window_complete": [True, True, False, True],
+    })
+
+
 def arm_summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per Hillstrom arm: customers and mean visit, conversion and spend (the mart, in pandas)."""
     summary = df.groupby("segment", sort=True).agg(
@@ -341,6 +361,7 @@ def mart_frames() -> dict[str, pd.DataFrame]:
         "scoring_features": feature_frame(20, ["2026-06-30"], with_labels=False),
         "quarantine_rows": pd.DataFrame({
             "source_file": ["orders.parquet", "orders.parquet", "email_events.parquet"],
+            "landing_batch": ["initial", "initial", "2026-07-03"],
             "source_row_key": [3, 17, 3],
             "source_record_id": ["o4", None, "ev4"],
             "reason_code": ["invalid_amount", "missing_required_field", "exact_duplicate"],
@@ -351,12 +372,14 @@ def mart_frames() -> dict[str, pd.DataFrame]:
             ],
         }),
         "landing_reconciliation": pd.DataFrame({
-            "source_file": landing_files,
-            "rows_in": [100] * 9,
-            "rows_staged": [97] * 9,
-            "rows_quarantined": [3] * 9,
-            "rows_exact_duplicate": [1] * 9,
-            "is_conserved": [True] * 9,
+            "source_file": landing_files + ["sends.parquet", "crm_subscribers.parquet"],
+            "landing_batch": ["initial"] * 9 + ["2026-07-03", "2026-07-03"],
+            "rows_in": [100] * 9 + [20, 5],
+            "rows_staged": [97] * 9 + [20, 5],
+            "rows_superseded": [0] * 9 + [0, 0],
+            "rows_quarantined": [3] * 9 + [0, 0],
+            "rows_exact_duplicate": [1] * 9 + [0, 0],
+            "is_conserved": [True] * 11,
         }),
         "hillstrom_arm_outcomes": arm_summary(hillstrom),
         "fct_sends": pd.DataFrame({
@@ -387,11 +410,13 @@ def mart_frames() -> dict[str, pd.DataFrame]:
         }),
         "consent_records_untied": pd.DataFrame({
             "source_file": ["suppressions.parquet"],
+            "landing_batch": ["2026-07-03"],
             "source_row_key": [4],
             "source_record_id": ["s9"],
             "record_kind": ["suppression"],
             "reason_code": ["unknown_subscriber"],
         }),
+        "fct_send_outcomes": send_outcomes_frame(),
         "_hillstrom": hillstrom,
     }
 
@@ -588,3 +613,46 @@ def test_hillstrom_outcomes_off_the_published_means_block() -> None:
     frame.loc[frame["segment"] == "No E-Mail", "visit_rate"] += 0.001
     outcome = validate("hillstrom_arm_outcomes", frame)
     assert error_pairs(outcome) == {("expect_column_values_to_be_between", "visit_rate", "segment == No E-Mail")}
+
+
+def test_a_purchase_without_an_attributed_order_blocks_send_outcomes() -> None:
+    frame = good_frames()["fct_send_outcomes"]
+    frame.loc[1, "purchased"] = True  # attributed_orders stays 0
+    outcome = validate("fct_send_outcomes", frame)
+    assert error_pairs(outcome) == {("expect_column_values_to_be_between", "attributed_orders", "purchased == True")}
+
+
+def test_a_window_observed_longer_than_the_attribution_window_blocks_send_outcomes() -> None:
+    frame = good_frames()["fct_send_outcomes"]
+    frame.loc[0, "observed_days"] = 14.5
+    outcome = validate("fct_send_outcomes", frame)
+    assert error_pairs(outcome) == {("expect_column_values_to_be_between", "observed_days", None)}
+
+
+def test_an_incomplete_window_observed_whole_blocks_send_outcomes() -> None:
+    frame = good_frames()["fct_send_outcomes"]
+    frame.loc[2, "observed_days"] = 14.0  # window_complete stays False
+    outcome = validate("fct_send_outcomes", frame)
+    assert error_pairs(outcome) == {
+        ("expect_column_values_to_be_in_set", "window_complete", "observed_days == 14.0"),
+        ("expect_column_values_to_be_between", "observed_days", "window_complete == False"),
+    }
+
+
+@pytest.mark.parametrize("table", ["quarantine_rows", "landing_reconciliation", "consent_records_untied"])
+def test_a_landing_batch_that_is_neither_initial_nor_a_day_blocks(table: str) -> None:
+    frame = good_frames()[table]
+    frame.loc[0, "landing_batch"] = "2026-7-3"
+    outcome = validate(table, frame)
+    assert error_pairs(outcome) == {("expect_column_values_to_match_regex", "landing_batch", None)}
+
+
+def test_one_row_twice_in_the_quarantine_blocks_but_the_same_row_number_in_another_batch_does_not() -> None:
+    frame = good_frames()["quarantine_rows"]
+    frame.loc[2, ["source_file", "landing_batch", "source_row_key"]] = ["orders.parquet", "2026-07-03", 3]
+    assert not validate("quarantine_rows", frame).blocking_failed
+    frame.loc[2, "landing_batch"] = "initial"
+    outcome = validate("quarantine_rows", frame)
+    assert error_pairs(outcome) == {
+        ("expect_compound_columns_to_be_unique", "source_file,landing_batch,source_row_key", None)
+    }

@@ -10,6 +10,13 @@ import pytest
 
 from tests.fixtures.tiny_landing import write_tiny_landing
 
+
+def first_export_day(landing) -> str:
+    """The daily partition of a landing folder's initial export (its manifest's last whole day)."""
+    from orchestration.resources import PipelineSettings
+
+    return PipelineSettings(landing_dir=str(landing)).initial_export_day().isoformat()
+
 pytestmark = pytest.mark.e2e
 
 RAW_NAME = b"Zebulonia"
@@ -31,9 +38,10 @@ def test_a_non_utf8_first_name_stops_the_run_and_leaves_no_raw_value_in_the_stat
 
     (state / "dagster_home").mkdir(parents=True)
     instance = dg.DagsterInstance.local_temp(tempdir=str(state / "dagster_home"))
-    result = build_defs().resolve_job_def("refresh_email_pipeline_job").execute_in_process(
+    result = build_defs().resolve_job_def("run_daily_loop_job").execute_in_process(
         run_config={"resources": {"settings": {"config": {"state_dir": str(state), "landing_dir": str(landing)}}}},
         instance=instance,
+        partition_key=first_export_day(landing),
         raise_on_error=False,
     )
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

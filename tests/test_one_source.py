@@ -89,6 +89,22 @@ def test_every_gx_value_set_of_a_vocabulary_column_equals_its_source() -> None:
     assert seen == set(GX_COPIES), set(GX_COPIES) - seen
 
 
+def test_the_attribution_window_is_one_number_in_python_dbt_and_the_outcome_suite() -> None:
+    """ATTRIBUTION_WINDOW_DAYS is the dbt var marts.fct_send_outcomes attributes with, and
+    every bound on observed_days in that mart's GX suite."""
+    assert DBT_VARS["attribution_window_days"] == vocabulary.ATTRIBUTION_WINDOW_DAYS
+    suite = json.loads((REPO / "expectations" / "fct_send_outcomes.json").read_text())
+    bounds = []
+    for expectation in suite["expectations"]:
+        kwargs = expectation["kwargs"]
+        if kwargs.get("column") == "observed_days" and "max_value" in kwargs:
+            bounds.append(kwargs["max_value"])
+        condition = kwargs.get("row_condition")
+        if isinstance(condition, dict) and condition["column"]["name"] == "observed_days":
+            bounds.append(condition["parameter"])
+    assert len(bounds) >= 2 and set(bounds) == {vocabulary.ATTRIBUTION_WINDOW_DAYS}, bounds
+
+
 def test_the_documented_reason_codes_are_the_codes_in_priority_order() -> None:
     contract = (REPO / "docs" / "data_contract.md").read_text()
     table = contract.split("## Reason codes", 1)[1].split("| code |", 1)[1].split("\n\n", 1)[0]

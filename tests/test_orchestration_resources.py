@@ -1,8 +1,11 @@
 """The settings resource resolves paths and hands dbt its settings as arguments."""
 
 import os
+from datetime import date
 
+import dagster as dg
 import pandas as pd
+import pytest
 
 from orchestration.resources import PipelineSettings
 
@@ -26,11 +29,33 @@ def test_a_user_landing_folder_and_remote_mlflow_come_from_the_environment(tmp_p
     assert settings.tracking_uri() == "http://127.0.0.1:5000"
 
 
-def test_as_of_is_the_export_time_of_the_landing_manifest(tmp_path):
-    settings = PipelineSettings(state_dir=str(tmp_path))
+def test_the_first_day_is_the_last_whole_day_of_the_initial_export(tmp_path):
+    settings = PipelineSettings(state_dir=str(tmp_path), audience_end="2026-05-01 00:00:00")
+    assert settings.initial_export_day() == date(2026, 4, 30)  # no export yet: the simulator's history
     settings.landing_path().mkdir(parents=True)
     (settings.landing_path() / "_manifest.json").write_text('{"extracted_at": "2026-06-30T00:00:00"}')
-    assert settings.as_of().isoformat() == "2026-06-30T00:00:00"
+    assert settings.initial_export_day() == date(2026, 6, 29)
+    (settings.landing_path() / "_manifest.json").write_text('{"extracted_at": "2026-06-30T10:15:00"}')
+    assert settings.initial_export_day() == date(2026, 6, 30)
+    assert settings.as_of(date(2026, 6, 30)).isoformat() == "2026-06-30T23:59:59"
+
+
+def test_your_own_export_without_a_manifest_is_a_clear_error(tmp_path):
+    settings = PipelineSettings(state_dir=str(tmp_path), landing_dir=str(tmp_path / "exports"))
+    with pytest.raises(dg.Failure, match=r"_manifest.json is missing.*Fix: write"):
+        settings.initial_export_day()
+
+
+def test_a_day_is_replaced_exactly_and_other_days_are_kept(tmp_path):
+    warehouse = PipelineSettings(state_dir=str(tmp_path)).warehouse()
+    day1, day2 = date(2026, 7, 1), date(2026, 7, 2)
+    frame = lambda day, values: pd.DataFrame({"day": pd.Timestamp(day), "v": values})  # noqa: E731
+    assert warehouse.replace_day(frame(day1, [1, 2]), "ml.daily", "day", day1) == 2
+    assert warehouse.replace_day(frame(day2, [3]), "ml.daily", "day", day2) == 1
+    assert warehouse.replace_day(frame(day1, [7]), "ml.daily", "day", day1) == 1
+    assert warehouse.read("select v from ml.daily order by v")["v"].tolist() == [3, 7]
+    with pytest.raises(ValueError, match="carry other days"):
+        warehouse.replace_day(frame(day2, [1]), "ml.daily", "day", day1)
 
 
 def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, monkeypatch):
@@ -38,11 +63,11 @@ def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, 
     monkeypatch.delenv("PIPELINE_LANDING_DIR", raising=False)
     environment_before = dict(os.environ)
     settings = PipelineSettings(state_dir=str(tmp_path))
-    assert settings.dbt_vars() == {
+    assert settings.dbt_vars(date(2026, 7, 2)) == {
         "landing_dir": str(tmp_path / "landing"),
         "warehouse_path": str(tmp_path / "warehouse.duckdb"),
         "pii_vault_path": str(tmp_path / "pii_vault.duckdb"),
-        "as_of": settings.as_of().isoformat(sep=" "),
+        "as_of": "2026-07-02 23:59:59",
     }
     assert dict(os.environ) == environment_before
     assert settings.user_landing_dir() is None

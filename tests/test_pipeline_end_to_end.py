@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -24,20 +25,50 @@ AUDIENCE = {"audience_size": 3000, "audience_days": 120, "audience_seed": 7}
 # Warning-severity check failures this run is expected to show, by (asset, check): none. A
 # new warning must be looked at and then either fixed or named here with the reason.
 EXPECTED_WARNINGS: set[tuple[str, str]] = set()
+# Measured on this audience (see the issue note): the policy's true incremental purchases
+# per live day, as a multiple of random targeting of the same volume.
+RATIO_TO_RANDOM_AT_LEAST = 1.2
+
+
+FIRST_DAY = date(2026, 6, 29)  # the history's last day (AudienceConfig.end is 2026-06-30)
+LIVE_DAYS = [FIRST_DAY + timedelta(days=k) for k in (1, 2)]
+LAST_DAY = LIVE_DAYS[-1]
+EXPERIMENT = "subject-personalisation-v1"
+
+
+class Runs:
+    """The results of every run of the loop, in order, like one run's result."""
+
+    def __init__(self, results):
+        self.results = results
+        self.success = all(r.success for r in results)
+        self.all_events = [e for r in results for e in r.all_events]
+
+    def get_asset_check_evaluations(self):
+        return [c for r in self.results for c in r.get_asset_check_evaluations()]
+
+    def asset_materializations_for_node(self, node):
+        return [m for r in self.results for m in r.asset_materializations_for_node(node)]
 
 
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory):
+    """The history's day, then two live days of the loop. (Re-running a day is checked in
+    tests/test_runs_survive.py, `make test-soak`, to keep `make test` short.)"""
+    from orchestration import loop
     from orchestration.definitions import defs as build_defs
 
     state = tmp_path_factory.mktemp("state")
-    job = build_defs().resolve_job_def("refresh_email_pipeline_job")
-    result = job.execute_in_process(
-        run_config={"resources": {"settings": {"config": {"state_dir": str(state), **AUDIENCE}}}},
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
-    return result, state
+    defs = build_defs()
+    instance = dg.DagsterInstance.ephemeral()
+    run_config = {"resources": {"settings": {"config": {"state_dir": str(state), **AUDIENCE}}}}
+    results = loop.first_day(defs, instance, run_config, FIRST_DAY)
+    daily = defs.resolve_job_def(loop.DAILY_JOB)
+    for day in LIVE_DAYS:
+        results.append(daily.execute_in_process(
+            run_config=run_config, instance=instance, partition_key=day.isoformat(), raise_on_error=False
+        ))
+    return Runs(results), state
 
 
 @pytest.fixture(scope="module")
@@ -86,26 +117,61 @@ def test_every_step_and_check_succeeds(pipeline_run):
         if not c.passed and c.severity == dg.AssetCheckSeverity.WARN
     }
     assert warnings == EXPECTED_WARNINGS
-    assert len(result.get_asset_check_evaluations()) > 200
+    assert len(result.get_asset_check_evaluations()) > 3 * 200
+
 
 
 def test_table_row_counts_are_consistent(warehouse):
-    count = lambda table: warehouse.execute(f"select count(*) from {table}").fetchone()[0]  # noqa: E731
+    count = lambda sql: warehouse.execute(f"select count(*) from {sql}").fetchone()[0]  # noqa: E731
     profiles = count("marts.subscriber_profiles")
     assert 2000 < profiles <= 3000
     assert count("marts.subscriber_eligibility") == profiles
-    eligible = warehouse.execute("select count(*) from marts.subscriber_eligibility where is_eligible").fetchone()[0]
-    assert count("ml.propensity_scores") == eligible
-    assert count("ml.experiment_assignments") == eligible
-    holdout = warehouse.execute("select count(*) from ml.experiment_assignments where arm = 'holdout'").fetchone()[0]
-    by_selection = dict(warehouse.execute("select selected_by, count(*) from ml.planned_sends group by 1").fetchall())
-    # The policy: a ~10% random control of the non-holdout members, and the top half of the rest.
+    eligible = count("marts.subscriber_eligibility where is_eligible")
+    # One slice per day: each day scores and assigns everyone eligible that day.
+    assert count(f"ml.propensity_scores where scored_on = '{LAST_DAY}'") == eligible
+    assert count(f"ml.experiment_assignments where assigned_on = '{LAST_DAY}'") == eligible
+    assert count("(select distinct scored_on from ml.propensity_scores)") == 3
+    holdout = count(f"ml.experiment_assignments where assigned_on = '{LAST_DAY}' and arm = 'holdout'")
+    with_esp = count(
+        f"""ml.experiment_assignments a join marts.subscriber_identity_crosswalk x
+            on x.subscriber_key = a.subscriber_key and x.source_system = 'esp'
+            where a.assigned_on = '{LAST_DAY}' and a.arm <> 'holdout'"""
+    )
+    next_day = LAST_DAY + timedelta(days=1)
+    by_selection = dict(warehouse.execute(
+        "select selected_by, count(*) from ml.planned_sends where planned_for = ? group by 1", [next_day]
+    ).fetchall())
+    # The policy: a ~10% random control of the reachable non-holdout members, and the top half of the rest.
     random_control = by_selection["random_control"]
-    assert abs(random_control / (eligible - holdout) - 0.1) < 0.03
-    assert by_selection["top_propensity_share"] == (eligible - holdout - random_control) // 2
-    assert count("ml.planned_sends") == random_control + by_selection["top_propensity_share"]
-    assert count("ml.campaign_outcomes") == eligible
+    assert abs(random_control / with_esp - 0.1) < 0.03
+    assert by_selection["top_propensity_share"] == (with_esp - random_control) // 2
+    assert count(f"ml.planned_sends where planned_for = '{next_day}'") == random_control + by_selection["top_propensity_share"]
+    assert holdout > 0
     assert count("marts.training_examples") > 5 * profiles // 2
+
+
+def test_every_planned_send_of_a_live_day_landed_and_its_events_are_attributed_to_it(pipeline_run, warehouse):
+    """The ESP's sends and events come back through landing keyed by the planned send id;
+    marts.fct_send_outcomes attributes every event to its own send and nothing else."""
+    _, state = pipeline_run
+    for day in LIVE_DAYS:
+        planned = {r[0] for r in warehouse.execute(
+            "select send_plan_id from ml.planned_sends where planned_for = ?", [day]).fetchall()}
+        landed = {r[0] for r in warehouse.execute(
+            "select send_id from marts.fct_send_outcomes where campaign_id = ?", [f"{EXPERIMENT}:{day}"]).fetchall()}
+        truth = pd.read_parquet(state / "simulator" / "world" / f"send_truth_{day}.parquet")
+        skipped = set(truth.loc[truth["skipped_by_esp"], "send_id"])
+        assert planned and landed == planned - skipped and len(skipped) < 0.02 * len(planned)
+    landing = state / "landing" / "drops"
+    events = pd.concat([pd.read_parquet(p) for p in landing.glob("*/email_events.parquet")])
+    outcomes = warehouse.execute(
+        "select send_id, opened, clicked, delivered from marts.fct_send_outcomes where starts_with(campaign_id, ?)",
+        [EXPERIMENT],
+    ).df().set_index("send_id")
+    for event, column in (("open", "opened"), ("click", "clicked"), ("delivered", "delivered")):
+        landed_ids = set(events.loc[events["event_type"] == event, "send_id"])
+        assert set(outcomes.index[outcomes[column]]) == landed_ids, event
+    assert outcomes["opened"].sum() > 50
 
 
 def test_landing_rows_are_conserved(warehouse):
@@ -120,8 +186,9 @@ def test_no_planned_send_to_an_ineligible_subscriber(warehouse):
     violations = warehouse.execute(
         """
         select count(*) from ml.planned_sends ps join marts.subscriber_eligibility e using (subscriber_key)
-        where not e.is_eligible
-        """
+        where not e.is_eligible and ps.planned_for = ?
+        """,
+        [LAST_DAY + timedelta(days=1)],
     ).fetchone()[0]
     assert violations == 0
 
@@ -136,19 +203,31 @@ def test_model_beats_chance_on_held_out_cutoff(pipeline_run):
 
 
 def test_the_report_shows_each_arms_own_outcomes_and_intervals(pipeline_run, warehouse):
+    from ml.experiments.outcomes import member_outcomes
+
     _, state = pipeline_run
     reports = state / "reports"
-    page = next(reports.glob("experiment_report_*.html")).read_text()
-    outcomes = warehouse.execute(
-        "select arm, count(*), sum(converted::int), sum(clicked::int) from ml.campaign_outcomes group by arm"
-    ).fetchall()
-    assert arm_sizes(page) == {arm: n for arm, n, _, _ in outcomes}
+    page = (reports / f"experiment_report_{EXPERIMENT}_{LAST_DAY}.html").read_text()
+    members = warehouse.execute(
+        "select subscriber_key, arm from ml.experiment_assignments where assigned_on = ?", [FIRST_DAY]
+    ).df()
+    outcomes = member_outcomes(
+        members,
+        warehouse.execute("select send_id, subscriber_key, sent_at from marts.fct_sends").df(),
+        warehouse.execute("select send_id, event_type from marts.fct_email_events").df(),
+        warehouse.execute("select subscriber_key, ordered_at, amount_usd from marts.fct_orders").df(),
+        since=datetime(2026, 6, 30), until=datetime(2026, 7, 1, 23, 59, 59),
+    )
+    by_arm = outcomes.groupby("arm").agg(n=("arm", "size"), converted=("converted", "sum"), clicked=("clicked", "sum"))
+    assert arm_sizes(page) == by_arm["n"].to_dict()
+    assert by_arm.loc["holdout", "clicked"] == 0 and by_arm.loc["treatment", "clicked"] > 0
     shown = arm_figures(page)
-    for arm, n, conversions, clicks in outcomes:
-        for metric, successes in (("converted", conversions), ("clicked", clicks)):
+    for arm, row in by_arm.iterrows():
+        for metric in ("converted", "clicked"):
+            successes, n = int(row[metric]), int(row["n"])
             low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
             assert shown[(arm, metric)] == (f"{successes / n:.2%}", f"{max(low, 0):.2%}", f"{min(high, 1):.2%}"), arm
-    assert (reports / "feature_drift_report.html").stat().st_size > 10_000
+    assert (reports / f"feature_drift_report_{LAST_DAY}.html").stat().st_size > 10_000
 
 
 def test_no_email_or_first_name_outside_the_vault(pipeline_run, warehouse):
@@ -219,8 +298,10 @@ def test_every_row_the_simulator_corrupted_is_quarantined_with_its_reason(pipeli
             f"""
             with quarantined as (
                 select source_file, source_row_key, reason_code from quality.quarantine_rows
+                where landing_batch = 'initial'  -- the simulator corrupts the history only
                 union all
                 select source_file, source_row_key, reason_code from vault.quarantined_subscribers
+                where landing_batch = 'initial'
             )
             select c.source_file, c.kind, q.reason_code, count(*) as n
             from read_parquet('{state / "simulator" / "corruptions.parquet"}') c
@@ -240,20 +321,20 @@ def test_every_row_the_simulator_corrupted_is_quarantined_with_its_reason(pipeli
 
 
 def test_the_score_based_policy_beats_random_targeting_against_the_truth(pipeline_run, warehouse):
-    """From the simulator's oracle (never read by the pipeline): the true incremental
-    purchases of the people the policy chose by score, against random targeting of the same
-    volume from the same people."""
-    from orchestration.summary import targeting_value_from_the_truth
+    """From the simulator's oracle (never read by the pipeline): each live day, the true
+    incremental purchases of the people the policy chose by score, against random targeting
+    of the same volume from the same people."""
+    from orchestration.summary import policy_value_by_day
 
     _, state = pipeline_run
-    value = targeting_value_from_the_truth(warehouse, state / "simulator", AUDIENCE["audience_seed"])
-    assert value.emailed == value.population // 2
-    # Measured on this audience: 1.78x random and 0.92x the true-uplift ranking.
-    assert value.ratio_to_random > 1.3, value
-    assert value.ratio_to_oracle > 0.75, value
+    values = policy_value_by_day(warehouse, state / "simulator")
+    assert sorted(values) == LIVE_DAYS
+    for day, value in values.items():
+        assert abs(value.emailed - value.population // 2) <= 1, value
+        assert value.ratio_to_random > RATIO_TO_RANDOM_AT_LEAST, (day, value)
 
 
-def test_the_demo_summary_prints_the_run_and_judges_the_policy(pipeline_run, warehouse, monkeypatch, capsys):
+def test_the_demo_summary_prints_each_live_day_and_judges_the_policy(pipeline_run, warehouse, monkeypatch, capsys):
     """`make demo` ends with `python -m orchestration.summary` on the same state."""
     from orchestration import summary
 
@@ -265,6 +346,11 @@ def test_the_demo_summary_prints_the_run_and_judges_the_policy(pipeline_run, war
     printed = capsys.readouterr().out
     planned = warehouse.execute("select count(*) from ml.planned_sends").fetchone()[0]
     assert re.search(rf"ml\.planned_sends\s+{planned:,} rows", printed), printed
-    value = summary.targeting_value_from_the_truth(warehouse, state / "simulator", AUDIENCE["audience_seed"])
-    assert f"({value.ratio_to_random:.2f}x random" in printed
+    values = summary.policy_value_by_day(warehouse, state / "simulator")
+    for day in LIVE_DAYS:
+        sends, opened = warehouse.execute(
+            "select count(*), count(*) filter (opened) from marts.fct_send_outcomes where cast(sent_at as date) = ?", [day]
+        ).fetchone()
+        assert re.search(rf"{day}\s+{sends:,}\s+{opened:,}\s", printed), printed
+        assert f"= {values[day].ratio_to_random:.2f}x" in printed
     assert "model purchase_propensity version 1 (alias candidate)" in printed

@@ -1,16 +1,31 @@
 {#-
   Final per-row verdict for a landing file, after the row-local and relational checks.
 
-  `relation` must have source_row_key, raw_values, the key column and `pre_dedup_issue`
-  (the first row-local or relational reason code, or null). Among the rows that passed
-  those checks, the first row (lowest source_row_key) per key is kept; a later row with the
-  same key is an `exact_duplicate` when its raw values equal the kept row's, otherwise a
-  `duplicate_event_id`. Returns every input column except pre_dedup_issue, plus
-  `reason_code` (null = the row is valid).
+  `relation` must have landing_batch, source_row_key, raw_values, the key column and
+  `pre_dedup_issue` (the first row-local or relational reason code, or null). Rows are in
+  landing order: the initial export, then the drops by date, each file by row number.
+
+  Events (supersede=false: consent events, suppressions, sends, email events, orders) are
+  written once. Among the rows that passed those checks, the first row per key in landing
+  order is kept; a later row with the same key, in the same file or a later drop, is an
+  `exact_duplicate` when its raw values equal the kept row's, otherwise a
+  `duplicate_event_id`.
+
+  Entities (supersede=true: subscribers, products, campaigns) may change. Within one batch
+  the same rule holds; across batches, the latest batch's kept row is the record in force
+  and the kept rows of earlier batches are `is_superseded` (not quarantined: they were
+  valid, and the record has a newer version). A later row that is quarantined supersedes
+  nothing.
+
+  Returns every input column except pre_dedup_issue, plus `reason_code` (null = the row
+  passed every check) and `is_superseded` (always false for events). The row is in the
+  validated layer when reason_code is null and it is not superseded.
 -#}
-{% macro final_verdict(relation, key_column) -%}
+{% macro final_verdict(relation, key_column, supersede=false) -%}
+    {%- set partition = key_column ~ ", pre_dedup_issue is null" ~ (", landing_batch" if supersede else "") -%}
+    {%- set order = "order by " ~ landing_batch_order() ~ ", source_row_key" -%}
     select
-        * exclude (pre_dedup_issue, _key_rank, _kept_raw_values),
+        * exclude (pre_dedup_issue, _key_rank, _kept_raw_values, _latest_batch),
         coalesce(
             pre_dedup_issue,
             case
@@ -18,16 +33,25 @@
                 when raw_values = _kept_raw_values then 'exact_duplicate'
                 else 'duplicate_event_id'
             end
-        ) as reason_code
+        ) as reason_code,
+        {%- if supersede %}
+        coalesce(
+            pre_dedup_issue is null and _key_rank = 1 and {{ landing_batch_order() }} < _latest_batch,
+            false
+        ) as is_superseded
+        {%- else %}
+        false as is_superseded
+        {%- endif %}
     from (
         select
             *,
-            row_number() over (
-                partition by {{ key_column }}, pre_dedup_issue is null order by source_row_key
-            ) as _key_rank,
-            first_value(raw_values) over (
-                partition by {{ key_column }}, pre_dedup_issue is null order by source_row_key
-            ) as _kept_raw_values
+            row_number() over (partition by {{ partition }} {{ order }}) as _key_rank,
+            first_value(raw_values) over (partition by {{ partition }} {{ order }}) as _kept_raw_values,
+            {%- if supersede %}
+            max({{ landing_batch_order() }}) over (partition by {{ key_column }}, pre_dedup_issue is null) as _latest_batch
+            {%- else %}
+            null as _latest_batch
+            {%- endif %}
         from {{ relation }}
     )
 {%- endmacro %}
@@ -74,6 +98,7 @@ checked as (
 {%- for model_name, key_column in classified %}
 select
     source_file,
+    landing_batch,
     source_row_key,
     {{ key_column }} as source_record_id,
     reason_code,

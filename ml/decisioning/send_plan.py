@@ -9,7 +9,8 @@ its block recipe, consent proof), so "why did this person get this email" has an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+import hashlib
+from datetime import date, datetime
 
 import pandas as pd
 
@@ -26,9 +27,14 @@ ELIGIBILITY_INPUT = (
 # The only consent status a send may rest on.
 SENDABLE_CONSENT_STATUS = "subscribed"
 
+ESP_CONTACT_INPUT = ("subscriber_key", "esp_id")
+
 PLANNED_SEND_COLUMNS = (
     "send_plan_id",
+    "planned_for",
+    "campaign_id",
     "subscriber_key",
+    "esp_id",
     "experiment_id",
     "arm",
     "propensity_score",
@@ -57,6 +63,7 @@ class SendPlan:
     held_out: int  # members of the holdout arm: never emailed
     not_sendable: int  # not eligible in the consent mart, or not scored: never emailed
     not_selected: int  # sendable, but below the policy's propensity cut
+    no_esp_contact: int = 0  # sendable, but the ESP has no contact for them to send to
 
 
 def plan_sends(
@@ -65,7 +72,9 @@ def plan_sends(
     profiles: pd.DataFrame,
     eligibility: pd.DataFrame,
     variants: pd.DataFrame,
+    esp_contacts: pd.DataFrame,
     *,
+    planned_for: date,
     feature_list_sha256: str,
     planned_at: datetime,
     policy: TargetingPolicy | None = None,
@@ -76,7 +85,12 @@ def plan_sends(
     or not `subscribed`, gets no send, whatever the other inputs say. Of the sendable, the
     targeting `policy` picks who is emailed (ml/decisioning/policy.py; default: the top 50%
     by propensity plus a 10% random control). Each sent arm draws its subject line from
-    `variants`: treatment personalised, other arms the generic one.
+    `variants`: treatment personalised, other arms the generic one. The ESP sends by its own
+    contact id (`esp_contacts`); a sendable member it has no contact for is counted, not sent.
+
+    Each send is for the day `planned_for`, in that day's campaign
+    (`<experiment_id>:<planned_for>`), with an id that is unique per experiment, day and
+    subscriber and the same when the day is planned again.
     """
     policy = policy or TargetingPolicy()
     for frame, columns, name in (
@@ -84,6 +98,7 @@ def plan_sends(
         (scores, SCORE_INPUT, "scores"),
         (profiles, PROFILE_INPUT, "profiles"),
         (eligibility, ELIGIBILITY_INPUT, "eligibility"),
+        (esp_contacts, ESP_CONTACT_INPUT, "esp_contacts"),
     ):
         missing = [column for column in columns if column not in frame.columns]
         if missing:
@@ -104,13 +119,16 @@ def plan_sends(
     sendable = candidates["is_eligible"].eq(True) & candidates["consent_status"].eq(SENDABLE_CONSENT_STATUS)
     candidates = candidates[sendable].drop(columns=["is_eligible"])
     not_sendable = len(members) - len(candidates)
+    addressed = candidates.merge(esp_contacts[list(ESP_CONTACT_INPUT)], on="subscriber_key", how="inner")
+    no_esp_contact = len(candidates) - len(addressed)
+    candidates = addressed
     if candidates.empty:
-        return SendPlan(pd.DataFrame(columns=list(PLANNED_SEND_COLUMNS)), held_out, not_sendable, not_selected=0)
+        return SendPlan(empty_plan(), held_out, not_sendable, not_selected=0, no_esp_contact=no_esp_contact)
     targeted = target(candidates, policy)
     not_selected = int((targeted["selected_by"] == NOT_SELECTED).sum())
     candidates = targeted[targeted["selected_by"] != NOT_SELECTED]
     if candidates.empty:
-        return SendPlan(pd.DataFrame(columns=list(PLANNED_SEND_COLUMNS)), held_out, not_sendable, not_selected)
+        return SendPlan(empty_plan(), held_out, not_sendable, not_selected, no_esp_contact)
     chosen = [
         choose_variant_per_subscriber(
             candidates.loc[candidates["arm"] == arm, ["subscriber_key", "top_category", "lifecycle_stage"]],
@@ -127,12 +145,33 @@ def plan_sends(
     )
     if sends["subject_line"].isna().any():
         raise ValueError(f"{int(sends['subject_line'].isna().sum())} members got no subject line")
-    sends["send_plan_id"] = sends["experiment_id"] + ":" + sends["subscriber_key"]
+    sends["planned_for"] = pd.Timestamp(planned_for)
+    sends["campaign_id"] = campaign_id(sends["experiment_id"], planned_for)
+    sends["send_plan_id"] = [
+        send_plan_id(experiment, planned_for, key) for experiment, key in zip(sends["experiment_id"], sends["subscriber_key"])
+    ]
     sends["feature_list_sha256"] = feature_list_sha256
     sends["planned_at"] = pd.Timestamp(planned_at)
     return SendPlan(
-        sends=sends[list(PLANNED_SEND_COLUMNS)].reset_index(drop=True),
+        sends=sends[list(PLANNED_SEND_COLUMNS)].sort_values("send_plan_id").reset_index(drop=True),
         held_out=held_out,
         not_sendable=not_sendable,
         not_selected=not_selected,
+        no_esp_contact=no_esp_contact,
     )
+
+
+def campaign_id(experiment_id: pd.Series | str, planned_for: date) -> pd.Series | str:
+    """The day's campaign of an experiment, as the ESP knows it."""
+    return experiment_id + f":{planned_for.isoformat()}"
+
+
+def send_plan_id(experiment_id: str, planned_for: date, subscriber_key: str) -> str:
+    """A short, stable id per (experiment, day, subscriber): the ESP's send id, so that its
+    delivery and engagement events come back keyed by it."""
+    digest = hashlib.sha256(f"{experiment_id}|{planned_for.isoformat()}|{subscriber_key}".encode()).hexdigest()
+    return f"ps_{digest[:24]}"
+
+
+def empty_plan() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(PLANNED_SEND_COLUMNS))

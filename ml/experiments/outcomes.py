@@ -1,73 +1,79 @@
-"""Where campaign outcomes come from.
+"""What each experiment member did, read from landed data (the warehouse's facts).
 
-The pipeline plans sends; something in the world answers with what each experiment member
-did. In the demo that is the simulator (`ml.simulator.responder.SimulatedOutcomeSource`);
-in production it is ESP feedback and orders observed after the send. Both implement
-`OutcomeSource`, so the experiment report does not care which one it got.
+Outcomes come back through landing like any other export: the ESP's sends and e-mail
+events keyed by the planned send id, and the shop's orders. This works the same for the
+simulated world and for your own exports; nothing here knows which it is.
+
+The readout is intention-to-treat: every member of an arm counts, emailed or not, and each
+member's outcome covers the same period (the experiment's first send day up to the
+readout's day) whatever their arm, so arms compare like with like.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime
 
 import pandas as pd
 
-# Columns of the frame passed to `OutcomeSource.observe`.
-MEMBER_COLUMNS = (
-    "subscriber_key",  # pseudonymous key
-    "arm",  # experiment arm, e.g. holdout / control / treatment
-    "is_sent",  # bool: False for the holdout
-    "subject_line",  # str or None (None when not sent)
-    "variant_category",  # product category the subject line promotes, or "general"
-    "crm_id",  # source ids from the identity crosswalk, None when absent
-    "esp_id",
-)
+MEMBER_INPUT = ("subscriber_key", "arm")
+SEND_INPUT = ("send_id", "subscriber_key", "sent_at")
+EVENT_INPUT = ("send_id", "event_type")
+ORDER_INPUT = ("subscriber_key", "ordered_at", "amount_usd")
 
-# Columns of the frame `OutcomeSource.observe` returns: one row per member.
-OUTCOME_COLUMNS = ("subscriber_key", "opened", "clicked", "converted", "revenue")
+# One row per member.
+OUTCOME_COLUMNS = ("subscriber_key", "arm", "is_sent", "sends", "opened", "clicked", "converted", "revenue")
 
 
-class OutcomeSource(Protocol):
-    """Answers a planned campaign with each member's observed outcome."""
-
-    def observe(self, members: pd.DataFrame) -> pd.DataFrame:
-        """Return one row per member with OUTCOME_COLUMNS (bools and a float revenue)."""
-        ...
-
-
-def validate_outcomes(members: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Check an outcome frame covers every member exactly once; return it in member order."""
-    missing_cols = [c for c in OUTCOME_COLUMNS if c not in outcomes.columns]
-    if missing_cols:
-        raise ValueError(f"outcomes lack columns {missing_cols}")
-    if outcomes["subscriber_key"].duplicated().any():
-        raise ValueError("outcomes have more than one row for a subscriber")
-    merged = members[["subscriber_key"]].merge(outcomes[list(OUTCOME_COLUMNS)], on="subscriber_key", how="left", indicator=True)
-    if (merged["_merge"] != "both").any():
-        raise ValueError(f"{int((merged['_merge'] != 'both').sum())} members have no outcome")
-    if len(outcomes) != len(members):
-        raise ValueError("outcomes contain subscribers that are not experiment members")
-    return merged.drop(columns="_merge")
-
-
-def with_source_ids(members: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataFrame:
-    """`members` with their CRM and ESP source ids (None when absent) from the identity
-    crosswalk (subscriber_key, source_system, source_id), as `MEMBER_COLUMNS`. When a system
-    has several records for one person, the smallest id stands for them, so the choice is stable."""
-    missing = [c for c in ("subscriber_key", "source_system", "source_id") if c not in crosswalk.columns]
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"the identity crosswalk lacks columns {missing}")
-    ids = (
-        crosswalk[crosswalk["source_system"].isin(["crm", "esp"])]
-        .groupby(["subscriber_key", "source_system"])["source_id"]
-        .min()
-        .unstack("source_system")
-        .reindex(columns=["crm", "esp"])
-        .rename(columns={"crm": "crm_id", "esp": "esp_id"})
-        .rename_axis(columns=None)
-        .reset_index()
+        raise ValueError(f"{name} lack columns {missing}")
+
+
+def member_outcomes(
+    members: pd.DataFrame,
+    sends: pd.DataFrame,
+    events: pd.DataFrame,
+    orders: pd.DataFrame,
+    *,
+    since: datetime,
+    until: datetime,
+) -> pd.DataFrame:
+    """Each member's outcome from ``since`` to ``until`` (inclusive).
+
+    ``sends`` are the experiment's landed sends, ``events`` their e-mail events (attributed
+    by send id only), ``orders`` the orders of anyone (a purchase counts whether or not it
+    followed an e-mail, so the holdout's purchases count like everyone's).
+    """
+    for frame, columns, name in (
+        (members, MEMBER_INPUT, "members"), (sends, SEND_INPUT, "sends"),
+        (events, EVENT_INPUT, "events"), (orders, ORDER_INPUT, "orders"),
+    ):
+        _require(frame, columns, name)
+    if members["subscriber_key"].duplicated().any():
+        raise ValueError("members contain a subscriber_key more than once")
+    if since > until:
+        raise ValueError(f"the outcome period is empty: since {since} is after until {until}")
+
+    in_period = sends[(sends["sent_at"] >= since) & (sends["sent_at"] <= until)]
+    per_send = in_period[["send_id", "subscriber_key"]].merge(
+        events[list(EVENT_INPUT)].drop_duplicates(), on="send_id", how="left"
     )
-    joined = members.drop(columns=["crm_id", "esp_id"], errors="ignore").merge(ids, on="subscriber_key", how="left")
-    for column in ("crm_id", "esp_id"):
-        joined[column] = joined[column].astype(object).where(joined[column].notna(), None)
-    return joined[list(MEMBER_COLUMNS)]
+    engagement = per_send.groupby("subscriber_key").agg(
+        sends=("send_id", "nunique"),
+        opened=("event_type", lambda s: bool((s == "open").any())),
+        clicked=("event_type", lambda s: bool((s == "click").any())),
+    )
+    bought = orders[(orders["ordered_at"] >= since) & (orders["ordered_at"] <= until)]
+    purchases = bought.groupby("subscriber_key").agg(revenue=("amount_usd", "sum"))
+
+    out = members[list(MEMBER_INPUT)].merge(engagement, on="subscriber_key", how="left").merge(
+        purchases, on="subscriber_key", how="left"
+    )
+    out["sends"] = out["sends"].fillna(0).astype("int64")
+    out["is_sent"] = out["sends"] > 0
+    out["opened"] = out["opened"].astype("boolean").fillna(False).astype(bool)
+    out["clicked"] = out["clicked"].astype("boolean").fillna(False).astype(bool)
+    out["converted"] = out["revenue"].notna()
+    out["revenue"] = out["revenue"].fillna(0.0).astype(float)
+    return out[list(OUTCOME_COLUMNS)].reset_index(drop=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,19 +53,149 @@ def max_text_length(column: str) -> int:
 # Files whose rows carry raw PII; they are read only into the PII vault.
 PII_LANDING_TABLES = ("crm_subscribers", "esp_subscribers")
 
+# Layout (docs/data_contract.md): the initial full export at the top of the landing folder,
+# then one drop folder per day, <landing>/drops/<YYYY-MM-DD>/, with that day's new and
+# changed rows of any subset of the tables. dbt reads every <table>.parquet below the
+# landing folder (one glob that always matches), so no other file of that name may be there.
+MANIFEST_FILE = "_manifest.json"
+DROPS_DIR = "drops"
+INITIAL_BATCH = "initial"
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One landing file: a table's file in one batch ('initial' or a drop's day)."""
+
+    table: str
+    batch: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        """The file as errors and the quarantine name it: `sends.parquet` or
+        `drops/2026-07-03/sends.parquet` (relative to the landing folder)."""
+        if self.batch == INITIAL_BATCH:
+            return f"{self.table}.parquet"
+        return f"{DROPS_DIR}/{self.batch}/{self.table}.parquet"
+
+
+def _drop_day(name: str) -> date | None:
+    """The day a drop folder name stands for, or None when it is not YYYY-MM-DD."""
+    if len(name) != 10:
+        return None
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+def _layout_problems(landing_dir: Path) -> tuple[list[str], list[date]]:
+    """Problems of the drop layout, and the valid drop days in order."""
+    problems: list[str] = []
+    days: list[date] = []
+    drops = landing_dir / DROPS_DIR
+    if drops.exists() and not drops.is_dir():
+        return [f"{DROPS_DIR}: not a folder. Fix: {DROPS_DIR}/ holds one folder per day, {DROPS_DIR}/YYYY-MM-DD/."], []
+    if drops.is_dir():
+        for entry in sorted(drops.iterdir()):
+            if entry.is_file() and entry.name.startswith("."):
+                continue  # .DS_Store and the like; dbt never reads them
+            day = _drop_day(entry.name) if entry.is_dir() else None
+            if day is None:
+                kind = "folder" if entry.is_dir() else "file"
+                problems.append(
+                    f"{DROPS_DIR}/{entry.name}: a {kind} in {DROPS_DIR}/ that is not a drop folder; drop folders "
+                    f"are named by their UTC day, YYYY-MM-DD (e.g. {DROPS_DIR}/2026-07-03/). Fix: rename it, "
+                    "or move it out of the landing folder (a leftover of an interrupted write can be deleted)."
+                )
+                continue
+            days.append(day)
+            problems.extend(_drop_folder_problems(entry, day))
+    for path in sorted(landing_dir.rglob("*.parquet")):
+        table = path.name.removesuffix(".parquet")
+        if table not in LANDING_COLUMNS:
+            continue
+        relative = path.relative_to(landing_dir)
+        parts = relative.parts
+        if len(parts) == 1 or (len(parts) == 3 and parts[0] == DROPS_DIR and _drop_day(parts[1]) is not None):
+            continue
+        if len(parts) == 3 and parts[0] == DROPS_DIR:
+            continue  # its folder is reported above
+        problems.append(
+            f"{relative}: dbt reads every {path.name} below the landing folder, and this one is neither the "
+            f"initial export ({path.name}) nor in a drop folder ({DROPS_DIR}/YYYY-MM-DD/{path.name}). "
+            "Fix: move it out of the landing folder."
+        )
+    return problems, days
+
+
+def _drop_folder_problems(folder: Path, day: date) -> list[str]:
+    problems = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name == MANIFEST_FILE:
+            problems.extend(_drop_manifest_problems(entry, day))
+        elif entry.suffix == ".parquet" and entry.stem not in LANDING_COLUMNS:
+            problems.append(
+                f"{DROPS_DIR}/{day.isoformat()}/{entry.name}: not a landing table, so it would not be read. "
+                f"Fix: name it after its table ({', '.join(f'{t}.parquet' for t in LANDING_TABLES)})."
+            )
+    return problems
+
+
+def _drop_manifest_problems(path: Path, day: date) -> list[str]:
+    name = f"{DROPS_DIR}/{day.isoformat()}/{MANIFEST_FILE}"
+    try:
+        extracted_at = datetime.fromisoformat(str(json.loads(path.read_text())["extracted_at"]))
+    except (ValueError, KeyError, TypeError, OSError):
+        return [
+            f'{name}: not a manifest. Fix: write {{"extracted_at": "{day.isoformat()} 23:59:59"}} '
+            "(UTC) or remove the file (it is optional)."
+        ]
+    if extracted_at.date() != day:
+        return [
+            f"{name}: extracted_at {extracted_at} is not on the drop's day {day.isoformat()}. Fix: put the "
+            f"drop in {DROPS_DIR}/{extracted_at.date().isoformat()}/, or correct extracted_at."
+        ]
+    return []
+
+
+def drop_days(landing_dir: Path) -> list[date]:
+    """The days of the drop folders in `landing_dir`, oldest first (checked names only)."""
+    return _layout_problems(Path(landing_dir))[1]
+
+
+def landing_files(landing_dir: Path, as_of: date | None = None) -> list[LandingFile]:
+    """Every landing file that exists: the initial export's, then each drop's (oldest
+    first), up to the drops of `as_of`'s day when given. Drop folders with bad names are
+    skipped here; check_landing_folder reports them."""
+    landing_dir = Path(landing_dir)
+    files = [
+        LandingFile(table, INITIAL_BATCH, landing_dir / f"{table}.parquet")
+        for table in LANDING_TABLES
+        if (landing_dir / f"{table}.parquet").exists()
+    ]
+    for day in drop_days(landing_dir):
+        if as_of is not None and day > as_of:
+            continue
+        for table in LANDING_TABLES:
+            path = landing_dir / DROPS_DIR / day.isoformat() / f"{table}.parquet"
+            if path.exists():
+                files.append(LandingFile(table, day.isoformat(), path))
+    return files
+
 
 class LandingContractError(ValueError):
     """A landing folder does not follow docs/data_contract.md."""
 
 
-def _type_problem(path: Path, column: str, arrow_type: pa.DataType) -> str | None:
+def _type_problem(name: str, column: str, arrow_type: pa.DataType) -> str | None:
     """Why a column's Parquet type breaks the contract, with the fix; None when it fits."""
     if pa.types.is_null(arrow_type):
         return None  # an all-null column: every row is judged in staging
     if column in NUMERIC_COLUMNS:
         if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
             return None
-        return f"{path.name}: column {column} has type {arrow_type}; the contract expects a number. Fix: write it as double."
+        return f"{name}: column {column} has type {arrow_type}; the contract expects a number. Fix: write it as double."
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return None
     hint = ""
@@ -72,12 +205,12 @@ def _type_problem(path: Path, column: str, arrow_type: pa.DataType) -> str | Non
             "refused rather than guessed at."
         )
     return (
-        f"{path.name}: column {column} has type {arrow_type}; the contract expects text.{hint} "
+        f"{name}: column {column} has type {arrow_type}; the contract expects text.{hint} "
         f"Fix: export {column} as a string column (docs/data_contract.md)."
     )
 
 
-def _encoding_problem(path: Path, column: str, parquet: pq.ParquetFile) -> str | None:
+def _encoding_problem(name: str, column: str, parquet: pq.ParquetFile) -> str | None:
     """The first row whose text is not valid UTF-8, by file, column and row number only."""
     offset = 0
     for batch in parquet.iter_batches(columns=[column], batch_size=65_536):
@@ -91,46 +224,62 @@ def _encoding_problem(path: Path, column: str, parquet: pq.ParquetFile) -> str |
                     array.slice(index, 1).validate(full=True)
                 except pa.ArrowInvalid:
                     return (
-                        f"{path.name}: column {column}, row {offset + index} (0-based) is not valid UTF-8 text. "
+                        f"{name}: column {column}, row {offset + index} (0-based) is not valid UTF-8 text. "
                         "Fix: re-export the file as UTF-8."
                     )
         offset += len(array)
     return None
 
 
-def check_landing_folder(landing_dir: Path) -> dict[str, int]:
-    """Verify every contract file exists with its columns, their types and valid UTF-8 text;
-    return row counts per table.
+def _file_problems(file: LandingFile) -> tuple[list[str], int | None]:
+    """Contract problems of one landing file, and its row count when it could be read."""
+    columns = LANDING_COLUMNS[file.table]
+    try:
+        parquet = pq.ParquetFile(file.path)
+    except (pa.ArrowException, OSError) as error:
+        return [f"{file.name}: not a readable Parquet file ({type(error).__name__})"], None
+    problems = []
+    schema = parquet.schema_arrow
+    missing = [column for column in columns if column not in schema.names]
+    if missing:
+        problems.append(f"{file.name}: missing columns {missing}")
+    for column in columns:
+        if column in missing:
+            continue
+        arrow_type = schema.field(column).type
+        problem = _type_problem(file.name, column, arrow_type)
+        if problem is None and (pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)):
+            problem = _encoding_problem(file.name, column, parquet)
+        if problem:
+            problems.append(problem)
+    return problems, parquet.metadata.num_rows
 
-    Errors name the file, the column and the row number, never a value: landing files may
-    hold PII, and error messages end up in logs and run databases.
+
+def check_landing_folder(landing_dir: Path, as_of: date | None = None) -> dict[str, int]:
+    """Verify the landing folder (docs/data_contract.md): every contract file of the initial
+    export exists, every file of it and of every drop has the contract's columns, their
+    types and valid UTF-8 text, and the drop layout holds (dated folders, nothing else dbt
+    would read). Return the rows per table over the initial export and the drops (up to
+    `as_of`'s day when given; every drop is checked either way, as dbt opens them all).
+
+    Errors name the file (`drops/<day>/<table>.parquet` for a drop), the column and the row
+    number, never a value: landing files may hold PII, and error messages end up in logs
+    and run databases.
     """
+    landing_dir = Path(landing_dir)
     problems: list[str] = []
-    row_counts: dict[str, int] = {}
-    for table, columns in LANDING_COLUMNS.items():
-        path = landing_dir / f"{table}.parquet"
-        if not path.exists():
-            problems.append(f"{path.name}: file is missing")
-            continue
-        try:
-            parquet = pq.ParquetFile(path)
-        except (pa.ArrowException, OSError) as error:
-            problems.append(f"{path.name}: not a readable Parquet file ({type(error).__name__})")
-            continue
-        schema = parquet.schema_arrow
-        missing = [column for column in columns if column not in schema.names]
-        if missing:
-            problems.append(f"{path.name}: missing columns {missing}")
-        for column in columns:
-            if column in missing:
-                continue
-            arrow_type = schema.field(column).type
-            problem = _type_problem(path, column, arrow_type)
-            if problem is None and (pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)):
-                problem = _encoding_problem(path, column, parquet)
-            if problem:
-                problems.append(problem)
-        row_counts[table] = parquet.metadata.num_rows
+    row_counts: dict[str, int] = {table: 0 for table in LANDING_TABLES}
+    for table in LANDING_TABLES:
+        if not (landing_dir / f"{table}.parquet").exists():
+            problems.append(f"{table}.parquet: file is missing")
+    layout_problems, _ = _layout_problems(landing_dir)
+    problems.extend(layout_problems)
+    counted = set(landing_files(landing_dir, as_of))
+    for file in landing_files(landing_dir):
+        file_problems, rows = _file_problems(file)
+        problems.extend(file_problems)
+        if rows is not None and file in counted:
+            row_counts[file.table] += rows
     if problems:
         raise LandingContractError(
             f"Landing folder {landing_dir} does not follow docs/data_contract.md: " + "; ".join(problems)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,10 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from ml.propensity.features import PRODUCT_CATEGORIES
-from ml.simulator import behaviour, formatting, names
+from ml.simulator import behaviour, engine, formatting, names, state
 from ml.simulator import randomness as rnd
 from ml.simulator.config import AudienceConfig
-from ml.simulator.contract import CORRUPTIBLE_FILES, LANDING_SCHEMAS, MANIFEST_FILE
+from ml.simulator.contract import CORRUPTIBLE_FILES, DROPS_DIR, LANDING_SCHEMAS, MANIFEST_FILE
 from ml.simulator.dirty import NO_LOWER_BOUND, Corrupted, RowMeta, corrupt_table
 from ml.simulator.population import (
     CRM,
@@ -53,7 +54,7 @@ CHUNKED_FILES = (
 )
 SUBSCRIBER_FILES = ("crm_subscribers.parquet", "esp_subscribers.parquet")
 
-_EVENT_CODE = {name: i for i, name in enumerate(EMAIL_EVENT_TYPES)}
+_EVENT_CODE = engine.EVENT_CODE
 _SEND_UID_BITS = 11  # campaign index inside a send uid
 _EVENT_UID_BITS = 3  # event type inside an event uid
 _DERIVED = np.uint64(1 << 62)  # marks uids of rows derived from an e-mail event
@@ -68,7 +69,8 @@ PEOPLE_SCHEMA = pa.schema(
         *[(f"affinity_{c}", pa.float64()) for c in PRODUCT_CATEGORIES],
         ("top_category", pa.string()), ("preferred_local_hour", pa.int64()),
         ("churn_hazard", pa.float64()), ("churned_at", pa.timestamp("s")),
-        ("base_daily_purchase_hazard", pa.float64()), ("bad_mailbox", pa.bool_()),
+        ("base_daily_purchase_hazard", pa.float64()), ("persuadability", pa.float64()),
+        ("email_averse", pa.bool_()), ("bad_mailbox", pa.bool_()),
         ("preference_unsubscribe_at", pa.timestamp("s")), ("erased_at", pa.timestamp("s")),
     ]
 )
@@ -119,6 +121,7 @@ class _EmailHistory:
     consent_at: np.ndarray
     suppression_event: np.ndarray  # index into the events: bounces and complaints
     suppression_at: np.ndarray
+    opted_out_at: np.ndarray  # per person: when the ESP stops mailing them (NEVER if not)
 
     def send_uid(self, people: People) -> np.ndarray:
         pid = people.person_id[self.send_person].astype(np.uint64)
@@ -151,47 +154,29 @@ def _simulate_email(config: AudienceConfig, calendar: Calendar, people: People, 
     for c in range(n_campaigns):
         t = launched[c]
         sends_so_far[c + 1] = sends_so_far[c]
+        # The shop's business-as-usual policy: a random share of its current ESP contacts.
         candidates = np.flatnonzero(people.in_esp & (people.esp_created_at < t) & (opted_out_at > t))
         chosen = rnd.uniform(seed, "send/select", pid[candidates], c) < calendar.audience_share[c]
         idx = candidates[chosen]
         if len(idx) == 0:
             continue
         sends_so_far[c + 1, idx] += 1
-        u = lambda stream: rnd.uniform(seed, f"send/{stream}", pid[idx], c)  # noqa: E731
         recent = sends_so_far[c, idx] - sends_so_far[week_start[c], idx]
-        sent_at = t + np.floor(u("jitter") * 2 * HOUR).astype(np.int64)
-        churned = people.churned_at[idx] <= sent_at
-        engagement = people.engagement[idx]
-        match = behaviour.category_match(people.affinity[idx], calendar.category_code[c])
-        p_open = behaviour.open_probability(engagement, match, recent, churned, calendar.appeal[c])
-        p_click = behaviour.click_given_open_probability(engagement, match)
-
-        bounced = u("bounce") < np.where(people.bad_mailbox[idx], 1.0, behaviour.RANDOM_HARD_BOUNCE)
-        delivered = ~bounced
-        delivered_at = sent_at + 1 + np.floor(u("delivery_delay") * 300).astype(np.int64)
-        bounced_at = sent_at + 5 + np.floor(u("bounce_delay") * 600).astype(np.int64)
-        # Half the opens come soon after delivery, the rest at the person's preferred local hour.
-        local_hour = np.mod(sent_at / HOUR + people.utc_offset_hours[idx], 24)
-        to_preferred = np.mod(people.preferred_local_hour[idx] - local_hour, 24) * HOUR + u("open_minute") * HOUR
-        soon = -np.log(u("open_soon_delay")) * 1.5 * HOUR
-        open_delay = 60 + np.where(u("open_soon") < 0.5, soon, to_preferred)
-        opened_at = delivered_at + np.floor(open_delay).astype(np.int64)
-        opened = delivered & (u("open") < p_open) & (opened_at < end)
-        clicked_at = opened_at + 5 + np.floor(u("click_delay") * 1800).astype(np.int64)
-        clicked = opened & (u("click") < p_click) & (clicked_at < end)
-        unsubscribed_at = np.where(
-            opened,
-            opened_at + 10 + np.floor(u("unsubscribe_delay") * 600),
-            delivered_at + 300 + np.floor(u("unsubscribe_delay") * 2 * DAY),
-        ).astype(np.int64)
-        p_unsubscribe = behaviour.unsubscribe_probability(recent, churned)
-        unsubscribed = delivered & (u("unsubscribe") < p_unsubscribe) & (unsubscribed_at < end)
-        complained_at = delivered_at + 600 + np.floor(u("complaint_delay") * 3 * DAY).astype(np.int64)
-        complained = (
-            delivered & ~unsubscribed & (u("complaint") < behaviour.COMPLAINT_PROBABILITY) & (complained_at < end)
+        reaction = engine.react_to_sends(
+            seed, people, idx, c, int(t), calendar.category_code[c], [calendar.subject_line[c]] * len(idx), recent
         )
+        # Only what happened before the export is in it.
+        reaction.opened &= reaction.opened_at < end
+        reaction.clicked &= reaction.opened & (reaction.clicked_at < end)
+        reaction.unsubscribed &= reaction.unsubscribed_at < end
+        reaction.complained &= reaction.complained_at < end
+        sent_at, p_open, p_click = reaction.sent_at, reaction.p_open, reaction.p_click_given_open
+        bounced, delivered = reaction.bounced, reaction.delivered
         opt_out = np.full(len(idx), NEVER)
-        for happened, moment in ((bounced, bounced_at), (unsubscribed, unsubscribed_at), (complained, complained_at)):
+        for happened, moment in (
+            (bounced, reaction.bounced_at), (reaction.unsubscribed, reaction.unsubscribed_at),
+            (reaction.complained, reaction.complained_at),
+        ):
             opt_out = np.where(happened, np.minimum(opt_out, moment), opt_out)
         opted_out_at[idx] = np.minimum(opted_out_at[idx], opt_out)
 
@@ -202,14 +187,7 @@ def _simulate_email(config: AudienceConfig, calendar: Calendar, people: People, 
         parts["p_click_given_open"].append(p_click)
         send_rows = n_sends + np.arange(len(idx))
         first_event = n_events
-        for code, happened, moment in (
-            (_EVENT_CODE["delivered"], delivered, delivered_at),
-            (_EVENT_CODE["bounce"], bounced, bounced_at),
-            (_EVENT_CODE["open"], opened, opened_at),
-            (_EVENT_CODE["click"], clicked, clicked_at),
-            (_EVENT_CODE["unsubscribe"], unsubscribed, unsubscribed_at),
-            (_EVENT_CODE["complaint"], complained, complained_at),
-        ):
+        for code, happened, moment in reaction.events():
             parts["event_send"].append(send_rows[happened])
             parts["event_type"].append(np.full(int(happened.sum()), code, dtype=np.int64))
             parts["event_at"].append(moment[happened])
@@ -220,17 +198,11 @@ def _simulate_email(config: AudienceConfig, calendar: Calendar, people: People, 
         times_here = np.concatenate(parts["event_at"][-6:])
         person_here = pid[idx[np.concatenate(parts["event_send"][-6:]) - send_rows[0]]]
         event_index = first_event + np.arange(len(types_here))
-        u_event = lambda stream: rnd.uniform(seed, f"send/{stream}", person_here, c)  # noqa: E731
-        # Half the e-mail unsubscribes are also recorded by the ESP as a consent change.
-        recorded_at = times_here + np.floor(u_event("unsubscribe_record_delay") * 300).astype(np.int64)
-        is_unsubscribe = types_here == _EVENT_CODE["unsubscribe"]
-        keep = is_unsubscribe & (u_event("unsubscribe_recorded") < 0.5) & (recorded_at < end)
-        parts["consent_event"].append(event_index[keep])
-        parts["consent_at"].append(recorded_at[keep])
-        suppressing = (types_here == _EVENT_CODE["bounce"]) | (types_here == _EVENT_CODE["complaint"])
-        suppressed_at = times_here + np.floor(u_event("suppression_delay") * HOUR).astype(np.int64)
-        parts["suppression_event"].append(event_index[suppressing])
-        parts["suppression_at"].append(np.clip(suppressed_at, times_here, end - 1)[suppressing])
+        derived = engine.records_from_events(seed, types_here, times_here, person_here, c, end)
+        parts["consent_event"].append(event_index[derived.consent_rows])
+        parts["consent_at"].append(derived.consent_at)
+        parts["suppression_event"].append(event_index[derived.suppression_rows])
+        parts["suppression_at"].append(derived.suppression_at)
 
     def cat(key: str, dtype) -> np.ndarray:
         return np.concatenate(parts[key]).astype(dtype) if parts[key] else np.zeros(0, dtype=dtype)
@@ -248,39 +220,31 @@ def _simulate_email(config: AudienceConfig, calendar: Calendar, people: People, 
         consent_at=cat("consent_at", np.int64),
         suppression_event=cat("suppression_event", np.int64),
         suppression_at=cat("suppression_at", np.int64),
+        opted_out_at=opted_out_at,
     )
 
 
 # -- orders --------------------------------------------------------------------------------
 
 
-@dataclass
-class _Orders:
-    person: np.ndarray  # local person index
-    day: np.ndarray
-    ordered_at: np.ndarray
-    product: np.ndarray  # index into the catalogue
-    currency: np.ndarray  # str
-    amount: np.ndarray
-
-
 def _simulate_orders(
     config: AudienceConfig, catalogue: Catalogue, people: People, email: _EmailHistory, start: int, end: int
-) -> _Orders:
-    """Daily purchase draws for CRM customers: base hazard, boosted after opens and clicks."""
-    seed = config.seed
+) -> tuple[engine.Purchases, np.ndarray]:
+    """Daily purchase draws for CRM customers: base hazard, moved by earlier e-mail events.
+
+    Returns the purchases and every person's boost level carried into the first day after
+    the history (the world's state for the first live day).
+    """
     days = config.days
     buyers = np.flatnonzero(people.in_crm)
     row_of = np.full(len(people), -1, dtype=np.int64)
     row_of[buyers] = np.arange(len(buyers))
-    # E-mail engagement per (buyer, day), weighted by how much it boosts purchases.
+    # E-mail events per (buyer, day), weighted by how much they move purchases.
     event_person = email.send_person[email.event_send]
-    weights = np.select(
-        [email.event_type == _EVENT_CODE["click"], email.event_type == _EVENT_CODE["open"]],
-        [behaviour.CLICK_PURCHASE_BOOST, behaviour.OPEN_PURCHASE_BOOST],
-        0.0,
+    weights = behaviour.boost_weights(
+        email.event_type, people.persuadability[event_person], people.email_averse[event_person], _EVENT_CODE
     )
-    useful = (weights > 0) & (row_of[event_person] >= 0)
+    useful = (weights != 0) & (row_of[event_person] >= 0)
     cells = row_of[event_person[useful]] * days + (email.event_at[useful] - start) // DAY
     engagement = np.bincount(cells, weights=weights[useful], minlength=len(buyers) * days).reshape(len(buyers), days)
     boost = np.empty_like(engagement)
@@ -289,39 +253,15 @@ def _simulate_orders(
     for d in range(days):  # a recursive filter over days, vectorised over people
         boost[:, d] = level
         level = level * decay + engagement[:, d]
+    carried = np.zeros(len(people))
+    carried[buyers] = level
 
-    day_start = start + np.arange(days, dtype=np.int64)[None, :] * DAY
-    open_from = np.maximum(day_start, people.crm_signup_at[buyers, None] + 60)
-    open_until = np.minimum(np.minimum(day_start + DAY, end), people.churned_at[buyers, None])
-    exposure = np.clip((open_until - open_from) / DAY, 0.0, 1.0)
-    hazard = people.base_purchase_hazard[buyers, None] * (1.0 + boost)
-    p_buy = 1.0 - np.exp(-hazard * exposure)
-    pid = people.person_id[buyers]
-    buys = rnd.uniform(seed, "order/buys", pid[:, None], np.arange(days)[None, :]) < p_buy
-    rows, day = np.nonzero(buys)
-    person = buyers[rows]
-    u = lambda stream: rnd.uniform(seed, f"order/{stream}", people.person_id[person], day)  # noqa: E731
-    lo, hi = open_from[rows, day], open_until[rows, day]
-    ordered_at = np.minimum(lo + np.floor(u("time") * (hi - lo)).astype(np.int64), hi - 1)
-    product = behaviour.choose_products(
-        people.affinity[person], people.price_sensitivity[person], u("explore"), u("category"), u("product"),
-        catalogue.by_category,
+    day_index = np.arange(days, dtype=np.int64)[None, :]
+    hazard = people.base_purchase_hazard[buyers, None] * behaviour.hazard_factor(boost)
+    purchases = engine.draw_purchases(
+        config.seed, people, catalogue, buyers, day_index, start + day_index * DAY, hazard, end
     )
-    country = people.country[person]
-    pay = u("currency")
-    home_currency = np.select(
-        [np.isin(country, list(names.EURO_COUNTRIES)), np.isin(country, list(names.POUND_COUNTRIES))],
-        ["EUR", "GBP"],
-        "USD",
-    )
-    currency = np.where(
-        home_currency != "USD",
-        np.where(pay < 0.85, home_currency, "USD"),
-        np.select([pay < 0.97, pay < 0.99], ["USD", "EUR"], "GBP"),
-    )
-    fx = np.select([currency == "EUR", currency == "GBP"], [names.FX_FROM_USD["EUR"], names.FX_FROM_USD["GBP"]], 1.0)
-    amount = np.maximum(np.round(catalogue.price[product] * fx, 2), 0.01)
-    return _Orders(person=person, day=day, ordered_at=ordered_at, product=product, currency=currency, amount=amount)
+    return purchases, carried
 
 
 # -- landing tables ------------------------------------------------------------------------
@@ -522,7 +462,7 @@ def _send_tables(
 
 
 def _orders_table(
-    config: AudienceConfig, catalogue: Catalogue, people: People, orders: _Orders, ok: dict[int, np.ndarray]
+    config: AudienceConfig, catalogue: Catalogue, people: People, orders: engine.Purchases, ok: dict[int, np.ndarray]
 ):
     order = _ordered(orders.ordered_at)
     person = orders.person[order]
@@ -567,6 +507,8 @@ def _people_table(people: People) -> pa.Table:
         "churn_hazard": people.churn_hazard,
         "churned_at": _timestamp_array(people.churned_at, np.ones(len(pid), dtype=bool)),
         "base_daily_purchase_hazard": people.base_purchase_hazard,
+        "persuadability": people.persuadability,
+        "email_averse": people.email_averse,
         "bad_mailbox": people.bad_mailbox,
         "preference_unsubscribe_at": _timestamp_array(
             people.preference_unsubscribe_at, people.preference_unsubscribe_at < NEVER
@@ -580,6 +522,7 @@ def _people_table(people: People) -> pa.Table:
 class _ChunkResult:
     files: dict[str, Corrupted]
     people: pa.Table
+    world_state: pa.Table
     send_probabilities: pa.Table
     canonical_people: int
     quarantined_ids: dict[str, list[str]]
@@ -609,7 +552,9 @@ def _simulate_chunk(
     canonical = int(np.count_nonzero(ok[CRM] | ok[ESP]))
 
     email = _simulate_email(config, calendar, people, end)
-    orders = _simulate_orders(config, catalogue, people, email, start, end)
+    orders, boost_level = _simulate_orders(config, catalogue, people, email, start, end)
+    world_state = state.WorldState.after_history(people, email.send_person, email.sent_at, boost_level,
+                                                 email.opted_out_at, end)
     sends, events, probabilities = _send_tables(config, calendar, people, email, ok)
     built = {
         "consent_events.parquet": _consent_table(config, people, email, ok),
@@ -620,7 +565,7 @@ def _simulate_chunk(
     }
     for name, (table, meta) in built.items():
         files[name] = corrupt_table(table, CORRUPTIBLE_FILES[name], meta, config.dirty, config.seed, end)
-    return _ChunkResult(files, _people_table(people), probabilities, canonical, quarantined)
+    return _ChunkResult(files, _people_table(people), world_state.table(), probabilities, canonical, quarantined)
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -688,9 +633,14 @@ def generate_landing(
     _check_folders(landing_dir, oracle_dir)
     landing_dir.mkdir(parents=True, exist_ok=True)
     oracle_dir.mkdir(parents=True, exist_ok=True)
+    # A new history starts a new world: live days stepped on the old one no longer apply.
+    shutil.rmtree(oracle_dir / state.WORLD_DIR, ignore_errors=True)
+    shutil.rmtree(landing_dir / DROPS_DIR, ignore_errors=True)
 
     calendar = draw_calendar(config)
     catalogue = draw_catalogue(config.seed)
+    history_last_day = state.history_last_day(config)
+    state.state_path(oracle_dir, history_last_day).parent.mkdir(parents=True, exist_ok=True)
     writers = _Writers()
     corrupted: dict[str, Counter[str]] = {name: Counter() for name in CORRUPTIBLE_FILES}
     quarantined: dict[str, list[str]] = {name: [] for name in SUBSCRIBER_FILES}
@@ -721,6 +671,7 @@ def generate_landing(
                         schema=CORRUPTION_SCHEMA,
                     ))
             writers.write(oracle_dir / "people.parquet", chunk.people)
+            writers.write(state.state_path(oracle_dir, history_last_day), chunk.world_state)
             writers.write(oracle_dir / "send_probabilities.parquet", chunk.send_probabilities)
             canonical += chunk.canonical_people
             for name in SUBSCRIBER_FILES:

@@ -1,8 +1,15 @@
-"""How a simulated person responds to e-mail and buys: one model for generator and responder.
+"""How a simulated person responds to e-mail and buys: the world's one set of rules.
 
-The landing generator uses these functions for every send and every day; the campaign
-responder (`responder.py`) uses the same ones, so outcomes of a planned campaign follow the
-same rules as the history the model was trained on.
+The history (`audience.py`, the shop's business-as-usual sending) and every live day
+(`world.py`, the pipeline's planned sends) call these functions, so a model trained on the
+history is judged in the same world it is used in.
+
+The treatment effect of an email is heterogeneous on purpose:
+- "sure things" buy anyway: a high base hazard, whatever the email does;
+- "persuadables" buy because of the email: an open or click multiplies their hazard for a
+  few days, scaled by a hidden `persuadability` unrelated to how much they buy anyway;
+- "sleeping dogs" (`email_averse`) are put off: a delivered email lowers their purchase
+  hazard for a few days and they unsubscribe and complain far more often.
 """
 
 from __future__ import annotations
@@ -29,6 +36,12 @@ BASE_UNSUBSCRIBE = 0.0012
 CLICK_PURCHASE_BOOST = 8.0
 OPEN_PURCHASE_BOOST = 0.5
 BOOST_DECAY_DAYS = 3.0
+# A delivered email multiplies an email-averse person's hazard by (1 + this) the next day
+# (decaying like the boosts); the hazard never falls below MIN_HAZARD_FACTOR of its base.
+AVERSE_DELIVERY_PENALTY = -0.6
+MIN_HAZARD_FACTOR = 0.1
+AVERSE_UNSUBSCRIBE_FACTOR = 6.0
+AVERSE_COMPLAINT_FACTOR = 4.0
 EXPLORE_CATEGORY = 0.2  # share of purchases outside the person's own affinity
 
 
@@ -66,44 +79,80 @@ def click_given_open_probability(engagement: np.ndarray, match: np.ndarray) -> n
     return np.clip((0.04 + 0.5 * match) * (0.5 + engagement), 0.0, MAX_CLICK_GIVEN_OPEN)
 
 
-def unsubscribe_probability(recent_sends: np.ndarray, churned: np.ndarray) -> np.ndarray:
-    """Probability of an unsubscribe per delivered e-mail; fatigue and churn raise it."""
+def unsubscribe_probability(
+    recent_sends: np.ndarray, churned: np.ndarray, averse: np.ndarray | bool = False
+) -> np.ndarray:
+    """Probability of an unsubscribe per delivered e-mail; fatigue, churn and aversion raise it."""
     extra = np.maximum(0, np.asarray(recent_sends) - FATIGUE_FREE_SENDS)
-    return BASE_UNSUBSCRIBE * (1.0 + 0.6 * extra) * np.where(churned, 2.5, 1.0)
+    return (
+        BASE_UNSUBSCRIBE * (1.0 + 0.6 * extra) * np.where(churned, 2.5, 1.0)
+        * np.where(averse, AVERSE_UNSUBSCRIBE_FACTOR, 1.0)
+    )
+
+
+def complaint_probability(recent_sends: np.ndarray, averse: np.ndarray | bool = False) -> np.ndarray:
+    """Probability of a spam complaint per delivered e-mail (when not unsubscribing)."""
+    extra = np.maximum(0, np.asarray(recent_sends) - FATIGUE_FREE_SENDS)
+    return COMPLAINT_PROBABILITY * (1.0 + 0.3 * extra) * np.where(averse, AVERSE_COMPLAINT_FACTOR, 1.0)
+
+
+def boost_weights(
+    event_type: np.ndarray, persuadability: np.ndarray, averse: np.ndarray, codes: dict[str, int]
+) -> np.ndarray:
+    """How much each e-mail event adds to the person's purchase boost from the next day on:
+    opens and clicks scaled by persuadability, a delivery negative for the email-averse."""
+    return np.select(
+        [event_type == codes["click"], event_type == codes["open"], event_type == codes["delivered"]],
+        [CLICK_PURCHASE_BOOST * persuadability, OPEN_PURCHASE_BOOST * persuadability,
+         np.where(averse, AVERSE_DELIVERY_PENALTY, 0.0)],
+        0.0,
+    )
+
+
+def hazard_factor(boost_level: np.ndarray) -> np.ndarray:
+    """Multiplier of the base purchase hazard for a carried-over boost level."""
+    return np.maximum(MIN_HAZARD_FACTOR, 1.0 + np.asarray(boost_level, dtype=float))
 
 
 def boost_decay() -> float:
     return float(np.exp(-1.0 / BOOST_DECAY_DAYS))
 
 
-def purchase_probability(
-    base_hazard: np.ndarray, days: int, clicked: np.ndarray, opened: np.ndarray, churned: np.ndarray
+def window_purchase_probability(
+    daily_hazard: np.ndarray, boost_level: np.ndarray, added_boost: np.ndarray | float
 ) -> np.ndarray:
-    """Probability of at least one purchase in the `days` after an e-mail on day 0.
+    """Probability of at least one purchase over the window of days in ``daily_hazard``.
 
-    Matches the generator: a click or open on day 0 boosts days 1..`days` with a
-    geometrically decaying kernel.
+    ``daily_hazard`` is (people, days): the base hazard times exposure (0 once churned) and
+    any scripted shift, day 0 being the send day. ``boost_level`` is the boost carried into
+    day 0; ``added_boost`` is what the e-mail's events add from day 1 on. Both decay daily,
+    exactly as the day-by-day recursion of the history and the live days.
     """
-    kernel = float(np.sum(boost_decay() ** np.arange(days)))
-    boost = CLICK_PURCHASE_BOOST * np.asarray(clicked, float) + OPEN_PURCHASE_BOOST * np.asarray(opened, float)
-    cumulative_hazard = base_hazard * (days + boost * kernel)
-    return np.where(churned, 0.0, 1.0 - np.exp(-cumulative_hazard))
+    days = daily_hazard.shape[1]
+    decay = boost_decay() ** np.arange(days)
+    carried = np.asarray(boost_level, float)[:, None] * decay[None, :]
+    added = np.asarray(added_boost, float)
+    added = np.broadcast_to(added, (daily_hazard.shape[0],))[:, None] * np.concatenate([[0.0], decay[:-1]])[None, :]
+    cumulative = (daily_hazard * hazard_factor(carried + added)).sum(axis=1)
+    return 1.0 - np.exp(-cumulative)
 
 
-def subject_appeal(subject_lines: Sequence[str | None]) -> np.ndarray:
-    """A fixed, hidden appeal multiplier in [0.85, 1.15] per subject line text.
+def subject_appeal(subject_lines: Sequence[str | None], segment: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
+    """A fixed, hidden appeal multiplier in [0.8, 1.2] per subject line text and segment
+    (the reader's top category).
 
-    Different copy therefore performs genuinely differently, and nobody can read it off.
+    Copy therefore performs genuinely differently, one variant is truly best for each
+    segment, and nobody can read it off the text.
     """
-    cache: dict[str | None, float] = {}
-    out = np.empty(len(subject_lines), dtype=np.float64)
-    for i, line in enumerate(subject_lines):  # loops over distinct copy, which is short
-        if line not in cache:
-            text = (line or "").strip().lower().encode("utf-8")
-            bits = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
-            cache[line] = 0.85 + 0.3 * (bits / 2**64)
-        out[i] = cache[line]
-    return out
+    lines = np.array([(line or "").strip().lower() for line in subject_lines], dtype=object)
+    segments = np.array([""] * len(lines) if segment is None else [str(x) for x in segment], dtype=object)
+    keys = np.char.add(np.char.add(lines.astype(str), "\x1f"), segments.astype(str)) if len(lines) else lines
+    distinct, position = np.unique(keys, return_inverse=True)
+    values = np.empty(len(distinct), dtype=np.float64)
+    for i, key in enumerate(distinct):  # distinct (copy, segment) pairs are few
+        bits = int.from_bytes(hashlib.blake2b(str(key).encode("utf-8"), digest_size=8).digest(), "little")
+        values[i] = 0.8 + 0.4 * (bits / 2**64)
+    return values[position].reshape(len(lines)) if len(lines) else np.empty(0)
 
 
 def choose_products(

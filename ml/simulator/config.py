@@ -69,6 +69,31 @@ class DirtyDataConfig:
 
 
 @dataclass(frozen=True)
+class ScriptedShift:
+    """A documented change of the world on a known live day, so that drift and model decay
+    really happen and the oracle knows when and what.
+
+    From live day ``live_day`` on (1 is the first day after the history), people whose top
+    category is ``category`` open e-mails ``responsiveness_factor`` times as often and buy
+    ``demand_factor`` times as often: that segment's interest has moved elsewhere.
+    """
+
+    live_day: int = 4
+    category: str = "electronics"
+    responsiveness_factor: float = 0.5
+    demand_factor: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.live_day < 1:
+            raise ValueError("the shift's live_day must be 1 or later (1 is the first live day)")
+        if self.responsiveness_factor < 0 or self.demand_factor < 0:
+            raise ValueError("the shift's factors must not be negative")
+
+    def applies(self, live_day: int) -> bool:
+        return live_day >= self.live_day
+
+
+@dataclass(frozen=True)
 class AudienceConfig:
     """Size, time window, identity overlap and seed of the generated audience.
 
@@ -94,6 +119,7 @@ class AudienceConfig:
     campaign_every_days: float = 2.0
     campaign_audience_share: tuple[float, float] = (0.5, 0.7)
     dirty: DirtyDataConfig = field(default_factory=DirtyDataConfig)
+    shift: ScriptedShift = field(default_factory=ScriptedShift)
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_people <= MAX_PEOPLE:
@@ -122,8 +148,19 @@ class AudienceConfig:
 
     def as_manifest(self) -> dict[str, Any]:
         """JSON-friendly parameters, written to `_manifest.json` as `generator`."""
-        params = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "dirty"}
+        params = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("dirty", "shift")}
         params["end"] = self.end.strftime("%Y-%m-%d %H:%M:%S")
         params["campaign_audience_share"] = list(self.campaign_audience_share)
         params["dirty"] = asdict(self.dirty)
+        params["shift"] = asdict(self.shift)
         return params
+
+    @classmethod
+    def from_manifest(cls, params: dict[str, Any]) -> AudienceConfig:
+        """The config that `as_manifest` wrote (the world re-draws its people from it)."""
+        params = dict(params)
+        params["end"] = datetime.fromisoformat(params["end"])
+        params["campaign_audience_share"] = tuple(params["campaign_audience_share"])
+        params["dirty"] = DirtyDataConfig(**params["dirty"])
+        params["shift"] = ScriptedShift(**params.get("shift", {}))
+        return cls(**params)

@@ -14,6 +14,7 @@ LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 MANIFEST_FILE = "_manifest.json"
+DROPS_DIR = landing_contract.DROPS_DIR  # daily drops: <landing>/drops/<YYYY-MM-DD>/<table>.parquet
 
 # Everything is a string except the catalogue price: raw exports must be able to carry garbage.
 LANDING_SCHEMAS: dict[str, pa.Schema] = {

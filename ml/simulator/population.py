@@ -75,6 +75,8 @@ class People:
     churn_hazard: np.ndarray  # per day
     churned_at: np.ndarray
     base_purchase_hazard: np.ndarray  # per day, before e-mail boosts
+    persuadability: np.ndarray  # scales how much an open or click raises the purchase hazard
+    email_averse: np.ndarray  # "sleeping dogs": an email lowers their hazard, raises unsubscribes
     bad_mailbox: np.ndarray
     preference_unsubscribe_at: np.ndarray  # NEVER when it does not happen
     preference_unsubscribe_system: np.ndarray
@@ -194,6 +196,9 @@ def draw_people(config: AudienceConfig, person_ids: np.ndarray) -> People:
         churn_hazard=churn_hazard,
         churned_at=churned_at,
         base_purchase_hazard=base_purchase_hazard,
+        # Independent of the base hazard, so ranking by propensity is not ranking by uplift.
+        persuadability=np.exp(-0.3 + 0.9 * z("persuadability")),
+        email_averse=u("email_averse") < 0.08,
         bad_mailbox=u("bad_mailbox") < 0.012,
         preference_unsubscribe_at=preference_unsubscribe_at,
         preference_unsubscribe_system=preference_unsubscribe_system,
@@ -299,7 +304,6 @@ class Calendar:
     subject_line: np.ndarray
     launched_at: np.ndarray  # epoch seconds, increasing
     audience_share: np.ndarray
-    appeal: np.ndarray
 
     def __len__(self) -> int:
         return len(self.campaign_id)
@@ -349,5 +353,4 @@ def draw_calendar(config: AudienceConfig) -> Calendar:
         subject_line=subject,
         launched_at=launched_at,
         audience_share=rng.uniform(low, high, n),
-        appeal=behaviour.subject_appeal(list(subject)),
     )

@@ -1,21 +1,26 @@
-"""The campaign: approved subject-line variants, experiment arms, planned sends, outcomes, report."""
+"""The campaign, day by day: approved subject-line variants, experiment arms, the sends
+planned for the next day (handed to the ESP through the outbox), and the experiment readout
+from the outcomes that landed."""
 
-from datetime import UTC, datetime
+from datetime import date, datetime
 
 import dagster as dg
+import pandas as pd
 
 from ml.copy.blocks import load_approved_blocks
 from ml.copy.variants import compose_variants
 from ml.decisioning.policy import TargetingPolicy
-from ml.decisioning.send_plan import ELIGIBILITY_INPUT, PROFILE_INPUT, SCORE_INPUT, plan_sends
+from ml.decisioning.send_plan import (
+    ELIGIBILITY_INPUT, PROFILE_INPUT, SCORE_INPUT, plan_sends,
+)
 from ml.experiments.design import ExperimentDesign, assign_arms
-from ml.experiments.outcomes import validate_outcomes, with_source_ids
+from ml.experiments.outcomes import member_outcomes
 from ml.experiments.readout import summarise_experiment
 from ml.experiments.statistics import sample_ratio_check
-from ml.reports.experiment_report import render_experiment_report
-from ml.simulator.responder import SimulatedOutcomeSource
 from ml.propensity.training import feature_list_hash
+from ml.reports.experiment_report import render_experiment_report
 from orchestration import tables
+from orchestration.partitions import daily_partitions, one_run_per_day, next_day, partition_day
 from orchestration.resources import APPROVED_SUBJECT_LINES, PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
@@ -31,20 +36,24 @@ def experiment_design(settings: PipelineSettings) -> ExperimentDesign:
     description=(
         "Subject-line candidates per (top category, lifecycle stage) segment, composed only from "
         "the human-approved blocks in data/copy/approved_subject_lines.v1.json and checked by "
-        "guardrails; every segment keeps the approved fallback. Table ml.subject_line_variants."
+        "guardrails; every segment keeps the approved fallback. Table ml.subject_line_variants, "
+        "one slice per day (composed_on)."
     ),
     group_name=GROUP,
     kinds={"python", "duckdb"},
     owners=OWNERS,
+    partitions_def=daily_partitions,
+    backfill_policy=one_run_per_day,
 )
-def subject_line_variants(settings: PipelineSettings) -> dg.MaterializeResult:
+def subject_line_variants(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
     warehouse = settings.warehouse()
+    day = partition_day(context)
     blocks = load_approved_blocks(APPROVED_SUBJECT_LINES)
     segments = warehouse.read(
-        f"select distinct top_category, lifecycle_stage from {tables.SUBSCRIBER_PROFILES}"
+        f"select distinct top_category, lifecycle_stage from {tables.SUBSCRIBER_PROFILES} order by all"
     )
-    variants = compose_variants(blocks, segments)
-    rows = warehouse.write_table(variants, tables.SUBJECT_LINE_VARIANTS)
+    variants = compose_variants(blocks, segments).assign(composed_on=pd.Timestamp(day))
+    rows = warehouse.replace_day(variants, tables.SUBJECT_LINE_VARIANTS, "composed_on", day)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
@@ -62,11 +71,14 @@ def subject_line_variants(settings: PipelineSettings) -> dg.MaterializeResult:
     description=(
         "Deterministic hash of (experiment id, subscriber key) into holdout, control (approved "
         "generic subject) and treatment (personalised subject) arms, for every scored, eligible "
-        "subscriber. Table ml.experiment_assignments."
+        "subscriber of the day. The hash makes arms stable across days: the same person stays in "
+        "the holdout. Table ml.experiment_assignments, one slice per day (assigned_on)."
     ),
     group_name=GROUP,
     kinds={"python", "duckdb"},
     owners=OWNERS,
+    partitions_def=daily_partitions,
+    backfill_policy=one_run_per_day,
     check_specs=[
         dg.AssetCheckSpec(
             "sample_ratio_matches_design",
@@ -75,12 +87,15 @@ def subject_line_variants(settings: PipelineSettings) -> dg.MaterializeResult:
         )
     ],
 )
-def experiment_assignments(settings: PipelineSettings):
+def experiment_assignments(context: dg.AssetExecutionContext, settings: PipelineSettings):
     warehouse = settings.warehouse()
     design = experiment_design(settings)
-    scored = warehouse.read(f"select subscriber_key from {tables.PROPENSITY_SCORES}")
-    assignments = assign_arms(scored["subscriber_key"], design)
-    rows = warehouse.write_table(assignments, tables.EXPERIMENT_ASSIGNMENTS)
+    day = partition_day(context)
+    scored = warehouse.read(
+        f"select subscriber_key from {tables.PROPENSITY_SCORES} where scored_on = ? order by subscriber_key", [day]
+    )
+    assignments = assign_arms(scored["subscriber_key"], design).assign(assigned_on=pd.Timestamp(day))
+    rows = warehouse.replace_day(assignments, tables.EXPERIMENT_ASSIGNMENTS, "assigned_on", day)
     srm = sample_ratio_check(assignments, design)
     arm_counts = assignments["arm"].value_counts().to_dict()
     yield dg.MaterializeResult(
@@ -98,49 +113,66 @@ def experiment_assignments(settings: PipelineSettings):
 
 
 @dg.asset(
-    deps=["experiment_assignments", "subject_line_variants", "subscriber_eligibility", "subscriber_profiles"],
+    deps=["experiment_assignments", "subject_line_variants", "subscriber_eligibility", "subscriber_profiles",
+          "subscriber_identity_crosswalk"],
     description=(
-        "One row per email to send, with its full decision trace: experiment arm, model version "
-        "and score, targeting group and why the policy selected it, feature cutoff, subject-line "
-        "variant and its block recipe, and the consent proof it rests on. Holdout members get no "
-        "send; of the others, the top share by propensity plus a random control are emailed. "
-        "Table ml.planned_sends."
+        "The emails to send the next day, one row each with its full decision trace: experiment "
+        "arm, model version and score, targeting group and why the policy selected it, feature "
+        "cutoff, subject-line variant and its block recipe, and the consent proof it rests on. "
+        "Holdout members get no send; of the others, the top share by propensity plus a random "
+        "control are emailed. Handed to the ESP as outbox/<next day>/sends.parquet (ESP ids and "
+        "copy only). Table ml.planned_sends, one slice per send day (planned_for)."
     ),
     group_name=GROUP,
     kinds={"python", "duckdb"},
     owners=OWNERS,
+    partitions_def=daily_partitions,
+    backfill_policy=one_run_per_day,
     check_specs=[
         dg.AssetCheckSpec(
             "only_eligible_subscribers_planned",
             asset="planned_sends",
             blocking=True,
-            description="Re-checks every planned send against the consent/suppression mart.",
+            description="Re-checks every send planned for the next day against the consent/suppression mart.",
         )
     ],
 )
-def planned_sends(settings: PipelineSettings):
+def planned_sends(context: dg.AssetExecutionContext, settings: PipelineSettings):
     warehouse = settings.warehouse()
+    day = partition_day(context)
+    send_day = next_day(day)
     plan = plan_sends(
-        warehouse.read(f"select subscriber_key, experiment_id, arm from {tables.EXPERIMENT_ASSIGNMENTS}"),
-        warehouse.read(f"select {', '.join(SCORE_INPUT)} from {tables.PROPENSITY_SCORES}"),
+        warehouse.read(
+            f"select subscriber_key, experiment_id, arm from {tables.EXPERIMENT_ASSIGNMENTS} where assigned_on = ?", [day]
+        ),
+        warehouse.read(f"select {', '.join(SCORE_INPUT)} from {tables.PROPENSITY_SCORES} where scored_on = ?", [day]),
         warehouse.read(f"select {', '.join(PROFILE_INPUT)} from {tables.SUBSCRIBER_PROFILES}"),
         warehouse.read(f"select {', '.join(ELIGIBILITY_INPUT)} from {tables.SUBSCRIBER_ELIGIBILITY}"),
-        warehouse.read_table(tables.SUBJECT_LINE_VARIANTS),
+        warehouse.read(f"select * exclude (composed_on) from {tables.SUBJECT_LINE_VARIANTS} where composed_on = ?", [day]),
+        warehouse.read(
+            f"select subscriber_key, min(source_id) as esp_id from {tables.SUBSCRIBER_IDENTITY_CROSSWALK} "
+            "where source_system = 'esp' group by subscriber_key"
+        ),
+        planned_for=send_day,
         feature_list_sha256=feature_list_hash(),
-        planned_at=datetime.now(UTC).replace(tzinfo=None),
+        planned_at=settings.as_of(day),
         policy=TargetingPolicy(
             top_share=settings.targeting_top_share, random_control_share=settings.targeting_random_control_share
         ),
     )
-    rows = warehouse.write_table(plan.sends, tables.PLANNED_SENDS)
+    rows = warehouse.replace_day(plan.sends, tables.PLANNED_SENDS, "planned_for", send_day)
+    outbox = write_outbox(plan.sends, settings.outbox_path(send_day))
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "by_arm": {arm: int(n) for arm, n in plan.sends["arm"].value_counts().items()},
+            "planned_for": send_day.isoformat(),
+            "outbox": dg.MetadataValue.path(str(outbox)),
+            "by_arm": {arm: int(n) for arm, n in plan.sends["arm"].value_counts().sort_index().items()},
             "held_out": plan.held_out,
             "not_sendable": plan.not_sendable,
+            "no_esp_contact": plan.no_esp_contact,
             "not_selected_by_policy": plan.not_selected,
-            "by_selection": {reason: int(n) for reason, n in plan.sends["selected_by"].value_counts().items()},
+            "by_selection": {reason: int(n) for reason, n in plan.sends["selected_by"].value_counts().sort_index().items()},
             "fallback_subjects": int(plan.sends["is_fallback"].sum()),
         }
     )
@@ -148,93 +180,103 @@ def planned_sends(settings: PipelineSettings):
         f"""
         select count(*) as n from {tables.PLANNED_SENDS} ps
         left join {tables.SUBSCRIBER_ELIGIBILITY} e using (subscriber_key)
-        where e.subscriber_key is null or not e.is_eligible or e.consent_status <> 'subscribed'
-        """
+        where ps.planned_for = ?
+          and (e.subscriber_key is null or not e.is_eligible or e.consent_status <> 'subscribed')
+        """,
+        [send_day],
     )["n"].iloc[0]
     yield dg.AssetCheckResult(
         check_name="only_eligible_subscribers_planned",
         passed=bool(violations == 0),
-        metadata={"ineligible_planned_sends": int(violations)},
+        metadata={"ineligible_planned_sends": int(violations), "planned_for": send_day.isoformat()},
     )
+
+
+# What the ESP gets: its own contact id and the copy, nothing else (no key, no score, no PII).
+OUTBOX_COLUMNS = {"send_plan_id": "send_id", "esp_id": "esp_id", "campaign_id": "campaign_id",
+                  "subject_line": "subject_line", "variant_category": "category"}
+
+
+def write_outbox(sends: pd.DataFrame, path) -> "Path":
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    outbox = sends[list(OUTBOX_COLUMNS)].rename(columns=OUTBOX_COLUMNS)
+    outbox.to_parquet(partial, index=False)
+    partial.replace(path)
+    return path
 
 
 @dg.asset(
-    deps=["planned_sends"],
+    deps=["planned_sends", "fct_sends", "fct_email_events", "fct_orders"],
     description=(
-        "What every experiment member did after the campaign (opened, clicked, converted, "
-        "revenue), holdout included. In the demo the simulator answers behind the "
-        "`ml.experiments.outcomes.OutcomeSource` interface; real ESP feedback can replace it. "
-        "Table ml.campaign_outcomes."
-    ),
-    group_name=GROUP,
-    kinds={"python", "duckdb"},
-    owners=OWNERS,
-)
-def campaign_outcomes(settings: PipelineSettings) -> dg.MaterializeResult:
-    warehouse = settings.warehouse()
-    if settings.user_landing_dir() is not None:
-        raise dg.Failure(
-            "No outcome source is configured for your own landing data: campaign outcomes come "
-            "from the simulator only. Implement ml.experiments.outcomes.OutcomeSource over your ESP feedback."
-        )
-    members = warehouse.read(
-        f"""
-        select a.subscriber_key, a.arm,
-               ps.send_plan_id is not null as is_sent,
-               ps.subject_line, coalesce(ps.variant_category, 'general') as variant_category
-        from {tables.EXPERIMENT_ASSIGNMENTS} a
-        left join {tables.PLANNED_SENDS} ps using (subscriber_key)
-        """
-    )
-    members = with_source_ids(
-        members,
-        warehouse.read(f"select subscriber_key, source_system, source_id from {tables.SUBSCRIBER_IDENTITY_CROSSWALK}"),
-    )
-    source = SimulatedOutcomeSource(settings.simulator_path(), seed=settings.audience_seed)
-    outcomes = validate_outcomes(members, source.observe(members))
-    outcomes = outcomes.merge(members[["subscriber_key", "arm", "is_sent"]], on="subscriber_key")
-    rows = warehouse.write_table(outcomes, tables.CAMPAIGN_OUTCOMES)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "outcome_source": type(source).__name__,
-            "conversions": int(outcomes["converted"].sum()),
-        }
-    )
-
-
-@dg.asset(
-    deps=["campaign_outcomes"],
-    description=(
-        "Per-arm outcomes with 95% confidence intervals, lifts against the holdout, and the "
-        "sample-ratio check, as an HTML report and metadata."
+        "The experiment read as of the day: every member of the experiment's first cohort, by "
+        "arm (holdout included), with what they did from the first send day on, read from the "
+        "landed sends, e-mail events and orders (intention to treat). Per-arm outcomes with 95% "
+        "confidence intervals, lifts against the holdout, and the sample-ratio check, as an "
+        "HTML report per day and metadata."
     ),
     group_name=GROUP,
     kinds={"html"},
     owners=OWNERS,
+    partitions_def=daily_partitions,
+    backfill_policy=one_run_per_day,
 )
-def experiment_report(settings: PipelineSettings) -> dg.MaterializeResult:
+def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
     warehouse = settings.warehouse()
     design = experiment_design(settings)
-    outcomes = warehouse.read_table(tables.CAMPAIGN_OUTCOMES)
+    day = partition_day(context)
+    until = settings.as_of(day)
+    first = warehouse.read(
+        f"select min(planned_for) as first_send_day, min(planned_at) as first_planned_at from {tables.PLANNED_SENDS} "
+        "where experiment_id = ? and planned_for <= ?",
+        [design.experiment_id, day],
+    ).iloc[0]
+    if pd.isna(first["first_send_day"]):
+        return dg.MaterializeResult(
+            metadata={"status": "no send day yet: the first sends go out the day after the first plan"}
+        )
+    since = pd.Timestamp(first["first_send_day"]).to_pydatetime()
+    cohort_day = (since - pd.Timedelta(days=1)).date()
+    members = warehouse.read(
+        f"select subscriber_key, arm from {tables.EXPERIMENT_ASSIGNMENTS} where assigned_on = ? and experiment_id = ?",
+        [cohort_day, design.experiment_id],
+    )
+    sends = warehouse.read(
+        f"select send_id, subscriber_key, sent_at from {tables.FCT_SENDS} where starts_with(campaign_id, ?)",
+        [design.experiment_id + ":"],
+    )
+    events = warehouse.read(
+        f"select send_id, event_type from {tables.FCT_EMAIL_EVENTS} where starts_with(campaign_id, ?) and occurred_at <= ?",
+        [design.experiment_id + ":", until],
+    )
+    orders = warehouse.read(f"select subscriber_key, ordered_at, amount_usd from {tables.FCT_ORDERS}")
+    outcomes = member_outcomes(members, sends, events, orders, since=since, until=until)
     summary = summarise_experiment(outcomes, design)
     trace = warehouse.read(
-        "select any_value(model_version) as model_version, any_value(blocks_version) as blocks_version "
-        f"from {tables.PLANNED_SENDS}"
+        "select string_agg(distinct model_version, ', ' order by model_version) as model_versions, "
+        f"any_value(blocks_version) as blocks_version from {tables.PLANNED_SENDS} where experiment_id = ?",
+        [design.experiment_id],
     ).iloc[0]
+    days_observed = (until - since).total_seconds() / 86_400
     html_path = render_experiment_report(
         summary,
-        settings.reports_path() / f"experiment_report_{design.experiment_id}.html",
+        settings.reports_path() / f"experiment_report_{design.experiment_id}_{day.isoformat()}.html",
         context={
-            "model": f"{settings.registered_model_name} v{trace['model_version']}",
+            "read as of": until.isoformat(sep=" "),
+            "outcome period": f"{since.date()} to {day} ({days_observed:.1f} days)",
+            "cohort": f"members assigned on {cohort_day}",
+            "model versions": f"{settings.registered_model_name} v{trace['model_versions']}",
             "approved blocks version": str(trace["blocks_version"]),
-            "outcome source": "simulator (ml.simulator.responder.SimulatedOutcomeSource)",
+            "outcome source": "landed ESP events and CRM orders (marts.fct_sends, fct_email_events, fct_orders)",
         },
     )
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.path(str(html_path)),
             "arms": dg.MetadataValue.md(summary.arm_table().to_markdown(index=False)),
+            "members": len(outcomes),
+            "sent_members": int(outcomes["is_sent"].sum()),
+            "days_observed": round(days_observed, 2),
             **summary.to_metrics(),
         }
     )

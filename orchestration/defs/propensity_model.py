@@ -7,6 +7,7 @@ from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, PURCHASE_LABEL
 from ml.tracking import MlflowTarget
 from ml.propensity.training import train_propensity_model
 from orchestration import tables
+from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
 from orchestration.resources import PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
@@ -25,7 +26,9 @@ def mlflow_target(settings: PipelineSettings) -> MlflowTarget:
     description=(
         "LightGBM classifier of purchase within 14 days, trained on point-in-time examples "
         "(earlier weekly cutoffs train, the latest cutoff is held out). Logged to MLflow with "
-        "params, metrics, input datasets and signature; registered and aliased `candidate`."
+        "params, metrics, input datasets and signature; registered and aliased `candidate`. "
+        "Not daily: trained by train_propensity_model_job on its own cadence, on the warehouse "
+        "as of the latest day built; the daily scores use whatever version the alias names."
     ),
     group_name="models",
     kinds={"lightgbm", "mlflow"},
@@ -62,20 +65,23 @@ def purchase_propensity_model(
 @dg.asset(
     deps=["training_examples", "scoring_features"],
     description=(
-        "Evidently data-drift report: training features (reference) against the current "
+        "Evidently data-drift report, per day: training features (reference) against the day's "
         "subscriber features (current). HTML in the reports folder; drift numbers as metadata."
     ),
+    partitions_def=daily_partitions,
+    backfill_policy=one_run_per_day,
     group_name="models",
     kinds={"evidently", "html"},
     owners=OWNERS,
 )
-def feature_drift_report(settings: PipelineSettings) -> dg.MaterializeResult:
+def feature_drift_report(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
     warehouse = settings.warehouse()
     columns = ", ".join(FEATURE_COLUMNS)
     reference = warehouse.read(f"select {columns} from {tables.TRAINING_EXAMPLES}")
     current = warehouse.read(f"select {columns} from {tables.SCORING_FEATURES}")
     summary = build_drift_report(
-        reference, current, html_path=settings.reports_path() / "feature_drift_report.html"
+        reference, current,
+        html_path=settings.reports_path() / f"feature_drift_report_{partition_day(context).isoformat()}.html",
     )
     metadata = summary.to_metadata()
     metadata.pop("html_path")

@@ -15,6 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from ml.landing.health import systemic_breakages
 from orchestration.dbt_project import email_dbt_project
+from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
 from orchestration.resources import (
     PipelineSettings,
     subscriber_key_secret_is_configured,
@@ -107,20 +108,21 @@ def _warehouse_with_vault(settings: PipelineSettings) -> Iterator[duckdb.DuckDBP
 def quarantine_counts(
     connection: duckdb.DuckDBPyConnection, models: Mapping[str, BuiltModel]
 ) -> pd.DataFrame:
-    """Rows per (landing file, reason code) over every `int_*_classified` model, with one
-    example row's raw values per group (for its shape only; see ml.landing.health)."""
+    """Rows per (landing file, landing batch, reason code) over every `int_*_classified`
+    model, with one example row's raw values per group (for its shape only; see
+    ml.landing.health, which judges each file and each large enough batch)."""
     classified = [
         model.relation for unique_id, model in sorted(models.items())
         if unique_id.split(".")[-1].startswith("int_") and unique_id.endswith("_classified")
     ]
     per_reason = " union all ".join(
-        f"select source_file, reason_code, count(*) as rows, "
+        f"select source_file, landing_batch, reason_code, count(*) as rows, "
         f"cast(any_value(raw_values) as varchar) as example_raw_values from {relation} group by all"
         for relation in classified
     )
     return connection.execute(
         f"""
-        select source_file, sum(rows) over (partition by source_file) as rows_in,
+        select source_file, landing_batch, sum(rows) over (partition by source_file) as rows_in,
                reason_code, rows, example_raw_values
         from ({per_reason})
         """
@@ -153,6 +155,8 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
             settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
         ),
         name="warehouse_models",
+        partitions_def=daily_partitions,
+        backfill_policy=one_run_per_day,
     )
     def warehouse_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: PipelineSettings
@@ -171,7 +175,7 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
                 "SUBSCRIBER_KEY_SECRET is not set: subscriber keys use the DEVELOPMENT-ONLY "
                 "secret. Never run production data like this (docs/privacy.md)."
             )
-        dbt_vars = {**settings.dbt_vars(), "parent_pid": str(os.getpid())}
+        dbt_vars = {**settings.dbt_vars(partition_day(context)), "parent_pid": str(os.getpid())}
         context.log.info(f"Building the warehouse as of {dbt_vars['as_of']}")
         models = built_models(email_dbt_project().manifest_path)
         target = settings.dbt_target_path()

@@ -54,7 +54,7 @@ class CompiledProject:
             if unique_id in seen or unique_id not in self.nodes:
                 return
             seen.add(unique_id)
-            for parent in self.nodes[unique_id]["depends_on"]["nodes"]:
+            for parent in self.nodes[unique_id].get("depends_on", {}).get("nodes", []):  # seeds have none
                 visit(parent)
             ordered.append(unique_id)
 

@@ -3,19 +3,23 @@
 `base_landing()` is a clean world of two people who are both eligible on the export day:
 - pat: a CRM record (c1) and an ESP record (e1) with the same email in other case;
 - quinn: an ESP record only (e2).
-Tests copy it, change a row or add one, and write it with `write_landing`.
+Tests copy it, change a row or add one, and write it with `write_landing`, optionally with
+daily drops (`{"2024-06-01": {"sends": [...]}}`, docs/data_contract.md).
 """
 
 from __future__ import annotations
 
 import copy
+import csv
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ml.landing.contract import LANDING_COLUMNS
+from ml.landing.contract import DROPS_DIR, LANDING_COLUMNS
+from tests.fixtures.tiny_landing import HILLSTROM_HEADER, HILLSTROM_ROWS
 
 EXTRACTED_AT = "2024-06-30 00:00:00"
 PEOPLE = {"pat": "pat.example@example.com", "quinn": "quinn.example@example.com"}
@@ -70,11 +74,27 @@ def base_landing() -> Landing:
     )
 
 
-def write_landing(landing_dir: Path, landing: Landing, extracted_at: str = EXTRACTED_AT) -> None:
-    """Write every contract file (string columns unless the contract says otherwise)."""
+def _write_table(path: Path, table: str, rows: list[dict]) -> None:
+    schema = pa.schema([(c, NUMERIC_COLUMNS.get((table, c), pa.string())) for c in LANDING_COLUMNS[table]])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def write_landing(
+    landing_dir: Path, landing: Landing, extracted_at: str = EXTRACTED_AT, drops: dict[str, Landing] | None = None
+) -> None:
+    """Write every contract file (string columns unless the contract says otherwise), a small
+    hillstrom.csv, and the drops: {day: {table: rows}}, each with its manifest. Drops of an
+    earlier call are removed first."""
     landing_dir.mkdir(parents=True, exist_ok=True)
-    for table, columns in LANDING_COLUMNS.items():
-        schema = pa.schema([(c, NUMERIC_COLUMNS.get((table, c), pa.string())) for c in columns])
-        rows = landing.get(table, [])
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), landing_dir / f"{table}.parquet")
+    for table in LANDING_COLUMNS:
+        _write_table(landing_dir / f"{table}.parquet", table, landing.get(table, []))
     (landing_dir / "_manifest.json").write_text(json.dumps({"extracted_at": extracted_at}))
+    with open(landing_dir / "hillstrom.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([HILLSTROM_HEADER, *HILLSTROM_ROWS])
+    shutil.rmtree(landing_dir / DROPS_DIR, ignore_errors=True)
+    for day, tables in (drops or {}).items():
+        folder = landing_dir / DROPS_DIR / day
+        folder.mkdir(parents=True)
+        for table, rows in tables.items():
+            _write_table(folder / f"{table}.parquet", table, rows)
+        (folder / "_manifest.json").write_text(json.dumps({"extracted_at": f"{day} 23:59:59"}))

@@ -89,3 +89,93 @@ def test_long_text_is_clipped_before_expectations_and_still_reads_as_too_long():
     validate_table(clipped, Path(__file__).resolve().parents[2] / "expectations" / "consent_events.json",
                    table_name="consent_events")
     assert time.monotonic() - started < 30
+
+
+# -- daily drops ------------------------------------------------------------------------------
+
+
+def _write_drop(folder, tables, rows=2):
+    folder.mkdir(parents=True, exist_ok=True)
+    for table in tables:
+        columns = LANDING_COLUMNS[table]
+        pd.DataFrame(
+            {c: [float(i) if c in NUMERIC_COLUMNS else f"{c}-{i}" for i in range(rows)] for c in columns}
+        ).to_parquet(folder / f"{table}.parquet")
+
+
+def test_drops_with_any_subset_of_tables_are_counted_up_to_as_of(tmp_path):
+    from datetime import date
+
+    from ml.landing.contract import drop_days, landing_files
+
+    _write_contract_folder(tmp_path, rows=3)
+    _write_drop(tmp_path / "drops" / "2026-07-01", ["sends", "email_events"], rows=2)
+    _write_drop(tmp_path / "drops" / "2026-07-02", ["sends", "crm_subscribers"], rows=5)
+    (tmp_path / "drops" / "2026-07-02" / "_manifest.json").write_text('{"extracted_at": "2026-07-02 23:59:59"}')
+    (tmp_path / "drops" / ".DS_Store").write_text("")
+    counts = check_landing_folder(tmp_path)
+    assert counts == {**{table: 3 for table in LANDING_COLUMNS}, "sends": 10, "email_events": 5, "crm_subscribers": 8}
+    assert check_landing_folder(tmp_path, as_of=date(2026, 7, 1))["sends"] == 5
+    assert drop_days(tmp_path) == [date(2026, 7, 1), date(2026, 7, 2)]
+    assert [f.name for f in landing_files(tmp_path, as_of=date(2026, 7, 1)) if f.table == "sends"] == [
+        "sends.parquet", "drops/2026-07-01/sends.parquet"
+    ]
+
+
+def test_a_drop_file_is_held_to_the_same_contract_and_named_by_its_path(tmp_path):
+    from datetime import date
+
+    _write_contract_folder(tmp_path)
+    _write_drop(tmp_path / "drops" / "2026-07-03", ["email_events", "orders"])
+    frame = pd.read_parquet(tmp_path / "drops" / "2026-07-03" / "email_events.parquet")
+    frame["occurred_at"] = [1714564800, 1714564801]
+    frame.to_parquet(tmp_path / "drops" / "2026-07-03" / "email_events.parquet")
+    pd.DataFrame({"order_id": ["o"]}).to_parquet(tmp_path / "drops" / "2026-07-03" / "orders.parquet")
+    # A drop after as_of is checked too: dbt opens every drop file.
+    with pytest.raises(LandingContractError) as error:
+        check_landing_folder(tmp_path, as_of=date(2026, 7, 1))
+    message = str(error.value)
+    assert "drops/2026-07-03/email_events.parquet: column occurred_at has type int64" in message
+    assert "drops/2026-07-03/orders.parquet: missing columns ['crm_id', 'product_id'," in message
+
+
+@pytest.mark.parametrize("name", ["2026-7-3", "latest", "2026-02-30", ".2026-07-03.partial"])
+def test_a_drop_folder_that_is_not_a_day_is_named_with_the_fix(tmp_path, name):
+    _write_contract_folder(tmp_path)
+    _write_drop(tmp_path / "drops" / "2026-07-01", ["sends"])
+    _write_drop(tmp_path / "drops" / name, ["sends"])
+    with pytest.raises(LandingContractError) as error:
+        check_landing_folder(tmp_path)
+    message = str(error.value)
+    assert f"drops/{name}: a folder in drops/ that is not a drop folder" in message
+    assert "YYYY-MM-DD (e.g. drops/2026-07-03/). Fix: rename it" in message
+    assert "drops/2026-07-01" not in message
+
+
+def test_a_stray_copy_of_a_table_anywhere_below_the_folder_is_refused(tmp_path):
+    _write_contract_folder(tmp_path)
+    _write_drop(tmp_path / "archive", ["orders"])
+    _write_drop(tmp_path / "drops" / "2026-07-01" / "retry", ["sends"])
+    (tmp_path / "drops" / "2026-07-01" / "order.parquet").write_bytes(b"")
+    with pytest.raises(LandingContractError) as error:
+        check_landing_folder(tmp_path)
+    message = str(error.value)
+    assert "archive/orders.parquet: dbt reads every orders.parquet below the landing folder" in message
+    assert "drops/2026-07-01/retry/sends.parquet: dbt reads every sends.parquet" in message
+    assert "drops/2026-07-01/order.parquet: not a landing table" in message
+
+
+@pytest.mark.parametrize(
+    "manifest, expected",
+    [
+        ('{"extracted_at": "2026-07-02 23:59:59"}', "extracted_at 2026-07-02 23:59:59 is not on the drop's day 2026-07-01"),
+        ("not json", "drops/2026-07-01/_manifest.json: not a manifest"),
+        ('{"extracted": "2026-07-01"}', "drops/2026-07-01/_manifest.json: not a manifest"),
+    ],
+)
+def test_a_drop_manifest_must_be_of_its_day(tmp_path, manifest, expected):
+    _write_contract_folder(tmp_path)
+    _write_drop(tmp_path / "drops" / "2026-07-01", ["sends"])
+    (tmp_path / "drops" / "2026-07-01" / "_manifest.json").write_text(manifest)
+    with pytest.raises(LandingContractError, match=expected):
+        check_landing_folder(tmp_path)

@@ -39,3 +39,36 @@ def test_exactly_at_the_share_passes():
     counts = _counts([("orders", 100, None, 95, None), ("orders", 100, "invalid_amount", 5, '{"amount": "x"}')])
     assert systemic_breakages(counts, max_share=0.05) == []
     assert len(systemic_breakages(counts, max_share=0.049)) == 1
+
+
+def _batch_counts(rows):
+    return pd.DataFrame(rows, columns=["source_file", "landing_batch", "reason_code", "rows", "example_raw_values"])
+
+
+def test_a_broken_drop_is_named_by_its_file_even_when_the_initial_export_drowns_it():
+    counts = _batch_counts([
+        ("email_events", "initial", None, 10_000, None),
+        ("email_events", "initial", "exact_duplicate", 50, '{"occurred_at": "2024-05-01 00:00:00"}'),
+        ("email_events", "2026-07-03", None, 20, None),
+        ("email_events", "2026-07-03", "unparseable_timestamp", 180, '{"occurred_at": "1714564800"}'),
+    ])
+    found = systemic_breakages(counts, max_share=0.05)
+    assert [(b.source_file, b.landing_batch, b.rows_in, b.rows_quarantined) for b in found] == [
+        ("email_events", "2026-07-03", 200, 180)
+    ]
+    assert found[0].message().startswith("drops/2026-07-03/email_events.parquet: 180 of 200 rows (90.0%)")
+
+
+def test_a_small_drop_with_one_bad_row_is_not_a_format_change_but_a_file_over_the_share_is():
+    counts = _batch_counts([
+        ("consent_events", "initial", None, 1_000, None),
+        ("consent_events", "2026-07-03", None, 11, None),
+        ("consent_events", "2026-07-03", "unknown_consent_status", 1, '{"status": "maybe"}'),
+        ("orders", "initial", None, 100, None),
+        ("orders", "initial", "invalid_amount", 30, '{"amount": "abc"}'),
+        ("orders", "2026-07-03", None, 10, None),
+    ])
+    found = systemic_breakages(counts, max_share=0.05, min_batch_rows=100)
+    assert [(b.source_file, b.landing_batch) for b in found] == [("orders", None), ("orders", "initial")]
+    assert found[0].message().startswith("orders: 30 of 140 rows")
+    assert found[1].message().startswith("orders.parquet: 30 of 130 rows")

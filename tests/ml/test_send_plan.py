@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +12,13 @@ import pytest
 from ml.copy.blocks import load_approved_blocks
 from ml.copy.variants import compose_variants
 from ml.decisioning.policy import RANDOM_CONTROL, SELECTED_BY_SCORE, TargetingPolicy, target
-from ml.decisioning.send_plan import PLANNED_SEND_COLUMNS, plan_sends
-from ml.experiments.outcomes import MEMBER_COLUMNS, with_source_ids
+from ml.decisioning.send_plan import PLANNED_SEND_COLUMNS, plan_sends, send_plan_id
 
 BLOCKS = Path(__file__).resolve().parents[2] / "data" / "copy" / "approved_subject_lines.v1.json"
 PLANNED_AT = datetime(2025, 6, 1, 6, 0)
+PLANNED_FOR = date(2025, 6, 2)
 KEYS = [f"k{i}" for i in range(8)]
+ESP_CONTACTS = pd.DataFrame({"subscriber_key": KEYS, "esp_id": [f"E{i}" for i in range(8)]})
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +50,11 @@ def inputs(**eligibility_overrides):
 EVERYONE = TargetingPolicy(top_share=1.0, random_control_share=0.0)
 
 
-def plan(variants, assignments, scores, profiles, eligibility, policy=EVERYONE):
+def plan(variants, assignments, scores, profiles, eligibility, policy=EVERYONE, esp_contacts=ESP_CONTACTS,
+         planned_for=PLANNED_FOR):
     return plan_sends(
-        assignments, scores, profiles, eligibility, variants, feature_list_sha256="abc", planned_at=PLANNED_AT,
-        policy=policy,
+        assignments, scores, profiles, eligibility, variants, esp_contacts, planned_for=planned_for,
+        feature_list_sha256="abc", planned_at=PLANNED_AT, policy=policy,
     )
 
 
@@ -63,7 +65,8 @@ def test_every_sendable_member_outside_the_holdout_gets_one_traced_send(variants
     assert sorted(sends["subscriber_key"]) == KEYS[1:]
     assert (result.held_out, result.not_sendable) == (1, 0)
     assert sends.set_index("subscriber_key").loc["k5", "propensity_score"] == pytest.approx(0.5)
-    assert (sends["send_plan_id"] == "exp:" + sends["subscriber_key"]).all()
+    assert (sends["campaign_id"] == "exp:2025-06-02").all() and (sends["planned_for"] == pd.Timestamp(PLANNED_FOR)).all()
+    assert sends.set_index("subscriber_key").loc["k5", "esp_id"] == "E5"
     assert sends["subject_line"].notna().all() and (sends["blocks_version"] != "").all()
     # Control gets the generic fallback; treatment a segment line.
     assert sends.loc[sends["arm"] == "control", "is_fallback"].all()
@@ -100,16 +103,20 @@ def test_duplicate_inputs_are_refused(variants):
         plan(variants, assignments, scores, profiles, pd.concat([eligibility, eligibility.head(1)]))
 
 
-def test_members_get_the_smallest_source_id_per_system_or_none():
-    members = pd.DataFrame({"subscriber_key": ["a", "b", "c"], "arm": "control", "is_sent": True,
-                            "subject_line": "Hi", "variant_category": "general"})
-    crosswalk = pd.DataFrame(
-        {"subscriber_key": ["a", "a", "a", "b"], "source_system": ["crm", "esp", "esp", "esp"],
-         "source_id": ["C1", "E9", "E2", "E5"]}
-    )
-    joined = with_source_ids(members, crosswalk)
-    assert list(joined.columns) == list(MEMBER_COLUMNS)
-    assert joined[["crm_id", "esp_id"]].values.tolist() == [["C1", "E2"], [None, "E5"], [None, None]]
+def test_send_ids_are_unique_per_day_and_stable_when_a_day_is_planned_again(variants):
+    today = plan(variants, *inputs()).sends
+    again = plan(variants, *inputs()).sends
+    tomorrow = plan(variants, *inputs(), planned_for=date(2025, 6, 3)).sends
+    assert today["send_plan_id"].tolist() == again["send_plan_id"].tolist()
+    assert today["send_plan_id"].is_unique and not set(today["send_plan_id"]) & set(tomorrow["send_plan_id"])
+    assert today["send_plan_id"].str.len().max() <= 27
+    assert send_plan_id("exp", PLANNED_FOR, "k1") in set(today["send_plan_id"])
+
+
+def test_a_sendable_member_without_an_esp_contact_is_counted_not_sent(variants):
+    result = plan(variants, *inputs(), esp_contacts=ESP_CONTACTS[ESP_CONTACTS["subscriber_key"] != "k4"])
+    assert "k4" not in set(result.sends["subscriber_key"])
+    assert (result.no_esp_contact, result.not_sendable, len(result.sends)) == (1, 0, 6)
 
 
 # --- the targeting policy -----------------------------------------------------------------

@@ -91,7 +91,8 @@ def dbt_verdicts(tmp_path_factory):
         out = {}
         for name, (system, id_column) in _SUBSCRIBER_OF.items():
             reasons = connection.execute(
-                f"select source_row_key as rn, reason_code as reason from {classified[name]} order by rn"
+                f"select source_row_key as rn, reason_code as reason from {classified[name]} "
+                "where landing_batch = 'initial' order by rn"
             ).df()
             raw = _read(tmp, name)
             assert len(reasons) == len(raw) and (reasons["rn"].to_numpy() == range(len(raw))).all(), name
@@ -432,9 +433,10 @@ def test_oracle_has_no_pii(dirty_world):
         landing_emails |= {normalise_email(e) for e in frame["email"].dropna()}
         first |= set(frame["first_name"].dropna())
     assert sorted(p.name for p in (tmp / "oracle").iterdir()) == sorted(
-        ["people.parquet", "send_probabilities.parquet", "corruptions.parquet", "products.parquet", "truth.json"]
+        ["people.parquet", "send_probabilities.parquet", "corruptions.parquet", "products.parquet", "truth.json", "world"]
     )
-    for path in (tmp / "oracle").iterdir():
+    assert [p.name for p in (tmp / "oracle" / "world").iterdir()] == ["state_2026-06-29.parquet"]
+    for path in [p for p in (tmp / "oracle").rglob("*") if p.is_file()]:
         raw = path.read_bytes()
         assert b"@example." not in raw.lower(), path.name
         if path.suffix == ".parquet":
@@ -546,13 +548,20 @@ def test_behaviour_model_directions():
     assert (tired < no_fatigue).all() and (churned == 0).all()
     assert (behaviour.click_given_open_probability(engagement, np.full(3, 0.6))
             > behaviour.click_given_open_probability(engagement, np.full(3, 0.1))).all()
-    hazard = np.full(2, 0.004)
-    clicked = behaviour.purchase_probability(
-        hazard, 14, clicked=np.array([True, False]), opened=np.array([True, True]), churned=np.zeros(2, bool)
+    daily = np.full((4, 14), 0.004)
+    click = behaviour.CLICK_PURCHASE_BOOST + behaviour.OPEN_PURCHASE_BOOST
+    p = behaviour.window_purchase_probability(
+        daily, boost_level=np.array([0.0, 0.0, 0.0, 5.0]),
+        added_boost=np.array([click, behaviour.OPEN_PURCHASE_BOOST, behaviour.AVERSE_DELIVERY_PENALTY, 0.0]),
     )
-    assert clicked[0] > 2 * clicked[1] > 0
+    no_email = behaviour.window_purchase_probability(daily[:1], np.zeros(1), 0.0)[0]
+    assert p[0] > 2 * p[1] > 2 * no_email > 2 * p[2] > 0  # a click sells, an averse reader buys less
+    assert p[3] > 2 * no_email  # a boost carried over from earlier clicks still sells
+    assert behaviour.hazard_factor(np.array([-5.0]))[0] == behaviour.MIN_HAZARD_FACTOR
+    averse = behaviour.unsubscribe_probability(np.zeros(1), np.zeros(1, bool), np.ones(1, bool))
+    assert averse[0] == pytest.approx(behaviour.AVERSE_UNSUBSCRIBE_FACTOR * behaviour.BASE_UNSUBSCRIBE)
     affinity = np.array([[0.5, 0.1, 0.1, 0.1, 0.1, 0.1]])
     assert behaviour.category_match(affinity, 0)[0] == 0.5
     assert behaviour.category_match(affinity, behaviour.GENERAL)[0] == pytest.approx(1 / 6)
-    appeal = behaviour.subject_appeal(["a", "b", "a"])
-    assert appeal[0] == appeal[2] and 0.85 <= appeal.min() and appeal.max() <= 1.15
+    appeal = behaviour.subject_appeal(["a", "b", "a", "a"], ["toys", "toys", "toys", "home"])
+    assert appeal[0] == appeal[2] != appeal[3] and 0.8 <= appeal.min() and appeal.max() <= 1.2

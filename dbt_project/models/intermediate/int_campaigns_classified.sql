@@ -1,7 +1,8 @@
-{#- Every campaigns row with its final verdict (reason_code null = valid). -#}
+{#- Every campaigns row with its final verdict (reason_code null = valid;
+    is_superseded = a later drop holds a newer valid version of the record). -#}
 with checked as (
     select *, row_issue as pre_dedup_issue
     from {{ ref('stg_esp__campaigns') }}
 )
 
-{{ final_verdict('checked', 'campaign_id') }}
+{{ final_verdict('checked', 'campaign_id', supersede=true) }}

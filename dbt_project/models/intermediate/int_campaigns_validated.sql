@@ -1,6 +1,7 @@
-{#- The valid campaigns rows: the staged rows whose final verdict is "keep". -#}
+{#- The valid campaigns rows: the staged rows whose final verdict is "keep"
+    (and, for a record, the version in force: not superseded by a later drop). -#}
 {{ config(materialized='view') }}
 
-select * exclude (row_issue, reason_code)
+select * exclude (row_issue, reason_code, is_superseded)
 from {{ ref('int_campaigns_classified') }}
-where reason_code is null
+where reason_code is null and not is_superseded

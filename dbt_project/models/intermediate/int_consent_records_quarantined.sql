@@ -19,7 +19,7 @@ with records as (
 
 quarantined as (
     select
-        'consent_event' as record_kind, source_file, source_row_key,
+        'consent_event' as record_kind, source_file, landing_batch, source_row_key,
         consent_event_id as source_record_id, reason_code,
         source_system, source_subscriber_id, cast(null as varchar) as send_id,
         consent_status as status, {{ lenient_utc_timestamp("raw_values->>'recorded_at'") }} as happened_at,
@@ -30,7 +30,7 @@ quarantined as (
     union all
 
     select
-        'suppression', source_file, source_row_key,
+        'suppression', source_file, landing_batch, source_row_key,
         suppression_id, reason_code,
         source_system, source_subscriber_id, null,
         suppression_reason, {{ lenient_utc_timestamp("raw_values->>'suppressed_at'") }},
@@ -41,7 +41,7 @@ quarantined as (
     union all
 
     select
-        'email_event', source_file, source_row_key,
+        'email_event', source_file, landing_batch, source_row_key,
         event_id, reason_code,
         'esp', esp_id, send_id,
         event_type, {{ lenient_utc_timestamp("raw_values->>'occurred_at'") }},
@@ -52,14 +52,14 @@ quarantined as (
 ),
 
 tied_by_subscriber_id as (
-    select quarantined.source_file, quarantined.source_row_key,
+    select quarantined.source_file, quarantined.landing_batch, quarantined.source_row_key,
            records.subscriber_key, records.source_system as record_system, records.source_id as record_id
     from quarantined
     inner join records on {{ names_subscriber_record('quarantined', 'records') }}
 ),
 
 tied_by_send as (
-    select quarantined.source_file, quarantined.source_row_key,
+    select quarantined.source_file, quarantined.landing_batch, quarantined.source_row_key,
            records.subscriber_key, records.source_system, records.source_id
     from quarantined
     inner join {{ ref('stg_esp__sends') }} as sends on upper(sends.send_id) = upper(quarantined.send_id)
@@ -76,6 +76,7 @@ ties as (
 select
     quarantined.record_kind,
     quarantined.source_file,
+    quarantined.landing_batch,
     quarantined.source_row_key,
     quarantined.source_record_id,
     quarantined.reason_code,
@@ -89,4 +90,4 @@ select
     ties.record_system,
     ties.record_id
 from quarantined
-left join ties using (source_file, source_row_key)
+left join ties using (source_file, landing_batch, source_row_key)

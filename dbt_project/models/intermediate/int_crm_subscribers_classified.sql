@@ -1,4 +1,5 @@
-{#- Every crm_subscribers row with its final verdict (reason_code null = valid). Holds PII. -#}
+{#- Every crm_subscribers row with its final verdict (reason_code null = valid;
+    is_superseded = a later drop holds a newer valid version of the record). Holds PII. -#}
 {{ config(database='pii', materialized='view') }}
 
 with checked as (
@@ -6,4 +7,4 @@ with checked as (
     from {{ ref('stg_crm__subscribers') }}
 )
 
-{{ final_verdict('checked', 'crm_id') }}
+{{ final_verdict('checked', 'crm_id', supersede=true) }}

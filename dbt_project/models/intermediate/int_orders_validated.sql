@@ -1,6 +1,7 @@
-{#- The valid orders rows: the staged rows whose final verdict is "keep". -#}
+{#- The valid orders rows: the staged rows whose final verdict is "keep"
+    (events are never superseded: is_superseded is always false here). -#}
 {{ config(materialized='view') }}
 
-select * exclude (row_issue, reason_code)
+select * exclude (row_issue, reason_code, is_superseded)
 from {{ ref('int_orders_classified') }}
-where reason_code is null
+where reason_code is null and not is_superseded

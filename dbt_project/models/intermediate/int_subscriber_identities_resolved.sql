@@ -11,6 +11,7 @@ with identities as (
     select
         'crm' as source_system,
         source_file,
+        landing_batch,
         source_row_key,
         crm_id as source_id,
         {{ normalise_email('email') }} as email_normalised,
@@ -25,6 +26,7 @@ with identities as (
     select
         'esp' as source_system,
         source_file,
+        landing_batch,
         source_row_key,
         esp_id as source_id,
         {{ normalise_email('email') }} as email_normalised,
@@ -38,7 +40,7 @@ with identities as (
 keyed as (
     select identities.*, records.subscriber_key
     from identities
-    inner join {{ ref('int_subscriber_records_keyed') }} as records using (source_file, source_row_key)
+    inner join {{ ref('int_subscriber_records_keyed') }} as records using (source_file, landing_batch, source_row_key)
 ),
 
 erased as (

@@ -8,16 +8,14 @@
         unique_key='event_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        pre_hook="{{ delete_stale_fact_rows('event_id', 'int_email_events_validated', 'esp', 'esp_id') }}",
     )
 }}
 
 with events as (
-    select * from {{ ref('int_email_events_validated') }}
+    select * from {{ ref('int_email_events_validated') }} as validated
     {% if is_incremental() %}
-    where occurred_at >= (
-        select coalesce(max(occurred_at), timestamp '1900-01-01') - to_days({{ var('fact_lookback_days') | int }})
-        from {{ this }}
-    )
+    where {{ fact_rows_to_refresh('validated', 'event_id', 'occurred_at') }}
     {% endif %}
 )
 

@@ -8,16 +8,14 @@
         unique_key='order_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        pre_hook="{{ delete_stale_fact_rows('order_id', 'int_orders_validated', 'crm', 'crm_id') }}",
     )
 }}
 
 with orders as (
-    select * from {{ ref('int_orders_validated') }}
+    select * from {{ ref('int_orders_validated') }} as validated
     {% if is_incremental() %}
-    where ordered_at >= (
-        select coalesce(max(ordered_at), timestamp '1900-01-01') - to_days({{ var('fact_lookback_days') | int }})
-        from {{ this }}
-    )
+    where {{ fact_rows_to_refresh('validated', 'order_id', 'ordered_at') }}
     {% endif %}
 )
 

@@ -1,7 +1,9 @@
 {#-
-  One row per valid send, keyed by subscriber_key (no PII). Incremental: a run only
-  re-reads sends at or after (newest loaded send - fact_lookback_days), so a daily run
-  processes the new day plus a margin for late arrivals.
+  One row per valid send, keyed by subscriber_key (no PII). Incremental (macros/
+  incremental_facts.sql): a run deletes the rows no valid send backs any more, then re-reads
+  the sends at or after (newest loaded send - fact_lookback_days) and every valid send not
+  loaded yet, so a daily run processes the new day's drop plus a margin for late arrivals,
+  and a re-run of an earlier day gives exactly that day's rows.
 -#}
 {{
     config(
@@ -9,16 +11,14 @@
         unique_key='send_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        pre_hook="{{ delete_stale_fact_rows('send_id', 'int_sends_validated', 'esp', 'esp_id') }}",
     )
 }}
 
 with sends as (
-    select * from {{ ref('int_sends_validated') }}
+    select * from {{ ref('int_sends_validated') }} as validated
     {% if is_incremental() %}
-    where sent_at >= (
-        select coalesce(max(sent_at), timestamp '1900-01-01') - to_days({{ var('fact_lookback_days') | int }})
-        from {{ this }}
-    )
+    where {{ fact_rows_to_refresh('validated', 'send_id', 'sent_at') }}
     {% endif %}
 )
 

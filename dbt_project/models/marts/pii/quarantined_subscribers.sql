@@ -13,7 +13,7 @@ with quarantined as (
 ),
 
 erased_rows as (
-    select records.source_file, records.source_row_key
+    select records.source_file, records.landing_batch, records.source_row_key
     from {{ ref('int_subscriber_records_keyed') }} as records
     inner join {{ ref('int_subscribers_erased') }} as erased
         on erased.source_system = records.source_system and erased.source_id = records.source_id
@@ -21,6 +21,7 @@ erased_rows as (
 
 select
     quarantined.source_file,
+    quarantined.landing_batch,
     quarantined.source_row_key,
     quarantined.source_record_id,
     quarantined.reason_code,
@@ -29,4 +30,4 @@ select
         else quarantined.raw_values
     end as raw_values
 from quarantined
-left join erased_rows using (source_file, source_row_key)
+left join erased_rows using (source_file, landing_batch, source_row_key)

@@ -7,6 +7,7 @@
 -#}
 select distinct
     source_file,
+    landing_batch,
     source_row_key,
     source_record_id,
     record_kind,

@@ -1,4 +1,4 @@
-{#- One row per row of products.parquet, typed, with its row-local issue. -#}
+{#- One row per landed row (initial export and drops up to as_of) of products.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['product_id', 'category', 'price', 'currency'] %}
 {%- set checks = {
     'value_too_long': any_too_long('source', raw_columns),
@@ -6,11 +6,12 @@
 } %}
 
 with source as (
-    select * from {{ source('catalog', 'products') }}
+    {{ landed_rows(source('catalog', 'products'), 'products') }}
 )
 
 select
     'products' as source_file,
+    source.landing_batch,
     source.file_row_number as source_row_key,
     {{ clean_text('source.product_id') }} as product_id,
     {{ clean_text('source.category') }} as category,

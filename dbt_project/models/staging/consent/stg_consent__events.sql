@@ -1,4 +1,4 @@
-{#- One row per row of consent_events.parquet, typed, with its row-local issue. -#}
+{#- One row per landed row (initial export and drops up to as_of) of consent_events.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['consent_event_id', 'source_system', 'source_subscriber_id', 'status', 'recorded_at', 'consent_source', 'proof'] %}
 {%- set checks = {
     'value_too_long': any_too_long('source', raw_columns),
@@ -8,11 +8,12 @@
 {%- do checks.update(timestamp_checks('source.recorded_at')) %}
 
 with source as (
-    select * from {{ source('consent', 'consent_events') }}
+    {{ landed_rows(source('consent', 'consent_events'), 'consent_events') }}
 )
 
 select
     'consent_events' as source_file,
+    source.landing_batch,
     source.file_row_number as source_row_key,
     {{ clean_text('source.consent_event_id') }} as consent_event_id,
     {{ clean_code('source.source_system') }} as source_system,

@@ -1,4 +1,4 @@
-{#- One row per row of suppressions.parquet, typed, with its row-local issue. -#}
+{#- One row per landed row (initial export and drops up to as_of) of suppressions.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['suppression_id', 'source_system', 'source_subscriber_id', 'reason', 'suppressed_at'] %}
 {%- set checks = {
     'value_too_long': any_too_long('source', raw_columns),
@@ -8,11 +8,12 @@
 {%- do checks.update(timestamp_checks('source.suppressed_at')) %}
 
 with source as (
-    select * from {{ source('consent', 'suppressions') }}
+    {{ landed_rows(source('consent', 'suppressions'), 'suppressions') }}
 )
 
 select
     'suppressions' as source_file,
+    source.landing_batch,
     source.file_row_number as source_row_key,
     {{ clean_text('source.suppression_id') }} as suppression_id,
     {{ clean_code('source.source_system') }} as source_system,

@@ -1,4 +1,4 @@
-{#- One row per row of orders.parquet, typed, with its row-local issue. -#}
+{#- One row per landed row (initial export and drops up to as_of) of orders.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['order_id', 'crm_id', 'product_id', 'ordered_at', 'amount', 'currency'] %}
 {%- set amount = 'try_cast(trim(cast(source.amount as varchar)) as double)' %}
 {%- set checks = {
@@ -10,11 +10,12 @@
 {%- do checks.update(timestamp_checks('source.ordered_at')) %}
 
 with source as (
-    select * from {{ source('crm', 'orders') }}
+    {{ landed_rows(source('crm', 'orders'), 'orders') }}
 )
 
 select
     'orders' as source_file,
+    source.landing_batch,
     source.file_row_number as source_row_key,
     {{ clean_text('source.order_id') }} as order_id,
     {{ clean_text('source.crm_id') }} as crm_id,

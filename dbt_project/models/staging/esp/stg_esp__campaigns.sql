@@ -1,4 +1,4 @@
-{#- One row per row of campaigns.parquet, typed, with its row-local issue. -#}
+{#- One row per landed row (initial export and drops up to as_of) of campaigns.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['campaign_id', 'campaign_name', 'category', 'subject_line', 'launched_at'] %}
 {%- set checks = {
     'value_too_long': any_too_long('source', raw_columns),
@@ -7,11 +7,12 @@
 {%- do checks.update(timestamp_checks('source.launched_at')) %}
 
 with source as (
-    select * from {{ source('esp', 'campaigns') }}
+    {{ landed_rows(source('esp', 'campaigns'), 'campaigns') }}
 )
 
 select
     'campaigns' as source_file,
+    source.landing_batch,
     source.file_row_number as source_row_key,
     {{ clean_text('source.campaign_id') }} as campaign_id,
     {{ clean_text('source.campaign_name') }} as campaign_name,

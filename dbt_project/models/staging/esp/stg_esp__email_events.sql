@@ -1,4 +1,4 @@
-{#- One row per row of email_events.parquet, typed, with its row-local issue. -#}
+{#- One row per landed row (initial export and drops up to as_of) of email_events.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['event_id', 'send_id', 'esp_id', 'event_type', 'occurred_at'] %}
 {%- set checks = {
     'value_too_long': any_too_long('source', raw_columns),
@@ -8,11 +8,12 @@
 {%- do checks.update(timestamp_checks('source.occurred_at')) %}
 
 with source as (
-    select * from {{ source('esp', 'email_events') }}
+    {{ landed_rows(source('esp', 'email_events'), 'email_events') }}
 )
 
 select
     'email_events' as source_file,
+    source.landing_batch,
     source.file_row_number as source_row_key,
     {{ clean_text('source.event_id') }} as event_id,
     {{ clean_text('source.send_id') }} as send_id,

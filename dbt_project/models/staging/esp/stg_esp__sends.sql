@@ -1,4 +1,4 @@
-{#- One row per row of sends.parquet, typed, with its row-local issue. -#}
+{#- One row per landed row (initial export and drops up to as_of) of sends.parquet, typed, with its row-local issue. -#}
 {%- set raw_columns = ['send_id', 'campaign_id', 'esp_id', 'sent_at'] %}
 {%- set checks = {
     'value_too_long': any_too_long('source', raw_columns),
@@ -7,11 +7,12 @@
 {%- do checks.update(timestamp_checks('source.sent_at')) %}
 
 with source as (
-    select * from {{ source('esp', 'sends') }}
+    {{ landed_rows(source('esp', 'sends'), 'sends') }}
 )
 
 select
     'sends' as source_file,
+    source.landing_batch,
     source.file_row_number as source_row_key,
     {{ clean_text('source.send_id') }} as send_id,
     {{ clean_text('source.campaign_id') }} as campaign_id,

@@ -1,4 +1,4 @@
-{#- One row per row of esp_subscribers.parquet, typed, with its row-local issue. Holds PII: lives in the vault. -#}
+{#- One row per landed row (initial export and drops up to as_of) of esp_subscribers.parquet, typed, with its row-local issue. Holds PII: lives in the vault. -#}
 {#- A view: the vault stores no copy of raw subscriber rows (erasure, docs/privacy.md). -#}
 {{ config(database='pii', materialized='view') }}
 
@@ -12,11 +12,12 @@
 {%- do checks.update(timestamp_checks('source.created_at')) %}
 
 with source as (
-    select * from {{ source('esp', 'esp_subscribers') }}
+    {{ landed_rows(source('esp', 'esp_subscribers'), 'esp_subscribers') }}
 )
 
 select
     'esp_subscribers' as source_file,
+    source.landing_batch,
     source.file_row_number as source_row_key,
     {{ clean_text('source.esp_id') }} as esp_id,
     {{ clean_text('source.email') }} as email,

@@ -1,0 +1,132 @@
+"""`make demo` and `make simulate`: the loop run day by day, as the schedule would.
+
+The first day is the initial export: the warehouse is built, the first model is trained
+(`train_propensity_model_job`), then the day is scored and the next day planned. Every
+later day runs `run_daily_loop_job` for its partition. Runs go into the state folder's
+Dagster instance, so they show in the UI like scheduled runs.
+
+    python -m orchestration.loop demo --live-days 7   # a new world: history + 7 live days
+    python -m orchestration.loop simulate --days 3    # 3 more days on the same state
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from time import perf_counter
+from typing import Any
+
+import dagster as dg
+
+from ml.landing.contract import drop_days
+from orchestration import tables
+from orchestration.resources import PipelineSettings
+
+DAILY_JOB = "run_daily_loop_job"
+TRAINING_JOB = "train_propensity_model_job"
+MODEL = dg.AssetKey("purchase_propensity_model")
+
+
+class DayFailed(RuntimeError):
+    pass
+
+
+def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: dict, **kwargs: Any):
+    result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False, **kwargs)
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        raise DayFailed(f"{job.name} {kwargs.get('partition_key', '')} failed in {failed} (run {result.run_id})")
+    return result
+
+
+def first_day(
+    defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict, day: date, log: Callable[[str], None] = print
+) -> list:
+    """The initial export's day: warehouse, first model, scores and the next day's plan."""
+    graph = defs.resolve_asset_graph()
+    daily = defs.resolve_job_def(DAILY_JOB)
+    model = dg.AssetSelection.assets(MODEL)
+    needs_model = (model.downstream() - model).resolve(graph)
+    everything = (dg.AssetSelection.all() - model).resolve(graph)
+    before_model = everything - needs_model
+    results = []
+    started = perf_counter()
+    results.append(_run(daily, instance, run_config, partition_key=day.isoformat(), asset_selection=list(before_model)))
+    log(f"{day}: initial export landed and the warehouse built ({perf_counter() - started:.0f} s)")
+    started = perf_counter()
+    results.append(_run(defs.resolve_job_def(TRAINING_JOB), instance, run_config))
+    log(f"{day}: first model trained ({perf_counter() - started:.0f} s)")
+    started = perf_counter()
+    results.append(_run(daily, instance, run_config, partition_key=day.isoformat(), asset_selection=list(needs_model)))
+    log(f"{day}: scored, and the sends for {day + timedelta(days=1)} planned ({perf_counter() - started:.0f} s)")
+    return results
+
+
+def live_days(
+    defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict, days: Sequence[date],
+    log: Callable[[str], None] = print,
+) -> dict[date, float]:
+    """Run the daily loop for each day in order; returns seconds per day."""
+    daily = defs.resolve_job_def(DAILY_JOB)
+    seconds = {}
+    for day in days:
+        started = perf_counter()
+        _run(daily, instance, run_config, partition_key=day.isoformat())
+        seconds[day] = perf_counter() - started
+        log(f"{day}: live day done ({seconds[day]:.0f} s)")
+    return seconds
+
+
+def next_live_day(settings: PipelineSettings) -> date:
+    """The first day not yet run: the latest day sends were planned for."""
+    if not settings.warehouse_path().exists():
+        raise DayFailed("No loop has started on this state folder: run `make demo` first.")
+    planned = settings.warehouse().read(f"select max(planned_for) as day from {tables.PLANNED_SENDS}")["day"].iloc[0]
+    if planned is None or str(planned) == "NaT":
+        raise DayFailed("No sends have been planned on this state yet: run `make demo` first.")
+    return planned.date() if hasattr(planned, "date") else planned
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestration.loop", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="a new world: the history, then live days")
+    demo.add_argument("--live-days", type=int, default=7)
+    simulate = commands.add_parser("simulate", help="continue the loop on the same state")
+    simulate.add_argument("--days", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    settings = PipelineSettings()
+    try:
+        if args.command == "demo":
+            start = settings.initial_export_day()
+            if settings.user_landing_dir() is not None:  # your own data: the drops you have
+                days = [day for day in drop_days(settings.landing_path()) if day > start]
+            else:
+                days = [start + timedelta(days=k) for k in range(1, args.live_days + 1)]
+        else:
+            start = None
+            first = next_live_day(settings)
+            days = [first + timedelta(days=k) for k in range(args.days)]
+
+        from orchestration.definitions import defs as build_defs
+
+        defs = build_defs()
+        instance = dg.DagsterInstance.get()
+        run_config: dict = {}
+        if start is not None:
+            first_day(defs, instance, run_config, start)
+        live_days(defs, instance, run_config, days)
+    except DayFailed as failure:
+        print(f"\nThe loop stopped: {failure}. Open the run in the Dagster UI (`make ui`) for the step's logs.")
+        return 2
+    except dg.Failure as failure:
+        print(f"\nThe loop cannot start: {failure.description}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
