@@ -133,3 +133,21 @@ def test_table_names_of_dbt_models_match_the_manifest():
     relations = {f"{node['schema']}.{node['name']}" for node in nodes if node["resource_type"] == "model"}
     assert set(tables.DBT_TABLES) <= relations, set(tables.DBT_TABLES) - relations
 
+
+
+def test_the_two_dbt_phases_build_every_model_exactly_once():
+    """The verdict phase keeps what its --exclude leaves; the rest phase excludes exactly
+    the verdict models: together every model, none twice, Hillstrom's staging in the rest."""
+    from orchestration.dbt_project import email_dbt_project
+    from orchestration.defs.warehouse import rest_phase_args, verdict_models, verdict_phase_args
+
+    manifest = email_dbt_project().manifest_path
+    nodes = [n for n in json.loads(manifest.read_text())["nodes"].values() if n["resource_type"] == "model"]
+    excluded_first = tuple(p.removeprefix("path:") + "/" for p in verdict_phase_args()[1].split())
+    first = {n["name"] for n in nodes if not n["original_file_path"].startswith(excluded_first)}
+    second = {n["name"] for n in nodes} - set(rest_phase_args(manifest)[1].split())
+    assert "resource_type:seed" in rest_phase_args(manifest)[1].split()  # seeds go with the verdicts
+    assert first == set(verdict_models(manifest)) and not first & second
+    assert first | second == {n["name"] for n in nodes}
+    assert {"stg_crm__subscribers", "int_orders_classified"} <= first
+    assert {"stg_hillstrom__customers", "subscriber_eligibility", "fct_send_outcomes"} <= second

@@ -121,6 +121,22 @@ def test_every_step_and_check_succeeds(pipeline_run):
 
 
 
+def test_the_two_dbt_phases_run_every_dbt_test_once(pipeline_run):
+    """The verdict phase and the rest together run each data test of the manifest once."""
+    from orchestration.dbt_project import email_dbt_project
+
+    _, state = pipeline_run
+    ran = [
+        result["unique_id"]
+        for phase in ("verdicts", "build")
+        for result in json.loads((state / "dbt" / "target" / phase / "run_results.json").read_text())["results"]
+        if result["unique_id"].startswith("test.")
+    ]
+    nodes = json.loads(email_dbt_project().manifest_path.read_text())["nodes"].values()
+    tests = [n["unique_id"] for n in nodes if n["resource_type"] == "test"]
+    assert len(ran) == len(set(ran)) and set(ran) == set(tests), set(tests) ^ set(ran)
+
+
 def test_table_row_counts_are_consistent(warehouse):
     count = lambda sql: warehouse.execute(f"select count(*) from {sql}").fetchone()[0]  # noqa: E731
     profiles = count("marts.subscriber_profiles")

@@ -22,9 +22,34 @@ from orchestration.resources import (
     subscriber_key_secret_problem,
 )
 
-# The models that give every contract landing row its verdict: built first, judged, then
-# the rest. (The vendored Hillstrom file is not a contract export.)
-_VERDICT_SELECTION = ["--select", "path:models/staging path:models/intermediate", "--exclude", "path:models/staging/hillstrom"]
+# The models that give every contract landing row its verdict (staging and intermediate,
+# but the vendored Hillstrom file, which is not a contract export) are built and tested
+# first and judged, then the rest. Both phases stream into Dagster; dagster-dbt appends its
+# own `--select` for the run's subset, so the phases are cut with `--exclude` alone.
+_NOT_VERDICT_PATHS = ("models/marts/", "models/staging/hillstrom/")
+
+
+def verdict_models(manifest_path: Path) -> list[str]:
+    """Names of the verdict models, from the manifest."""
+    nodes = json.loads(manifest_path.read_text())["nodes"].values()
+    return sorted(
+        node["name"] for node in nodes
+        if node["resource_type"] == "model" and not node["original_file_path"].startswith(_NOT_VERDICT_PATHS)
+    )
+
+
+def verdict_phase_args() -> list[str]:
+    """Everything but the verdict models is excluded; tests run when all their parents are in."""
+    return ["--exclude", " ".join(f"path:{path.rstrip('/')}" for path in _NOT_VERDICT_PATHS),
+            "--indirect-selection", "cautious"]
+
+
+def rest_phase_args(manifest_path: Path) -> list[str]:
+    """The verdict models and the seeds (built with them) are excluded. "buildable" keeps the
+    tests between a mart and a verdict model (e.g. relationships to int_subscribers_unified),
+    which "eager" would drop with the excluded parent."""
+    return ["--exclude", " ".join(["resource_type:seed", *verdict_models(manifest_path)]),
+            "--indirect-selection", "buildable"]
 
 # Which team answers for a folder of models.
 _OWNERS = {
@@ -183,7 +208,11 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
         # results wait until dbt has released the DuckDB file, then get row counts and the
         # data-quality and identity numbers the UI should show.
         vars_arg = json.dumps(dbt_vars)
-        dbt.cli(["run", *_VERDICT_SELECTION, "--vars", vars_arg], target_path=target / "verdicts").wait()
+        manifest_path = email_dbt_project().manifest_path
+        verdicts = dbt.cli(
+            ["build", *verdict_phase_args(), "--vars", vars_arg], context=context, target_path=target / "verdicts"
+        )
+        events = list(verdicts.stream())  # a failing verdict test stops here, before any mart
         with _warehouse_with_vault(settings) as connection:
             breakages = systemic_breakages(quarantine_counts(connection, models), settings.max_quarantine_share)
         if breakages:
@@ -195,8 +224,10 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
                     "max_quarantine_share": settings.max_quarantine_share,
                 },
             )
-        invocation = dbt.cli(["build", "--vars", vars_arg], context=context, target_path=target / "build")
-        events = list(invocation.stream())
+        rest = dbt.cli(
+            ["build", *rest_phase_args(manifest_path), "--vars", vars_arg], context=context, target_path=target / "build"
+        )
+        events += list(rest.stream())
         with _warehouse_with_vault(settings) as connection:
             for event in events:
                 yield _with_warehouse_metadata(event, connection, models)
