@@ -1,8 +1,8 @@
-"""Synthetic e-commerce e-mail audience: landing exports, dirty data and a campaign responder.
+"""A simulated e-commerce shop and its customers, stepped day by day (docs/loop.md).
 
-`generate_landing` writes the folder described by docs/data_contract.md plus a separate
-oracle folder with the hidden truth; `SimulatedOutcomeSource` (in `responder`) answers a
-planned campaign using the same hidden people.
+`generate_landing` writes the history (the initial export of docs/data_contract.md) plus a
+separate oracle folder with the hidden truth; `world.World.step` then runs each live day with
+the pipeline's planned sends and lands the day's drop. Both use the same rules (`engine`).
 """
 
 from ml.simulator.audience import GenerationSummary, generate_landing
