@@ -55,9 +55,7 @@ CHUNKED_FILES = (
 SUBSCRIBER_FILES = ("crm_subscribers.parquet", "esp_subscribers.parquet")
 
 _EVENT_CODE = engine.EVENT_CODE
-_SEND_UID_BITS = 11  # campaign index inside a send uid
-_EVENT_UID_BITS = 3  # event type inside an event uid
-_DERIVED = np.uint64(1 << 62)  # marks uids of rows derived from an e-mail event
+_DERIVED = engine.DERIVED_UID
 
 PEOPLE_SCHEMA = pa.schema(
     [
@@ -124,12 +122,11 @@ class _EmailHistory:
     opted_out_at: np.ndarray  # per person: when the ESP stops mailing them (NEVER if not)
 
     def send_uid(self, people: People) -> np.ndarray:
-        pid = people.person_id[self.send_person].astype(np.uint64)
-        return (pid << np.uint64(_SEND_UID_BITS)) | self.send_campaign.astype(np.uint64)
+        return engine.send_uids(people.person_id[self.send_person], self.send_campaign)
 
     def event_uid(self, people: People) -> np.ndarray:
         send_uid = self.send_uid(people)[self.event_send]
-        return (send_uid << np.uint64(_EVENT_UID_BITS)) | self.event_type.astype(np.uint64)
+        return engine.event_uids(send_uid, self.event_type)
 
 
 def _simulate_email(config: AudienceConfig, calendar: Calendar, people: People, end: int) -> _EmailHistory:

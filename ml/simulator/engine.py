@@ -20,6 +20,21 @@ from ml.simulator.population import DAY, HOUR, Catalogue, People
 from ml.vocabulary import EMAIL_EVENT_TYPES
 
 EVENT_CODE = {name: i for i, name in enumerate(EMAIL_EVENT_TYPES)}
+SEND_UID_BITS = 11  # campaign index inside a send uid (history campaigns, then live days)
+EVENT_UID_BITS = 3  # event type inside an event uid
+DERIVED_UID = np.uint64(1 << 62)  # marks uids of rows derived from an e-mail event
+
+
+def send_uids(person_id: np.ndarray, campaign_index: np.ndarray | int) -> np.ndarray:
+    """The uid of a send (person, campaign), from which its landed ids are drawn."""
+    return (np.asarray(person_id).astype(np.uint64) << np.uint64(SEND_UID_BITS)) | np.asarray(
+        campaign_index
+    ).astype(np.uint64)
+
+
+def event_uids(send_uid: np.ndarray, event_type: np.ndarray) -> np.ndarray:
+    """The uid of an e-mail event (send, event type)."""
+    return (np.asarray(send_uid) << np.uint64(EVENT_UID_BITS)) | np.asarray(event_type).astype(np.uint64)
 
 
 @dataclass

@@ -92,7 +92,13 @@ class WorldState:
         )
 
     def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        pq.write_table(self.table(), partial, compression="zstd")
-        partial.replace(path)
+        write_parquet(self.table(), path)
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write a whole file: to a hidden partial file first, then replace, so a reader never
+    sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    pq.write_table(table, partial, compression="zstd")
+    partial.replace(path)

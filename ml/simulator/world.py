@@ -36,13 +36,10 @@ from ml.simulator.contract import DROPS_DIR, LANDING_SCHEMAS, MANIFEST_FILE
 from ml.simulator.population import (
     CRM, DAY, ESP, HOUR, NEVER, draw_calendar, draw_catalogue, draw_people, subscriber_ids,
 )
-from ml.simulator.state import WORLD_DIR, WorldState, day_start, history_last_day, state_path
+from ml.simulator.state import WORLD_DIR, WorldState, day_start, history_last_day, state_path, write_parquet
 from ml.vocabulary import ATTRIBUTION_WINDOW_DAYS, EMAIL_EVENT_TYPES
 
 SEND_COLUMNS = ("send_id", "esp_id", "campaign_id", "subject_line", "category")
-_SEND_UID_BITS = 11
-_EVENT_UID_BITS = 3
-_DERIVED = np.uint64(1 << 62)
 PENDING_SCHEMA = pa.schema(
     [
         ("send_id", pa.string()), ("person", pa.int64()), ("campaign_index", pa.int64()),
@@ -108,8 +105,8 @@ class World:
 
     def campaign_index(self, day: date) -> int:
         index = self.n_history_campaigns + self.live_day(day) - 1
-        if index >= 1 << _SEND_UID_BITS:
-            raise ValueError(f"{day} is beyond the simulator's {(1 << _SEND_UID_BITS) - self.n_history_campaigns} live days")
+        if index >= 1 << engine.SEND_UID_BITS:
+            raise ValueError(f"{day} is beyond the simulator's {(1 << engine.SEND_UID_BITS) - self.n_history_campaigns} live days")
         return index
 
     def launch_time(self, day: date) -> int:
@@ -120,10 +117,13 @@ class World:
         return day_start(day) + hour * HOUR + minute * 60
 
     # -- the hidden rules applied to a day ------------------------------------------------------
-    def shift_responsiveness(self, rows: np.ndarray, day: date) -> np.ndarray:
+    def _shifted(self, rows: np.ndarray, day: date) -> np.ndarray:
+        """Whether the scripted shift applies to each of these people on ``day``."""
         shift = self.config.shift
-        hit = shift.applies(self.live_day(day)) & (self.people.top_category[rows] == shift.category)
-        return np.where(hit, shift.responsiveness_factor, 1.0)
+        return shift.applies(self.live_day(day)) & (self.people.top_category[rows] == shift.category)
+
+    def shift_responsiveness(self, rows: np.ndarray, day: date) -> np.ndarray:
+        return np.where(self._shifted(rows, day), self.config.shift.responsiveness_factor, 1.0)
 
     def daily_hazard(self, rows: np.ndarray, first_day: date, days: int) -> np.ndarray:
         """(rows, days): base purchase hazard times exposure and the scripted shift, from
@@ -136,9 +136,7 @@ class World:
         return base[:, None] * exposure * demand
 
     def demand_factor(self, rows: np.ndarray, day: date) -> np.ndarray:
-        shift = self.config.shift
-        hit = shift.applies(self.live_day(day)) & (self.people.top_category[rows] == shift.category)
-        return np.where(hit, shift.demand_factor, 1.0)
+        return np.where(self._shifted(rows, day), self.config.shift.demand_factor, 1.0)
 
     def _state_before(self, day: date) -> tuple[WorldState, pd.DataFrame]:
         previous = day - timedelta(days=1)
@@ -234,8 +232,8 @@ class World:
         tables = self._drop_tables(day, send_frame, idx, reaction, today, purchases, launched_at, until)
         rows_written = _write_drop(folder, tables, until, self.oracle_dir / WORLD_DIR)
         after.write(state_path(self.oracle_dir, day))
-        _write_parquet(pa.Table.from_pandas(later, schema=PENDING_SCHEMA, preserve_index=False), pending_path(self.oracle_dir, day))
-        _write_parquet(pa.Table.from_pandas(truth, preserve_index=False), send_truth_path(self.oracle_dir, day))
+        write_parquet(pa.Table.from_pandas(later, schema=PENDING_SCHEMA, preserve_index=False), pending_path(self.oracle_dir, day))
+        write_parquet(pa.Table.from_pandas(truth, preserve_index=False), send_truth_path(self.oracle_dir, day))
         return DayDrop(
             day=day, live_day=live_day, folder=folder, rows=rows_written, planned=len(sends),
             skipped_by_esp=int(esp_skips.sum()), shift_active=self.config.shift.applies(live_day),
@@ -329,8 +327,7 @@ class World:
         event_type = events["event_type"].to_numpy()
         occurred_at = events["occurred_at"].to_numpy()
         campaign_index = events["campaign_index"].to_numpy()
-        send_uid = (pid[person].astype(np.uint64) << np.uint64(_SEND_UID_BITS)) | campaign_index.astype(np.uint64)
-        event_uid = (send_uid << np.uint64(_EVENT_UID_BITS)) | event_type.astype(np.uint64)
+        event_uid = engine.event_uids(engine.send_uids(pid[person], campaign_index), event_type)
         esp_ids = subscriber_ids(pid[person], ESP)
         tables["email_events.parquet"] = pa.table({
             "event_id": formatting.hex_ids("evt_", rnd.unique_ids(seed, "event_id", event_uid)),
@@ -340,7 +337,7 @@ class World:
             "occurred_at": formatting.timestamps(occurred_at),
         }, schema=LANDING_SCHEMAS["email_events.parquet"])
         derived = engine.records_from_events(seed, event_type, occurred_at, pid[person], campaign_index, until)
-        consent_uid = _DERIVED | event_uid[derived.consent_rows]
+        consent_uid = engine.DERIVED_UID | event_uid[derived.consent_rows]
         tables["consent_events.parquet"] = pa.table({
             "consent_event_id": formatting.hex_ids("cns_", rnd.unique_ids(seed, "consent_event_id", consent_uid)),
             "source_system": strings(np.full(len(consent_uid), "esp")),
@@ -351,7 +348,7 @@ class World:
             "proof": pa.nulls(len(consent_uid), pa.string()),
         }, schema=LANDING_SCHEMAS["consent_events.parquet"])
         suppressing = derived.suppression_rows
-        suppression_uid = _DERIVED | event_uid[suppressing]
+        suppression_uid = engine.DERIVED_UID | event_uid[suppressing]
         tables["suppressions.parquet"] = pa.table({
             "suppression_id": formatting.hex_ids("sup_", rnd.unique_ids(seed, "suppression_id", suppression_uid)),
             "source_system": strings(np.full(len(suppressing), "esp")),
@@ -371,13 +368,6 @@ class World:
             "currency": strings(purchases.currency[order]),
         }, schema=LANDING_SCHEMAS["orders.parquet"])
         return tables
-
-
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    pq.write_table(table, partial, compression="zstd")
-    partial.replace(path)
 
 
 def _write_drop(folder: Path, tables: dict[str, pa.Table], until: int, staging_root: Path) -> dict[str, int]:
