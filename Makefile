@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STATE := $(abspath $(or $(PIPELINE_STATE_DIR),$(CURDIR)/.state))
 export DAGSTER_HOME := $(STATE)/dagster_home
 
-.PHONY: install demo materialize simulate summary test test-soak ui bench clean
+.PHONY: install demo materialize simulate summary rollback test test-soak ui bench clean
 
 # The pipeline's own commands see the same state folder as the Dagster home above.
-materialize simulate summary ui: export PIPELINE_STATE_DIR := $(STATE)
+materialize simulate summary rollback ui: export PIPELINE_STATE_DIR := $(STATE)
 
 # Live days the demo runs after the history, and days `make simulate` adds.
 LIVE_DAYS ?= 7
@@ -42,6 +42,10 @@ simulate: install $(DAGSTER_HOME)/dagster.yaml
 
 summary:
 	$(BIN)/python -m orchestration.summary
+
+# Moves a model's champion back: make rollback MODEL=purchase VERSION=1 REASON="why"
+rollback: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m orchestration.rollback --model "$(MODEL)" --to-version "$(VERSION)" --reason "$(REASON)"
 
 test: install
 	$(BIN)/python -m pytest

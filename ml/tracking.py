@@ -17,10 +17,6 @@ from urllib.parse import urlparse
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-# Alias a freshly trained version gets; promotion to another alias is a separate, reviewed step.
-CANDIDATE_ALIAS = "candidate"
-
-
 @dataclass(frozen=True)
 class MlflowTarget:
     """Where runs, artifacts and registered models go.
@@ -66,7 +62,7 @@ def ensure_experiment(target: MlflowTarget) -> str:
     return experiment.experiment_id
 
 
-def ensure_registered_model(client: MlflowClient, name: str) -> None:
+def ensure_registered_model(client: MlflowClient, name: str, description: str | None = None) -> None:
     """Create the registered model unless it exists."""
     from mlflow.exceptions import MlflowException
 
@@ -74,7 +70,7 @@ def ensure_registered_model(client: MlflowClient, name: str) -> None:
         client.get_registered_model(name)
     except MlflowException:
         try:
-            client.create_registered_model(name)
+            client.create_registered_model(name, description=description)
         except MlflowException:
             client.get_registered_model(name)  # created meanwhile by another process, or a real error
 
@@ -120,3 +116,13 @@ def download_model_version(client: MlflowClient, model_uri: str) -> str:
         artifact_uri=client.get_model_version_download_uri(name, version),
         tracking_uri=client.tracking_uri,
     )
+
+
+def load_run_dict(client: MlflowClient, run_id: str, artifact_path: str) -> dict:
+    """A JSON artefact of a run (e.g. feature_importance.json), read through the client."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        local = client.download_artifacts(run_id, artifact_path, folder)
+        return json.loads(Path(local).read_text())

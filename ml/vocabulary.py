@@ -43,6 +43,12 @@ CURRENCIES = ("USD", "EUR", "GBP")
 PRODUCT_CATEGORIES = ("apparel", "beauty", "electronics", "home", "outdoor", "toys")
 # Where a person is in their relationship with the shop (marts.subscriber_profiles).
 LIFECYCLE_STAGES = ("new", "active", "at_risk", "lapsed", "never_engaged")
+# Audit attributes (marts.subscriber_profiles): used only to audit model decisions per
+# group (fairlearn), never as model features or in prompts. 'unknown' when not exported.
+AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+", "unknown")
+GENDERS = ("female", "male", "non_binary", "not_stated", "unknown")
+# Tenure bands (days since first signup) that evaluations break results down by.
+TENURE_BANDS = ("0-89d", "90-364d", "365-729d", "730d+")
 SOURCE_SYSTEMS = ("crm", "esp")
 # Days after a send in which a purchase is attributed to it (marts, the simulator's oracle).
 ATTRIBUTION_WINDOW_DAYS = 14

@@ -1,7 +1,7 @@
 """`make demo` and `make simulate`: the loop run day by day, as the schedule would.
 
 The first day is the initial export: the warehouse is built, the first model is trained
-(`train_propensity_model_job`), then the day is scored and the next day planned. Every
+(`train_models_job`), then the day is scored and the next day planned. Every
 later day runs `run_daily_loop_job` for its partition. Runs go into the state folder's
 Dagster instance, so they show in the UI like scheduled runs.
 
@@ -21,12 +21,13 @@ from typing import Any
 import dagster as dg
 
 from ml.landing.contract import drop_days
+from ml.propensity.specs import MODEL_SPECS
+from orchestration.defs.automation import LOOP_DAY_TAG, last_trained_day, retraining_due, retraining_reasons
 from orchestration import tables
 from orchestration.resources import PipelineSettings
 
 DAILY_JOB = "run_daily_loop_job"
-TRAINING_JOB = "train_propensity_model_job"
-MODEL = dg.AssetKey("purchase_propensity_model")
+TRAINING_JOB = "train_models_job"
 
 
 class DayFailed(RuntimeError):
@@ -41,13 +42,23 @@ def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: dict, 
     return result
 
 
+def _log_oracle_auc(run_config: dict, log: Callable[[str], None]) -> None:
+    """Simulator mode: the purchase model's AUC beside the oracle's, on its MLflow run."""
+    from orchestration.summary import record_oracle_auc
+
+    config = run_config.get("resources", {}).get("settings", {}).get("config", {})
+    recorded = record_oracle_auc(PipelineSettings(**config))
+    for version, (model_auc, oracle_auc) in (recorded or {}).items():
+        log(f"  purchase v{version}: test AUC {model_auc:.4f}, oracle {oracle_auc:.4f} ({model_auc / oracle_auc:.3f}x)")
+
+
 def first_day(
     defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict, day: date, log: Callable[[str], None] = print
 ) -> list:
     """The initial export's day: warehouse, first model, scores and the next day's plan."""
     graph = defs.resolve_asset_graph()
     daily = defs.resolve_job_def(DAILY_JOB)
-    model = dg.AssetSelection.assets(MODEL)
+    model = dg.AssetSelection.assets(*(spec.asset_name for spec in MODEL_SPECS))
     needs_model = (model.downstream() - model).resolve(graph)
     everything = (dg.AssetSelection.all() - model).resolve(graph)
     before_model = everything - needs_model
@@ -56,8 +67,9 @@ def first_day(
     results.append(_run(daily, instance, run_config, partition_key=day.isoformat(), asset_selection=list(before_model)))
     log(f"{day}: initial export landed and the warehouse built ({perf_counter() - started:.0f} s)")
     started = perf_counter()
-    results.append(_run(defs.resolve_job_def(TRAINING_JOB), instance, run_config))
-    log(f"{day}: first model trained ({perf_counter() - started:.0f} s)")
+    results.append(_run(defs.resolve_job_def(TRAINING_JOB), instance, run_config, tags={LOOP_DAY_TAG: day.isoformat()}))
+    log(f"{day}: first models trained, gated and carded ({perf_counter() - started:.0f} s)")
+    _log_oracle_auc(run_config, log)
     started = perf_counter()
     results.append(_run(daily, instance, run_config, partition_key=day.isoformat(), asset_selection=list(needs_model)))
     log(f"{day}: scored, and the sends for {day + timedelta(days=1)} planned ({perf_counter() - started:.0f} s)")
@@ -68,14 +80,24 @@ def live_days(
     defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict, days: Sequence[date],
     log: Callable[[str], None] = print,
 ) -> dict[date, float]:
-    """Run the daily loop for each day in order; returns seconds per day."""
+    """Run the daily loop for each day in order; returns seconds per day.
+
+    After a day whose drift or decay checks failed, the models are retrained (then gated),
+    as the retraining sensor does under the daemon: the same rule, the same tags."""
     daily = defs.resolve_job_def(DAILY_JOB)
+    training = defs.resolve_job_def(TRAINING_JOB)
     seconds = {}
     for day in days:
         started = perf_counter()
-        _run(daily, instance, run_config, partition_key=day.isoformat())
+        result = _run(daily, instance, run_config, partition_key=day.isoformat())
         seconds[day] = perf_counter() - started
         log(f"{day}: live day done ({seconds[day]:.0f} s)")
+        reasons = retraining_reasons(result.get_asset_check_evaluations())
+        if retraining_due(reasons, day, last_trained_day(instance)):
+            started = perf_counter()
+            _run(training, instance, run_config, tags={LOOP_DAY_TAG: day.isoformat(), "retraining_reasons": "; ".join(reasons)[:2000]})
+            log(f"{day}: retrained after {'; '.join(reasons)} ({perf_counter() - started:.0f} s)")
+            _log_oracle_auc(run_config, log)
     return seconds
 
 

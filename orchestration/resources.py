@@ -47,8 +47,6 @@ class PipelineSettings(dg.ConfigurableResource):
     # The simulated history ends at this moment; the first live day is the day it starts.
     audience_end: str = "2026-06-30 00:00:00"
     dirty_data: bool = True
-    registered_model_name: str = "purchase_propensity"
-    mlflow_experiment_name: str = "purchase-propensity"
     experiment_id: str = "subject-personalisation-v1"
     # Targeting (ml/decisioning/policy.py): the top share of sendable members by propensity
     # is emailed, plus a random control emailed regardless of score.
@@ -177,6 +175,24 @@ class PipelineSettings(dg.ConfigurableResource):
         }
 
 
+def code_version() -> str:
+    """The git commit of the code that runs (with "-dirty" for uncommitted changes), or
+    "unknown" outside a git checkout: recorded on MLflow runs and model cards."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT, capture_output=True,
+            text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
 def subscriber_key_secret_is_configured() -> bool:
     return bool(os.environ.get("SUBSCRIBER_KEY_SECRET"))
 
@@ -241,6 +257,18 @@ class Warehouse:
             connection.execute(f"create or replace table {table} as select * from frame_to_write")
             connection.unregister("frame_to_write")
             return int(connection.execute(f"select count(*) from {table}").fetchone()[0])
+
+    def append_rows(self, frame: pd.DataFrame, table: str) -> int:
+        """Append the frame to ``schema.table`` (created on first use); returns the rows added.
+        For logs that only grow, such as ml.model_promotions."""
+        schema = table.split(".")[0]
+        with self.connect() as connection:
+            connection.execute(f"create schema if not exists {schema}")
+            connection.register("frame_to_write", frame)
+            connection.execute(f"create table if not exists {table} as select * from frame_to_write limit 0")
+            connection.execute(f"insert into {table} by name select * from frame_to_write")
+            connection.unregister("frame_to_write")
+        return len(frame)
 
     def replace_day(self, frame: pd.DataFrame, table: str, day_column: str, day: date) -> int:
         """Replace one day's rows of ``schema.table`` with the frame (whose ``day_column`` must

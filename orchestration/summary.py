@@ -7,7 +7,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
+from ml.propensity.promotion import champion_version
+from ml.propensity.specs import MODEL_SPECS
 from ml.decisioning.policy import SELECTED_AS_RANDOM_CONTROL, SELECTED_BY_SCORE
 from orchestration import tables
 from orchestration.resources import PipelineSettings
@@ -38,6 +41,47 @@ from {tables.FCT_SEND_OUTCOMES}
 where starts_with(campaign_id, ?)
 group by all order by day
 """
+
+
+def record_oracle_auc(settings: PipelineSettings) -> dict[str, tuple[float, float]] | None:
+    """Simulator mode only (the demo harness, not an asset): the AUC of the world's true
+    purchase probabilities on the test rows of the latest purchase model version, logged
+    beside the model's own AUC on its run (`oracle_test_auc`, `auc_ratio_to_oracle`).
+    Run right after training: the test cutoff must still be among the warehouse's cutoffs.
+    Returns {version: (model AUC, oracle AUC)}, or None with your own data."""
+    from sklearn.metrics import roc_auc_score
+
+    from ml.propensity.service import ModelService
+    from ml.propensity.specs import PURCHASE
+    from ml.simulator.evaluation import history_purchase_probability
+
+    if settings.user_landing_dir() is not None:
+        return None
+    client = settings.mlflow_client()
+    latest = max(client.search_model_versions(f"name = '{PURCHASE.registered_model_name}'"), key=lambda v: int(v.version))
+    run = client.get_run(latest.run_id)
+    cutoff = run.data.params["first_test_cutoff"]
+    rows = settings.warehouse().read(
+        f"""
+        select t.*, x.crm_id
+        from {tables.TRAINING_EXAMPLES} t
+        left join (select subscriber_key, min(source_id) as crm_id from {tables.SUBSCRIBER_IDENTITY_CROSSWALK}
+                   where source_system = 'crm' group by all) x using (subscriber_key)
+        where t.cutoff_at = cast(? as timestamp) and t.{PURCHASE.label} is not null
+        """,
+        [cutoff],
+    )
+    if rows.empty:
+        return None
+    truth = history_purchase_probability(settings.simulator_path(), rows["crm_id"], rows["cutoff_at"], PURCHASE.horizon_days)
+    if np.isnan(truth).any():
+        return None  # the window reaches past the simulated history: no oracle for it
+    labels = rows[PURCHASE.label].to_numpy(dtype=int)
+    model_auc = float(roc_auc_score(labels, ModelService.load(client, PURCHASE, version=latest.version).predict(rows)))
+    oracle_auc = float(roc_auc_score(labels, truth))
+    client.log_metric(latest.run_id, "oracle_test_auc", oracle_auc)
+    client.log_metric(latest.run_id, "auc_ratio_to_oracle", model_auc / oracle_auc)
+    return {str(latest.version): (model_auc, oracle_auc)}
 
 
 def policy_value_by_day(connection: duckdb.DuckDBPyConnection, simulator_dir: Path) -> dict:
@@ -117,12 +161,25 @@ def main() -> None:
     print(f"PII vault (the only place with emails and names): {settings.pii_vault_path()}")
 
     client = settings.mlflow_client()
-    version = client.get_model_version_by_alias(settings.registered_model_name, "candidate")
-    run = client.get_run(version.run_id)
-    metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(run.data.metrics.items()) if k.startswith("test_"))
     print(f"\nMLflow: {settings.tracking_uri()}")
-    print(f"  model {settings.registered_model_name} version {version.version} (alias candidate)")
-    print(f"  run {version.run_id}: {metrics}")
+    for spec in MODEL_SPECS:
+        champion = champion_version(client, spec.registered_model_name)
+        if champion is None:
+            print(f"  {spec.registered_model_name}: no champion")
+            continue
+        run = client.get_run(client.get_model_version(spec.registered_model_name, champion).run_id)
+        metric = run.data.metrics
+        oracle = f", oracle AUC {metric['oracle_test_auc']:.4f}" if "oracle_test_auc" in metric else ""
+        print(
+            f"  {spec.registered_model_name}: champion v{champion}, test AUC {metric['test_auc']:.4f} "
+            f"[{metric['test_auc_low']:.4f}, {metric['test_auc_high']:.4f}]{oracle}, ECE {metric['test_ece']:.4f}"
+        )
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
+        decisions = connection.execute(
+            f"select model_name, version, action, champion_after from {tables.MODEL_PROMOTIONS} order by decided_at"
+        ).fetchall()
+    for model_name, version, action, champion_after in decisions:
+        print(f"    {model_name} v{version}: {action} (champion after: v{champion_after})")
 
     print(f"\nReports: {settings.reports_path()}")
     for path in sorted(settings.reports_path().glob("*.html")):

@@ -34,3 +34,5 @@ SUBJECT_LINE_VARIANTS = "ml.subject_line_variants"
 PROPENSITY_SCORES = "ml.propensity_scores"
 EXPERIMENT_ASSIGNMENTS = "ml.experiment_assignments"
 PLANNED_SENDS = "ml.planned_sends"
+# Every promotion gate decision and rollback, one row each (ml.propensity.promotion.PromotionRecord).
+MODEL_PROMOTIONS = "ml.model_promotions"

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import dagster as dg
+
+from ml.propensity.specs import MODEL_SPECS
 import pytest
 
 from ml.propensity.features import FEATURE_COLUMNS
@@ -46,7 +48,7 @@ def test_every_stage_is_an_asset(defs):
         "training_examples",
         "scoring_features",
         "hillstrom_arm_outcomes",
-        "purchase_propensity_model",
+        *(spec.asset_name for spec in MODEL_SPECS),
         "feature_drift_report",
         "propensity_scores",
         "subject_line_variants",
@@ -98,22 +100,32 @@ def test_the_daily_loop_runs_everything_but_training_which_has_its_own_job(defs)
     from orchestration.partitions import daily_partitions
 
     graph = defs.resolve_asset_graph()
-    model = dg.AssetKey("purchase_propensity_model")
+    models = {dg.AssetKey(spec.asset_name) for spec in MODEL_SPECS}
+    assert len(models) == 3
     materializable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
     assert len(materializable) > 60
     daily = defs.resolve_job_def("run_daily_loop_job")
-    training = defs.resolve_job_def("train_propensity_model_job")
-    assert set(daily.asset_layer.selected_asset_keys) == materializable - {model}
-    assert set(training.asset_layer.selected_asset_keys) == {model}
-    # Every asset of the loop is daily, but the vendored Hillstrom file and the model.
+    training = defs.resolve_job_def("train_models_job")
+    assert set(daily.asset_layer.selected_asset_keys) == materializable - models
+    assert set(training.asset_layer.selected_asset_keys) == models
+    # Every asset of the loop is daily, but the vendored Hillstrom file and the models.
     unpartitioned = {key for key in materializable if graph.get(key).partitions_def is None}
-    assert unpartitioned == {model, dg.AssetKey(["landing", "hillstrom"])}
+    assert unpartitioned == models | {dg.AssetKey(["landing", "hillstrom"])}
     assert {graph.get(key).partitions_def for key in materializable - unpartitioned} == {daily_partitions}
     # Schedules exist but are off: a dev UI must not start runs by itself.
     loop_schedule = defs.resolve_schedule_def("run_daily_loop_job_schedule")
     assert loop_schedule.job_name == "run_daily_loop_job"
     assert loop_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
-    assert defs.resolve_schedule_def("weekly_training_schedule").job_name == "train_propensity_model_job"
+    assert defs.resolve_schedule_def("weekly_training_schedule").job_name == "train_models_job"
+    retrain = defs.resolve_sensor_def("retrain_on_failed_model_checks")
+    assert retrain.default_status == dg.DefaultSensorStatus.STOPPED
+    # Every model carries its gate and bias checks; drift and decay checks trigger retraining.
+    names = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
+    for spec in MODEL_SPECS:
+        assert {(spec.asset_name, "promotion_gate"), (spec.asset_name, "bias_audit")} <= names
+    from orchestration.defs.automation import RETRAINING_CHECKS
+
+    assert RETRAINING_CHECKS <= names
 
 
 def test_feature_contract_matches_the_dbt_marts(defs):

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.propensity.features import FEATURE_COLUMNS, LABEL_COLUMNS, PRODUCT_CATEGORIES
+from ml import vocabulary
+from ml.propensity.features import FEATURE_COLUMNS, LABEL_COLUMNS, PRODUCT_CATEGORIES, SEGMENT_COLUMNS
 from ml.landing.contract import LANDING_COLUMNS
 from ml.privacy import subscriber_key
 from ml.quality import load_suite, validate_table
@@ -107,7 +108,7 @@ def test_dirty_landing_suites_only_block_on_structure(table: str) -> None:
 def test_feature_suites_follow_the_feature_contract(table: str) -> None:
     expected = {"subscriber_key", "cutoff_at", *FEATURE_COLUMNS}
     if table == "training_examples":
-        expected |= set(LABEL_COLUMNS)
+        expected |= {*SEGMENT_COLUMNS, *LABEL_COLUMNS}
     assert existing_columns(raw_suite(table)) == expected
 
 
@@ -245,6 +246,8 @@ def profiles_frame() -> pd.DataFrame:
         "clicks_30d": [1, 0, 0, 0, 0],
         "clicks_90d": [2, 0, 0, 0, 1],
         "lifecycle_stage": ["active", "at_risk", "lapsed", "never_engaged", "new"],
+        "age_band": ["18-24", "65+", "unknown", "35-44", "unknown"],
+        "gender": ["female", "male", "unknown", "non_binary", "not_stated"],
         "top_category": ["apparel", "none", "toys", "none", "home"],
         "as_of": eligibility["as_of"],
     })
@@ -294,9 +297,12 @@ def feature_frame(n_subscribers: int, cutoffs: list[str], with_labels: bool) -> 
         "top_category": rng.choice([*PRODUCT_CATEGORIES, "none"], rows),
     })
     if with_labels:
+        frame["lifecycle_stage"] = rng.choice(list(vocabulary.LIFECYCLE_STAGES), rows)
+        frame["tenure_band"] = rng.choice(list(vocabulary.TENURE_BANDS), rows)
+        frame["source_systems"] = rng.choice(["crm", "esp", "crm+esp"], rows)
         frame["label_purchase_14d"] = (np.arange(rows) % 10 == 0).astype(int)
         frame["label_click_7d"] = (np.arange(rows) % 4 == 0).astype(int)
-        frame["label_churn_60d"] = np.where(np.arange(rows) < n_subscribers, np.arange(rows) % 2, np.nan)
+        frame["label_churn_28d"] = np.where(np.arange(rows) < n_subscribers, np.arange(rows) % 2, np.nan)
     return frame
 
 

@@ -25,6 +25,9 @@ DBT_COPIES = {
     "CURRENCIES": "accepted_currencies",
     "PRODUCT_CATEGORIES": "product_categories",
     "LIFECYCLE_STAGES": "lifecycle_stages",
+    "TENURE_BANDS": "tenure_bands",
+    "AGE_BANDS": "age_bands",
+    "GENDERS": "genders",
     "SOURCE_SYSTEMS": "source_systems",
 }
 
@@ -53,6 +56,10 @@ GX_COPIES = {
     ("training_examples", "top_category"): CATEGORY_OR_NONE,
     ("scoring_features", "top_category"): CATEGORY_OR_NONE,
     ("subscriber_profiles", "lifecycle_stage"): vocabulary.LIFECYCLE_STAGES,
+    ("training_examples", "lifecycle_stage"): vocabulary.LIFECYCLE_STAGES,
+    ("subscriber_profiles", "age_band"): vocabulary.AGE_BANDS,
+    ("subscriber_profiles", "gender"): vocabulary.GENDERS,
+    ("training_examples", "tenure_band"): vocabulary.TENURE_BANDS,
     ("consent_events", "source_system"): vocabulary.SOURCE_SYSTEMS,
     ("suppressions", "source_system"): vocabulary.SOURCE_SYSTEMS,
     ("consent_history", "source_system"): vocabulary.SOURCE_SYSTEMS,

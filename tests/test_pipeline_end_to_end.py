@@ -22,9 +22,15 @@ EMAIL_LIKE = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 LOCAL_PART_END = re.compile(rb"[A-Za-z0-9._%+-]+\Z")
 DOMAIN_START = re.compile(rb"[A-Za-z0-9.-]+")
 AUDIENCE = {"audience_size": 3000, "audience_days": 120, "audience_seed": 7}
-# Warning-severity check failures this run is expected to show, by (asset, check): none. A
-# new warning must be looked at and then either fixed or named here with the reason.
-EXPECTED_WARNINGS: set[tuple[str, str]] = set()
+# Warning-severity check failures this run is expected to show, by (asset, check). A new
+# warning must be looked at and then either fixed or named here with the reason.
+EXPECTED_WARNINGS: set[tuple[str, str]] = {
+    # days_since_last_order and days_since_last_click drift (K-S, p < 0.05) on every day: the
+    # scoring features are cut at the end of the day (23:59:59), the training cutoffs at
+    # midnight, so "days since" is about one day longer when scoring. A real training/serving
+    # offset the check caught; aligning the cutoffs is open work (issue note).
+    ("feature_drift_report", "important_feature_drift"),
+}
 # Measured on this audience (see the issue note): the policy's true incremental purchases
 # per live day, as a multiple of random targeting of the same volume.
 RATIO_TO_RANDOM_AT_LEAST = 1.2
@@ -209,13 +215,31 @@ def test_no_planned_send_to_an_ineligible_subscriber(warehouse):
     assert violations == 0
 
 
-def test_model_beats_chance_on_held_out_cutoff(pipeline_run):
+def test_three_models_each_with_a_bootstrapped_champion_a_recorded_decision_and_a_card(pipeline_run, warehouse):
+    from ml.propensity.specs import MODEL_SPECS
+
     _, state = pipeline_run
     uri = f"sqlite:///{state / 'mlflow' / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    version = client.get_model_version_by_alias("purchase_propensity", "candidate")
-    metrics = client.get_run(version.run_id).data.metrics
-    assert metrics["test_auc"] > 0.65, metrics
+    decisions = warehouse.execute(
+        "select model_name, version, action, champion_after from ml.model_promotions order by model_name"
+    ).fetchall()
+    assert decisions == sorted((spec.registered_model_name, "1", "bootstrap", "1") for spec in MODEL_SPECS)
+    for spec in MODEL_SPECS:
+        version = client.get_model_version_by_alias(spec.registered_model_name, "champion")
+        assert str(version.version) == "1"
+        assert version.tags["gate.decision"] == "bootstrap"
+        metrics = client.get_run(version.run_id).data.metrics
+        assert metrics["test_auc"] > 0.6, (spec.key, metrics)
+        # The card is the version's description, and its AUC is the run's logged one.
+        assert f"{metrics['test_auc']:.4f}" in version.description, spec.key
+        assert f"{metrics['test_auc_low']:.4f}" in version.description, spec.key
+        artifacts = {a.path for a in client.list_artifacts(version.run_id, "model_card")}
+        assert artifacts == {"model_card/model_card.html", "model_card/model_card.md"}
+    purchase = client.get_run(client.get_model_version_by_alias("purchase_propensity", "champion").run_id)
+    assert purchase.data.metrics["test_auc"] > 0.65
+    # Every day's scores come from the champion.
+    assert warehouse.execute("select distinct model_version from ml.propensity_scores").fetchall() == [("1",)]
 
 
 def test_the_report_shows_each_arms_own_outcomes_and_intervals(pipeline_run, warehouse):
@@ -369,4 +393,5 @@ def test_the_demo_summary_prints_each_live_day_and_judges_the_policy(pipeline_ru
         ).fetchone()
         assert re.search(rf"{day}\s+{sends:,}\s+{opened:,}\s", printed), printed
         assert f"= {values[day].ratio_to_random:.2f}x" in printed
-    assert "model purchase_propensity version 1 (alias candidate)" in printed
+    assert "purchase_propensity: champion v1, test AUC" in printed
+    assert "churn_risk v1: bootstrap (champion after: v1)" in printed

@@ -39,3 +39,19 @@
         'future_timestamp': '(' ~ parsed ~ ') > ' ~ as_of(),
     }) }}
 {%- endmacro %}
+
+{#- The rows of `rows_sql` with every one of `columns` (the optional landing columns of its
+    file: ml/landing/contract.py OPTIONAL_COLUMNS, var landing_optional_columns) present,
+    null where the file lacks them. UNION ALL BY NAME with an empty row set that has exactly
+    those columns: the result has the union of both sides' columns, so the query binds
+    whether every file, some files (union_by_name over the drops) or none carry a column,
+    it is decided when the query runs (not when dbt compiles), and it costs nothing per row. -#}
+{% macro with_optional_columns(rows_sql, columns) -%}
+    select * from ({{ rows_sql }})
+    union all by name
+    select
+        {%- for column in columns %}
+        cast(null as varchar) as "{{ column }}"{{ "," if not loop.last }}
+        {%- endfor %}
+    where false
+{%- endmacro %}

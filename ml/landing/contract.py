@@ -32,6 +32,10 @@ LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
 
 LANDING_TABLES = tuple(LANDING_COLUMNS)
 
+# Columns a file may carry or leave out (docs/data_contract.md). When present they are text
+# and are checked like the others; when absent, dbt reads them as null.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"crm_subscribers": ("birth_year", "gender")}
+
 # Columns that are numbers; every other contract column is text (docs/data_contract.md).
 # dbt reads the same list as the var `landing_numeric_columns`.
 NUMERIC_COLUMNS = ("price",)
@@ -243,7 +247,8 @@ def _file_problems(file: LandingFile) -> tuple[list[str], int | None]:
     missing = [column for column in columns if column not in schema.names]
     if missing:
         problems.append(f"{file.name}: missing columns {missing}")
-    for column in columns:
+    present_optional = [c for c in OPTIONAL_COLUMNS.get(file.table, ()) if c in schema.names]
+    for column in (*columns, *present_optional):
         if column in missing:
             continue
         arrow_type = schema.field(column).type

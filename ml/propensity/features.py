@@ -1,8 +1,16 @@
 """The feature contract shared by the dbt feature marts and the models.
 
 `training_examples` and `scoring_features` (dbt marts) both carry exactly these columns,
-computed by one dbt macro, so a model trained on one can score the other.
+computed by one dbt macro, so a model trained on one can score the other; and
+`prepare_features` turns either into the model input, for training and scoring alike.
 """
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
 
 from ml import vocabulary
 
@@ -39,9 +47,52 @@ CATEGORICAL_FEATURES = ("top_category",)
 
 FEATURE_COLUMNS = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 
-LABEL_COLUMNS = ("label_purchase_14d", "label_click_7d", "label_churn_60d")
+LABEL_COLUMNS = ("label_purchase_14d", "label_click_7d", "label_churn_28d")
 
 PURCHASE_LABEL = "label_purchase_14d"
 
+# Columns of training_examples that evaluations break results down by (the promotion gate,
+# model cards). Segments, never features: a model does not see them.
+SEGMENT_COLUMNS = ("lifecycle_stage", "tenure_band", "source_systems")
+
 # Known categories, so encodings are stable between training and scoring.
 PRODUCT_CATEGORIES = vocabulary.PRODUCT_CATEGORIES
+
+# `top_category` levels in a fixed order, so training and scoring encode identically.
+TOP_CATEGORY_LEVELS = PRODUCT_CATEGORIES + ("none",)
+
+
+def feature_list_hash(columns: tuple[str, ...] | list[str] = FEATURE_COLUMNS) -> str:
+    """Short SHA-256 of the ordered feature names: equal hashes mean compatible inputs."""
+    return hashlib.sha256("\n".join(columns).encode("utf-8")).hexdigest()[:16]
+
+
+def prepare_features(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_COLUMNS) -> pd.DataFrame:
+    """The model input: exactly ``columns`` (a model spec's features, by default the whole
+    contract) in contract order, all float64.
+
+    `top_category` becomes its position in TOP_CATEGORY_LEVELS (a fixed code, NaN when null;
+    an unknown value is an error), and LightGBM is told the column is categorical. Codes
+    rather than a pandas Categorical because MLflow signatures and JSON serving inputs have
+    no categorical type: with codes the registered model also works through pyfunc.
+    """
+    unknown_columns = sorted(set(columns) - set(FEATURE_COLUMNS))
+    if unknown_columns:
+        raise ValueError(f"{unknown_columns} are not in the feature contract")
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(f"feature frame lacks columns {missing}")
+    prepared = pd.DataFrame(index=frame.index)
+    for column in (c for c in NUMERIC_FEATURES if c in columns):
+        try:
+            prepared[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"feature {column!r} is not numeric: {error}") from error
+    for column in (c for c in CATEGORICAL_FEATURES if c in columns):
+        values = frame[column].astype("object")
+        unknown = sorted({str(v) for v in values.dropna().unique()} - set(TOP_CATEGORY_LEVELS))
+        if unknown:
+            raise ValueError(f"feature {column!r} has unknown values {unknown}; expected {list(TOP_CATEGORY_LEVELS)}")
+        codes = pd.Categorical(values, categories=list(TOP_CATEGORY_LEVELS)).codes
+        prepared[column] = np.where(codes >= 0, codes, np.nan).astype("float64")
+    return prepared[[column for column in FEATURE_COLUMNS if column in columns]]

@@ -1,15 +1,15 @@
-"""Purchase-propensity model: LightGBM trained on `marts.training_examples`, tracked in MLflow.
+"""The subscriber models (ml/propensity/specs.py): LightGBM on `marts.training_examples`, in MLflow.
 
-The split is by time: the most recent cutoff(s) are the held-out test set, and training
-examples whose label window reaches into the test period are purged, so the test score is
-what a model trained up to a date would have achieved afterwards. The model is logged in
-LightGBM's own text format (no pickle), registered, and given the alias ``candidate``;
-promoting it further is a separate decision.
+One function trains any spec. The split is by time: the most recent labelled cutoff is the
+held-out test set, and training examples whose label window reaches into the test period
+are purged, so the test score is what a model trained up to a date would have achieved
+afterwards. The model is logged in LightGBM's own text format (no pickle), registered, and
+given the alias ``challenger``; whether it becomes ``champion`` is the promotion gate's
+decision (ml/propensity/promotion.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
@@ -23,69 +23,18 @@ from ml.propensity.features import (
     CATEGORICAL_FEATURES,
     FEATURE_COLUMNS,
     ID_COLUMNS,
-    LABEL_COLUMNS,
-    NUMERIC_FEATURES,
-    PRODUCT_CATEGORIES,
-    PURCHASE_LABEL,
+    feature_list_hash,
+    prepare_features,
 )
-from ml.tracking import CANDIDATE_ALIAS, MlflowTarget, ensure_experiment, ensure_registered_model, model_version_uri
+from ml.propensity.promotion import CHALLENGER_ALIAS
+from ml.propensity.specs import ModelSpec, TrainingParams
+from ml.tracking import MlflowTarget, ensure_experiment, ensure_registered_model, model_version_uri
 
 if TYPE_CHECKING:
     import lightgbm
 
-# `top_category` levels in a fixed order, so training and scoring encode identically.
-TOP_CATEGORY_LEVELS = PRODUCT_CATEGORIES + ("none",)
-
-# Days after the cutoff that each label looks at (the number in its name).
-LABEL_WINDOW_DAYS = {"label_purchase_14d": 14, "label_click_7d": 7, "label_churn_60d": 60}
-
-DEFAULT_MODEL_NAME = "subscriber_purchase_propensity"
-
 # How many of the most important features also get a metric of their own.
 TOP_FEATURE_METRICS = 10
-
-
-@dataclass(frozen=True)
-class PropensityParams:
-    """LightGBM settings. Defaults train ~120k rows x 25 features in seconds on 2 cores."""
-
-    n_estimators: int = 200
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_child_samples: int = 100
-    colsample_bytree: float = 0.9
-    reg_lambda: float = 1.0
-    early_stopping_rounds: int = 20
-    # Share of training subscribers (all their cutoffs) held back to pick the number of trees.
-    validation_fraction: float = 0.2
-    seed: int = 0
-    n_jobs: int = 2
-
-    def __post_init__(self) -> None:
-        if self.n_estimators < 1:
-            raise ValueError("n_estimators must be at least 1")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError("validation_fraction must be between 0 and 1")
-        if self.early_stopping_rounds < 1:
-            raise ValueError("early_stopping_rounds must be at least 1")
-
-    def classifier_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for `lightgbm.LGBMClassifier`, fixed for reproducible fits."""
-        return {
-            "objective": "binary",
-            "n_estimators": self.n_estimators,
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "colsample_bytree": self.colsample_bytree,
-            "reg_lambda": self.reg_lambda,
-            "random_state": self.seed,
-            "n_jobs": self.n_jobs,
-            # Same data + same seed -> same trees, on any run.
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbose": -1,
-        }
 
 
 @dataclass(frozen=True)
@@ -102,40 +51,16 @@ class TrainingResult:
     n_train: int
     n_test: int
     trained_at: datetime
+    params: dict[str, Any] = field(default_factory=dict)
+    # Datasets as logged to MLflow: {"training"|"testing": {"name", "digest", "rows", ...}}.
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The fitted in-memory model (its booster is what was logged); not part of equality.
     model: Any = field(default=None, repr=False, compare=False)
-
-
-def feature_list_hash(columns: tuple[str, ...] | list[str] = FEATURE_COLUMNS) -> str:
-    """Short SHA-256 of the ordered feature names: equal hashes mean compatible inputs."""
-    return hashlib.sha256("\n".join(columns).encode("utf-8")).hexdigest()[:16]
-
-
-def prepare_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """The model input: exactly FEATURE_COLUMNS in order, all float64.
-
-    `top_category` becomes its position in TOP_CATEGORY_LEVELS (a fixed code, NaN when null;
-    an unknown value is an error), and LightGBM is told the column is categorical. Codes
-    rather than a pandas Categorical because MLflow signatures and JSON serving inputs have
-    no categorical type: with codes the registered model also works through pyfunc.
-    """
-    missing = [column for column in FEATURE_COLUMNS if column not in frame.columns]
-    if missing:
-        raise ValueError(f"feature frame lacks columns {missing}")
-    prepared = pd.DataFrame(index=frame.index)
-    for column in NUMERIC_FEATURES:
-        try:
-            prepared[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"feature {column!r} is not numeric: {error}") from error
-    for column in CATEGORICAL_FEATURES:
-        values = frame[column].astype("object")
-        unknown = sorted({str(v) for v in values.dropna().unique()} - set(TOP_CATEGORY_LEVELS))
-        if unknown:
-            raise ValueError(f"feature {column!r} has unknown values {unknown}; expected {list(TOP_CATEGORY_LEVELS)}")
-        codes = pd.Categorical(values, categories=list(TOP_CATEGORY_LEVELS)).codes
-        prepared[column] = np.where(codes >= 0, codes, np.nan).astype("float64")
-    return prepared[list(FEATURE_COLUMNS)]
+    # The test rows (ids, features, segments, label) and the model's scores on them, for the
+    # gate (which scores the same rows with the champion) and the model card.
+    test: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    test_scores: np.ndarray | None = field(default=None, repr=False, compare=False)
+    importance: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
 
 def time_split(examples: pd.DataFrame, test_cutoffs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -183,7 +108,7 @@ def _labels(frame: pd.DataFrame, label: str) -> pd.Series:
     return values.astype("int64")
 
 
-def evaluate_propensity(labels: np.ndarray, scores: np.ndarray, prefix: str = "test") -> dict[str, float]:
+def evaluate_scores(labels: np.ndarray, scores: np.ndarray, prefix: str = "test") -> dict[str, float]:
     """AUC, PR-AUC (average precision), log loss, base rate and top-decile lift of ``scores``."""
     from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
@@ -214,81 +139,87 @@ def gain_importance(model: lightgbm.LGBMClassifier) -> pd.DataFrame:
     return table.sort_values(["gain", "feature"], ascending=[False, True], ignore_index=True)
 
 
-def fit_propensity_model(
-    train: pd.DataFrame, *, label: str = PURCHASE_LABEL, params: PropensityParams | None = None
+def fit_model(
+    train: pd.DataFrame, *, label: str, params: TrainingParams | None = None,
+    features: tuple[str, ...] = FEATURE_COLUMNS,
 ) -> tuple[lightgbm.LGBMClassifier, dict[str, int]]:
     """Fit LightGBM on ``train`` with early stopping on a held-back slice of its subscribers.
 
     Returns the model and row counts (``n_fit``, ``n_validation``)."""
     import lightgbm
 
-    params = params or PropensityParams()
+    params = params or TrainingParams()
     mask = validation_mask(train["subscriber_key"], params.validation_fraction, params.seed)
-    features = prepare_features(train)
+    prepared = prepare_features(train, features)
     labels = _labels(train, label)
-    fit_x, fit_y = features.loc[~mask], labels.loc[~mask]
+    fit_x, fit_y = prepared.loc[~mask], labels.loc[~mask]
     if fit_y.nunique() < 2:
         raise ValueError(f"training rows have a single {label!r} class; nothing to learn")
     model = lightgbm.LGBMClassifier(**params.classifier_kwargs())
     model.fit(
         fit_x,
         fit_y,
-        eval_X=(features.loc[mask],),
+        eval_X=(prepared.loc[mask],),
         eval_y=(labels.loc[mask],),
         eval_metric="binary_logloss",
-        categorical_feature=list(CATEGORICAL_FEATURES),
+        categorical_feature=[c for c in CATEGORICAL_FEATURES if c in features],
         callbacks=[lightgbm.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)],
     )
     return model, {"n_fit": int((~mask).sum()), "n_validation": int(mask.sum())}
 
 
-def train_propensity_model(
+def train_model(
     examples: pd.DataFrame,
+    spec: ModelSpec,
     *,
-    label: str = PURCHASE_LABEL,
-    params: PropensityParams | None = None,
     tracking: MlflowTarget,
     dataset_name: str,
     dataset_source: str,
-    registered_model_name: str = DEFAULT_MODEL_NAME,
+    run_tags: dict[str, str] | None = None,
     test_cutoffs: int = 1,
 ) -> TrainingResult:
-    """Train, evaluate on the latest cutoff(s), log to MLflow, register, alias ``candidate``.
+    """Train ``spec``'s model, evaluate on the latest labelled cutoff(s), log to MLflow,
+    register, alias ``challenger``.
 
     ``examples`` is `marts.training_examples`; ``dataset_source`` says where it came from
     (e.g. the warehouse path and table) and is recorded with the logged datasets, which hold
-    features and label only, never subscriber keys.
+    features and label only, never subscriber keys. ``run_tags`` go on the run (e.g. the
+    code version and the orchestrator's run id).
     """
     import mlflow.data
     import mlflow.lightgbm
     from mlflow.entities import Dataset, DatasetInput, InputTag, LoggedModelOutput, Metric, Param
     from mlflow.models import infer_signature
 
-    if label not in LABEL_COLUMNS:
-        raise ValueError(f"unknown label {label!r}; expected one of {list(LABEL_COLUMNS)}")
+    from ml.propensity.metrics import bootstrap_auc, expected_calibration_error
+
+    label, params, features = spec.label, spec.params, spec.features
     missing = [c for c in (*ID_COLUMNS, label) if c not in examples.columns]
     if missing:
         raise ValueError(f"training examples lack columns {missing}")
-    params = params or PropensityParams()
     labelled = examples.loc[examples[label].notna()]
     train, test = time_split(labelled, test_cutoffs=test_cutoffs)
     first_test_cutoff = pd.to_datetime(test["cutoff_at"]).min()
-    purged_train = purge_overlapping_labels(train, first_test_cutoff, LABEL_WINDOW_DAYS[label])
+    purged_train = purge_overlapping_labels(train, first_test_cutoff, spec.horizon_days)
     if purged_train.empty:
         raise ValueError(
-            f"no training cutoff is at least {LABEL_WINDOW_DAYS[label]} days before the first test cutoff "
-            f"{first_test_cutoff}; add earlier cutoffs"
+            f"{spec.key} model: no training cutoff is at least {spec.horizon_days} days before the first test "
+            f"cutoff {first_test_cutoff}; the {label} window needs a longer history"
         )
 
     # Fail on a bad MLflow target before spending time on the fit.
     experiment_id = ensure_experiment(tracking)
-    model, fit_counts = fit_propensity_model(purged_train, label=label, params=params)
-    test_x, test_y = prepare_features(test), _labels(test, label)
+    model, fit_counts = fit_model(purged_train, label=label, params=params, features=features)
+    test_x, test_y = prepare_features(test, features), _labels(test, label)
     test_scores = model.predict_proba(test_x)[:, 1]
     importance = gain_importance(model)
     train_cutoffs = sorted(pd.to_datetime(purged_train["cutoff_at"]).unique())
+    auc = bootstrap_auc(test_y.to_numpy(), test_scores, n_boot=spec.gate.n_boot, seed=spec.gate.seed)
     metrics = {
-        **evaluate_propensity(test_y.to_numpy(), test_scores, prefix="test"),
+        **evaluate_scores(test_y.to_numpy(), test_scores, prefix="test"),
+        "test_auc_low": auc.low,
+        "test_auc_high": auc.high,
+        "test_ece": expected_calibration_error(test_y.to_numpy(), test_scores),
         "train_base_rate": float(_labels(purged_train, label).mean()),
         "n_train": float(len(purged_train)),
         "n_fit": float(fit_counts["n_fit"]),
@@ -298,16 +229,17 @@ def train_propensity_model(
         "n_unlabelled_dropped": float(len(examples) - len(labelled)),
         "best_iteration": float(model.best_iteration_ or model.n_estimators),
     }
-    feature_hash = feature_list_hash()
+    feature_hash = feature_list_hash(features)
 
     client = tracking.client
     params_logged = {
         **{f"lgbm_{key}": value for key, value in params.classifier_kwargs().items()},
         "early_stopping_rounds": params.early_stopping_rounds,
         "validation_fraction": params.validation_fraction,
+        "model": spec.key,
         "label": label,
-        "label_window_days": LABEL_WINDOW_DAYS[label],
-        "n_features": len(FEATURE_COLUMNS),
+        "label_window_days": spec.horizon_days,
+        "n_features": len(features),
         "n_train_cutoffs": len(train_cutoffs),
         "first_train_cutoff": pd.Timestamp(train_cutoffs[0]).isoformat(),
         "last_train_cutoff": pd.Timestamp(train_cutoffs[-1]).isoformat(),
@@ -320,10 +252,10 @@ def train_propensity_model(
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
         train_dataset = mlflow.data.from_pandas(
-            _loggable(purged_train, label), source=dataset_source, name=f"{dataset_name}-train", targets=label
+            _loggable(purged_train, label, features), source=dataset_source, name=f"{dataset_name}-train", targets=label
         )
         test_dataset = mlflow.data.from_pandas(
-            _loggable(test, label), source=train_dataset.source, name=f"{dataset_name}-test", targets=label
+            _loggable(test, label, features), source=train_dataset.source, name=f"{dataset_name}-test", targets=label
         )
         example_rows = test_x.head(5)
         signature = infer_signature(example_rows, model.predict_proba(example_rows)[:, 1])
@@ -333,10 +265,18 @@ def train_propensity_model(
             "testing": Dataset(**test_dataset.to_dict()),
         }
 
+    name = spec.registered_model_name
     run = client.create_run(
         experiment_id,
-        run_name=f"propensity-{label}",
-        tags={"label": label, "feature_list_sha256": feature_hash, "model_family": "lightgbm"},
+        run_name=f"{spec.key}-{pd.Timestamp(first_test_cutoff).date()}",
+        tags={
+            **(run_tags or {}),
+            "model": spec.key,
+            "label": label,
+            "feature_list_sha256": feature_hash,
+            "model_family": "lightgbm",
+            "mlflow.note.content": spec.target,
+        },
     )
     run_id = run.info.run_id
     status = "FAILED"
@@ -374,21 +314,21 @@ def train_propensity_model(
         client.log_dict(
             run_id, {"importance_type": "gain", "features": importance.to_dict(orient="records")}, "feature_importance.json"
         )
-        client.log_dict(run_id, asdict(params), "propensity_params.json")
+        client.log_dict(run_id, asdict(params), "training_params.json")
 
-        ensure_registered_model(client, registered_model_name)
+        ensure_registered_model(client, name, description=spec.target)
         version = str(
             client.create_model_version(
-                registered_model_name,
+                name,
                 # The artefact location itself: a `models:/<id>` source would be resolved
                 # through MLflow's process-wide tracking URI, not this client's.
                 source=logged_model.artifact_location,
                 run_id=run_id,
                 model_id=model_id,
-                tags={"run_id": run_id, "label": label, "feature_list_sha256": feature_hash},
+                tags={"run_id": run_id, "model": spec.key, "label": label, "feature_list_sha256": feature_hash},
             ).version
         )
-        client.set_registered_model_alias(registered_model_name, CANDIDATE_ALIAS, version)
+        client.set_registered_model_alias(name, CHALLENGER_ALIAS, version)
         status = "FINISHED"
     finally:
         client.set_terminated(run_id, status=status)
@@ -396,15 +336,31 @@ def train_propensity_model(
     return TrainingResult(
         run_id=run_id,
         experiment_id=experiment_id,
-        model_name=registered_model_name,
+        model_name=name,
         model_version=version,
-        model_uri=model_version_uri(registered_model_name, version),
+        model_uri=model_version_uri(name, version),
         metrics=metrics,
-        feature_columns=tuple(FEATURE_COLUMNS),
+        feature_columns=tuple(features),
         n_train=len(purged_train),
         n_test=len(test),
         trained_at=datetime.now(timezone.utc),
+        params=params_logged,
+        datasets={
+            context: {
+                "name": dataset.name,
+                "digest": dataset.digest,
+                "rows": len(frame),
+                "first_cutoff": pd.to_datetime(frame["cutoff_at"]).min().isoformat(),
+                "last_cutoff": pd.to_datetime(frame["cutoff_at"]).max().isoformat(),
+                "positive_rate": float(_labels(frame, label).mean()),
+                "source": dataset_source,
+            }
+            for context, dataset, frame in (("training", train_dataset, purged_train), ("testing", test_dataset, test))
+        },
         model=model,
+        test=test[[c for c in (*ID_COLUMNS, *features, *spec.segments, label) if c in test.columns]].reset_index(drop=True),
+        test_scores=np.asarray(test_scores, dtype="float64"),
+        importance=importance,
     )
 
 
@@ -439,8 +395,8 @@ def log_lightgbm_model(client, experiment_id: str, run_id: str, booster, *, sign
     return client.finalize_logged_model(logged.model_id, "READY")
 
 
-def _loggable(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+def _loggable(frame: pd.DataFrame, label: str, features: tuple[str, ...] = FEATURE_COLUMNS) -> pd.DataFrame:
     """Features and label only: subscriber keys are pseudonymous, but nothing downstream needs them."""
-    loggable = prepare_features(frame)
+    loggable = prepare_features(frame, features)
     loggable[label] = _labels(frame, label).to_numpy()
     return loggable

@@ -30,6 +30,7 @@ from ml.simulator.population import (
     CRM,
     DAY,
     ESP,
+    GENDER_VALUES,
     HOUR,
     NEVER,
     Calendar,
@@ -229,8 +230,10 @@ def _simulate_orders(
 ) -> tuple[engine.Purchases, np.ndarray]:
     """Daily purchase draws for CRM customers: base hazard, moved by earlier e-mail events.
 
-    Returns the purchases and every person's boost level carried into the first day after
-    the history (the world's state for the first live day).
+    Returns the purchases, every person's boost level carried into the first day after
+    the history (the world's state for the first live day), and the (people, days) daily
+    purchase hazard each person actually lived with (exposure and email boosts included):
+    the oracle's true purchase probability of any window of the history.
     """
     days = config.days
     buyers = np.flatnonzero(people.in_crm)
@@ -258,7 +261,10 @@ def _simulate_orders(
     purchases = engine.draw_purchases(
         config.seed, people, catalogue, buyers, day_index, start + day_index * DAY, hazard, end
     )
-    return purchases, carried
+    exposure, _, _ = engine.daily_exposure(people, buyers, start + day_index * DAY, end)
+    realised = np.zeros((len(people), days), dtype=np.float32)
+    realised[buyers] = hazard * exposure
+    return purchases, carried, realised
 
 
 # -- landing tables ------------------------------------------------------------------------
@@ -290,6 +296,10 @@ def _subscriber_tables(people: People) -> dict[str, tuple[pa.Table, RowMeta]]:
         }
         if system == CRM:
             columns["country"] = _strings(people.country[rows])
+            known = people.birth_year[rows] > 0
+            columns["birth_year"] = _strings(np.where(known, people.birth_year[rows].astype(str), ""))
+            gender = people.gender[rows]
+            columns["gender"] = _strings(np.where(gender >= 0, np.array(GENDER_VALUES)[gender.clip(0)], ""))
         meta = RowMeta(
             uid=people.person_id[rows].astype(np.uint64),
             timestamp=signed_up[rows],
@@ -523,6 +533,8 @@ class _ChunkResult:
     send_probabilities: pa.Table
     canonical_people: int
     quarantined_ids: dict[str, list[str]]
+    # Per person, the daily purchase hazard of each history day (oracle only).
+    purchase_hazard: pa.Table
 
 
 def _simulate_chunk(
@@ -549,7 +561,7 @@ def _simulate_chunk(
     canonical = int(np.count_nonzero(ok[CRM] | ok[ESP]))
 
     email = _simulate_email(config, calendar, people, end)
-    orders, boost_level = _simulate_orders(config, catalogue, people, email, start, end)
+    orders, boost_level, realised_hazard = _simulate_orders(config, catalogue, people, email, start, end)
     world_state = state.WorldState.after_history(people, email.send_person, email.sent_at, boost_level,
                                                  email.opted_out_at, end)
     sends, events, probabilities = _send_tables(config, calendar, people, email, ok)
@@ -562,10 +574,19 @@ def _simulate_chunk(
     }
     for name, (table, meta) in built.items():
         files[name] = corrupt_table(table, CORRUPTIBLE_FILES[name], meta, config.dirty, config.seed, end)
-    return _ChunkResult(files, _people_table(people), world_state.table(), probabilities, canonical, quarantined)
+    hazard_table = pa.table({
+        "person_id": people.person_id,
+        "daily_purchase_hazard": pa.FixedSizeListArray.from_arrays(pa.array(realised_hazard.ravel()), config.days),
+    })
+    return _ChunkResult(files, _people_table(people), world_state.table(), probabilities, canonical, quarantined,
+                        hazard_table)
 
 
 # -- writing -------------------------------------------------------------------------------
+
+
+# The oracle's record of every person's daily purchase hazard over the history.
+HISTORY_HAZARD_FILE = "history_purchase_hazard.parquet"
 
 
 def _check_folders(landing_dir: Path, oracle_dir: Path) -> None:
@@ -670,6 +691,7 @@ def generate_landing(
             writers.write(oracle_dir / "people.parquet", chunk.people)
             writers.write(state.state_path(oracle_dir, history_last_day), chunk.world_state)
             writers.write(oracle_dir / "send_probabilities.parquet", chunk.send_probabilities)
+            writers.write(oracle_dir / HISTORY_HAZARD_FILE, chunk.purchase_hazard)
             canonical += chunk.canonical_people
             for name in SUBSCRIBER_FILES:
                 quarantined[name] += chunk.quarantined_ids[name]

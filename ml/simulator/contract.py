@@ -9,8 +9,10 @@ import pyarrow as pa
 from ml.landing import contract as landing_contract
 
 # File name -> columns, from the one contract definition in ml/landing/contract.py.
+# The simulated CRM also exports the optional audit columns (birth year, gender).
 LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
-    f"{table}.parquet": columns for table, columns in landing_contract.LANDING_COLUMNS.items()
+    f"{table}.parquet": columns + landing_contract.OPTIONAL_COLUMNS.get(table, ())
+    for table, columns in landing_contract.LANDING_COLUMNS.items()
 }
 
 MANIFEST_FILE = "_manifest.json"

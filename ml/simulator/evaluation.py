@@ -44,3 +44,38 @@ def targeting_value(true_uplift: np.ndarray, emailed: np.ndarray) -> TargetingVa
         random_incremental_purchases=float(uplift.mean() * volume) if len(uplift) else 0.0,
         oracle_incremental_purchases=float(best.sum()),
     )
+
+
+def history_purchase_probability(oracle_dir, crm_ids, cutoffs, horizon_days: int) -> np.ndarray:
+    """The true probability that each person buys in [cutoff, cutoff + horizon_days): one
+    minus exp(-the daily hazards they actually lived with in that window), email boosts
+    included. ``crm_ids`` name the people (None: not a CRM customer, who cannot buy: 0).
+    NaN where the window leaves the simulated history."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from ml.simulator import formatting
+    from ml.simulator.audience import HISTORY_HAZARD_FILE
+    from ml.simulator.config import AudienceConfig
+    from ml.simulator.population import CRM, DAY, subscriber_ids
+
+    oracle_dir = Path(oracle_dir)
+    config = AudienceConfig.from_manifest(json.loads((oracle_dir / "truth.json").read_text())["generator"])
+    table = pq.read_table(oracle_dir / HISTORY_HAZARD_FILE)
+    person = table["person_id"].to_numpy()
+    hazard = np.asarray(table["daily_purchase_hazard"].combine_chunks().flatten()).reshape(len(person), config.days)
+    cumulative = np.concatenate([np.zeros((len(person), 1)), np.cumsum(hazard, axis=1, dtype=float)], axis=1)
+    row_of = pd.Series(np.arange(len(person)), index=subscriber_ids(person, CRM).to_numpy(zero_copy_only=False))
+    rows = pd.Series(list(crm_ids)).map(row_of)
+    history_start = formatting.epoch_seconds(config.end) - config.days * DAY
+    start_day = ((pd.to_datetime(pd.Series(list(cutoffs))).astype("int64") // 10**9 - history_start) // DAY).to_numpy()
+    end_day = start_day + horizon_days
+    inside = (start_day >= 0) & (end_day <= config.days)
+    known = rows.notna().to_numpy() & inside
+    probability = np.where(inside, 0.0, np.nan)
+    r = rows[known].to_numpy(dtype=np.int64)
+    probability[known] = 1.0 - np.exp(-(cumulative[r, end_day[known]] - cumulative[r, start_day[known]]))
+    return probability

@@ -16,6 +16,7 @@ from ml.propensity.features import PRODUCT_CATEGORIES
 from ml.simulator import behaviour, formatting, names
 from ml.simulator import randomness as rnd
 from ml.simulator.config import MAX_PEOPLE, AudienceConfig
+from ml.vocabulary import GENDERS
 
 DAY = 86_400
 HOUR = 3_600
@@ -88,6 +89,9 @@ class People:
     email_domain_index: np.ndarray
     crm_email_variant: np.ndarray
     esp_email_variant: np.ndarray
+    # Audit attributes (independent of behaviour): what the CRM knows, when the person told it.
+    birth_year: np.ndarray  # 0 when the CRM has none
+    gender: np.ndarray  # index into GENDER_VALUES; -1 when the CRM has none
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -210,7 +214,28 @@ def draw_people(config: AudienceConfig, person_ids: np.ndarray) -> People:
         email_domain_index=np.searchsorted([0.6, 0.85], u("email_domain"), side="right"),
         crm_email_variant=variant(config.crm_email_variation, "crm_email"),
         esp_email_variant=variant(config.esp_email_variation, "esp_email"),
+        **_audit_attributes(seed, pid, end),
     )
+
+
+# As the simulated CRM exports them (free text in real systems; blank when the person did
+# not say): the genders of ml/vocabulary.py but 'unknown', the warehouse's word for blank.
+GENDER_VALUES = tuple(g for g in GENDERS if g != "unknown")
+_GENDER_SHARES = {"female": 0.52, "male": 0.43, "non_binary": 0.02, "not_stated": 0.03}
+_GENDER_CUMULATIVE = np.cumsum([_GENDER_SHARES[g] for g in GENDER_VALUES])[:-1]
+
+
+def _audit_attributes(seed: int, pid: np.ndarray, end: int) -> dict[str, np.ndarray]:
+    """Birth year and gender, from streams of their own: counter-based draws are pure
+    functions of (seed, stream, person), so drawing them changes no other value, and
+    nothing else depends on them (they are not in the behaviour model)."""
+    u = lambda stream: rnd.uniform(seed, f"person/{stream}", pid)  # noqa: E731
+    year = int(formatting.civil_from_epoch_seconds(np.array([end], dtype=np.int64))[0][0])
+    # Ages 18-80, skewed young like an online shop's audience (median about 40).
+    age = 18 + np.floor(62 * u("age") ** 1.6).astype(np.int64)
+    birth_year = np.where(u("birth_year_known") < 0.85, year - age, 0)
+    gender = np.searchsorted(_GENDER_CUMULATIVE, u("gender"), side="right")
+    return {"birth_year": birth_year, "gender": np.where(u("gender_known") < 0.9, gender, -1)}
 
 
 _FIRST_LOWER = np.array([n.lower() for n in names.FIRST_NAMES])

@@ -1,17 +1,22 @@
-"""The jobs and schedules: the daily loop, and training on its own cadence."""
+"""The jobs, schedules and sensors: the daily loop, training on its own cadence, and
+retraining when a model check fails."""
+
+from datetime import date
 
 import dagster as dg
+
+from ml.propensity.specs import MODEL_SPECS
 
 # dagster.yaml (orchestration/dagster.yaml) queues runs with this tag one at a time: one
 # Dagster home per state folder, so one run per warehouse. The run lock backs this up for
 # runs started outside the queue (`dagster job execute`).
 ONE_RUN_PER_WAREHOUSE = {"email_pipeline/warehouse": "state"}
 
-MODEL = dg.AssetSelection.assets("purchase_propensity_model")
+MODELS = dg.AssetSelection.assets(*(spec.asset_name for spec in MODEL_SPECS))
 
 run_daily_loop_job = dg.define_asset_job(
     name="run_daily_loop_job",
-    selection=dg.AssetSelection.all() - MODEL,
+    selection=dg.AssetSelection.all() - MODELS,
     description=(
         "One day of the loop (a daily partition): the day's landing → the warehouse as of the "
         "day's end → quality checks → scores with the model version the alias names → "
@@ -20,12 +25,13 @@ run_daily_loop_job = dg.define_asset_job(
     tags=ONE_RUN_PER_WAREHOUSE,
 )
 
-train_propensity_model_job = dg.define_asset_job(
-    name="train_propensity_model_job",
-    selection=MODEL,
+train_models_job = dg.define_asset_job(
+    name="train_models_job",
+    selection=MODELS,
     description=(
-        "Trains and registers the purchase model on the training examples of the latest day "
-        "built. Not part of the daily loop: run on its own cadence (weekly schedule) or by hand."
+        "Trains every model of ml/propensity/specs.py on the training examples of the latest day "
+        "built, gates each challenger against its champion and writes the model cards. Not part "
+        "of the daily loop: run on its own cadence (weekly schedule) or by hand."
     ),
     tags=ONE_RUN_PER_WAREHOUSE,
 )
@@ -38,7 +44,7 @@ daily_loop_schedule = dg.build_schedule_from_partitioned_job(
 
 weekly_training_schedule = dg.ScheduleDefinition(
     name="weekly_training_schedule",
-    job=train_propensity_model_job,
+    job=train_models_job,
     cron_schedule="0 3 * * 1",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
@@ -58,3 +64,74 @@ def dead_run_sensor(context: dg.SensorEvaluationContext):
 
     failed = fail_runs_whose_process_died(context.instance)
     return dg.SkipReason(f"Marked {len(failed)} dead run(s) failed." if failed else "No dead runs.")
+
+
+# Model checks whose failure means the champion may be stale: each triggers retraining
+# (docs/models.md). The new challenger then goes through the promotion gate like any other.
+RETRAINING_CHECKS = frozenset({
+    ("feature_drift_report", "feature_drift_share"),
+    ("feature_drift_report", "important_feature_drift"),
+    ("propensity_scores", "prediction_drift"),
+    ("propensity_scores", "live_auc_decay"),
+})
+
+
+# Retrain at most once in this many days of the loop: drift that persists after a retrain
+# (the new normal) must not retrain every day.
+RETRAIN_COOLDOWN_DAYS = 3
+# Tag on training runs: the loop day whose warehouse they trained on.
+LOOP_DAY_TAG = "email_pipeline/loop_day"
+
+
+def retraining_due(reasons: list[str], day: date, last_trained_day: date | None) -> bool:
+    """Retrain when a retraining check failed and the last training is at least
+    RETRAIN_COOLDOWN_DAYS days before ``day``."""
+    return bool(reasons) and (last_trained_day is None or (day - last_trained_day).days >= RETRAIN_COOLDOWN_DAYS)
+
+
+def last_trained_day(instance: dg.DagsterInstance) -> date | None:
+    """The loop day of the latest successful train_models_job run, from its tag."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name="train_models_job", statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
+    )
+    tagged = runs[0].tags.get(LOOP_DAY_TAG) if runs else None
+    return date.fromisoformat(tagged) if tagged else None
+
+
+def retraining_reasons(evaluations) -> list[str]:
+    """The failed retraining checks among a run's asset check evaluations, as sentences."""
+    return sorted(
+        f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name} failed"
+        + (f": {evaluation.description}" if evaluation.description else "")
+        for evaluation in evaluations
+        if not evaluation.passed
+        and (evaluation.asset_key.to_user_string(), evaluation.check_name) in RETRAINING_CHECKS
+    )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[run_daily_loop_job],
+    request_job=train_models_job,
+    # Stopped by default like the schedules: a dev `make ui` must not start runs by itself.
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description=(
+        "After each successful day of the loop, retrains every model when a drift or decay check of "
+        "that day failed (RETRAINING_CHECKS). The reasons go on the training run as a tag."
+    ),
+)
+def retrain_on_failed_model_checks(context: dg.RunStatusSensorContext):
+    records = context.instance.all_logs(
+        context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    )
+    reasons = retraining_reasons(record.asset_check_evaluation for record in records)
+    day = date.fromisoformat(context.dagster_run.tags["dagster/partition"])
+    if not retraining_due(reasons, day, last_trained_day(context.instance)):
+        return dg.SkipReason(
+            f"no retraining: {'; '.join(reasons) or 'every drift and decay check passed'}"
+            f" (cooldown {RETRAIN_COOLDOWN_DAYS} days)"
+        )
+    return dg.RunRequest(
+        run_key=f"retrain-after-{context.dagster_run.run_id}",
+        tags={"retraining_reasons": "; ".join(reasons)[:2000], LOOP_DAY_TAG: day.isoformat()},
+    )

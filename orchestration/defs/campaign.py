@@ -17,7 +17,8 @@ from ml.experiments.design import ExperimentDesign, assign_arms
 from ml.experiments.outcomes import member_outcomes
 from ml.experiments.readout import summarise_experiment
 from ml.experiments.statistics import sample_ratio_check
-from ml.propensity.training import feature_list_hash
+from ml.propensity.features import feature_list_hash
+from ml.propensity.specs import PURCHASE
 from ml.reports.experiment_report import render_experiment_report
 from orchestration import tables
 from orchestration.partitions import daily_partitions, one_run_per_day, next_day, partition_day
@@ -265,7 +266,7 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
             "read as of": until.isoformat(sep=" "),
             "outcome period": f"{since.date()} to {day} ({days_observed:.1f} days)",
             "cohort": f"members assigned on {cohort_day}",
-            "model versions": f"{settings.registered_model_name} v{trace['model_versions']}",
+            "model versions": f"{PURCHASE.registered_model_name} v{trace['model_versions']}",
             "approved blocks version": str(trace["blocks_version"]),
             "outcome source": "landed ESP events and CRM orders (marts.fct_sends, fct_email_events, fct_orders)",
         },

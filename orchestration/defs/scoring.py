@@ -2,10 +2,14 @@
 
 import dagster as dg
 
-from ml.propensity.features import FEATURE_COLUMNS
-from ml.propensity.scoring import load_model, score_subscribers
-from ml.tracking import CANDIDATE_ALIAS, model_version_uri, resolve_alias
 import pandas as pd
+
+from ml.propensity.drift import build_drift_report
+from ml.propensity.monitoring import MAX_AUC_DECAY, LivePerformance, latest_matured_day, live_performance
+from ml.propensity.promotion import CHAMPION_ALIAS
+from ml.propensity.scoring import score_subscribers
+from ml.propensity.service import ModelService
+from ml.propensity.specs import PURCHASE
 
 from orchestration import tables
 from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
@@ -13,10 +17,11 @@ from orchestration.resources import PipelineSettings
 
 
 @dg.asset(
-    deps=["purchase_propensity_model", "scoring_features", "subscriber_eligibility"],
+    deps=[PURCHASE.asset_name, "scoring_features", "subscriber_eligibility"],
     description=(
         "Purchase propensity for every eligible subscriber as of the day, from the registered "
-        "model version behind the `candidate` alias at scoring time (each row names it). "
+        "version behind the `champion` alias at scoring time (each row names it): only a "
+        "version the promotion gate passed (or a rollback restored) ever scores. "
         "Ineligible subscribers are not scored: their exclusion reason stays in "
         "marts.subscriber_eligibility. Table ml.propensity_scores, one slice per day (scored_on)."
     ),
@@ -25,12 +30,29 @@ from orchestration.resources import PipelineSettings
     group_name="scoring",
     kinds={"lightgbm", "duckdb"},
     owners=["team:ml-engineering"],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "prediction_drift",
+            asset="propensity_scores",
+            description=(
+                "Fails when the day's score distribution drifts from the champion's scores on the latest "
+                "training cutoff (Evidently's test on the one column). A failure triggers retraining."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            "live_auc_decay",
+            asset="propensity_scores",
+            description=(
+                f"Fails when the AUC of the latest scoring day whose {PURCHASE.horizon_days}-day label window has "
+                f"closed is more than {MAX_AUC_DECAY} below the AUC the scoring version was promoted with. "
+                "Passes, saying so, while no day has matured. A failure triggers retraining."
+            ),
+        ),
+    ],
 )
-def propensity_scores(
-    context: dg.AssetExecutionContext, settings: PipelineSettings
-) -> dg.MaterializeResult:
+def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSettings):
     warehouse = settings.warehouse()
-    feature_list = ", ".join(f"f.{column}" for column in FEATURE_COLUMNS)
+    feature_list = ", ".join(f"f.{column}" for column in PURCHASE.features)
     features = warehouse.read(
         f"""
         select f.subscriber_key, f.cutoff_at, {feature_list}
@@ -40,22 +62,95 @@ def propensity_scores(
         """
     )
     # Pin the version behind the alias now, so every score row names the exact model.
-    client = settings.mlflow_client()
-    model_version = resolve_alias(client, settings.registered_model_name, CANDIDATE_ALIAS)
-    model_uri = model_version_uri(settings.registered_model_name, model_version)
-    model = load_model(model_uri, client)
+    model = ModelService.load(settings.mlflow_client(), PURCHASE, alias=CHAMPION_ALIAS)
+    model_uri = model.model_uri
     day = partition_day(context)
-    scores = score_subscribers(
-        features, model, model_uri=model_uri, model_version=model_version, scored_at=settings.as_of(day)
-    ).assign(scored_on=pd.Timestamp(day))
+    scores = score_subscribers(features, model, scored_at=settings.as_of(day)).assign(scored_on=pd.Timestamp(day))
     rows = warehouse.replace_day(scores, tables.PROPENSITY_SCORES, "scored_on", day)
     context.log.info(f"Scored {rows} eligible subscribers with {model_uri}")
-    return dg.MaterializeResult(
+
+    # Prediction drift: the day's scores against the champion's on its latest training cutoff.
+    reference_rows = warehouse.read(
+        f"select {', '.join(PURCHASE.features)} from {tables.TRAINING_EXAMPLES} "
+        f"where cutoff_at = (select max(cutoff_at) from {tables.TRAINING_EXAMPLES})"
+    )
+    prediction_drift = None if scores.empty or reference_rows.empty else build_drift_report(
+        pd.DataFrame({"propensity_score": model.predict(reference_rows)}),
+        scores[["propensity_score"]],
+        html_path=settings.reports_path() / f"prediction_drift_report_{day.isoformat()}.html",
+        columns=["propensity_score"],
+    ).columns["propensity_score"]
+    live = _live_performance(warehouse, settings, day)
+    yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "model_uri": model_uri,
-            "model_version": int(model_version),
+            "model_version": int(model.version),
             "mean_score": float(scores["propensity_score"].mean()) if rows else 0.0,
             "table": tables.PROPENSITY_SCORES,
         }
+    )
+    if prediction_drift is None:
+        yield dg.AssetCheckResult(
+            check_name="prediction_drift", passed=True, severity=dg.AssetCheckSeverity.WARN,
+            description="no scores (or no training rows) to compare today",
+        )
+    else:
+        yield dg.AssetCheckResult(
+            check_name="prediction_drift",
+            passed=not prediction_drift.drifted,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"{prediction_drift.method} {prediction_drift.score:.4f} against threshold {prediction_drift.threshold}"
+            ),
+            metadata={"method": prediction_drift.method, "score": round(prediction_drift.score, 4),
+                      "threshold": prediction_drift.threshold},
+        )
+    if live is None:
+        yield dg.AssetCheckResult(
+            check_name="live_auc_decay",
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"no scoring day has a closed {PURCHASE.horizon_days}-day label window with enough buyers yet",
+            metadata={"matured_day": "none"},
+        )
+    else:
+        yield dg.AssetCheckResult(
+            check_name="live_auc_decay",
+            passed=not live.decayed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"AUC {live.auc:.4f} on the scores of {live.scored_on} (v{live.model_version}) against "
+                f"{live.promoted_auc:.4f} at promotion: decay {live.decay:+.4f} (max {MAX_AUC_DECAY})"
+            ),
+            metadata={
+                "matured_day": str(live.scored_on),
+                "live_auc": round(live.auc, 4),
+                "promoted_auc": round(live.promoted_auc, 4),
+                "rows": live.rows,
+                "positives": live.positives,
+            },
+        )
+
+
+def _live_performance(warehouse, settings: PipelineSettings, day) -> LivePerformance | None:
+    """The purchase champion's AUC on the latest scoring day whose label window has closed."""
+    scored_days = warehouse.read(f"select distinct scored_on from {tables.PROPENSITY_SCORES}")["scored_on"]
+    matured = latest_matured_day(
+        [pd.Timestamp(d).date() for d in scored_days], PURCHASE.horizon_days, settings.as_of(day)
+    )
+    if matured is None:
+        return None
+    scores = warehouse.read(
+        f"select subscriber_key, cutoff_at, propensity_score, model_version from {tables.PROPENSITY_SCORES} "
+        "where scored_on = ?",
+        [matured],
+    )
+    versions = scores["model_version"].unique()
+    client = settings.mlflow_client()
+    run_id = client.get_model_version(PURCHASE.registered_model_name, str(versions[0])).run_id
+    orders = warehouse.read(f"select subscriber_key, ordered_at as occurred_at from {tables.FCT_ORDERS}")
+    return live_performance(
+        scores, orders, horizon_days=PURCHASE.horizon_days,
+        promoted_auc=client.get_run(run_id).data.metrics["test_auc"],
     )

@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS
+from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS, SEGMENT_COLUMNS
 from ml.privacy import DEVELOPMENT_ONLY_SECRET, subscriber_key
 from ml.vocabulary import REASON_CODES
 from tests.dbt.conftest import DBT_PROJECT_DIR, TEST_SECRET, DbtBuild
@@ -200,7 +200,7 @@ def test_feature_marts_follow_the_feature_contract(dbt_build: DbtBuild) -> None:
         training = [row[0] for row in conn.execute("describe marts.training_examples").fetchall()]
         scoring = [(row[0], row[1]) for row in conn.execute("describe marts.scoring_features").fetchall()]
         scoring_rows = conn.execute("select count(*), min(cutoff_at), max(cutoff_at) from marts.scoring_features").fetchone()
-    assert training == [*ID_COLUMNS, *FEATURE_COLUMNS, *LABEL_COLUMNS]
+    assert training == [*ID_COLUMNS, *FEATURE_COLUMNS, *SEGMENT_COLUMNS, *LABEL_COLUMNS]
     assert [name for name, _ in scoring] == [*ID_COLUMNS, *FEATURE_COLUMNS]
     assert all(kind == "DOUBLE" for name, kind in scoring if name not in ("subscriber_key", "cutoff_at", "top_category"))
     assert scoring_rows[0] == len(dbt_build.expected["people"])
@@ -394,3 +394,15 @@ def test_metadata_queries_beside_the_models_give_the_numbers_the_ui_shows(dbt_bu
     assert set(quarantine_reasons) == set(expected_reasons.values())
     assert (shown["subscriber_eligibility"]["eligible"], shown["subscriber_eligibility"]["excluded"]) == (eligible, excluded)
     assert sum(shown["subscriber_identity_crosswalk"]["people_by_source"].values()) == shown["subscriber_identity_crosswalk"]["canonical_subscribers"]
+
+
+def test_a_crm_export_without_the_optional_audit_columns_builds_with_unknown_profiles(dbt_build: DbtBuild) -> None:
+    """The tiny fixture's CRM export has neither birth_year nor gender (optional columns,
+    docs/data_contract.md): the real build passes and every profile reads them as unknown."""
+    import pyarrow.parquet as pq
+
+    assert not {"birth_year", "gender"} & set(pq.read_schema(dbt_build.landing_dir / "crm_subscribers.parquet").names)
+    assert dbt_build.result.success
+    with dbt_build.connect() as conn:
+        rows = conn.execute("select distinct age_band, gender from marts.subscriber_profiles").fetchall()
+    assert rows == [("unknown", "unknown")]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS, PRODUCT_CATEGORIES
+from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS, PRODUCT_CATEGORIES, SEGMENT_COLUMNS
 
 
 def fake_subscriber_keys(n: int, salt: str = "test") -> list[str]:
@@ -128,11 +128,18 @@ def make_training_examples(
     rows["label_purchase_14d"] = (rng.random(len(rows)) < 1 / (1 + np.exp(-logit))).astype("int64")
     rows["label_click_7d"] = (rng.random(len(rows)) < rows["_engagement"] * 0.5).astype("int64")
     churn = (rng.random(len(rows)) < 0.2).astype("float64")
-    # The last cutoff's 60-day churn window is not observed yet.
-    rows["label_churn_60d"] = np.where(rows["_cutoff_index"] == n_cutoffs - 1, np.nan, churn)
+    # The last cutoff's 28-day churn window is not observed yet.
+    rows["label_churn_28d"] = np.where(rows["_cutoff_index"] == n_cutoffs - 1, np.nan, churn)
     if shuffle_labels:
         rows["label_purchase_14d"] = rng.permutation(rows["label_purchase_14d"].to_numpy())
-    return rows[[*ID_COLUMNS, *FEATURE_COLUMNS, *LABEL_COLUMNS]]
+    # Segments (in the warehouse: macros/segments.sql); here a plausible spread over the values.
+    rows["lifecycle_stage"] = np.where(
+        rows["days_since_last_order"].fillna(999) <= 30, "active",
+        np.where(rows["days_since_last_order"].fillna(999) <= 90, "at_risk", "never_engaged"),
+    )
+    rows["tenure_band"] = np.where(rows["tenure_days"] < 365, "90-364d", "730d+")
+    rows["source_systems"] = np.where(np.arange(len(rows)) % 3 == 0, "crm", "crm+esp")
+    return rows[[*ID_COLUMNS, *FEATURE_COLUMNS, *SEGMENT_COLUMNS, *LABEL_COLUMNS]]
 
 
 def make_scoring_features(n_subscribers: int = 500, *, seed: int = 7) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from ml.landing.contract import (
     LANDING_COLUMNS,
     MAX_TEXT_LENGTH,
     NUMERIC_COLUMNS,
+    OPTIONAL_COLUMNS,
     LandingContractError,
     check_landing_folder,
 )
@@ -65,10 +66,38 @@ def test_invalid_utf8_is_named_by_file_column_and_row_never_by_value(tmp_path):
     assert "Ann" not in message and "\ufffd" not in message
 
 
+def test_the_optional_crm_columns_may_be_left_out_or_carried_as_text(tmp_path):
+    """birth_year and gender (audit attributes) are optional: a CRM export without them is
+    complete; when present they are held to the contract like any other column."""
+    assert OPTIONAL_COLUMNS == {"crm_subscribers": ("birth_year", "gender")}
+    _write_contract_folder(tmp_path, rows=3)
+    assert "birth_year" not in pq.read_schema(tmp_path / "crm_subscribers.parquet").names
+    assert check_landing_folder(tmp_path)["crm_subscribers"] == 3
+    crm = pd.read_parquet(tmp_path / "crm_subscribers.parquet")
+    crm["birth_year"] = ["1984", "", None]
+    crm["gender"] = ["female", "", "Prefer not to say"]
+    crm.to_parquet(tmp_path / "crm_subscribers.parquet")
+    assert check_landing_folder(tmp_path)["crm_subscribers"] == 3
+    # A typed year is refused up front like any other non-text column, with the fix.
+    crm["birth_year"] = [1984, 1990, 2001]
+    crm.to_parquet(tmp_path / "crm_subscribers.parquet")
+    with pytest.raises(LandingContractError, match="column birth_year has type int64; the contract expects text"):
+        check_landing_folder(tmp_path)
+    # Bad bytes are named by column and row, never by value.
+    crm["birth_year"] = ["1984", "", None]
+    table = pa.Table.from_pandas(crm, preserve_index=False)
+    genders = pa.array([b"female", b"m\xe4nnlich\xff", b""], type=pa.binary()).view(pa.string())
+    table = table.set_column(table.schema.get_field_index("gender"), "gender", genders)
+    pq.write_table(table, tmp_path / "crm_subscribers.parquet")
+    with pytest.raises(LandingContractError, match="column gender, row 1 \\(0-based\\) is not valid UTF-8"):
+        check_landing_folder(tmp_path)
+
+
 def test_dbt_reads_the_same_text_limits_and_numeric_columns():
     dbt_vars = yaml.safe_load(DBT_PROJECT_YML.read_text())["vars"]
     assert dbt_vars["max_text_length"] == MAX_TEXT_LENGTH
     assert tuple(dbt_vars["landing_numeric_columns"]) == NUMERIC_COLUMNS
+    assert {t: tuple(c) for t, c in dbt_vars["landing_optional_columns"].items()} == OPTIONAL_COLUMNS
 
 
 def test_long_text_is_clipped_before_expectations_and_still_reads_as_too_long():

@@ -1,4 +1,4 @@
-"""Batch scoring with the registered propensity model."""
+"""Batch scoring with a registered model version, through the ModelService."""
 
 from __future__ import annotations
 
@@ -8,11 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.propensity.scoring import SCORE_COLUMNS, load_model, score_deciles, score_subscribers
+from dataclasses import replace
+
 from mlflow import MlflowClient
 
+from ml.propensity.features import prepare_features
+from ml.propensity.promotion import CHALLENGER_ALIAS
+from ml.propensity.scoring import SCORE_COLUMNS, score_deciles, score_subscribers
+from ml.propensity.service import ModelService
+from ml.propensity.specs import PURCHASE, TrainingParams
+from ml.propensity.training import train_model
 from ml.tracking import MlflowTarget
-from ml.propensity.training import PropensityParams, prepare_features, train_propensity_model
 from tests.ml.conftest import make_scoring_features, make_training_examples
 
 SCORED_AT = datetime(2025, 6, 1, 6, 0, tzinfo=timezone.utc)
@@ -27,40 +33,43 @@ def registered(tmp_path_factory):
         artifact_location=tmp / "artifacts",
         experiment_name="scoring-tests",
     )
-    result = train_propensity_model(
+    spec = replace(
+        PURCHASE,
+        registered_model_name="propensity_scoring_test",
+        params=TrainingParams(n_estimators=40, learning_rate=0.1, num_leaves=15, min_child_samples=20),
+    )
+    result = train_model(
         make_training_examples(1500, 3, seed=4),
-        params=PropensityParams(n_estimators=40, learning_rate=0.1, num_leaves=15, min_child_samples=20),
+        spec,
         tracking=target,
         dataset_name="training_examples",
         dataset_source="marts.training_examples",
-        registered_model_name="propensity_scoring_test",
     )
-    return result, target
+    in_memory = ModelService(spec=spec, version=result.model_version, booster=result.model, run_id=result.run_id)
+    return result, target, spec, in_memory
 
 
 def test_registry_model_scores_exactly_like_the_in_memory_model(registered):
-    result, target = registered
+    result, target, spec, _ = registered
     features = make_scoring_features(400)
-    loaded = load_model(result.model_uri, target.client)
-    scored = score_subscribers(features, loaded, model_uri=result.model_uri, model_version=result.model_version)
+    loaded = ModelService.load(target.client, spec, version=result.model_version)
+    assert loaded.run_id == result.run_id and loaded.model_uri == result.model_uri
+    scored = score_subscribers(features, loaded)
     expected = pd.Series(
         result.model.predict_proba(prepare_features(features))[:, 1], index=features["subscriber_key"].to_numpy()
     )
     np.testing.assert_array_equal(scored["propensity_score"].to_numpy(), expected[scored["subscriber_key"]].to_numpy())
     # The same model through the alias.
-    by_alias = load_model("models:/propensity_scoring_test@candidate", target.client)
-    np.testing.assert_array_equal(by_alias.predict(prepare_features(features)), expected.to_numpy())
+    by_alias = ModelService.load(target.client, spec, alias=CHALLENGER_ALIAS)
+    assert by_alias.version == result.model_version
+    np.testing.assert_array_equal(by_alias.predict(features), expected.to_numpy())
 
 
 def test_scores_are_probabilities_ranked_with_model_lineage(registered):
-    result, target = registered
+    result, target, spec, _ = registered
     features = make_scoring_features(250)
     scored = score_subscribers(
-        features,
-        load_model(result.model_uri, target.client),
-        model_uri=result.model_uri,
-        model_version=result.model_version,
-        scored_at=SCORED_AT,
+        features, ModelService.load(target.client, spec, version=result.model_version), scored_at=SCORED_AT
     )
     assert list(scored.columns) == list(SCORE_COLUMNS)
     assert len(scored) == 250 and set(scored["subscriber_key"]) == set(features["subscriber_key"])
@@ -75,27 +84,25 @@ def test_scores_are_probabilities_ranked_with_model_lineage(registered):
 
 
 def test_scores_do_not_depend_on_which_categories_the_frame_holds(registered):
-    result, _ = registered
+    _, _, _, model = registered
     features = make_scoring_features(300)
-    full = score_subscribers(features, result.model, model_uri=result.model_uri, model_version="1")
+    full = score_subscribers(features, model)
     # Only two categories present: a data-dependent encoding would shift the codes.
     subset = features[features["top_category"].isin(["toys", "none"])]
     assert 0 < len(subset) < len(features)
-    partial = score_subscribers(subset, result.model, model_uri=result.model_uri, model_version="1")
+    partial = score_subscribers(subset, model)
     merged = partial.merge(full, on="subscriber_key", suffixes=("_subset", "_full"))
     np.testing.assert_array_equal(merged["propensity_score_subset"], merged["propensity_score_full"])
 
 
 def test_top_category_changes_the_score(registered):
     # Guards the test above: if the model ignored top_category, it would prove nothing.
-    result, _ = registered
+    _, _, _, model = registered
     features = make_scoring_features(300)
     buyers = features[features["top_category"] != "none"]
 
     def scores_as(category: str) -> pd.Series:
-        scored = score_subscribers(
-            buyers.assign(top_category=category), result.model, model_uri=result.model_uri, model_version="1"
-        )
+        scored = score_subscribers(buyers.assign(top_category=category), model)
         return scored.set_index("subscriber_key")["propensity_score"].sort_index()
 
     # The fake data gives electronics buyers a higher purchase rate.
@@ -103,23 +110,22 @@ def test_top_category_changes_the_score(registered):
 
 
 def test_scoring_validates_its_input(registered):
-    result, _ = registered
+    _, _, _, model = registered
     features = make_scoring_features(20)
-    kwargs = dict(model_uri=result.model_uri, model_version="1")
     with pytest.raises(ValueError, match="more than one row"):
-        score_subscribers(pd.concat([features, features.head(1)]), result.model, **kwargs)
+        score_subscribers(pd.concat([features, features.head(1)]), model)
     with pytest.raises(ValueError, match="without subscriber_key"):
-        score_subscribers(features.assign(subscriber_key=None), result.model, **kwargs)
+        score_subscribers(features.assign(subscriber_key=None), model)
     with pytest.raises(ValueError, match=r"lacks columns \['fatigue_score'\]"):
-        score_subscribers(features.drop(columns="fatigue_score"), result.model, **kwargs)
-    with pytest.raises(ValueError, match="registered model URI"):
-        score_subscribers(features, result.model, model_uri="runs:/abc/model", model_version="1")
+        score_subscribers(features.drop(columns="fatigue_score"), model)
 
 
-def test_load_model_only_takes_registry_uris(registered):
-    _, target = registered
-    with pytest.raises(ValueError, match="registered model URI"):
-        load_model("/tmp/model", target.client)
+def test_model_service_loads_exactly_one_of_alias_or_version(registered):
+    _, target, spec, _ = registered
+    with pytest.raises(ValueError, match="exactly one of alias or version"):
+        ModelService.load(target.client, spec)
+    with pytest.raises(ValueError, match="exactly one of alias or version"):
+        ModelService.load(target.client, spec, alias="champion", version=1)
 
 
 def test_load_model_refuses_a_model_trained_on_other_features(mlflow_target):
@@ -140,7 +146,7 @@ def test_load_model_refuses_a_model_trained_on_other_features(mlflow_target):
     ensure_registered_model(client, "other_features")
     client.create_model_version("other_features", source=logged.artifact_location, run_id=run_id, model_id=logged.model_id)
     with pytest.raises(ValueError, match="retrain it"):
-        load_model("models:/other_features/1", client)
+        ModelService.load(client, replace(PURCHASE, registered_model_name="other_features"), version=1)
 
 
 def test_score_deciles_split_ranks_evenly():

@@ -433,7 +433,8 @@ def test_oracle_has_no_pii(dirty_world):
         landing_emails |= {normalise_email(e) for e in frame["email"].dropna()}
         first |= set(frame["first_name"].dropna())
     assert sorted(p.name for p in (tmp / "oracle").iterdir()) == sorted(
-        ["people.parquet", "send_probabilities.parquet", "corruptions.parquet", "products.parquet", "truth.json", "world"]
+        ["people.parquet", "send_probabilities.parquet", "corruptions.parquet", "products.parquet", "truth.json", "world",
+         "history_purchase_hazard.parquet"]
     )
     assert [p.name for p in (tmp / "oracle" / "world").iterdir()] == ["state_2026-06-29.parquet"]
     for path in [p for p in (tmp / "oracle").rglob("*") if p.is_file()]:
@@ -565,3 +566,63 @@ def test_behaviour_model_directions():
     assert behaviour.category_match(affinity, behaviour.GENERAL)[0] == pytest.approx(1 / 6)
     appeal = behaviour.subject_appeal(["a", "b", "a", "a"], ["toys", "toys", "toys", "home"])
     assert appeal[0] == appeal[2] != appeal[3] and 0.8 <= appeal.min() and appeal.max() <= 1.2
+
+
+def test_the_crm_exports_audit_attributes_with_real_gaps_and_spellings(clean_world):
+    config, _, tmp = clean_world
+    crm = _read(tmp, "crm_subscribers.parquet")
+    year = pd.to_numeric(crm["birth_year"].replace("", None))
+    age = config.end.year - year.dropna()
+    assert 0.10 < year.isna().mean() < 0.20  # about 15 % not exported
+    assert age.between(18, 80).all() and age.median() < 40  # skewed young
+    gender = crm["gender"].replace("", None)
+    assert set(gender.dropna()) == {"female", "male", "non_binary", "not_stated"}
+    assert 0.05 < gender.isna().mean() < 0.15
+    assert "gender" not in _read(tmp, "esp_subscribers.parquet").columns
+
+
+def test_the_oracle_purchase_probability_matches_what_happened(clean_world):
+    """Summed over people, the true window probabilities expect as many buyers as bought."""
+    from ml.simulator.evaluation import history_purchase_probability
+
+    config, _, tmp = clean_world
+    crm_ids = _read(tmp, "crm_subscribers.parquet")["crm_id"]
+    orders = _read(tmp, "orders.parquet")
+    orders["ordered_at"] = pd.to_datetime(orders["ordered_at"])
+    cutoff = pd.Timestamp(config.end) - pd.Timedelta(days=30)
+    in_window = orders[(orders["ordered_at"] >= cutoff) & (orders["ordered_at"] < cutoff + pd.Timedelta(days=14))]
+    probability = history_purchase_probability(tmp / "oracle", crm_ids, [cutoff] * len(crm_ids), 14)
+    buyers = crm_ids.isin(in_window["crm_id"]).sum()
+    assert buyers > 50
+    assert probability.sum() == pytest.approx(buyers, rel=0.15)
+    # ESP-only people cannot buy, and a window past the history has no oracle.
+    assert history_purchase_probability(tmp / "oracle", [None], [cutoff], 14).tolist() == [0.0]
+    assert np.isnan(history_purchase_probability(tmp / "oracle", crm_ids[:1], [pd.Timestamp(config.end)], 14)).all()
+
+
+def test_audit_attributes_change_no_other_value(tmp_path, monkeypatch):
+    """Birth year and gender come from streams of their own: a world whose audit attributes
+    are drawn differently (another seed for those streams only) has the very same sends,
+    events, orders, consent, every other CRM column and the same oracle."""
+    from ml.simulator import population
+
+    config = AudienceConfig(n_people=400, days=30, seed=3, chunk_size=150, dirty=DirtyDataConfig.uniform(0.02))
+    first = _generate(tmp_path / "a", config)
+    draw = population._audit_attributes
+    monkeypatch.setattr(population, "_audit_attributes", lambda seed, pid, end: draw(seed + 7919, pid, end))
+    second = _generate(tmp_path / "b", config)
+
+    assert first.rows == second.rows and first.corrupted_rows == second.corrupted_rows
+    a, b = _tables(tmp_path / "a"), _tables(tmp_path / "b")
+    audit = ["birth_year", "gender"]
+    for name in LANDING_COLUMNS:
+        if name == "crm_subscribers.parquet":
+            assert not a[name][audit].equals(b[name][audit])  # the switch did change them
+            a[name], b[name] = a[name].drop(columns=audit), b[name].drop(columns=audit)
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+    for name in ("sends.parquet", "email_events.parquet", "orders.parquet", "consent_events.parquet"):
+        assert (tmp_path / "a" / "landing" / name).read_bytes() == (tmp_path / "b" / "landing" / name).read_bytes()
+    assert _truth(tmp_path / "a") == _truth(tmp_path / "b")
+    for path in sorted((tmp_path / "a" / "oracle").rglob("*.parquet")):
+        other = tmp_path / "b" / "oracle" / path.relative_to(tmp_path / "a" / "oracle")
+        pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(other), obj=path.name)

@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.propensity.features import FEATURE_COLUMNS, PURCHASE_LABEL
+from dataclasses import replace
+
+from ml.propensity.features import FEATURE_COLUMNS, PURCHASE_LABEL, TOP_CATEGORY_LEVELS, feature_list_hash, prepare_features
+from ml.propensity.promotion import CHALLENGER_ALIAS
+from ml.propensity.specs import CHURN, PURCHASE, ModelSpec, TrainingParams
 from ml.tracking import (
-    CANDIDATE_ALIAS,
     MlflowTarget,
     artifact_location_uri,
     ensure_experiment,
@@ -21,20 +24,16 @@ from ml.tracking import (
     resolve_alias,
 )
 from ml.propensity.training import (
-    TOP_CATEGORY_LEVELS,
-    PropensityParams,
-    evaluate_propensity,
-    feature_list_hash,
-    fit_propensity_model,
-    prepare_features,
+    evaluate_scores,
+    fit_model,
     purge_overlapping_labels,
     time_split,
-    train_propensity_model,
+    train_model,
     validation_mask,
 )
 from tests.ml.conftest import make_training_examples
 
-FAST = PropensityParams(n_estimators=60, learning_rate=0.1, num_leaves=15, min_child_samples=20)
+FAST = TrainingParams(n_estimators=60, learning_rate=0.1, num_leaves=15, min_child_samples=20)
 
 
 # --- prepare_features ---------------------------------------------------------------------------
@@ -130,23 +129,23 @@ def test_validation_mask_keeps_each_subscriber_on_one_side_and_is_seeded():
 
 def test_evaluate_propensity_on_known_scores():
     labels = np.array([0] * 18 + [1, 1])
-    perfect = evaluate_propensity(labels, np.linspace(0, 1, 20))
+    perfect = evaluate_scores(labels, np.linspace(0, 1, 20))
     assert perfect["test_auc"] == 1.0 and perfect["test_pr_auc"] == 1.0
     assert perfect["test_base_rate"] == pytest.approx(0.1)
     assert perfect["test_top_decile_lift"] == pytest.approx(10.0)
-    inverted = evaluate_propensity(labels, np.linspace(1, 0, 20), prefix="holdout")
+    inverted = evaluate_scores(labels, np.linspace(1, 0, 20), prefix="holdout")
     assert inverted["holdout_auc"] == 0.0 and inverted["holdout_top_decile_lift"] == 0.0
     with pytest.raises(ValueError, match="single label class"):
-        evaluate_propensity(np.zeros(5), np.linspace(0, 1, 5))
+        evaluate_scores(np.zeros(5), np.linspace(0, 1, 5))
 
 
 def test_model_finds_the_real_signal_but_none_in_shuffled_labels():
     def test_auc(shuffle: bool) -> float:
         examples = make_training_examples(3000, 3, seed=3, shuffle_labels=shuffle)
         train, test = time_split(examples)
-        model, _ = fit_propensity_model(train, params=FAST)
+        model, _ = fit_model(train, label=PURCHASE_LABEL, params=FAST)
         scores = model.predict_proba(prepare_features(test))[:, 1]
-        return evaluate_propensity(test[PURCHASE_LABEL].to_numpy(), scores)["test_auc"]
+        return evaluate_scores(test[PURCHASE_LABEL].to_numpy(), scores)["test_auc"]
 
     assert test_auc(shuffle=False) > 0.72
     assert abs(test_auc(shuffle=True) - 0.5) < 0.08
@@ -154,8 +153,8 @@ def test_model_finds_the_real_signal_but_none_in_shuffled_labels():
 
 def test_fit_is_deterministic_and_uses_fixed_category_codes():
     examples = make_training_examples(600, 2, seed=5)
-    first, counts = fit_propensity_model(examples, params=FAST)
-    second, _ = fit_propensity_model(examples, params=FAST)
+    first, counts = fit_model(examples, label=PURCHASE_LABEL, params=FAST)
+    second, _ = fit_model(examples, label=PURCHASE_LABEL, params=FAST)
     features = prepare_features(examples)
     np.testing.assert_array_equal(first.predict_proba(features), second.predict_proba(features))
     assert counts == {"n_fit": 480 * 2, "n_validation": 120 * 2}
@@ -183,7 +182,7 @@ def _categorical_split_features(model_json: dict) -> set[int]:
 def test_fit_refuses_a_single_class():
     examples = make_training_examples(100, 2).assign(label_purchase_14d=0)
     with pytest.raises(ValueError, match="single 'label_purchase_14d' class"):
-        fit_propensity_model(examples, params=FAST)
+        fit_model(examples, label=PURCHASE_LABEL, params=FAST)
 
 
 # --- MLflow: one real training run shared by the read-only checks ---------------------------------
@@ -206,13 +205,12 @@ def trained(tmp_path_factory):
     examples = make_training_examples(2000, 4, seed=11)
     environment_before = dict(os.environ)
     process_uri_before = mlflow.get_tracking_uri()
-    result = train_propensity_model(
+    result = train_model(
         examples,
-        params=FAST,
+        replace(PURCHASE, registered_model_name="propensity_test", params=FAST),
         tracking=target,
         dataset_name="training_examples",
         dataset_source=str(tmp / "warehouse.duckdb"),
-        registered_model_name="propensity_test",
     )
     side_effects = {
         "environment_changes": {k: v for k, v in os.environ.items() if environment_before.get(k) != v},
@@ -277,17 +275,17 @@ def test_training_logs_feature_datasets_without_subscriber_keys(trained):
     assert json.loads(by_context["training"].profile)["num_rows"] == result.n_train
 
 
-def test_registered_version_has_candidate_alias_tags_and_signature(trained):
+def test_registered_version_has_challenger_alias_tags_and_signature(trained):
     import mlflow
 
     result, target, _, _, _ = trained
     client = target.client
-    version = client.get_model_version_by_alias("propensity_test", CANDIDATE_ALIAS)
+    version = client.get_model_version_by_alias("propensity_test", CHALLENGER_ALIAS)
     assert str(version.version) == result.model_version
     assert version.tags["run_id"] == result.run_id
     assert version.tags["label"] == PURCHASE_LABEL
     assert version.tags["feature_list_sha256"] == feature_list_hash()
-    assert resolve_alias(target.client, "propensity_test", CANDIDATE_ALIAS) == result.model_version
+    assert resolve_alias(target.client, "propensity_test", CHALLENGER_ALIAS) == result.model_version
     info = mlflow.models.get_model_info(download_model_version(target.client, result.model_uri))
     assert info.signature is not None
     assert info.signature.inputs.input_names() == list(FEATURE_COLUMNS)
@@ -307,33 +305,30 @@ def test_no_subscriber_key_reaches_mlflow(trained):
 # --- MLflow: versioning and errors ------------------------------------------------------------------
 
 
-def test_retraining_moves_the_candidate_alias_to_the_new_version(mlflow_target):
+def test_retraining_moves_the_challenger_alias_to_the_new_version(mlflow_target):
     examples = make_training_examples(300, 3, seed=2)
-    tiny = PropensityParams(n_estimators=5, min_child_samples=10)
-    kwargs = dict(params=tiny, tracking=mlflow_target, dataset_name="te", dataset_source="marts.training_examples")
-    first = train_propensity_model(examples, registered_model_name="propensity_retrain", **kwargs)
-    second = train_propensity_model(examples, registered_model_name="propensity_retrain", **kwargs)
+    spec = replace(PURCHASE, registered_model_name="propensity_retrain", params=TrainingParams(n_estimators=5, min_child_samples=10))
+    kwargs = dict(tracking=mlflow_target, dataset_name="te", dataset_source="marts.training_examples")
+    first = train_model(examples, spec, **kwargs)
+    second = train_model(examples, spec, **kwargs)
     assert (first.model_version, second.model_version) == ("1", "2")
-    assert resolve_alias(mlflow_target.client, "propensity_retrain", CANDIDATE_ALIAS) == "2"
+    assert resolve_alias(mlflow_target.client, "propensity_retrain", CHALLENGER_ALIAS) == "2"
     assert first.experiment_id == second.experiment_id
 
 
 def test_training_rejects_label_windows_that_leave_no_training_data(mlflow_target):
-    # 28-day cutoffs, a 60-day label and the last cutoff unlabelled: every training window overlaps.
-    examples = make_training_examples(100, 4, cutoff_spacing_days=28)
-    with pytest.raises(ValueError, match="at least 60 days before"):
-        train_propensity_model(
+    # Weekly cutoffs, a 28-day label and the last cutoff unlabelled: every training window overlaps.
+    examples = make_training_examples(100, 4, cutoff_spacing_days=7)
+    with pytest.raises(ValueError, match="at least 28 days before"):
+        train_model(
             examples,
-            label="label_churn_60d",
-            params=FAST,
+            replace(CHURN, params=FAST),
             tracking=mlflow_target,
             dataset_name="te",
             dataset_source="marts.training_examples",
         )
     with pytest.raises(ValueError, match="unknown label"):
-        train_propensity_model(
-            examples, label="label_spend", tracking=mlflow_target, dataset_name="te", dataset_source="x"
-        )
+        replace(PURCHASE, label="label_spend")
 
 
 # --- tracking helpers ----------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 {#-
   Every valid CRM and ESP subscriber record with its normalised email and subscriber_key
   (the one int_subscriber_records_keyed computed for the row, so the HMAC runs once per
-  row). Records with the same key are one person. Holds PII: lives in the vault. The email and
-  first name of a person who asked for erasure are removed (null); their key and record
-  ids stay, so they stay excluded (docs/privacy.md).
+  row). Records with the same key are one person. Holds PII: lives in the vault. The email,
+  first name, birth year and gender of a person who asked for erasure are removed (null);
+  their key and record ids stay, so they stay excluded (docs/privacy.md). Birth year and
+  gender (CRM only) are audit attributes: the warehouse gets only the age band and gender.
 -#}
 {{ config(database='pii') }}
 
@@ -18,7 +19,9 @@ with identities as (
         first_name,
         signup_at as signed_up_at,
         timezone,
-        country
+        country,
+        birth_year,
+        gender
     from {{ ref('int_crm_subscribers_validated') }}
 
     union all
@@ -33,7 +36,9 @@ with identities as (
         first_name,
         created_at as signed_up_at,
         timezone,
-        cast(null as varchar) as country
+        cast(null as varchar) as country,
+        cast(null as integer) as birth_year,
+        cast(null as varchar) as gender
     from {{ ref('int_esp_subscribers_validated') }}
 ),
 
@@ -55,5 +60,7 @@ select
     case when subscriber_key in (select subscriber_key from erased) then null else first_name end as first_name,
     signed_up_at,
     timezone,
-    country
+    country,
+    case when subscriber_key in (select subscriber_key from erased) then null else birth_year end as birth_year,
+    case when subscriber_key in (select subscriber_key from erased) then null else gender end as gender
 from keyed

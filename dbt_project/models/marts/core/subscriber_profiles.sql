@@ -35,6 +35,8 @@ select
     subscribers.first_seen_at,
     subscribers.timezone,
     subscribers.country,
+    subscribers.age_band,
+    subscribers.gender,
     eligibility.consent_status,
     eligibility.consent_valid_from as consent_recorded_at,
     suppressions.suppression_reason is not null as is_suppressed,
@@ -49,16 +51,10 @@ select
     cast(features.{{ kind }}_{{ days }}d as bigint) as {{ kind }}_{{ days }}d,
     {%- endfor %}
     {%- endfor %}
-    case
-        when {{ days_between('subscribers.first_seen_at', as_of()) }} < 30 then 'new'
-        when least(features.days_since_last_open, features.days_since_last_click, features.days_since_last_order) is null
-            then 'never_engaged'
-        when least(features.days_since_last_open, features.days_since_last_click, features.days_since_last_order) <= 30
-            then 'active'
-        when least(features.days_since_last_open, features.days_since_last_click, features.days_since_last_order) <= 90
-            then 'at_risk'
-        else 'lapsed'
-    end as lifecycle_stage,
+    {{ lifecycle_stage(
+        days_between('subscribers.first_seen_at', as_of()), 'features.days_since_last_open',
+        'features.days_since_last_click', 'features.days_since_last_order'
+    ) }} as lifecycle_stage,
     features.top_category,
     {{ as_of() }} as as_of
 from subscribers

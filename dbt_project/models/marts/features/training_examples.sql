@@ -7,8 +7,14 @@
   starting at the cutoff:
     label_purchase_14d  an order in [cutoff, cutoff + 14 days)
     label_click_7d      a click in [cutoff, cutoff + 7 days)
-    label_churn_60d     no open, click or order in [cutoff, cutoff + 60 days);
-                        null while that window is not fully observed (cutoff + 60 days > as_of)
+    label_churn_28d     churn as inactivity: no open, click or order in
+                        [cutoff, cutoff + 28 days); null while that window is not fully
+                        observed (cutoff + 28 days > as_of). 28 days, not 60, so the label
+                        exists for every cutoff but the latest three and a churn model has
+                        training cutoffs that end before its test cutoff.
+  and the segments that evaluations break results down by (not model features):
+    lifecycle_stage, tenure_band  at the cutoff (macros/segments.sql)
+    source_systems                where the subscriber is known ('crm', 'esp', 'crm+esp')
 -#}
 with bounds as (
     select
@@ -75,19 +81,27 @@ active as (
     inner join activity_times
         on activity_times.subscriber_key = spine.subscriber_key
         and activity_times.active_at >= spine.cutoff_at
-        and activity_times.active_at < spine.cutoff_at + to_days(60)
+        and activity_times.active_at < spine.cutoff_at + to_days(28)
     group by all
 )
 
 select
     features.*,
+    {{ lifecycle_stage(
+        'features.tenure_days', 'features.days_since_last_open',
+        'features.days_since_last_click', 'features.days_since_last_order'
+    ) }} as lifecycle_stage,
+    {{ tenure_band('features.tenure_days') }} as tenure_band,
+    subscribers.source_systems,
     cast(purchases.subscriber_key is not null as integer) as label_purchase_14d,
     cast(clicks.subscriber_key is not null as integer) as label_click_7d,
     case
-        when features.cutoff_at + to_days(60) > (select as_of from bounds) then null
+        when features.cutoff_at + to_days(28) > (select as_of from bounds) then null
         else cast(active.subscriber_key is null as integer)
-    end as label_churn_60d
+    end as label_churn_28d
 from features
+left join {{ ref('int_subscribers_unified') }} as subscribers
+    on subscribers.subscriber_key = features.subscriber_key
 left join purchases
     on purchases.subscriber_key = features.subscriber_key and purchases.cutoff_at = features.cutoff_at
 left join clicks

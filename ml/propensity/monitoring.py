@@ -1,0 +1,99 @@
+"""Is the champion still good? Live performance once labels mature, and the retraining rules.
+
+A day's scores have cutoff_at = the end of that day; their label (the model's target, e.g.
+an order in [cutoff_at, cutoff_at + 14 days)) is known once that window has closed. The
+champion's AUC on the latest such day, against the AUC it was promoted with, is its decay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+# Thresholds of the daily model checks (docs/models.md). A failed check triggers retraining.
+# Share of compared features whose Evidently drift test fails, at or above which the day's
+# feature population has drifted (Evidently's DataDriftPreset drift_share).
+FEATURE_DRIFT_SHARE = 0.3
+# How many of the champion's most important features (by gain) are tested one by one.
+IMPORTANT_FEATURES = 5
+# Live AUC may fall this far below the AUC the champion was promoted with.
+MAX_AUC_DECAY = 0.05
+# Fewer matured positives than this and the live AUC is not read (too noisy to act on).
+MIN_MATURED_POSITIVES = 30
+
+
+@dataclass(frozen=True)
+class LivePerformance:
+    scored_on: object  # the date whose scores matured
+    model_version: str
+    auc: float
+    rows: int
+    positives: int
+    promoted_auc: float
+
+    @property
+    def decay(self) -> float:
+        return self.promoted_auc - self.auc
+
+    @property
+    def decayed(self) -> bool:
+        return self.decay > MAX_AUC_DECAY
+
+
+def latest_matured_day(scored_days: list, horizon_days: int, as_of: datetime):
+    """The latest scoring day whose label window [end of day, + horizon) has closed by as_of."""
+    matured = [
+        day for day in scored_days
+        if datetime(day.year, day.month, day.day, 23, 59, 59) + timedelta(days=horizon_days) <= as_of
+    ]
+    return max(matured) if matured else None
+
+
+def live_performance(
+    scores: pd.DataFrame, outcomes: pd.DataFrame, *, horizon_days: int, promoted_auc: float
+) -> LivePerformance | None:
+    """AUC of one day's scores against what happened in the label window.
+
+    ``scores``: subscriber_key, cutoff_at, propensity_score, model_version for ONE scoring
+    day. ``outcomes``: subscriber_key, occurred_at of the target events (e.g. orders).
+    None when the day has too few positives to read.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    if scores.empty:
+        return None
+    cutoff = pd.to_datetime(scores["cutoff_at"])
+    if cutoff.nunique() != 1:
+        raise ValueError("live_performance reads one scoring day at a time")
+    start = cutoff.iloc[0]
+    end = start + pd.Timedelta(days=horizon_days)
+    occurred = pd.to_datetime(outcomes["occurred_at"])
+    positive_keys = set(outcomes.loc[(occurred >= start) & (occurred < end), "subscriber_key"])
+    labels = scores["subscriber_key"].isin(positive_keys).to_numpy()
+    positives = int(labels.sum())
+    if positives < MIN_MATURED_POSITIVES or positives == len(labels):
+        return None
+    versions = scores["model_version"].astype(str).unique()
+    return LivePerformance(
+        scored_on=start.date(),
+        model_version=", ".join(sorted(versions)),
+        auc=float(roc_auc_score(labels, scores["propensity_score"].to_numpy(dtype=float))),
+        rows=len(scores),
+        positives=positives,
+        promoted_auc=float(promoted_auc),
+    )
+
+
+def important_features(importance: list[dict], n: int = IMPORTANT_FEATURES) -> list[str]:
+    """The ``n`` features with the largest gain share in a run's feature_importance.json."""
+    ranked = sorted(importance, key=lambda row: (-float(row["gain_share"]), row["feature"]))
+    return [row["feature"] for row in ranked[:n] if float(row["gain_share"]) > 0]
+
+
+def scores_quantiles(scores: np.ndarray) -> dict[str, float]:
+    """Deciles of a score distribution, for metadata beside the prediction-drift verdict."""
+    values = np.quantile(np.asarray(scores, dtype=float), [0.1, 0.5, 0.9]) if len(scores) else [np.nan] * 3
+    return {"p10": float(values[0]), "p50": float(values[1]), "p90": float(values[2])}

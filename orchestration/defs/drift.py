@@ -1,0 +1,104 @@
+"""Feature drift: the day's subscriber features against the features the models trained on."""
+
+import dagster as dg
+
+from ml.propensity.drift import build_drift_report
+from ml.propensity.features import FEATURE_COLUMNS
+from ml.propensity.monitoring import FEATURE_DRIFT_SHARE, IMPORTANT_FEATURES, important_features
+from ml.propensity.promotion import CHAMPION_ALIAS
+from ml.propensity.specs import PURCHASE
+from ml.tracking import load_run_dict
+from orchestration import tables
+from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
+from orchestration.resources import PipelineSettings
+
+OWNERS = ["team:ml-engineering"]
+
+
+@dg.asset(
+    # The purchase model too: the report watches its champion's most important features.
+    deps=["training_examples", "scoring_features", PURCHASE.asset_name],
+    description=(
+        "Evidently data-drift report, per day: the features of the latest training cutoff "
+        "(reference) against the day's subscriber features (current). HTML in the reports "
+        "folder; drift numbers as metadata; the drift checks trigger retraining."
+    ),
+    partitions_def=daily_partitions,
+    backfill_policy=one_run_per_day,
+    group_name="models",
+    kinds={"evidently", "html"},
+    owners=OWNERS,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "feature_drift_share",
+            asset="feature_drift_report",
+            description=(
+                f"Fails when at least {FEATURE_DRIFT_SHARE:.0%} of the features drift (Evidently's per-column "
+                "tests, training features against the day's). A failure triggers retraining."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            "important_feature_drift",
+            asset="feature_drift_report",
+            description=(
+                f"Fails when any of the purchase champion's {IMPORTANT_FEATURES} most important features "
+                "(by gain) drifts. A failure triggers retraining."
+            ),
+        ),
+    ],
+)
+def feature_drift_report(context: dg.AssetExecutionContext, settings: PipelineSettings):
+    warehouse = settings.warehouse()
+    columns = ", ".join(FEATURE_COLUMNS)
+    # The latest training cutoff: the most recent population whose labels matured, so the
+    # comparison is of like with like rather than of today with months of history.
+    reference = warehouse.read(
+        f"select {columns} from {tables.TRAINING_EXAMPLES} "
+        f"where cutoff_at = (select max(cutoff_at) from {tables.TRAINING_EXAMPLES})"
+    )
+    current = warehouse.read(f"select {columns} from {tables.SCORING_FEATURES}")
+    summary = build_drift_report(
+        reference, current,
+        html_path=settings.reports_path() / f"feature_drift_report_{partition_day(context).isoformat()}.html",
+        drift_share=FEATURE_DRIFT_SHARE,
+    )
+    client = settings.mlflow_client()
+    champion = client.get_model_version_by_alias(PURCHASE.registered_model_name, CHAMPION_ALIAS)
+    watched = important_features(load_run_dict(client, champion.run_id, "feature_importance.json")["features"])
+    drifted_important = [name for name in watched if name in summary.columns and summary.columns[name].drifted]
+    yield dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.path(str(summary.html_path)),
+            "share_drifted": round(summary.share_drifted, 4),
+            "n_drifted_columns": summary.n_drifted_columns,
+            "n_columns": summary.n_columns,
+            "drifted_columns": ", ".join(summary.drifted_columns) or "none",
+            "empty_columns": ", ".join(f"{k} ({v})" for k, v in summary.empty_columns.items()) or "none",
+            "reference_rows": summary.reference_rows,
+            "current_rows": summary.current_rows,
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="feature_drift_share",
+        passed=not summary.dataset_drift,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{summary.n_drifted_columns} of {summary.n_columns} features drifted ({summary.share_drifted:.0%}; threshold {FEATURE_DRIFT_SHARE:.0%})",
+        metadata={"share_drifted": round(summary.share_drifted, 4), "threshold": FEATURE_DRIFT_SHARE},
+    )
+    yield dg.AssetCheckResult(
+        check_name="important_feature_drift",
+        passed=not drifted_important,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"drifted: {', '.join(drifted_important)}" if drifted_important
+            else f"none of {', '.join(watched)} drifted"
+        ),
+        metadata={
+            "champion_version": int(champion.version),
+            "watched_features": ", ".join(watched),
+            **{
+                f"score.{name}": round(summary.columns[name].score, 4)
+                for name in watched if name in summary.columns
+            },
+        },
+    )

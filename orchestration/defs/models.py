@@ -1,0 +1,197 @@
+"""The subscriber models (ml/propensity/specs.py): one asset per spec, the gate, the cards,
+and the rollback job.
+
+Each model asset trains a challenger, gates it against the champion on the same matured
+window, records the decision (MLflow version tags, a `model_promotions` row, an asset
+check) and writes the version's model card (the version's description in MLflow, an HTML
+artefact on the run, Markdown on the materialisation).
+"""
+
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import pandas as pd
+
+from ml.propensity.features import ID_COLUMNS
+from ml.propensity.specs import MODEL_SPECS, ModelSpec, spec_by_key
+from ml.tracking import MlflowTarget
+from orchestration import tables
+from orchestration.resources import PipelineSettings, code_version
+
+OWNERS = ["team:ml-engineering"]
+GATE_CHECK = "promotion_gate"
+BIAS_CHECK = "bias_audit"
+
+
+def mlflow_target(settings: PipelineSettings, spec: ModelSpec) -> MlflowTarget:
+    return MlflowTarget(
+        client=settings.mlflow_client(),
+        artifact_location=settings.mlflow_artifact_location(),
+        experiment_name=spec.experiment_name,
+    )
+
+
+def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=spec.asset_name,
+        deps=["training_examples", "subscriber_profiles"],
+        description=(
+            f"{spec.target} LightGBM on marts.training_examples (label `{spec.label}`, the latest "
+            "labelled weekly cutoff held out). Registered in MLflow as "
+            f"`{spec.registered_model_name}` with alias `challenger`; the promotion gate moves "
+            "`champion` to it only if it is no worse than the champion on the same window. "
+            "Not daily: trained by train_models_job on its own cadence."
+        ),
+        group_name="models",
+        kinds={"lightgbm", "mlflow"},
+        owners=OWNERS,
+        check_specs=[
+            dg.AssetCheckSpec(
+                GATE_CHECK,
+                asset=spec.asset_name,
+                description=(
+                    "Passed when the new version became champion (or was the first, by the bootstrap "
+                    "rule); failed when the gate refused it. A refusal keeps the old champion scoring."
+                ),
+            ),
+            dg.AssetCheckSpec(
+                BIAS_CHECK,
+                asset=spec.asset_name,
+                description="Selection-rate, TPR and AUC gaps between age bands and genders (fairlearn) within the threshold.",
+            ),
+        ],
+    )
+    def _model(context: dg.AssetExecutionContext, settings: PipelineSettings):
+        from ml.audit.card_facts import build_model_card_facts, publish_model_card
+        from ml.propensity.governance import review_challenger
+        from ml.propensity.training import train_model
+
+        warehouse = settings.warehouse()
+        columns = ", ".join(dict.fromkeys([*ID_COLUMNS, *spec.features, *spec.segments, spec.label]))
+        examples = warehouse.read(f"select {columns} from {tables.TRAINING_EXAMPLES}")
+        target = mlflow_target(settings, spec)
+        result = train_model(
+            examples,
+            spec,
+            tracking=target,
+            dataset_name=tables.TRAINING_EXAMPLES,
+            dataset_source=str(settings.warehouse_path()),
+            run_tags={"code_version": code_version(), "dagster.run_id": context.run_id},
+        )
+        decided_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        decision, record = review_challenger(target.client, spec, result, decided_at=decided_at)
+        warehouse.append_rows(pd.DataFrame([record.to_row()]), tables.MODEL_PROMOTIONS)
+        context.log.info(f"{spec.registered_model_name} v{result.model_version}: {decision.summary()}")
+
+        groups = warehouse.read(
+            f"select subscriber_key, age_band, gender from {tables.SUBSCRIBER_PROFILES}"
+        )
+        history = warehouse.read(
+            f"select * from {tables.MODEL_PROMOTIONS} where model_name = ? order by decided_at",
+            [spec.registered_model_name],
+        )
+        batches = warehouse.read(
+            f"select distinct landing_batch from {tables.LANDING_RECONCILIATION} "
+            "order by case when landing_batch = 'initial' then '' else landing_batch end"
+        )["landing_batch"]
+        # The first and the last batch: a year of daily drops would not fit on a card.
+        landing_batches = tuple(batches) if len(batches) <= 3 else (batches.iloc[0], "…", batches.iloc[-1])
+        facts = build_model_card_facts(
+            spec,
+            result,
+            groups=groups,
+            promotion_history=history.astype(object).where(history.notna(), None).to_dict(orient="records"),
+            code_version=code_version(),
+            landing_batches=tuple(str(b) for b in landing_batches),
+            links={
+                "MLflow run": f"{settings.tracking_uri()} run {result.run_id}",
+                "Dagster run": context.run_id,
+            },
+        )
+        card = publish_model_card(target.client, facts, settings.reports_path() / "model_cards")
+        yield dg.MaterializeResult(
+            metadata={
+                "mlflow_run_id": result.run_id,
+                "model_uri": result.model_uri,
+                "model_version": int(result.model_version),
+                "champion_version": record.champion_after or "none",
+                "gate": decision.summary(),
+                "tracking_uri": settings.tracking_uri(),
+                "train_rows": result.n_train,
+                "test_rows": result.n_test,
+                "test_auc": round(result.metrics["test_auc"], 4),
+                "test_auc_ci": f"[{result.metrics['test_auc_low']:.4f}, {result.metrics['test_auc_high']:.4f}]",
+                "test_ece": round(result.metrics["test_ece"], 4),
+                "model_card": dg.MetadataValue.md(card.markdown),
+                "model_card_html": dg.MetadataValue.path(str(card.html_path)),
+            }
+        )
+        yield dg.AssetCheckResult(
+            check_name=GATE_CHECK,
+            passed=decision.passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=decision.summary(),
+            metadata={
+                "decision": record.action,
+                "champion_before": record.previous_champion or "none",
+                "champion_after": record.champion_after or "none",
+                **{name: round(float(value), 4) for name, value in decision.figures.items()},
+            },
+        )
+        audit = facts.bias
+        yield dg.AssetCheckResult(
+            check_name=BIAS_CHECK,
+            passed=audit is not None and not audit.flagged,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(audit.flagged) if audit is not None and audit.flagged else "no gap beyond the threshold",
+            metadata={
+                "max_gap": audit.max_gap if audit is not None else 0.0,
+                "gaps": dg.MetadataValue.md(audit.gaps.round(4).to_markdown(index=False)) if audit is not None else "",
+            },
+        )
+
+    return _model
+
+
+model_assets = [build_model_asset(spec) for spec in MODEL_SPECS]
+
+
+class RollbackConfig(dg.Config):
+    """Which model's champion goes back to which version, and why (recorded)."""
+
+    model: str
+    to_version: int
+    reason: str
+    requested_by: str = "operator"
+
+
+@dg.op(description="Moves a model's `champion` alias back to an earlier version and records why.")
+def roll_back_champion(context: dg.OpExecutionContext, config: RollbackConfig, settings: PipelineSettings) -> None:
+    from ml.propensity.promotion import rollback_champion
+
+    spec = spec_by_key(config.model)
+    record = rollback_champion(
+        settings.mlflow_client(),
+        spec.registered_model_name,
+        str(config.to_version),
+        reason=config.reason,
+        decided_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        decided_by=f"rollback: {config.requested_by}",
+    )
+    settings.warehouse().append_rows(pd.DataFrame([record.to_row()]), tables.MODEL_PROMOTIONS)
+    context.log.info(
+        f"{spec.registered_model_name}: champion {record.previous_champion} -> {record.champion_after} ({config.reason})"
+    )
+
+
+@dg.job(
+    description=(
+        "Rolls a model's champion back: config {model: purchase|click|churn, to_version, reason}. "
+        "Scoring uses the restored version from the next run on; the rollback is a row in "
+        "ml.model_promotions and tags on the version."
+    ),
+    tags={"email_pipeline/warehouse": "state"},
+)
+def roll_back_champion_job():
+    roll_back_champion()
