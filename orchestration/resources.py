@@ -258,14 +258,19 @@ class Warehouse:
             connection.unregister("frame_to_write")
             return int(connection.execute(f"select count(*) from {table}").fetchone()[0])
 
-    def append_rows(self, frame: pd.DataFrame, table: str) -> int:
-        """Append the frame to ``schema.table`` (created on first use); returns the rows added.
-        For logs that only grow, such as ml.model_promotions."""
+    def append_rows(self, frame: pd.DataFrame, table: str, column_types: dict[str, str]) -> int:
+        """Append the frame to ``schema.table``, created on first use with ``column_types``
+        (column -> SQL type; inferring them from a first row with nulls would type those
+        columns NULL and refuse every later value). Returns the rows added. For logs that
+        only grow, such as ml.model_promotions."""
+        if list(frame.columns) != list(column_types):
+            raise ValueError(f"rows for {table} have columns {list(frame.columns)}; expected {list(column_types)}")
         schema = table.split(".")[0]
+        columns = ", ".join(f'"{name}" {sql_type}' for name, sql_type in column_types.items())
         with self.connect() as connection:
             connection.execute(f"create schema if not exists {schema}")
             connection.register("frame_to_write", frame)
-            connection.execute(f"create table if not exists {table} as select * from frame_to_write limit 0")
+            connection.execute(f"create table if not exists {table} ({columns})")
             connection.execute(f"insert into {table} by name select * from frame_to_write")
             connection.unregister("frame_to_write")
         return len(frame)

@@ -110,3 +110,26 @@ def test_the_dbt_manifest_is_current_until_a_project_file_changes(tmp_path):
     time.sleep(0.01)
     model.write_text("select 2")
     assert not manifest_is_current(project, manifest)  # an edited model: parse again
+
+
+def test_a_growing_log_takes_later_rows_whose_first_row_had_nulls(tmp_path):
+    """The bootstrap decision has no previous champion; the next decision has one."""
+    from datetime import datetime
+
+    from ml.propensity.promotion import PromotionRecord
+
+    def record(version: str, previous: str | None) -> pd.DataFrame:
+        row = PromotionRecord(
+            model_name="m", version=version, action="bootstrap" if previous is None else "promoted",
+            previous_champion=previous, champion_after=version, passed=True, reasons="", figures_json="{}",
+            criteria_json="{}", decided_at=datetime(2026, 7, 1), decided_by="gate",
+        )
+        return pd.DataFrame([row.to_row()])
+
+    warehouse = PipelineSettings(state_dir=str(tmp_path)).warehouse()
+    warehouse.append_rows(record("1", None), "ml.model_promotions", PromotionRecord.SQL_TYPES)
+    warehouse.append_rows(record("2", "1"), "ml.model_promotions", PromotionRecord.SQL_TYPES)
+    rows = warehouse.read("select version, previous_champion, passed from ml.model_promotions order by version")
+    assert rows.astype(object).where(rows.notna(), None).values.tolist() == [["1", None, True], ["2", "1", True]]
+    with pytest.raises(ValueError, match="expected"):
+        warehouse.append_rows(record("3", "2").drop(columns="passed"), "ml.model_promotions", PromotionRecord.SQL_TYPES)

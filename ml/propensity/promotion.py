@@ -242,6 +242,13 @@ class PromotionRecord:
         "model_name", "version", "action", "previous_champion", "champion_after", "passed",
         "reasons", "figures_json", "criteria_json", "decided_at", "decided_by",
     )
+    # SQL types of the columns: a table created from a first row whose previous_champion is
+    # null (the bootstrap) must still take the next row's version.
+    SQL_TYPES: ClassVar[dict[str, str]] = {
+        "model_name": "varchar", "version": "varchar", "action": "varchar", "previous_champion": "varchar",
+        "champion_after": "varchar", "passed": "boolean", "reasons": "varchar", "figures_json": "varchar",
+        "criteria_json": "varchar", "decided_at": "timestamp", "decided_by": "varchar",
+    }
 
     def __post_init__(self) -> None:
         if self.action not in ("promoted", "refused", "bootstrap", "rollback"):

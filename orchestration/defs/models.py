@@ -81,7 +81,7 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         )
         decided_at = datetime.now(timezone.utc).replace(tzinfo=None)
         decision, record = review_challenger(target.client, spec, result, decided_at=decided_at)
-        warehouse.append_rows(pd.DataFrame([record.to_row()]), tables.MODEL_PROMOTIONS)
+        warehouse.append_rows(pd.DataFrame([record.to_row()]), tables.MODEL_PROMOTIONS, record.SQL_TYPES)
         context.log.info(f"{spec.registered_model_name} v{result.model_version}: {decision.summary()}")
 
         groups = warehouse.read(
@@ -179,7 +179,7 @@ def roll_back_champion(context: dg.OpExecutionContext, config: RollbackConfig, s
         decided_at=datetime.now(timezone.utc).replace(tzinfo=None),
         decided_by=f"rollback: {config.requested_by}",
     )
-    settings.warehouse().append_rows(pd.DataFrame([record.to_row()]), tables.MODEL_PROMOTIONS)
+    settings.warehouse().append_rows(pd.DataFrame([record.to_row()]), tables.MODEL_PROMOTIONS, record.SQL_TYPES)
     context.log.info(
         f"{spec.registered_model_name}: champion {record.previous_champion} -> {record.champion_after} ({config.reason})"
     )
