@@ -96,11 +96,6 @@ def parse_model_uri(model_uri: str) -> tuple[str, str, bool]:
     return name, reference, is_alias
 
 
-def parse_model_name(model_uri: str) -> str:
-    """The registered model name in ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
-    return parse_model_uri(model_uri)[0]
-
-
 def resolve_alias(client: MlflowClient, model_name: str, alias: str) -> str:
     """The version number (as a string) that ``alias`` currently points to."""
     return str(client.get_model_version_by_alias(model_name, alias).version)

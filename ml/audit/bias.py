@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ml.propensity.metrics import MISSING_GROUP, segment_groups
+
 AUDITED_METRICS = ("selection_rate", "true_positive_rate", "roc_auc")
 # Metrics informed only by the people who converted: compared only between groups with enough of them.
 POSITIVE_METRICS = ("true_positive_rate", "roc_auc")
-MISSING_GROUP = "unknown"
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def bias_audit(
     selected = selected_top(scores, selection_share)
     by_group, gaps = [], []
     for attribute in groups.columns:
-        values = groups[attribute].astype("object").where(groups[attribute].notna(), "unknown").astype(str).to_numpy()
+        values = segment_groups(groups, attribute).to_numpy()
         # selection_rate and TPR read the decision; the AUC reads the scores, hence two frames.
         decisions = MetricFrame(
             metrics={

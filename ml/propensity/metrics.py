@@ -179,10 +179,14 @@ def paired_bootstrap_auc_difference(
     return AucDifference(difference=auc_a - auc_b, low=low, high=high, auc_a=auc_a, auc_b=auc_b, n=len(labels))
 
 
+# The group of a row whose attribute is null: missing data, not a group of its own.
+MISSING_GROUP = "unknown"
+
+
 def segment_groups(segments: pd.DataFrame, attribute: str) -> pd.Series:
-    """The group of every row for one attribute, as text, with nulls as "unknown"."""
+    """The group of every row for one attribute, as text, with nulls as MISSING_GROUP."""
     column = segments[attribute]
-    return column.astype("object").where(column.notna(), "unknown").astype(str)
+    return column.astype("object").where(column.notna(), MISSING_GROUP).astype(str)
 
 
 def segment_aucs(

@@ -8,9 +8,8 @@ champion's AUC on the latest such day, against the AUC it was promoted with, is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-import numpy as np
 import pandas as pd
 
 # Thresholds of the daily model checks (docs/models.md). A failed check triggers retraining.
@@ -43,13 +42,11 @@ class LivePerformance:
         return self.decay > MAX_AUC_DECAY
 
 
-def latest_matured_day(scored_days: list, horizon_days: int, as_of: datetime):
-    """The latest scoring day whose label window [end of day, + horizon) has closed by as_of."""
-    matured = [
-        day for day in scored_days
-        if datetime(day.year, day.month, day.day, 23, 59, 59) + timedelta(days=horizon_days) <= as_of
-    ]
-    return max(matured) if matured else None
+def latest_matured_day(cutoffs: pd.Series, horizon_days: int, as_of: datetime):
+    """The latest scoring day whose label window [cutoff_at, cutoff_at + horizon) has closed
+    by as_of. ``cutoffs``: each scoring day's cutoff_at, indexed by the day."""
+    closed = pd.to_datetime(cutoffs) + pd.Timedelta(days=horizon_days) <= pd.Timestamp(as_of)
+    return max(cutoffs.index[closed.to_numpy()]) if closed.any() else None
 
 
 def live_performance(
@@ -92,8 +89,3 @@ def important_features(importance: list[dict], n: int = IMPORTANT_FEATURES) -> l
     ranked = sorted(importance, key=lambda row: (-float(row["gain_share"]), row["feature"]))
     return [row["feature"] for row in ranked[:n] if float(row["gain_share"]) > 0]
 
-
-def scores_quantiles(scores: np.ndarray) -> dict[str, float]:
-    """Deciles of a score distribution, for metadata beside the prediction-drift verdict."""
-    values = np.quantile(np.asarray(scores, dtype=float), [0.1, 0.5, 0.9]) if len(scores) else [np.nan] * 3
-    return {"p10": float(values[0]), "p50": float(values[1]), "p90": float(values[2])}

@@ -51,7 +51,6 @@ class TrainingResult:
     n_train: int
     n_test: int
     trained_at: datetime
-    params: dict[str, Any] = field(default_factory=dict)
     # Datasets as logged to MLflow: {"training"|"testing": {"name", "digest", "rows", ...}}.
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The fitted in-memory model (its booster is what was logged); not part of equality.
@@ -344,7 +343,6 @@ def train_model(
         n_train=len(purged_train),
         n_test=len(test),
         trained_at=datetime.now(timezone.utc),
-        params=params_logged,
         datasets={
             context: {
                 "name": dataset.name,

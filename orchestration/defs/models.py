@@ -71,13 +71,14 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         columns = ", ".join(dict.fromkeys([*ID_COLUMNS, *spec.features, *spec.segments, spec.label]))
         examples = warehouse.read(f"select {columns} from {tables.TRAINING_EXAMPLES}")
         target = mlflow_target(settings, spec)
+        code = code_version()
         result = train_model(
             examples,
             spec,
             tracking=target,
             dataset_name=tables.TRAINING_EXAMPLES,
             dataset_source=str(settings.warehouse_path()),
-            run_tags={"code_version": code_version(), "dagster.run_id": context.run_id},
+            run_tags={"code_version": code, "dagster.run_id": context.run_id},
         )
         decided_at = datetime.now(timezone.utc).replace(tzinfo=None)
         decision, record = review_challenger(target.client, spec, result, decided_at=decided_at)
@@ -102,7 +103,7 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
             result,
             groups=groups,
             promotion_history=history.astype(object).where(history.notna(), None).to_dict(orient="records"),
-            code_version=code_version(),
+            code_version=code,
             landing_batches=tuple(str(b) for b in landing_batches),
             links={
                 "MLflow run": f"{settings.tracking_uri()} run {result.run_id}",

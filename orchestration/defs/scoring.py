@@ -135,10 +135,10 @@ def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSetti
 
 def _live_performance(warehouse, settings: PipelineSettings, day) -> LivePerformance | None:
     """The purchase champion's AUC on the latest scoring day whose label window has closed."""
-    scored_days = warehouse.read(f"select distinct scored_on from {tables.PROPENSITY_SCORES}")["scored_on"]
-    matured = latest_matured_day(
-        [pd.Timestamp(d).date() for d in scored_days], PURCHASE.horizon_days, settings.as_of(day)
-    )
+    cutoffs = warehouse.read(
+        f"select cast(scored_on as date) as scored_on, max(cutoff_at) as cutoff_at from {tables.PROPENSITY_SCORES} group by all"
+    ).set_index("scored_on")["cutoff_at"]
+    matured = latest_matured_day(cutoffs, PURCHASE.horizon_days, settings.as_of(day))
     if matured is None:
         return None
     scores = warehouse.read(

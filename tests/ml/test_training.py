@@ -16,11 +16,11 @@ from ml.propensity.features import FEATURE_COLUMNS, PURCHASE_LABEL, TOP_CATEGORY
 from ml.propensity.promotion import CHALLENGER_ALIAS
 from ml.propensity.specs import CHURN, PURCHASE, ModelSpec, TrainingParams
 from ml.tracking import (
+    parse_model_uri,
     MlflowTarget,
     artifact_location_uri,
     ensure_experiment,
     download_model_version,
-    parse_model_name,
     resolve_alias,
 )
 from ml.propensity.training import (
@@ -334,14 +334,6 @@ def test_training_rejects_label_windows_that_leave_no_training_data(mlflow_targe
 # --- tracking helpers ----------------------------------------------------------------------------------
 
 
-def test_parse_model_name_accepts_versions_and_aliases_only():
-    assert parse_model_name("models:/propensity/3") == "propensity"
-    assert parse_model_name("models:/propensity@candidate") == "propensity"
-    for bad in ("runs:/abc/model", "/tmp/model", "models:/propensity", "models:/@candidate"):
-        with pytest.raises(ValueError):
-            parse_model_name(bad)
-
-
 def test_artifact_location_uri_turns_folders_into_file_uris(tmp_path):
     assert artifact_location_uri(tmp_path / "a") == (tmp_path / "a").as_uri()
     assert artifact_location_uri("s3://bucket/prefix") == "s3://bucket/prefix"
@@ -353,3 +345,11 @@ def test_ensure_experiment_reuses_the_experiment_and_refuses_a_deleted_one(mlflo
     mlflow_target.client.delete_experiment(experiment_id)
     with pytest.raises(ValueError, match="is deleted"):
         ensure_experiment(mlflow_target)
+
+
+def test_parse_model_uri_accepts_versions_and_aliases_only():
+    assert parse_model_uri("models:/propensity/3") == ("propensity", "3", False)
+    assert parse_model_uri("models:/propensity@champion") == ("propensity", "champion", True)
+    for bad in ("runs:/abc/model", "/tmp/model", "models:/propensity", "models:/@candidate"):
+        with pytest.raises(ValueError):
+            parse_model_uri(bad)
