@@ -149,19 +149,54 @@ def load_suite(path: Path) -> gx.ExpectationSuite:
     return suite
 
 
+class DataDocsSite:
+    """One Data Docs site for every table validated into `docs_dir`, keeping the latest
+    validation of each. Validations are added as they run and the site is built once
+    (`build`): each build renders every stored validation, so building per table made a
+    run's cost grow with the square of its tables."""
+
+    def __init__(self, docs_dir: Path) -> None:
+        self.docs_dir = Path(docs_dir).resolve()
+        self._pending: list[tuple[Path, Any, ExpectationSuiteValidationResult]] = []
+
+    @property
+    def index_path(self) -> Path:
+        return self.docs_dir / "index.html"
+
+    def add(self, suite_file: Path, result_key: Any, result: ExpectationSuiteValidationResult) -> None:
+        """Queue a scrubbed result as its suite's latest validation."""
+        self._pending.append((Path(suite_file), result_key, result))
+
+    def build(self) -> Path:
+        """Store the queued results (replacing earlier runs of the same suites) and render the site."""
+        self.docs_dir.mkdir(parents=True, exist_ok=True)
+        context = _docs_context(self.docs_dir)
+        store = context.validation_results_store
+        for suite_file, result_key, result in self._pending:
+            context.suites.add_or_update(load_suite(suite_file))
+            suite_name = result_key.expectation_suite_identifier.name
+            for old_key in store.list_keys():
+                if old_key.expectation_suite_identifier.name == suite_name:
+                    store.remove_key(old_key)  # the index build then deletes its stale page
+            store.set(result_key, result)
+        self._pending.clear()
+        context.build_data_docs(site_names=[DOCS_SITE_NAME])
+        return self.index_path
+
+
 def validate_table(
     df: pd.DataFrame,
     suite_path: Path,
     *,
     table_name: str,
-    docs_dir: Path | None = None,
+    docs: DataDocsSite | None = None,
 ) -> ValidationOutcome:
     """Validate a DataFrame against a suite file; return counts, never row values.
 
     Runs the documented GX 1.x flow on a fresh in-memory context (pandas data source,
-    dataframe asset, whole-dataframe batch definition, ValidationDefinition). When `docs_dir`
-    is given, the scrubbed result is rendered into a Data Docs site there (one site for all
-    tables, keeping the latest validation of each) and `docs_path` is its index.html.
+    dataframe asset, whole-dataframe batch definition, ValidationDefinition). When a Data
+    Docs site is given, the scrubbed result is queued on it and `docs_path` is its
+    index.html; the caller builds the site once after its validations.
     """
     import great_expectations as gx
 
@@ -188,9 +223,10 @@ def validate_table(
         (error_failures if failure["severity"] == ERROR else warning_failures).append(failure)
 
     docs_path = None
-    if docs_dir is not None:
+    if docs is not None:
         (result_key,) = context.validation_results_store.list_keys()
-        docs_path = _render_data_docs(Path(docs_dir), suite_file, result_key, result)
+        docs.add(suite_file, result_key, result)
+        docs_path = docs.index_path
 
     statistics = result.statistics
     return ValidationOutcome(
@@ -299,24 +335,6 @@ def _docs_context(docs_dir: Path) -> EphemeralDataContext:
         },
     )
     return context
-
-
-def _render_data_docs(
-    docs_dir: Path, suite_file: Path, result_key: Any, result: ExpectationSuiteValidationResult
-) -> Path:
-    """Store the scrubbed result as the table's latest validation and rebuild the site."""
-    docs_dir = docs_dir.resolve()
-    docs_dir.mkdir(parents=True, exist_ok=True)
-    context = _docs_context(docs_dir)
-    context.suites.add_or_update(load_suite(suite_file))
-    store = context.validation_results_store
-    suite_name = result_key.expectation_suite_identifier.name
-    for old_key in store.list_keys():
-        if old_key.expectation_suite_identifier.name == suite_name:
-            store.remove_key(old_key)  # the index build then deletes its stale page
-    store.set(result_key, result)
-    context.build_data_docs(site_names=[DOCS_SITE_NAME])
-    return docs_dir / "index.html"
 
 
 def _failure_summary(expectation_result: Any) -> dict[str, Any]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 import pandas as pd
 
-from ml.quality import validate_table
+from ml.quality import DataDocsSite, validate_table
 from orchestration.resources import EXPECTATIONS_DIR
 
 
@@ -24,11 +22,11 @@ def gx_check_spec(asset_key: dg.AssetKey, table: str) -> dg.AssetCheckSpec:
 
 
 def run_gx_check(
-    frame: pd.DataFrame, *, table: str, asset_key: dg.AssetKey, docs_dir: Path | None
+    frame: pd.DataFrame, *, table: str, asset_key: dg.AssetKey, docs: DataDocsSite | None
 ) -> dg.AssetCheckResult:
-    outcome = validate_table(
-        frame, EXPECTATIONS_DIR / f"{table}.json", table_name=table, docs_dir=docs_dir
-    )
+    """The table's suite as a check result; its validation is queued on `docs` (build it once
+    after the step's validations)."""
+    outcome = validate_table(frame, EXPECTATIONS_DIR / f"{table}.json", table_name=table, docs=docs)
     if outcome.blocking_failed:
         severity, passed = dg.AssetCheckSeverity.ERROR, False
     elif outcome.warning_failures:

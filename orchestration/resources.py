@@ -115,6 +115,12 @@ class PipelineSettings(dg.ConfigurableResource):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def data_docs_site(self):
+        """The Great Expectations Data Docs site of this state (reports/data_docs)."""
+        from ml.quality import DataDocsSite
+
+        return DataDocsSite(self.reports_path() / "data_docs")
+
     # -- MLflow ----------------------------------------------------------------------------
     def tracking_uri(self) -> str:
         configured = self.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
@@ -164,14 +170,15 @@ class PipelineSettings(dg.ConfigurableResource):
     def warehouse(self) -> "Warehouse":
         return Warehouse(self.warehouse_path())
 
-    def dbt_vars(self, day: date) -> dict[str, str]:
-        """The dbt vars that place this run's files (dbt_project/profiles.yml and the sources)
-        and its day: passed as `--vars`, so nothing is written to this process's environment."""
+    def dbt_vars(self) -> dict[str, str]:
+        """The dbt vars that place this state's files (dbt_project/profiles.yml and the
+        sources), passed as `--vars`, so nothing is written to this process's environment.
+        They stay the same from day to day, so dbt parses only what changed (the day itself
+        reaches dbt through ml.warehouse_as_of, see `Warehouse.write_as_of`)."""
         return {
             "landing_dir": str(self.landing_path()),
             "warehouse_path": str(self.warehouse_path()),
             "pii_vault_path": str(self.pii_vault_path()),
-            "as_of": self.as_of(day).isoformat(sep=" "),
         }
 
 
@@ -257,6 +264,16 @@ class Warehouse:
             connection.execute(f"create or replace table {table} as select * from frame_to_write")
             connection.unregister("frame_to_write")
             return int(connection.execute(f"select count(*) from {table}").fetchone()[0])
+
+    def write_as_of(self, as_of: datetime, day: date) -> None:
+        """Record the moment the next dbt build is as of (tables.WAREHOUSE_AS_OF, read by the
+        dbt macro as_of()), with the partition day it belongs to."""
+        from orchestration import tables
+
+        self.write_table(
+            pd.DataFrame({"as_of": [pd.Timestamp(as_of)], "partition_day": [pd.Timestamp(day)]}),
+            tables.WAREHOUSE_AS_OF,
+        )
 
     def append_rows(self, frame: pd.DataFrame, table: str, column_types: dict[str, str]) -> int:
         """Append the frame to ``schema.table``, created on first use with ``column_types``

@@ -34,5 +34,8 @@ SUBJECT_LINE_VARIANTS = "ml.subject_line_variants"
 PROPENSITY_SCORES = "ml.propensity_scores"
 EXPERIMENT_ASSIGNMENTS = "ml.experiment_assignments"
 PLANNED_SENDS = "ml.planned_sends"
+# The moment the warehouse is built as of: one row, written before each dbt build and read
+# by dbt's as_of() macro (dbt var as_of_relation).
+WAREHOUSE_AS_OF = "ml.warehouse_as_of"
 # Every promotion gate decision and rollback, one row each (ml.propensity.promotion.PromotionRecord).
 MODEL_PROMOTIONS = "ml.model_promotions"

@@ -159,7 +159,20 @@ def test_the_two_dbt_phases_build_every_model_exactly_once():
     first = {n["name"] for n in nodes if not n["original_file_path"].startswith(excluded_first)}
     second = {n["name"] for n in nodes} - set(rest_phase_args(manifest)[1].split())
     assert "resource_type:seed" in rest_phase_args(manifest)[1].split()  # seeds go with the verdicts
+    # Unit tests run in `make test`, not in the daily run (docs/warehouse.md).
+    for args in (verdict_phase_args(), rest_phase_args(manifest)):
+        assert args[args.index("--exclude-resource-type") + 1] == "unit_test"
     assert first == set(verdict_models(manifest)) and not first & second
     assert first | second == {n["name"] for n in nodes}
     assert {"stg_crm__subscribers", "int_orders_classified"} <= first
     assert {"stg_hillstrom__customers", "subscriber_eligibility", "fct_send_outcomes"} <= second
+
+
+def test_dbt_reads_the_as_of_from_the_table_the_orchestration_writes():
+    import yaml
+
+    from orchestration import tables
+    from orchestration.resources import DBT_PROJECT_DIR
+
+    dbt_vars = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    assert dbt_vars["as_of_relation"] == tables.WAREHOUSE_AS_OF

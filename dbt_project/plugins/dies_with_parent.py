@@ -2,40 +2,52 @@
 
 dagster-dbt starts dbt as a child process. When the Dagster run worker is killed outright
 (`kill -9`, OOM killer), nothing is left to stop dbt, and an orphaned dbt would go on
-writing the warehouse while the next run starts. Linux's PR_SET_PDEATHSIG asks the kernel
-to send dbt SIGKILL the moment its parent dies. The orchestration passes its pid as the
-dbt var `parent_pid` (profiles.yml hands it to this plugin's config); without it (dbt
-started by hand or in-process by tests) this plugin does nothing.
+writing the warehouse while the next run starts. A daemon thread watches the parent: when
+dbt is re-parented (its parent died), it ends the process at once.
+
+Linux's PR_SET_PDEATHSIG is not used: the kernel keeps it per thread, and dbt-duckdb
+initialises its plugins in a worker thread that ends before the build does, so the signal
+was never delivered (tests/test_runs_survive.py, `make test-soak`, caught it).
+
+dagster-dbt marks the processes it starts with DAGSTER_DBT_CLI=true in their environment;
+then the parent is the Dagster process. Without that mark (dbt started by hand or in-process
+by tests) this plugin does nothing. The parent's pid is not passed in the profile: a profile
+that changes from run to run makes dbt re-parse the whole project.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import sys
+import threading
+import time
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-_PR_SET_PDEATHSIG = 1
+# Set by dagster-dbt (DbtCliResource) on every dbt process it starts.
+STARTED_BY_DAGSTER = "DAGSTER_DBT_CLI"
+# How often the watcher looks; the orphan may write for at most this long.
+POLL_SECONDS = 0.2
+
+_watcher: threading.Thread | None = None
 
 
-def die_with_parent(expected_parent_pid: int) -> bool:
-    """Ask for SIGKILL when the parent dies; exit now if it already has. True when armed."""
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        return False
-    # The parent may have died before the signal was armed: then we were re-parented.
-    if os.getppid() != expected_parent_pid:
-        os._exit(1)
-    return True
+def die_with_parent(expected_parent_pid: int, poll_seconds: float = POLL_SECONDS) -> threading.Thread:
+    """Start (once per process) a daemon thread that ends this process, without cleanup, as
+    soon as its parent is no longer ``expected_parent_pid``; returns the thread."""
+    global _watcher
+    if _watcher is None:
+        def watch() -> None:
+            while os.getppid() == expected_parent_pid:
+                time.sleep(poll_seconds)
+            os._exit(1)
+
+        _watcher = threading.Thread(target=watch, name="dies-with-parent", daemon=True)
+        _watcher.start()
+    return _watcher
 
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
-        expected = str((plugin_config or {}).get("parent_pid") or "")
-        if expected and int(expected) != os.getpid():
-            die_with_parent(int(expected))
+        if os.environ.get(STARTED_BY_DAGSTER) == "true":
+            die_with_parent(os.getppid())

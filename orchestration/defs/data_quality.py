@@ -18,11 +18,12 @@ def _mart_expectations() -> dg.AssetChecksDefinition:
     def mart_expectations(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
         """One Great Expectations suite per mart, expectations/<mart>.json."""
         warehouse = settings.warehouse()
-        docs_dir = settings.reports_path() / "data_docs"
+        docs = settings.data_docs_site()
         for check_key in context.selected_asset_check_keys:
             model = check_key.asset_key.path[-1]
             frame = warehouse.read_table(marts[model])
-            yield run_gx_check(frame, table=model, asset_key=check_key.asset_key, docs_dir=docs_dir)
+            yield run_gx_check(frame, table=model, asset_key=check_key.asset_key, docs=docs)
+        docs.build()
 
     return mart_expectations
 

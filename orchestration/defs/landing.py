@@ -63,7 +63,7 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
         )
     row_counts = check_landing_folder(landing)
     folder = landing if day == first_day else drop_folder(landing, day)
-    docs_dir = settings.reports_path() / "data_docs"
+    docs = settings.data_docs_site()
     for table in LANDING_TABLES:
         path = folder / f"{table}.parquet"
         frame = pd.read_parquet(path) if path.exists() else None
@@ -86,7 +86,8 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
                 metadata={"rows": 0, "validated": False, "reason": f"no {table} rows in the daily drop of {day}"},
             )
             continue
-        yield run_gx_check(clip_long_text(frame, table), table=table, asset_key=landing_key(table), docs_dir=docs_dir)
+        yield run_gx_check(clip_long_text(frame, table), table=table, asset_key=landing_key(table), docs=docs)
+    docs.build()
 
 
 def simulate_day(context: dg.AssetExecutionContext, settings: PipelineSettings, day, first_day) -> dict:
@@ -144,4 +145,4 @@ def hillstrom_export(context: dg.AssetExecutionContext, settings: PipelineSettin
             "sha256_verified": True,
         }
     )
-    yield run_gx_check(frame, table="hillstrom", asset_key=landing_key("hillstrom"), docs_dir=None)
+    yield run_gx_check(frame, table="hillstrom", asset_key=landing_key("hillstrom"), docs=None)

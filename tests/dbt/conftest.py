@@ -38,7 +38,8 @@ class DbtRun:
 
 
 def dbt_vars(landing_dir: Path, state_dir: Path, as_of: str) -> dict[str, str]:
-    """The vars that place a build's files, as the orchestration passes them."""
+    """The vars that place a build's files, as the orchestration passes them, and its as_of
+    (which the orchestration writes to ml.warehouse_as_of instead: see tests/dbt/test_as_of.py)."""
     return {
         "landing_dir": str(landing_dir),
         "warehouse_path": str(state_dir / "warehouse.duckdb"),

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from ml.quality import (
+    DataDocsSite,
     ERROR,
     WARNING,
     SuiteLoadError,
@@ -198,7 +199,9 @@ def leaky_suite(tmp_path: Path) -> Path:
 
 def test_no_value_leaks_into_the_outcome_or_the_data_docs(leaky_suite: Path, tmp_path: Path) -> None:
     docs_dir = tmp_path / "docs"
-    outcome = validate_table(all_invalid_emails(), leaky_suite, table_name="people", docs_dir=docs_dir)
+    docs = DataDocsSite(docs_dir)
+    outcome = validate_table(all_invalid_emails(), leaky_suite, table_name="people", docs=docs)
+    docs.build()
     assert outcome.blocking_failed
     email_failure = next(f for f in outcome.error_failures if f["expectation_type"] == "expect_column_values_to_match_regex")
     assert (email_failure["unexpected_count"], email_failure["unexpected_percent"]) == (40, 100.0)
@@ -233,8 +236,10 @@ def test_scrub_removes_values_whatever_the_result_format(leaky_suite: Path) -> N
 
 def test_data_docs_are_rendered_and_name_the_suite(people_suite: Path, tmp_path: Path) -> None:
     docs_dir = tmp_path / "data_docs"
-    outcome = validate_table(people(), people_suite, table_name="people", docs_dir=docs_dir)
-    assert outcome.docs_path == (docs_dir / "index.html").resolve()
+    docs = DataDocsSite(docs_dir)
+    outcome = validate_table(people(), people_suite, table_name="people", docs=docs)
+    assert not outcome.docs_path.exists()  # queued, not built
+    assert docs.build() == outcome.docs_path == (docs_dir / "index.html").resolve()
     assert outcome.docs_path.is_file()
     assert "people" in outcome.docs_path.read_text()
     assert (docs_dir / "expectations" / "people.html").is_file()
@@ -248,11 +253,16 @@ def test_one_site_lists_every_table_and_keeps_only_the_latest_run(people_suite: 
         tmp_path, "orders_fake",
         [{"type": "expect_column_to_exist", "kwargs": {"column": "order_id"}, "severity": "critical"}],
     )
-    validate_table(people(), people_suite, table_name="people", docs_dir=docs_dir)
-    validate_table(pd.DataFrame({"order_id": ["o1"]}), other_suite, table_name="orders_fake", docs_dir=docs_dir)
+    # Two runs, each building the site once: the second replaces the first run's people page.
+    first_run = DataDocsSite(docs_dir)
+    validate_table(people(), people_suite, table_name="people", docs=first_run)
+    validate_table(pd.DataFrame({"order_id": ["o1"]}), other_suite, table_name="orders_fake", docs=first_run)
+    first_run.build()
     failing = people()
     failing.loc[1, "person_id"] = "p0"
-    validate_table(failing, people_suite, table_name="people", docs_dir=docs_dir)
+    second_run = DataDocsSite(docs_dir)
+    validate_table(failing, people_suite, table_name="people", docs=second_run)
+    second_run.build()
     index = (docs_dir / "index.html").read_text()
     assert "people" in index and "orders_fake" in index
     pages = list((docs_dir / "validations" / "people").rglob("*.html"))
