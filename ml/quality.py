@@ -172,12 +172,12 @@ class DataDocsSite:
         self.docs_dir.mkdir(parents=True, exist_ok=True)
         context = _docs_context(self.docs_dir)
         store = context.validation_results_store
+        replaced = {result_key.expectation_suite_identifier.name for _, result_key, _ in self._pending}
+        for old_key in store.list_keys():
+            if old_key.expectation_suite_identifier.name in replaced:
+                store.remove_key(old_key)  # the index build then deletes its stale page
         for suite_file, result_key, result in self._pending:
             context.suites.add_or_update(load_suite(suite_file))
-            suite_name = result_key.expectation_suite_identifier.name
-            for old_key in store.list_keys():
-                if old_key.expectation_suite_identifier.name == suite_name:
-                    store.remove_key(old_key)  # the index build then deletes its stale page
             store.set(result_key, result)
         self._pending.clear()
         context.build_data_docs(site_names=[DOCS_SITE_NAME])

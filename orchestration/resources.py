@@ -24,6 +24,8 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
+from orchestration import tables
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
@@ -268,8 +270,6 @@ class Warehouse:
     def write_as_of(self, as_of: datetime, day: date) -> None:
         """Record the moment the next dbt build is as of (tables.WAREHOUSE_AS_OF, read by the
         dbt macro as_of()), with the partition day it belongs to."""
-        from orchestration import tables
-
         self.write_table(
             pd.DataFrame({"as_of": [pd.Timestamp(as_of)], "partition_day": [pd.Timestamp(day)]}),
             tables.WAREHOUSE_AS_OF,

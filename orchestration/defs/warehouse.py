@@ -208,8 +208,9 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
                 "SUBSCRIBER_KEY_SECRET is not set: subscriber keys use the DEVELOPMENT-ONLY "
                 "secret. Never run production data like this (docs/privacy.md)."
             )
-        as_of = settings.as_of(partition_day(context))
-        settings.warehouse().write_as_of(as_of, partition_day(context))
+        day = partition_day(context)
+        as_of = settings.as_of(day)
+        settings.warehouse().write_as_of(as_of, day)
         context.log.info(f"Building the warehouse as of {as_of}")
         models = built_models(email_dbt_project().manifest_path)
         target = settings.dbt_target_path()
