@@ -195,6 +195,16 @@ def build_landing(people):
 @example(people=[{"records": [{"system": "crm", "id": "C00000000", "space": "", "bad_timezone": False}],
                   "events": [{"record": 0, "status": "subscribed", "day": 1, "corruption": "caps_system"}],
                   "suppressed": None, "email_revocation": None}])
+# Once failed on the pipeline: a later clean subscription superseded a quarantined consent
+# row whose status ("erased-ish") may be an erasure, which nothing undoes.
+@example(people=[{"records": [{"system": "crm", "id": "C00000000", "space": "", "bad_timezone": False}],
+                  "events": [{"record": 0, "status": "subscribed", "day": 2, "corruption": "none"},
+                             {"record": 0, "status": "erased", "day": 1, "corruption": "unknown_status"}],
+                  "suppressed": None, "email_revocation": None}])
+@example(people=[{"records": [{"system": "crm", "id": "C00000000", "space": "", "bad_timezone": False}],
+                  "events": [{"record": 0, "status": "erased", "day": 1, "corruption": "missing_status"},
+                             {"record": 0, "status": "subscribed", "day": 2, "corruption": "none"}],
+                  "suppressed": None, "email_revocation": None}])
 def test_nobody_with_a_revocation_on_any_record_is_eligible(compiled_project, people) -> None:
     landing, must_be_excluded = build_landing(people)
     write_landing(compiled_project.landing_dir, landing)

@@ -8,8 +8,9 @@
     records' latest consent is (a revocation on one record is not undone by a
     subscription on another);
   - consent_record_quarantined: a quarantined consent row is tied to the person and no
-    later clean subscription supersedes it (suppressions are never superseded; a row
-    whose time cannot be read is never superseded);
+    later clean subscription supersedes it. Never superseded: a suppression, a row whose
+    time cannot be read, and a consent row whose status is an erasure or unreadable (it
+    may be one, and an erasure is never undone);
   - no_consent_record: no clean consent at all.
 -#}
 with subscribers as (
@@ -51,12 +52,15 @@ erased as (
     where subscriber_key is not null
 ),
 
+{%- set supersedable_statuses = var('consent_statuses') | reject('equalto', 'erased') | list %}
+
 quarantined_holds as (
     select quarantined.subscriber_key, count(*) as quarantined_records
     from {{ ref('int_consent_records_quarantined') }} as quarantined
     where quarantined.subscriber_key is not null
         and not (
             quarantined.record_kind <> 'suppression'
+            and (quarantined.record_kind <> 'consent_event' or coalesce(quarantined.status in {{ sql_list(supersedable_statuses) }}, false))
             and quarantined.effective_at is not null
             and exists (
                 select 1 from changes
