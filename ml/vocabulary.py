@@ -36,6 +36,9 @@ EXCLUSION_REASONS = (
     "no_consent_record",
 )
 
+# Why a consented person is not emailed on a day, in order (marts.subscriber_contact_policy).
+CONTACT_EXCLUSION_REASONS = ("frequency_cap", "minimum_gap", "fatigue_backoff")
+
 CONSENT_STATUSES = ("subscribed", "unsubscribed", "erased")
 SUPPRESSION_REASONS = ("hard_bounce", "complaint", "legal_request")
 EMAIL_EVENT_TYPES = ("delivered", "open", "click", "bounce", "unsubscribe", "complaint")

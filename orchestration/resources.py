@@ -230,6 +230,11 @@ def subscriber_key_secret_problem(settings: PipelineSettings) -> str | None:
     )
 
 
+def column_definitions(column_types: dict[str, str]) -> str:
+    """`"column" type, ...` for a create table."""
+    return ", ".join(f'"{name}" {sql_type}' for name, sql_type in column_types.items())
+
+
 class Warehouse:
     """The DuckDB warehouse without PII. Python assets write to schema ``ml``.
 
@@ -283,27 +288,35 @@ class Warehouse:
         if list(frame.columns) != list(column_types):
             raise ValueError(f"rows for {table} have columns {list(frame.columns)}; expected {list(column_types)}")
         schema = table.split(".")[0]
-        columns = ", ".join(f'"{name}" {sql_type}' for name, sql_type in column_types.items())
         with self.connect() as connection:
             connection.execute(f"create schema if not exists {schema}")
             connection.register("frame_to_write", frame)
-            connection.execute(f"create table if not exists {table} ({columns})")
+            connection.execute(f"create table if not exists {table} ({column_definitions(column_types)})")
             connection.execute(f"insert into {table} by name select * from frame_to_write")
             connection.unregister("frame_to_write")
         return len(frame)
 
-    def replace_day(self, frame: pd.DataFrame, table: str, day_column: str, day: date) -> int:
+    def replace_day(
+        self, frame: pd.DataFrame, table: str, day_column: str, day: date, column_types: dict[str, str] | None = None
+    ) -> int:
         """Replace one day's rows of ``schema.table`` with the frame (whose ``day_column`` must
-        all be ``day``), creating the table on the first day. Re-running a day therefore
+        all be ``day``), creating the table on the first day, with ``column_types`` (column ->
+        SQL type) when given, else with the frame's types. Re-running a day therefore
         replaces exactly that day. Returns the day's row count."""
         if not frame.empty and not (pd.to_datetime(frame[day_column]).dt.date == day).all():
             raise ValueError(f"rows written as day {day} of {table} carry other days in {day_column}")
+        if column_types is not None and list(frame.columns) != list(column_types):
+            raise ValueError(f"rows for {table} have columns {list(frame.columns)}; expected {list(column_types)}")
         schema = table.split(".")[0]
+        create = (
+            f"create table if not exists {table} as select * from frame_to_write limit 0" if column_types is None
+            else f"create table if not exists {table} ({column_definitions(column_types)})"
+        )
         with self.connect() as connection:
             connection.execute(f"create schema if not exists {schema}")
             connection.register("frame_to_write", frame)
             connection.execute("begin transaction")
-            connection.execute(f"create table if not exists {table} as select * from frame_to_write limit 0")
+            connection.execute(create)
             connection.execute(f"delete from {table} where cast({day_column} as date) = ?", [day])
             connection.execute(f"insert into {table} by name select * from frame_to_write")
             connection.execute("commit")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -11,25 +11,24 @@ import numpy as np
 
 from ml.propensity.promotion import champion_version
 from ml.propensity.specs import MODEL_SPECS
-from ml.decisioning.policy import SELECTED_AS_RANDOM_CONTROL, SELECTED_BY_SCORE
+from ml.decisioning.policy import SCORED
+from ml.decisioning.send_plan import NOT_SELECTED_BY_POLICY, PLANNED
 from orchestration import tables
 from orchestration.resources import PipelineSettings
 
 SCHEMAS = ("marts", "quality", "experiments", "ml")
 
-# The people the policy chose among for each send day: scored the day before, outside the
-# holdout, reachable at the ESP, and not in the random control (sent regardless of score).
+# The people the policy chose among for each send day, from its decision record: consented,
+# contactable that day, outside the holdout, reachable at the ESP, and not in the random
+# control (sent regardless of score).
 _POLICY_POOL = f"""
-select s.subscriber_key, x.esp_id,
-       coalesce(ps.selected_by = '{SELECTED_BY_SCORE}', false) as emailed
-from {tables.PROPENSITY_SCORES} s
-join {tables.EXPERIMENT_ASSIGNMENTS} a on a.subscriber_key = s.subscriber_key and a.assigned_on = s.scored_on
+select d.subscriber_key, x.esp_id, d.decision = '{PLANNED}' as emailed
+from {tables.SEND_DECISIONS} d
 join (select subscriber_key, min(source_id) as esp_id from {tables.SUBSCRIBER_IDENTITY_CROSSWALK}
-      where source_system = 'esp' group by all) x on x.subscriber_key = s.subscriber_key
-left join {tables.PLANNED_SENDS} ps
-       on ps.subscriber_key = s.subscriber_key and ps.planned_for = s.scored_on + interval 1 day
-where s.scored_on = ? and a.arm <> 'holdout' and coalesce(ps.selected_by, '') <> '{SELECTED_AS_RANDOM_CONTROL}'
-order by s.subscriber_key
+      where source_system = 'esp' group by all) x on x.subscriber_key = d.subscriber_key
+where d.decided_for = ? and d.decision in ('{PLANNED}', '{NOT_SELECTED_BY_POLICY}')
+  and d.targeting_group = '{SCORED}'
+order by d.subscriber_key
 """
 
 # What landed for each send day's sends (outcomes attributed in dbt).
@@ -95,7 +94,7 @@ def policy_value_by_day(connection: duckdb.DuckDBPyConnection, simulator_dir: Pa
     values = {}
     for path in sorted((simulator_dir / "world").glob("send_truth_*.parquet")):
         day = date.fromisoformat(path.stem.removeprefix("send_truth_"))
-        pool = connection.execute(_POLICY_POOL, [day - timedelta(days=1)]).df()
+        pool = connection.execute(_POLICY_POOL, [day]).df()
         if pool.empty:
             continue
         truth = world.true_uplift(day, pool["esp_id"])

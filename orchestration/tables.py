@@ -6,6 +6,7 @@ The dbt-built ones are checked against the dbt manifest by tests/test_definition
 # Built by dbt.
 SUBSCRIBER_PROFILES = "marts.subscriber_profiles"
 SUBSCRIBER_ELIGIBILITY = "marts.subscriber_eligibility"
+SUBSCRIBER_CONTACT_POLICY = "marts.subscriber_contact_policy"
 SUBSCRIBER_IDENTITY_CROSSWALK = "marts.subscriber_identity_crosswalk"
 TRAINING_EXAMPLES = "marts.training_examples"
 SCORING_FEATURES = "marts.scoring_features"
@@ -18,6 +19,7 @@ LANDING_RECONCILIATION = "quality.landing_reconciliation"
 DBT_TABLES = (
     SUBSCRIBER_PROFILES,
     SUBSCRIBER_ELIGIBILITY,
+    SUBSCRIBER_CONTACT_POLICY,
     SUBSCRIBER_IDENTITY_CROSSWALK,
     TRAINING_EXAMPLES,
     SCORING_FEATURES,
@@ -34,6 +36,9 @@ SUBJECT_LINE_VARIANTS = "ml.subject_line_variants"
 PROPENSITY_SCORES = "ml.propensity_scores"
 EXPERIMENT_ASSIGNMENTS = "ml.experiment_assignments"
 PLANNED_SENDS = "ml.planned_sends"
+# Why each person was or was not emailed on a send day: one row per person per day
+# (ml.decisioning.send_plan.DECISION_COLUMNS). The table auditors query.
+SEND_DECISIONS = "ml.send_decisions"
 # The moment the warehouse is built as of: one row, written before each dbt build and read
 # by dbt's as_of() macro (dbt var as_of_relation).
 WAREHOUSE_AS_OF = "ml.warehouse_as_of"

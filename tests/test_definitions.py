@@ -54,6 +54,7 @@ def test_every_stage_is_an_asset(defs):
         "subject_line_variants",
         "experiment_assignments",
         "planned_sends",
+        "send_decisions",
         "fct_send_outcomes",
         "experiment_report",
     }
@@ -94,6 +95,7 @@ def test_quality_checks_exist_and_gx_checks_block(defs):
     }
     assert ("subscriber_profiles", "gx_subscriber_profiles") in blocking
     assert ("planned_sends", "only_eligible_subscribers_planned") in blocking
+    assert ("send_decisions", "every_person_has_one_decision") in blocking
 
 
 def test_the_daily_loop_runs_everything_but_training_which_has_its_own_job(defs):

@@ -34,7 +34,7 @@ EXPECTED_MARTS = {
     "subscriber_identity_crosswalk", "consent_history", "suppression_list", "subscriber_eligibility",
     "subscriber_profiles", "training_examples", "scoring_features", "quarantine_rows",
     "landing_reconciliation", "hillstrom_arm_outcomes", "fct_sends", "fct_email_events", "fct_orders",
-    "consent_records_untied", "fct_send_outcomes",
+    "consent_records_untied", "fct_send_outcomes", "subscriber_contact_policy",
 }
 # Structural expectations: the only error-severity kinds allowed on the dirty landing files.
 STRUCTURAL_TYPES = {"expect_column_to_exist", "expect_column_values_to_be_in_type_list"}
@@ -219,6 +219,26 @@ def eligibility_frame() -> pd.DataFrame:
     })
 
 
+def contact_policy_frame() -> pd.DataFrame:
+    """Contactable, capped, too soon, backed off, and excluded for consent first."""
+    return pd.DataFrame({
+        "subscriber_key": [key(i) for i in range(5)],
+        "send_day": pd.to_datetime(["2026-07-01"] * 5).date,
+        "is_contactable": [True, False, False, False, False],
+        "exclusion_reason": [None, "frequency_cap", "minimum_gap", "fatigue_backoff", "unsubscribed"],
+        "exclusion_reasons": [[], ["frequency_cap"], ["minimum_gap"], ["fatigue_backoff"], ["unsubscribed", "fatigue_backoff"]],
+        "has_consent": [True, True, True, True, False],
+        "sends_in_last_7_days": [1, 3, 1, 0, 2],
+        "last_sent_at": ts("2026-06-27 08:00:00", "2026-06-30 08:00:00", "2026-06-30 20:00:00", "2026-06-20 08:00:00", None),
+        "hours_since_last_send": [96.0, 24.0, 12.0, 264.0, None],
+        "unopened_streak": [0, 1, 0, 5, 6],
+        "backed_off_until": ts(None, None, None, "2026-07-04 08:00:00", "2026-07-02 08:00:00"),
+        "send_window_opens_at": ts(*["2026-07-01 08:00:00"] * 5),
+        "contact_policy_version": ["contact-policy-v1"] * 5,
+        "as_of": ts(*["2026-06-30 23:59:59"] * 5),
+    })
+
+
 def profiles_frame() -> pd.DataFrame:
     eligibility = eligibility_frame()
     return pd.DataFrame({
@@ -362,6 +382,7 @@ def mart_frames() -> dict[str, pd.DataFrame]:
             "source_record_id": ["s1", "ev9", "s3"],
         }),
         "subscriber_eligibility": eligibility_frame(),
+        "subscriber_contact_policy": contact_policy_frame(),
         "subscriber_profiles": profiles_frame(),
         "training_examples": feature_frame(20, ["2026-05-04", "2026-05-11"], with_labels=True),
         "scoring_features": feature_frame(20, ["2026-06-30"], with_labels=False),

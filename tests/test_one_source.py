@@ -19,6 +19,7 @@ DBT_VARS = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text()
 DBT_COPIES = {
     "REASON_CODES": "reason_codes",
     "EXCLUSION_REASONS": "exclusion_reasons",
+    "CONTACT_EXCLUSION_REASONS": "contact_exclusion_reasons",
     "CONSENT_STATUSES": "consent_statuses",
     "SUPPRESSION_REASONS": "suppression_reasons",
     "EMAIL_EVENT_TYPES": "email_event_types",
@@ -39,6 +40,7 @@ GX_COPIES = {
     ("consent_records_untied", "reason_code"): vocabulary.REASON_CODES,
     ("subscriber_eligibility", "exclusion_reason"): vocabulary.EXCLUSION_REASONS,
     ("subscriber_profiles", "exclusion_reason"): vocabulary.EXCLUSION_REASONS,
+    ("subscriber_contact_policy", "exclusion_reason"): (*vocabulary.EXCLUSION_REASONS, *vocabulary.CONTACT_EXCLUSION_REASONS),
     ("consent_events", "status"): vocabulary.CONSENT_STATUSES,
     ("consent_history", "consent_status"): vocabulary.CONSENT_STATUSES,
     ("subscriber_eligibility", "consent_status"): vocabulary.CONSENT_STATUSES,

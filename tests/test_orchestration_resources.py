@@ -58,6 +58,23 @@ def test_a_day_is_replaced_exactly_and_other_days_are_kept(tmp_path):
         warehouse.replace_day(frame(day2, [1]), "ml.daily", "day", day1)
 
 
+def test_a_day_table_created_from_declared_types_takes_a_first_day_of_nulls_and_empty_lists(tmp_path):
+    """The decision record's first day may have no send at all: inferring types from it
+    would type send_plan_id NULL and exclusion_reasons a list of NULL, refusing every later day."""
+    warehouse = PipelineSettings(state_dir=str(tmp_path)).warehouse()
+    types = {"day": "date", "send_plan_id": "varchar", "reasons": "varchar[]"}
+    day1, day2 = date(2026, 7, 1), date(2026, 7, 2)
+    first = pd.DataFrame({"day": [day1], "send_plan_id": [None], "reasons": [[]]})
+    second = pd.DataFrame({"day": [day2], "send_plan_id": ["ps_1"], "reasons": [["frequency_cap", "minimum_gap"]]})
+    assert warehouse.replace_day(first, "ml.decisions", "day", day1, column_types=types) == 1
+    assert warehouse.replace_day(second, "ml.decisions", "day", day2, column_types=types) == 1
+    assert warehouse.read("select send_plan_id, reasons from ml.decisions where day = ?", [day2]).iloc[0].tolist()[0] == "ps_1"
+    assert list(warehouse.read("select reasons from ml.decisions where day = ?", [day2])["reasons"].iloc[0]) == [
+        "frequency_cap", "minimum_gap"]
+    with pytest.raises(ValueError, match="expected"):
+        warehouse.replace_day(second.drop(columns="reasons"), "ml.decisions", "day", day2, column_types=types)
+
+
 def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, monkeypatch):
     # Exporting PIPELINE_LANDING_DIR would make later assets think the user brought their own data.
     monkeypatch.delenv("PIPELINE_LANDING_DIR", raising=False)

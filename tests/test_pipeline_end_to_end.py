@@ -162,20 +162,32 @@ def test_table_row_counts_are_consistent(warehouse):
     assert count(f"ml.experiment_assignments where assigned_on = '{LAST_DAY}'") == eligible
     assert count("(select distinct scored_on from ml.propensity_scores)") == 3
     holdout = count(f"ml.experiment_assignments where assigned_on = '{LAST_DAY}' and arm = 'holdout'")
-    with_esp = count(
-        f"""ml.experiment_assignments a join marts.subscriber_identity_crosswalk x
-            on x.subscriber_key = a.subscriber_key and x.source_system = 'esp'
-            where a.assigned_on = '{LAST_DAY}' and a.arm <> 'holdout'"""
-    )
     next_day = LAST_DAY + timedelta(days=1)
+    # The policy's pool, from the marts: non-holdout members reachable at the ESP whom the
+    # contact policy lets us email on the send day.
+    pool = count(
+        f"""(select distinct a.subscriber_key from ml.experiment_assignments a
+            join marts.subscriber_identity_crosswalk x on x.subscriber_key = a.subscriber_key and x.source_system = 'esp'
+            join marts.subscriber_contact_policy c on c.subscriber_key = a.subscriber_key and c.send_day = '{next_day}'
+            where a.assigned_on = '{LAST_DAY}' and a.arm <> 'holdout' and c.is_contactable)"""
+    )
     by_selection = dict(warehouse.execute(
         "select selected_by, count(*) from ml.planned_sends where planned_for = ? group by 1", [next_day]
     ).fetchall())
-    # The policy: a ~10% random control of the reachable non-holdout members, and the top half of the rest.
+    # The policy: a ~10% random control of the pool, and the top half of the rest.
     random_control = by_selection["random_control"]
-    assert abs(random_control / with_esp - 0.1) < 0.03
-    assert by_selection["top_propensity_share"] == (with_esp - random_control) // 2
-    assert count(f"ml.planned_sends where planned_for = '{next_day}'") == random_control + by_selection["top_propensity_share"]
+    assert 100 < pool < eligible and abs(random_control / pool - 0.1) < 0.03
+    assert by_selection["top_propensity_share"] == (pool - random_control) // 2
+    planned = count(f"ml.planned_sends where planned_for = '{next_day}'")
+    assert planned == random_control + by_selection["top_propensity_share"]
+    # The decision record: everyone once, its counts the same as the tables'.
+    decisions = dict(warehouse.execute(
+        "select decision, count(*) from ml.send_decisions where decided_for = ? group by 1", [next_day]
+    ).fetchall())
+    assert sum(decisions.values()) == count(f"(select distinct subscriber_key from ml.send_decisions where decided_for = '{next_day}')") == profiles
+    assert (decisions["planned"], decisions["held_out"]) == (planned, holdout)
+    assert decisions["planned"] + decisions["not_selected"] == pool
+    assert decisions["not_consented"] == profiles - eligible
     assert holdout > 0
     assert count("marts.training_examples") > 5 * profiles // 2
 
@@ -221,6 +233,44 @@ def test_no_planned_send_to_an_ineligible_subscriber(warehouse):
         [LAST_DAY + timedelta(days=1)],
     ).fetchone()[0]
     assert violations == 0
+
+
+def test_every_live_send_keeps_the_contact_policy_judged_independently_from_the_facts(warehouse):
+    """The contact policy (dbt var contact_policy) re-derived here in pandas from the landed
+    sends and events, for every send of the live days: what the ESP really sent respects the
+    cap, the gap and the fatigue back-off against what the pipeline knew when it planned."""
+    import yaml
+
+    policy = yaml.safe_load((Path(__file__).resolve().parents[1] / "dbt_project" / "dbt_project.yml").read_text())["vars"]["contact_policy"]
+    sends = warehouse.execute("select send_id, subscriber_key, sent_at from marts.fct_sends").df()
+    opens = warehouse.execute(
+        "select send_id, min(occurred_at) as opened_at from marts.fct_email_events where event_type in ('open', 'click') group by 1"
+    ).df()
+    sends = sends.merge(opens, on="send_id", how="left").sort_values(["subscriber_key", "sent_at"])
+    live = sends[sends["sent_at"].dt.date.isin(LIVE_DAYS)]
+    assert len(live) > 500
+    by_person = dict(tuple(sends.groupby("subscriber_key")))
+    broken = []
+    for send in live.itertuples():
+        planned_as_of = pd.Timestamp(send.sent_at.date()) - pd.Timedelta(seconds=1)
+        window_opens = pd.Timestamp(send.sent_at.date()) + pd.Timedelta(hours=policy["send_window_opens_hour_utc"])
+        before = by_person[send.subscriber_key]
+        before = before[before["sent_at"] <= planned_as_of]
+        if (before["sent_at"] > send.sent_at - pd.Timedelta(days=7)).sum() >= policy["max_sends_per_7_days"]:
+            broken.append((send.send_id, "frequency_cap"))
+        if len(before) and send.sent_at - before["sent_at"].max() < pd.Timedelta(hours=policy["min_hours_between_sends"]):
+            broken.append((send.send_id, "minimum_gap"))
+        streak = before.tail(policy["fatigue_unopened_streak"])
+        known_opened = streak["opened_at"].notna() & (streak["opened_at"] <= planned_as_of)
+        if len(streak) == policy["fatigue_unopened_streak"] and not known_opened.any():
+            if before["sent_at"].max() + pd.Timedelta(days=policy["fatigue_cooldown_days"]) > window_opens:
+                broken.append((send.send_id, "fatigue_backoff"))
+    assert broken == []
+    # The rules did bite: the history mailed every other day, so some people were capped.
+    excluded = warehouse.execute(
+        "select count(*) from marts.subscriber_contact_policy where has_consent and not is_contactable"
+    ).fetchone()[0]
+    assert excluded > 0
 
 
 def test_three_models_each_with_a_bootstrapped_champion_a_recorded_decision_and_a_card(pipeline_run, warehouse):

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ml.experiments.design import hash_buckets
 
+POLICY_NAME = "propensity-top-share-v1"
 RANDOM_CONTROL = "random_control"
 SCORED = "scored"
 # Why a member is or is not emailed under the policy.
@@ -42,6 +43,10 @@ class TargetingPolicy:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 1):
                 raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+
+    def describe(self) -> str:
+        """The policy and its parameters, as recorded on every decision."""
+        return f"{POLICY_NAME}(top_share={self.top_share:g}, random_control_share={self.random_control_share:g})"
 
 
 def target(members: pd.DataFrame, policy: TargetingPolicy) -> pd.DataFrame:

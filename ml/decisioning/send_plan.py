@@ -1,29 +1,37 @@
-"""The send plan: one row per email to send, with everything it was decided from.
+"""The send plan: one row per email to send, with everything it was decided from, and the
+decision record: one row per person per send day, emailed or not, saying why.
 
 Who gets an email is decided by joining the experiment assignment, the propensity score,
-the profile segment and the consent verdict; the consent verdict is the gate. Every row
-carries its trace (arm, model version and score, feature cutoff, subject-line variant and
-its block recipe, consent proof), so "why did this person get this email" has an answer.
+the profile segment, the consent verdict and the contact policy's verdict for the day; the
+consent verdict is the gate, the contact policy the second one. Every send carries its trace
+(arm, model version and score, feature cutoff, subject-line variant and its block recipe,
+consent proof, contact policy version), so "why did this person get this email" has an answer;
+the decision record answers "why not" for everyone else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 import hashlib
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 
 from ml.copy.variants import CHOICE_COLUMNS, choose_variant_per_subscriber
-from ml.decisioning.policy import NOT_SELECTED, TargetingPolicy, target
+from ml.decisioning.policy import NOT_SELECTED, SELECTED_BY_SCORE, TargetingPolicy, target
 from ml.experiments.design import HOLDOUT_ARM
 
 ASSIGNMENT_INPUT = ("subscriber_key", "experiment_id", "arm")
 SCORE_INPUT = ("subscriber_key", "propensity_score", "model_name", "model_version", "cutoff_at")
 PROFILE_INPUT = ("subscriber_key", "top_category", "lifecycle_stage")
-ELIGIBILITY_INPUT = (
+CONSENT_INPUT = (
     "subscriber_key", "is_eligible", "consent_status", "consent_valid_from", "consent_source", "consent_proof",
 )
+# The contact policy's verdict for the send day (marts.subscriber_contact_policy).
+CONTACT_POLICY_INPUT = ("is_contactable", "exclusion_reasons", "contact_policy_version")
+ELIGIBILITY_INPUT = (*CONSENT_INPUT, *CONTACT_POLICY_INPUT)
 # The only consent status a send may rest on.
 SENDABLE_CONSENT_STATUS = "subscribed"
 
@@ -49,10 +57,54 @@ PLANNED_SEND_COLUMNS = (
     "consent_valid_from",
     "consent_source",
     "consent_proof",
+    "contact_policy_version",
     *(column for column in CHOICE_COLUMNS if column != "subscriber_key"),
     "feature_list_sha256",
     "planned_at",
 )
+
+
+# The decision record (one row per person and send day). `decision` is the first gate of
+# plan_sends that stopped the person, in the order plan_sends applies them, or `planned`.
+NOT_CONSENTED = "not_consented"  # consent fails (in the day's experiment or not)
+NOT_ASSIGNED = "not_assigned"  # consented but not in the day's experiment (not scored that day)
+HELD_OUT = "held_out"  # the persistent holdout: never emailed
+NOT_SCORED = "not_scored"  # assigned, but no score or profile for the day
+NOT_CONTACTABLE = "not_contactable"  # the contact policy excludes them for the send day
+NO_ESP_CONTACT = "no_esp_contact"  # the ESP has no contact id to send to
+NOT_SELECTED_BY_POLICY = "not_selected"  # below the targeting policy's cut
+PLANNED = "planned"
+DECISIONS = (NOT_CONSENTED, NOT_ASSIGNED, HELD_OUT, NOT_SCORED, NOT_CONTACTABLE, NO_ESP_CONTACT,
+             NOT_SELECTED_BY_POLICY, PLANNED)
+# Reasons recorded when a verdict row is missing altogether (both fail closed).
+NO_ELIGIBILITY_VERDICT = "no_eligibility_verdict"
+NO_CONTACT_POLICY_VERDICT = "no_contact_policy_verdict"
+
+# Column -> SQL type: the table is created with these (a first day of nulls must not type it).
+DECISION_COLUMN_TYPES = {
+    "decided_for": "date",
+    "subscriber_key": "varchar",
+    "decision": "varchar",
+    "exclusion_reasons": "varchar[]",
+    "consent_status": "varchar",
+    "consent_proof": "varchar",
+    "contact_policy_version": "varchar",
+    "experiment_id": "varchar",
+    "arm": "varchar",
+    "propensity_score": "double",
+    "model_name": "varchar",
+    "model_version": "varchar",
+    "features_cutoff_at": "timestamp",
+    "targeting_policy": "varchar",
+    "targeting_group": "varchar",
+    "selected_by": "varchar",
+    "propensity_cut": "double",
+    "send_plan_id": "varchar",
+    "variant_id": "varchar",
+    "feature_list_sha256": "varchar",
+    "decided_at": "timestamp",
+}
+DECISION_COLUMNS = tuple(DECISION_COLUMN_TYPES)
 
 
 @dataclass(frozen=True)
@@ -64,6 +116,11 @@ class SendPlan:
     not_sendable: int  # not eligible in the consent mart, or not scored: never emailed
     not_selected: int  # sendable, but below the policy's propensity cut
     no_esp_contact: int = 0  # sendable, but the ESP has no contact for them to send to
+    not_contactable: int = 0  # consented, but the contact policy excludes them for the day
+    # Consented members the contact policy excludes, per reason (one member may count twice).
+    contact_exclusions: dict[str, int] = field(default_factory=dict)
+    # DECISION_COLUMNS: every person of the eligibility verdicts or the assignments, once.
+    decisions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DECISION_COLUMNS)))
 
 
 def plan_sends(
@@ -82,7 +139,9 @@ def plan_sends(
     """Plan one email per assigned, scored, eligible member outside the holdout.
 
     Consent fails closed: a member without an eligibility row, or whose row is not eligible
-    or not `subscribed`, gets no send, whatever the other inputs say. Of the sendable, the
+    or not `subscribed`, gets no send, whatever the other inputs say. Nor does a member the
+    contact policy excludes for the day (`is_contactable` not true: frequency cap, minimum
+    gap, fatigue); they are counted per reason. Of the sendable, the
     targeting `policy` picks who is emailed (ml/decisioning/policy.py; default: the top 50%
     by propensity plus a 10% random control). Each sent arm draws its subject line from
     `variants`: treatment personalised, other arms the generic one. The ESP sends by its own
@@ -119,25 +178,48 @@ def plan_sends(
     sendable = candidates["is_eligible"].eq(True) & candidates["consent_status"].eq(SENDABLE_CONSENT_STATUS)
     candidates = candidates[sendable].drop(columns=["is_eligible"])
     not_sendable = len(members) - len(candidates)
+    # Then the contact policy (frequency cap, minimum gap, fatigue); a missing verdict excludes.
+    contactable = candidates["is_contactable"].eq(True)
+    contact_exclusions = dict(sorted(Counter(
+        str(reason) for reasons in candidates.loc[~contactable, "exclusion_reasons"] if reasons is not None for reason in reasons
+    ).items()))
+    not_contactable = int((~contactable).sum())
+    candidates = candidates[contactable].drop(columns=["is_contactable", "exclusion_reasons"])
     addressed = candidates.merge(esp_contacts[list(ESP_CONTACT_INPUT)], on="subscriber_key", how="inner")
     no_esp_contact = len(candidates) - len(addressed)
-    candidates = addressed
-    if candidates.empty:
-        return SendPlan(empty_plan(), held_out, not_sendable, not_selected=0, no_esp_contact=no_esp_contact)
-    targeted = target(candidates, policy)
+    targeted = target(addressed, policy) if not addressed.empty else addressed.assign(targeting_group=None, selected_by=None)
     not_selected = int((targeted["selected_by"] == NOT_SELECTED).sum())
-    candidates = targeted[targeted["selected_by"] != NOT_SELECTED]
-    if candidates.empty:
-        return SendPlan(empty_plan(), held_out, not_sendable, not_selected, no_esp_contact)
+    sends = _sends(targeted[targeted["selected_by"] != NOT_SELECTED], variants, planned_for, feature_list_sha256, planned_at)
+    decisions = _decision_record(
+        assignments, scores, profiles, eligibility, esp_contacts, targeted, sends,
+        decided_for=planned_for, decided_at=planned_at, policy=policy, feature_list_sha256=feature_list_sha256,
+    )
+    return SendPlan(
+        sends=sends,
+        held_out=held_out,
+        not_sendable=not_sendable,
+        not_selected=not_selected,
+        no_esp_contact=no_esp_contact,
+        not_contactable=not_contactable,
+        contact_exclusions=contact_exclusions,
+        decisions=decisions,
+    )
+
+
+def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, planned_for: date, feature_list_sha256: str,
+           planned_at: datetime) -> pd.DataFrame:
+    """PLANNED_SEND_COLUMNS for the members the policy chose: their subject line and ids."""
+    if chosen_members.empty:
+        return empty_plan()
     chosen = [
         choose_variant_per_subscriber(
-            candidates.loc[candidates["arm"] == arm, ["subscriber_key", "top_category", "lifecycle_stage"]],
+            chosen_members.loc[chosen_members["arm"] == arm, ["subscriber_key", "top_category", "lifecycle_stage"]],
             variants,
             personalised=(arm == "treatment"),
         )
-        for arm in sorted(candidates["arm"].unique())
+        for arm in sorted(chosen_members["arm"].unique())
     ]
-    sends = candidates.merge(
+    sends = chosen_members.merge(
         pd.concat(chosen, ignore_index=True),
         on="subscriber_key",
         how="left",
@@ -152,13 +234,66 @@ def plan_sends(
     ]
     sends["feature_list_sha256"] = feature_list_sha256
     sends["planned_at"] = pd.Timestamp(planned_at)
-    return SendPlan(
-        sends=sends[list(PLANNED_SEND_COLUMNS)].sort_values("send_plan_id").reset_index(drop=True),
-        held_out=held_out,
-        not_sendable=not_sendable,
-        not_selected=not_selected,
-        no_esp_contact=no_esp_contact,
+    return sends[list(PLANNED_SEND_COLUMNS)].sort_values("send_plan_id").reset_index(drop=True)
+
+
+def _decision_record(
+    assignments: pd.DataFrame,
+    scores: pd.DataFrame,
+    profiles: pd.DataFrame,
+    eligibility: pd.DataFrame,
+    esp_contacts: pd.DataFrame,
+    targeted: pd.DataFrame,
+    sends: pd.DataFrame,
+    *,
+    decided_for: date,
+    decided_at: datetime,
+    policy: TargetingPolicy,
+    feature_list_sha256: str,
+) -> pd.DataFrame:
+    """DECISION_COLUMNS: one row per person of the verdicts or the assignments. `decision` is
+    the first gate that stopped them, in plan_sends' order; `exclusion_reasons` lists every
+    consent and contact reason that applies, whatever the decision (a held-out member who
+    unsubscribed shows it)."""
+    people = (
+        eligibility[list(ELIGIBILITY_INPUT)].assign(has_verdict=True)
+        .merge(assignments[list(ASSIGNMENT_INPUT)], on="subscriber_key", how="outer")
+        .merge(scores[list(SCORE_INPUT)], on="subscriber_key", how="left")
+        .rename(columns={"cutoff_at": "features_cutoff_at"})
+        .merge(targeted[["subscriber_key", "targeting_group", "selected_by"]], on="subscriber_key", how="left")
+        .merge(sends[["subscriber_key", "send_plan_id", "variant_id"]], on="subscriber_key", how="left")
     )
+    keys = people["subscriber_key"]
+    consented = people["is_eligible"].eq(True) & people["consent_status"].eq(SENDABLE_CONSENT_STATUS)
+    assigned = people["arm"].notna()
+    scored = keys.isin(scores["subscriber_key"]) & keys.isin(profiles["subscriber_key"])
+    gates = [
+        (~consented & ~assigned, NOT_CONSENTED),
+        (~assigned, NOT_ASSIGNED),
+        (people["arm"].eq(HOLDOUT_ARM), HELD_OUT),
+        (~scored, NOT_SCORED),
+        (~consented, NOT_CONSENTED),
+        (~people["is_contactable"].eq(True), NOT_CONTACTABLE),
+        (~keys.isin(esp_contacts["subscriber_key"]), NO_ESP_CONTACT),
+        (people["selected_by"].eq(NOT_SELECTED), NOT_SELECTED_BY_POLICY),
+        (people["send_plan_id"].notna(), PLANNED),
+    ]
+    people["decision"] = np.select([gate for gate, _ in gates], [name for _, name in gates], default="")
+    if (people["decision"] == "").any():
+        raise ValueError(f"{int((people['decision'] == '').sum())} people passed every gate but got no send")
+    people["exclusion_reasons"] = [
+        [NO_ELIGIBILITY_VERDICT] if has_verdict is not True
+        else [NO_CONTACT_POLICY_VERDICT] if not isinstance(reasons, (list, tuple, np.ndarray))
+        else [str(reason) for reason in reasons]
+        for has_verdict, reasons in zip(people["has_verdict"], people["exclusion_reasons"])
+    ]
+    by_score = people.loc[people["selected_by"].eq(SELECTED_BY_SCORE), "propensity_score"]
+    people["propensity_cut"] = float(by_score.min()) if len(by_score) else np.nan
+    people["targeting_policy"] = policy.describe()
+    people["decided_for"] = pd.Timestamp(decided_for).date()
+    people["decided_at"] = pd.Timestamp(decided_at)
+    people["feature_list_sha256"] = feature_list_sha256
+    return people[list(DECISION_COLUMNS)].sort_values("subscriber_key").reset_index(drop=True)
 
 
 def campaign_id(experiment_id: pd.Series | str, planned_for: date) -> pd.Series | str:

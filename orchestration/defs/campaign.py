@@ -11,7 +11,7 @@ from ml.copy.blocks import load_approved_blocks
 from ml.copy.variants import compose_variants
 from ml.decisioning.policy import TargetingPolicy
 from ml.decisioning.send_plan import (
-    ELIGIBILITY_INPUT, PROFILE_INPUT, SCORE_INPUT, plan_sends,
+    CONSENT_INPUT, CONTACT_POLICY_INPUT, DECISION_COLUMN_TYPES, PLANNED, PROFILE_INPUT, SCORE_INPUT, plan_sends,
 )
 from ml.experiments.design import ExperimentDesign, assign_arms
 from ml.experiments.outcomes import member_outcomes
@@ -113,20 +113,47 @@ def experiment_assignments(context: dg.AssetExecutionContext, settings: Pipeline
     )
 
 
-@dg.asset(
-    deps=["experiment_assignments", "subject_line_variants", "subscriber_eligibility", "subscriber_profiles",
-          "subscriber_identity_crosswalk"],
-    description=(
-        "The emails to send the next day, one row each with its full decision trace: experiment "
-        "arm, model version and score, targeting group and why the policy selected it, feature "
-        "cutoff, subject-line variant and its block recipe, and the consent proof it rests on. "
-        "Holdout members get no send; of the others, the top share by propensity plus a random "
-        "control are emailed. Handed to the ESP as outbox/<next day>/sends.parquet (ESP ids and "
-        "copy only). Table ml.planned_sends, one slice per send day (planned_for)."
-    ),
-    group_name=GROUP,
-    kinds={"python", "duckdb"},
-    owners=OWNERS,
+PLANNED_SENDS_DEPS = ["experiment_assignments", "subject_line_variants", "subscriber_eligibility",
+                      "subscriber_contact_policy", "subscriber_profiles", "subscriber_identity_crosswalk"]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "planned_sends",
+            deps=PLANNED_SENDS_DEPS,
+            description=(
+                "The emails to send the next day, one row each with its full decision trace: experiment "
+                "arm, model version and score, targeting group and why the policy selected it, feature "
+                "cutoff, subject-line variant and its block recipe, the consent proof it rests on and the "
+                "contact policy version it was judged under. Holdout members get no send, nor anyone the "
+                "consent mart or the contact policy (frequency cap, minimum gap, fatigue) excludes; of the "
+                "others, the top share by propensity plus a random control are emailed. Handed to the ESP "
+                "as outbox/<next day>/sends.parquet (ESP ids and copy only). Table ml.planned_sends, one "
+                "slice per send day (planned_for)."
+            ),
+            group_name=GROUP,
+            kinds={"python", "duckdb"},
+            owners=OWNERS,
+        ),
+        dg.AssetSpec(
+            "send_decisions",
+            deps=PLANNED_SENDS_DEPS,
+            description=(
+                "The decision record auditors query: for the next day, one row per person (every canonical "
+                "subscriber and every member of the day's experiment) with the decision (planned, or the "
+                "first gate that stopped them: not_consented, not_assigned, held_out, not_scored, "
+                "not_contactable, no_esp_contact, not_selected), every consent and contact-policy reason "
+                "that applies, the contact policy version, the targeting policy and its propensity cut, "
+                "the score and model version, the arm, and for a send its id and subject-line variant. "
+                "No PII. Table ml.send_decisions, one slice per send day (decided_for)."
+            ),
+            group_name=GROUP,
+            kinds={"python", "duckdb"},
+            owners=OWNERS,
+        ),
+    ],
+    name="planned_sends_and_decisions",
     partitions_def=daily_partitions,
     backfill_policy=one_run_per_day,
     check_specs=[
@@ -134,11 +161,23 @@ def experiment_assignments(context: dg.AssetExecutionContext, settings: Pipeline
             "only_eligible_subscribers_planned",
             asset="planned_sends",
             blocking=True,
-            description="Re-checks every send planned for the next day against the consent/suppression mart.",
-        )
+            description=(
+                "Re-checks every send planned for the next day against the consent/suppression mart "
+                "and the contact policy's verdict for that day, under the same policy version."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            "every_person_has_one_decision",
+            asset="send_decisions",
+            blocking=True,
+            description=(
+                "The day's decision record holds each canonical subscriber exactly once, and its "
+                "planned rows are exactly the day's planned sends."
+            ),
+        ),
     ],
 )
-def planned_sends(context: dg.AssetExecutionContext, settings: PipelineSettings):
+def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: PipelineSettings):
     warehouse = settings.warehouse()
     day = partition_day(context)
     send_day = next_day(day)
@@ -148,7 +187,12 @@ def planned_sends(context: dg.AssetExecutionContext, settings: PipelineSettings)
         ),
         warehouse.read(f"select {', '.join(SCORE_INPUT)} from {tables.PROPENSITY_SCORES} where scored_on = ?", [day]),
         warehouse.read(f"select {', '.join(PROFILE_INPUT)} from {tables.SUBSCRIBER_PROFILES}"),
-        warehouse.read(f"select {', '.join(ELIGIBILITY_INPUT)} from {tables.SUBSCRIBER_ELIGIBILITY}"),
+        warehouse.read(
+            f"select {', '.join('consent.' + c for c in CONSENT_INPUT)}, {', '.join('contact.' + c for c in CONTACT_POLICY_INPUT)} "
+            f"from {tables.SUBSCRIBER_ELIGIBILITY} as consent left join {tables.SUBSCRIBER_CONTACT_POLICY} as contact "
+            "on contact.subscriber_key = consent.subscriber_key and contact.send_day = ?",
+            [send_day],
+        ),
         warehouse.read(f"select * exclude (composed_on) from {tables.SUBJECT_LINE_VARIANTS} where composed_on = ?", [day]),
         warehouse.read(
             f"select subscriber_key, min(source_id) as esp_id from {tables.SUBSCRIBER_IDENTITY_CROSSWALK} "
@@ -162,8 +206,25 @@ def planned_sends(context: dg.AssetExecutionContext, settings: PipelineSettings)
         ),
     )
     rows = warehouse.replace_day(plan.sends, tables.PLANNED_SENDS, "planned_for", send_day)
+    decisions = plan.decisions.assign(dagster_run_id=context.run_id)
+    decision_rows = warehouse.replace_day(
+        decisions, tables.SEND_DECISIONS, "decided_for", send_day,
+        column_types={**DECISION_COLUMN_TYPES, "dagster_run_id": "varchar"},
+    )
     outbox = write_outbox(plan.sends, settings.outbox_path(send_day))
     yield dg.MaterializeResult(
+        asset_key="send_decisions",
+        metadata={
+            "dagster/row_count": decision_rows,
+            "decided_for": send_day.isoformat(),
+            "by_decision": {name: int(n) for name, n in decisions["decision"].value_counts().sort_index().items()},
+            "propensity_cut": round(float(decisions["propensity_cut"].iloc[0]), 4)
+            if len(decisions) and pd.notna(decisions["propensity_cut"].iloc[0]) else None,
+            "targeting_policy": decisions["targeting_policy"].iloc[0] if len(decisions) else None,
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="planned_sends",
         metadata={
             "dagster/row_count": rows,
             "planned_for": send_day.isoformat(),
@@ -172,6 +233,8 @@ def planned_sends(context: dg.AssetExecutionContext, settings: PipelineSettings)
             "held_out": plan.held_out,
             "not_sendable": plan.not_sendable,
             "no_esp_contact": plan.no_esp_contact,
+            "not_contactable": plan.not_contactable,
+            "contact_policy_exclusions": plan.contact_exclusions,
             "not_selected_by_policy": plan.not_selected,
             "by_selection": {reason: int(n) for reason, n in plan.sends["selected_by"].value_counts().sort_index().items()},
             "fallback_subjects": int(plan.sends["is_fallback"].sum()),
@@ -181,15 +244,43 @@ def planned_sends(context: dg.AssetExecutionContext, settings: PipelineSettings)
         f"""
         select count(*) as n from {tables.PLANNED_SENDS} ps
         left join {tables.SUBSCRIBER_ELIGIBILITY} e using (subscriber_key)
+        left join {tables.SUBSCRIBER_CONTACT_POLICY} c on c.subscriber_key = ps.subscriber_key and c.send_day = ps.planned_for
         where ps.planned_for = ?
-          and (e.subscriber_key is null or not e.is_eligible or e.consent_status <> 'subscribed')
+          and (e.subscriber_key is null or not e.is_eligible or e.consent_status <> 'subscribed'
+               or c.subscriber_key is null or not c.is_contactable
+               or c.contact_policy_version is distinct from ps.contact_policy_version)
         """,
         [send_day],
     )["n"].iloc[0]
     yield dg.AssetCheckResult(
         check_name="only_eligible_subscribers_planned",
+        asset_key="planned_sends",
         passed=bool(violations == 0),
         metadata={"ineligible_planned_sends": int(violations), "planned_for": send_day.isoformat()},
+    )
+    record = warehouse.read(
+        f"""
+        select
+            (select count(*) from {tables.SUBSCRIBER_ELIGIBILITY} e
+             where not exists (select 1 from {tables.SEND_DECISIONS} d
+                               where d.decided_for = ? and d.subscriber_key = e.subscriber_key)) as missing,
+            (select count(*) - count(distinct subscriber_key) from {tables.SEND_DECISIONS} where decided_for = ?)
+                as duplicated,
+            (select count(*) from {tables.SEND_DECISIONS} d where d.decided_for = ? and d.decision = '{PLANNED}'
+                and not exists (select 1 from {tables.PLANNED_SENDS} ps
+                                where ps.planned_for = d.decided_for and ps.send_plan_id = d.send_plan_id))
+                + (select count(*) from {tables.PLANNED_SENDS} ps where ps.planned_for = ?
+                   and not exists (select 1 from {tables.SEND_DECISIONS} d where d.decided_for = ps.planned_for
+                                   and d.decision = '{PLANNED}' and d.send_plan_id = ps.send_plan_id))
+                as planned_mismatches
+        """,
+        [send_day] * 4,
+    ).iloc[0]
+    yield dg.AssetCheckResult(
+        check_name="every_person_has_one_decision",
+        asset_key="send_decisions",
+        passed=bool(record.sum() == 0),
+        metadata={name: int(value) for name, value in record.items()},
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 from ml.copy.blocks import load_approved_blocks
 from ml.copy.variants import compose_variants
 from ml.decisioning.policy import RANDOM_CONTROL, SELECTED_BY_SCORE, TargetingPolicy, target
-from ml.decisioning.send_plan import PLANNED_SEND_COLUMNS, plan_sends, send_plan_id
+from ml.decisioning.send_plan import DECISION_COLUMNS, DECISIONS, PLANNED_SEND_COLUMNS, plan_sends, send_plan_id
 
 BLOCKS = Path(__file__).resolve().parents[2] / "data" / "copy" / "approved_subject_lines.v1.json"
 PLANNED_AT = datetime(2025, 6, 1, 6, 0)
@@ -39,7 +39,8 @@ def inputs(**eligibility_overrides):
     )
     eligibility = pd.DataFrame(
         {"subscriber_key": KEYS, "is_eligible": True, "consent_status": "subscribed",
-         "consent_valid_from": pd.Timestamp("2025-01-01"), "consent_source": "esp", "consent_proof": "form:1"}
+         "consent_valid_from": pd.Timestamp("2025-01-01"), "consent_source": "esp", "consent_proof": "form:1",
+         "is_contactable": True, "exclusion_reasons": [[] for _ in KEYS], "contact_policy_version": "contact-policy-test"}
     )
     for key, (column, value) in eligibility_overrides.items():
         eligibility[column] = eligibility[column].astype(object)
@@ -168,3 +169,77 @@ def test_the_plan_applies_the_policy_after_the_consent_gate(variants):
     assert sorted(result.sends["subscriber_key"]) == ["k4", "k5", "k6"]
     assert (result.held_out, result.not_sendable, result.not_selected) == (1, 1, 3)
     assert (result.sends["selected_by"] == SELECTED_BY_SCORE).all()
+
+
+def test_the_contact_policy_is_the_second_gate_and_its_reasons_are_counted(variants):
+    assignments, scores, profiles, eligibility = inputs(k3=("is_contactable", False), k4=("is_contactable", None))
+    eligibility.loc[eligibility["subscriber_key"] == "k3", "exclusion_reasons"] = pd.Series(
+        [["frequency_cap", "minimum_gap"]], index=eligibility.index[eligibility["subscriber_key"] == "k3"]
+    )
+    eligibility.loc[eligibility["subscriber_key"] == "k4", "exclusion_reasons"] = pd.Series(
+        [["fatigue_backoff"]], index=eligibility.index[eligibility["subscriber_key"] == "k4"]
+    )
+    result = plan(variants, assignments, scores, profiles, eligibility)
+    assert sorted(result.sends["subscriber_key"]) == ["k1", "k2", "k5", "k6", "k7"]
+    assert (result.not_sendable, result.not_contactable) == (0, 2)
+    assert result.contact_exclusions == {"fatigue_backoff": 1, "frequency_cap": 1, "minimum_gap": 1}
+    assert (result.sends["contact_policy_version"] == "contact-policy-test").all()
+
+
+# --- the decision record ------------------------------------------------------------------
+
+
+def set_reasons(eligibility: pd.DataFrame, key: str, reasons: list[str]) -> None:
+    at = eligibility.index[eligibility["subscriber_key"] == key]
+    eligibility.loc[at, "exclusion_reasons"] = pd.Series([reasons], index=at)
+
+
+def test_every_person_gets_one_decision_at_the_first_gate_that_stopped_them(variants):
+    assignments, scores, profiles, eligibility = inputs(
+        k0=("consent_status", "unsubscribed"), k2=("is_eligible", False), k3=("is_contactable", False),
+    )
+    set_reasons(eligibility, "k0", ["unsubscribed", "fatigue_backoff"])
+    set_reasons(eligibility, "k2", ["suppressed_complaint"])
+    set_reasons(eligibility, "k3", ["minimum_gap"])
+    # Outside the day's experiment: one consented (k8), one erased (k9); k5 has no profile.
+    extra = pd.DataFrame({"subscriber_key": ["k8", "k9"], "is_eligible": [True, False],
+                          "consent_status": ["subscribed", "erased"], "is_contactable": [True, False],
+                          "exclusion_reasons": [[], ["erased"]], "contact_policy_version": "contact-policy-test"})
+    eligibility = pd.concat([eligibility, extra], ignore_index=True)
+    result = plan(variants, assignments, scores, profiles[profiles["subscriber_key"] != "k5"], eligibility,
+                  TargetingPolicy(top_share=0.5, random_control_share=0.0),
+                  esp_contacts=ESP_CONTACTS[ESP_CONTACTS["subscriber_key"] != "k4"])
+    decisions = result.decisions.set_index("subscriber_key")
+    assert list(result.decisions.columns) == list(DECISION_COLUMNS)
+    assert decisions["decision"].to_dict() == {
+        "k0": "held_out", "k1": "not_selected", "k2": "not_consented", "k3": "not_contactable",
+        "k4": "no_esp_contact", "k5": "not_scored", "k6": "not_selected", "k7": "planned",
+        "k8": "not_assigned", "k9": "not_consented",
+    }
+    # Every reason that applies, whatever stopped the person first.
+    assert decisions.loc["k0", "exclusion_reasons"] == ["unsubscribed", "fatigue_backoff"]
+    assert decisions.loc["k9", "exclusion_reasons"] == ["erased"] and decisions.loc["k7", "exclusion_reasons"] == []
+    # The counts of the plan are the record's counts.
+    counts = result.decisions["decision"].value_counts()
+    assert (result.held_out, result.not_contactable, result.no_esp_contact, result.not_selected) == (
+        counts["held_out"], counts["not_contactable"], counts["no_esp_contact"], counts["not_selected"])
+    assert result.not_sendable == counts["not_consented"] - 1 + counts["not_scored"]  # k9 was never assigned
+    assert counts["planned"] == len(result.sends)
+    # Planned rows carry their send; the cut is the lowest score the policy chose.
+    planned = decisions[decisions["decision"] == "planned"]
+    assert set(planned["send_plan_id"]) == set(result.sends["send_plan_id"]) and planned["variant_id"].notna().all()
+    assert decisions["propensity_cut"].tolist() == pytest.approx([0.7] * 10)  # of k1, k6, k7 the top half: k7
+    assert (decisions.loc[["k1", "k6"], "propensity_score"] < decisions.loc["k1", "propensity_cut"]).all()
+    assert decisions["targeting_policy"].eq(
+        "propensity-top-share-v1(top_share=0.5, random_control_share=0)").all()
+    assert (decisions["decided_for"] == PLANNED_FOR).all() and (decisions["decided_at"] == pd.Timestamp(PLANNED_AT)).all()
+
+
+def test_a_missing_verdict_is_recorded_as_the_reason(variants):
+    assignments, scores, profiles, eligibility = inputs(k3=("is_contactable", None))
+    eligibility.loc[eligibility["subscriber_key"] == "k3", "exclusion_reasons"] = None
+    result = plan(variants, assignments, scores, profiles, eligibility[eligibility["subscriber_key"] != "k2"])
+    decisions = result.decisions.set_index("subscriber_key")
+    assert decisions.loc["k2", ["decision", "exclusion_reasons"]].tolist() == ["not_consented", ["no_eligibility_verdict"]]
+    assert decisions.loc["k3", ["decision", "exclusion_reasons"]].tolist() == ["not_contactable", ["no_contact_policy_verdict"]]
+    assert set(DECISIONS) >= set(decisions["decision"])
