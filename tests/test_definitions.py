@@ -57,6 +57,7 @@ def test_every_stage_is_an_asset(defs):
         "send_decisions",
         "fct_send_outcomes",
         "experiment_report",
+        "hillstrom_uplift_benchmark",
     }
     assert expected <= keys, expected - keys
 
@@ -98,21 +99,23 @@ def test_quality_checks_exist_and_gx_checks_block(defs):
     assert ("send_decisions", "every_person_has_one_decision") in blocking
 
 
-def test_the_daily_loop_runs_everything_but_training_which_has_its_own_job(defs):
+def test_the_daily_loop_runs_everything_but_training_and_the_benchmark_which_have_their_own_jobs(defs):
     from orchestration.partitions import daily_partitions
 
     graph = defs.resolve_asset_graph()
     models = {dg.AssetKey(spec.asset_name) for spec in MODEL_SPECS}
     assert len(models) == 3
+    benchmark = {dg.AssetKey("hillstrom_uplift_benchmark")}
     materializable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
     assert len(materializable) > 60
     daily = defs.resolve_job_def("run_daily_loop_job")
     training = defs.resolve_job_def("train_models_job")
-    assert set(daily.asset_layer.selected_asset_keys) == materializable - models
+    assert set(daily.asset_layer.selected_asset_keys) == materializable - models - benchmark
     assert set(training.asset_layer.selected_asset_keys) == models
-    # Every asset of the loop is daily, but the vendored Hillstrom file and the models.
+    assert set(defs.resolve_job_def("uplift_benchmark_job").asset_layer.selected_asset_keys) == benchmark
+    # Every asset of the loop is daily, but the vendored Hillstrom file, its benchmark and the models.
     unpartitioned = {key for key in materializable if graph.get(key).partitions_def is None}
-    assert unpartitioned == models | {dg.AssetKey(["landing", "hillstrom"])}
+    assert unpartitioned == models | benchmark | {dg.AssetKey(["landing", "hillstrom"])}
     assert {graph.get(key).partitions_def for key in materializable - unpartitioned} == {daily_partitions}
     # Schedules exist but are off: a dev UI must not start runs by itself.
     loop_schedule = defs.resolve_schedule_def("run_daily_loop_job_schedule")
@@ -128,6 +131,7 @@ def test_the_daily_loop_runs_everything_but_training_which_has_its_own_job(defs)
     from orchestration.defs.automation import RETRAINING_CHECKS
 
     assert RETRAINING_CHECKS <= names
+    assert ("hillstrom_uplift_benchmark", "uplift_at_30_goal") in names
 
 
 def test_feature_contract_matches_the_dbt_marts(defs):
