@@ -21,8 +21,9 @@ from typing import Any
 import dagster as dg
 
 from ml.landing.contract import drop_days
-from ml.propensity.specs import MODEL_SPECS
-from orchestration.defs.automation import LOOP_DAY_TAG, last_trained_day, retraining_due, retraining_reasons
+from orchestration.defs.automation import (
+    DAILY_LOOP, LOOP_DAY_TAG, MODELS, last_trained_day, retraining_due, retraining_reasons,
+)
 from orchestration import tables
 from orchestration.resources import PipelineSettings
 
@@ -58,10 +59,8 @@ def first_day(
     """The initial export's day: warehouse, first model, scores and the next day's plan."""
     graph = defs.resolve_asset_graph()
     daily = defs.resolve_job_def(DAILY_JOB)
-    model = dg.AssetSelection.assets(*(spec.asset_name for spec in MODEL_SPECS))
-    needs_model = (model.downstream() - model).resolve(graph)
-    # What the daily job runs: not the models (trained next) nor the benchmarks (run by hand).
-    everything = set(daily.asset_layer.selected_asset_keys)
+    needs_model = (MODELS.downstream() - MODELS).resolve(graph)
+    everything = DAILY_LOOP.resolve(graph)
     before_model = everything - needs_model
     results = []
     started = perf_counter()

@@ -49,16 +49,15 @@ def test_three_models_add_at_most_30_s_to_a_training_day(tmp_path):
     from orchestration import loop
     from orchestration.definitions import defs as build_defs
     from orchestration.resources import PipelineSettings
-    from ml.propensity.specs import MODEL_SPECS, PURCHASE
+    from ml.propensity.specs import PURCHASE
+    from orchestration.defs.automation import DAILY_LOOP, MODELS
 
     defs = build_defs()
     instance = dg.DagsterInstance.ephemeral()
     run_config = {"resources": {"settings": {"config": {"state_dir": str(tmp_path)}}}}
     day = PipelineSettings(state_dir=str(tmp_path)).initial_export_day()
     graph = defs.resolve_asset_graph()
-    models = dg.AssetSelection.assets(*(spec.asset_name for spec in MODEL_SPECS))
-    daily = set(defs.resolve_job_def(loop.DAILY_JOB).asset_layer.selected_asset_keys)
-    warehouse = daily - (models.downstream() - models).resolve(graph)
+    warehouse = DAILY_LOOP.resolve(graph) - (MODELS.downstream() - MODELS).resolve(graph)
     defs.resolve_job_def(loop.DAILY_JOB).execute_in_process(
         run_config=run_config, instance=instance, partition_key=day.isoformat(), asset_selection=list(warehouse)
     )
