@@ -53,5 +53,8 @@ GENDERS = ("female", "male", "non_binary", "not_stated", "unknown")
 # Tenure bands (days since first signup) that evaluations break results down by.
 TENURE_BANDS = ("0-89d", "90-364d", "365-729d", "730d+")
 SOURCE_SYSTEMS = ("crm", "esp")
+# What produced a product recommendation: collaborative filtering on the person's purchases,
+# or the popularity fallback for people with too little history (ml/decisioning/recommendations.py).
+RECOMMENDATION_SOURCES = ("collaborative", "popularity")
 # Days after a send in which a purchase is attributed to it (marts, the simulator's oracle).
 ATTRIBUTION_WINDOW_DAYS = 14

@@ -176,3 +176,23 @@ def choose_products(
     per_category = products_by_category.shape[1]
     rank = np.floor(u_product ** (0.5 + 2.0 * price_sensitivity) * per_category).astype(np.int64)
     return products_by_category[category, np.minimum(rank, per_category - 1)]
+
+
+def product_probabilities(
+    affinity: np.ndarray, price_sensitivity: np.ndarray, products_by_category: np.ndarray
+) -> np.ndarray:
+    """(people, products): the probability that a person's next purchase is each product,
+    exactly as ``choose_products`` draws it. The oracle's ranking; the pipeline never sees it.
+
+    Category: the affinity with probability 1 - EXPLORE_CATEGORY, else uniform. Rank within
+    the category: ``floor(u ** a * k)`` with ``a = 0.5 + 2 * price_sensitivity``, so
+    P(rank < r) = (r / k) ** (1 / a).
+    """
+    n_categories, per_category = products_by_category.shape
+    category = (1.0 - EXPLORE_CATEGORY) * affinity + EXPLORE_CATEGORY / n_categories
+    exponent = 1.0 / (0.5 + 2.0 * np.asarray(price_sensitivity, dtype=float))
+    below = (np.arange(per_category + 1) / per_category)[None, :] ** exponent[:, None]
+    rank = np.diff(below, axis=1)  # (people, k)
+    out = np.zeros((affinity.shape[0], products_by_category.size))
+    out[:, products_by_category.ravel()] = (category[:, :, None] * rank[:, None, :]).reshape(affinity.shape[0], -1)
+    return out

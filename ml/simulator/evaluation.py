@@ -3,6 +3,9 @@
 The expected incremental purchases of emailing a set of people is the sum of their true
 uplifts. Random targeting of the same volume from the same population expects the mean
 uplift times that volume, so the ratio says how much better than random the policy chose.
+
+Recommendations are scored against the world's own product ranking per person
+(`true_product_rankings`): the ceiling any recommender could reach on the same purchases.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,6 @@ def history_purchase_probability(oracle_dir, crm_ids, cutoffs, horizon_days: int
     import json
     from pathlib import Path
 
-    import pandas as pd
     import pyarrow.parquet as pq
 
     from ml.simulator import formatting
@@ -79,3 +82,34 @@ def history_purchase_probability(oracle_dir, crm_ids, cutoffs, horizon_days: int
     r = rows[known].to_numpy(dtype=np.int64)
     probability[known] = 1.0 - np.exp(-(cumulative[r, end_day[known]] - cumulative[r, start_day[known]]))
     return probability
+
+
+def true_product_rankings(oracle_dir, crm_ids, k: int) -> pd.DataFrame:
+    """The world's own top ``k`` products per CRM customer: (crm_id, rank, product_id,
+    probability), by the true probability that their next purchase is that product
+    (`behaviour.product_probabilities`). The ceiling of any recommender on this world's
+    held-out purchases; ids that name no simulated customer are left out."""
+    import json
+    from pathlib import Path
+
+    from ml.simulator import behaviour
+    from ml.simulator.config import AudienceConfig
+    from ml.simulator.population import CRM, draw_catalogue, draw_people, subscriber_ids
+
+    config = AudienceConfig.from_manifest(json.loads((Path(oracle_dir) / "truth.json").read_text())["generator"])
+    person_ids = np.arange(config.n_people, dtype=np.int64)
+    person_of = pd.Series(person_ids, index=subscriber_ids(person_ids, CRM).to_numpy(zero_copy_only=False))
+    wanted = pd.Series(pd.unique(pd.Series(list(crm_ids), dtype=object).dropna().astype(str)), dtype=object)
+    wanted = wanted.loc[wanted.isin(person_of.index)]
+    people = draw_people(config, person_of.loc[wanted].to_numpy())
+    catalogue = draw_catalogue(config.seed)
+    probability = behaviour.product_probabilities(people.affinity, people.price_sensitivity, catalogue.by_category)
+    k = min(k, probability.shape[1])
+    # Ties (never in practice: continuous traits) by catalogue order.
+    top = np.argsort(-probability, axis=1, kind="stable")[:, :k]
+    return pd.DataFrame({
+        "crm_id": np.repeat(wanted.to_numpy(dtype=object), k),
+        "rank": np.tile(np.arange(1, k + 1), len(wanted)),
+        "product_id": catalogue.product_id[top].ravel(),
+        "probability": np.take_along_axis(probability, top, axis=1).ravel(),
+    })
