@@ -301,8 +301,9 @@ class Warehouse:
     ) -> int:
         """Replace one day's rows of ``schema.table`` with the frame (whose ``day_column`` must
         all be ``day``), creating the table on the first day, with ``column_types`` (column ->
-        SQL type) when given, else with the frame's types. Re-running a day therefore
-        replaces exactly that day. Returns the day's row count."""
+        SQL type) when given, else with the frame's types; a declared column the table lacks
+        is added. Re-running a day therefore replaces exactly that day. Returns the day's row
+        count."""
         if not frame.empty and not (pd.to_datetime(frame[day_column]).dt.date == day).all():
             raise ValueError(f"rows written as day {day} of {table} carry other days in {day_column}")
         if column_types is not None and list(frame.columns) != list(column_types):
@@ -317,6 +318,10 @@ class Warehouse:
             connection.register("frame_to_write", frame)
             connection.execute("begin transaction")
             connection.execute(create)
+            # A table from an earlier version of the pipeline gains the columns declared since
+            # (its older days hold nulls there), instead of refusing the day.
+            for name, sql_type in (column_types or {}).items():
+                connection.execute(f'alter table {table} add column if not exists "{name}" {sql_type}')
             connection.execute(f"delete from {table} where cast({day_column} as date) = ?", [day])
             connection.execute(f"insert into {table} by name select * from frame_to_write")
             connection.execute("commit")

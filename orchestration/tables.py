@@ -36,6 +36,8 @@ SUBJECT_LINE_VARIANTS = "ml.subject_line_variants"
 PROPENSITY_SCORES = "ml.propensity_scores"
 EXPERIMENT_ASSIGNMENTS = "ml.experiment_assignments"
 PLANNED_SENDS = "ml.planned_sends"
+# Products per person per day (orchestration/defs/recommendations.py).
+PRODUCT_RECOMMENDATIONS = "ml.product_recommendations"
 # Why each person was or was not emailed on a send day: one row per person per day
 # (ml.decisioning.send_plan.DECISION_COLUMNS). The table auditors query.
 SEND_DECISIONS = "ml.send_decisions"

@@ -55,6 +55,7 @@ def test_every_stage_is_an_asset(defs):
         "experiment_assignments",
         "planned_sends",
         "send_decisions",
+        "product_recommendations",
         "fct_send_outcomes",
         "experiment_report",
         "hillstrom_uplift_benchmark",

@@ -73,6 +73,10 @@ def test_a_day_table_created_from_declared_types_takes_a_first_day_of_nulls_and_
         "frequency_cap", "minimum_gap"]
     with pytest.raises(ValueError, match="expected"):
         warehouse.replace_day(second.drop(columns="reasons"), "ml.decisions", "day", day2, column_types=types)
+    # A later version declares one more column: the table gains it, the older days hold null.
+    third = second.assign(day=date(2026, 7, 3), run_id="r3")
+    assert warehouse.replace_day(third, "ml.decisions", "day", date(2026, 7, 3), column_types={**types, "run_id": "varchar"}) == 1
+    assert warehouse.read("select run_id from ml.decisions order by day")["run_id"].tolist() == [None, None, "r3"]
 
 
 def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, monkeypatch):

@@ -388,12 +388,25 @@ def test_every_planned_send_carries_its_decision_trace(warehouse):
     traced = (
         "model_name", "model_version", "propensity_score", "features_cutoff_at", "feature_list_sha256",
         "experiment_id", "arm", "variant_id", "subject_line", "composition_recipe", "blocks_version",
-        "consent_status", "consent_valid_from", "consent_source",
+        "consent_status", "consent_valid_from", "consent_source", "recommendation_source", "recommendation_run_id",
     )
     missing = warehouse.execute(
         "select count(*) from ml.planned_sends where " + " or ".join(f"{c} is null" for c in traced)
     ).fetchone()[0]
     assert missing == 0
+    # Five products each, the same as the day's recommendations and the decision record hold.
+    mismatched = warehouse.execute(
+        """
+        select count(*) from ml.planned_sends ps
+        join ml.send_decisions d on d.decided_for = ps.planned_for and d.send_plan_id = ps.send_plan_id
+        where len(ps.recommended_product_ids) <> 5
+           or d.recommended_product_ids <> ps.recommended_product_ids
+           or ps.recommended_product_ids <> (
+               select list(r.product_id order by r.rank) from ml.product_recommendations r
+               where r.subscriber_key = ps.subscriber_key and r.recommended_on = cast(ps.planned_for as date) - 1)
+        """
+    ).fetchone()[0]
+    assert mismatched == 0
     statuses = warehouse.execute("select distinct consent_status from ml.planned_sends").fetchall()
     assert statuses == [("subscribed",)]
 

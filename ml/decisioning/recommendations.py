@@ -384,3 +384,49 @@ def log_evaluation(
     finally:
         client.set_terminated(run.info.run_id, status=status)
     return run.info.run_id
+
+
+# -- a day of the loop ----------------------------------------------------------------------
+
+# Held-out window of the daily evaluation: the fit on orders before as_of minus this is
+# scored on the purchases after, so each day's recommendations come with fresh figures.
+EVALUATION_DAYS = 30
+# The day's recommendations, one row per (person, rank): RECOMMENDATION_COLUMNS and the fit's facts.
+DAILY_RECOMMENDATION_COLUMNS = (*RECOMMENDATION_COLUMNS, "method", "trained_until")
+
+
+@dataclass(frozen=True)
+class DailyRecommendations:
+    """``rows``: DAILY_RECOMMENDATION_COLUMNS for every person asked about (popularity for
+    anyone the fit has too little history of). ``evaluation``: the held-out figures of a fit
+    on the orders before ``as_of - EVALUATION_DAYS``, or None when that window leaves no
+    orders on one side (``why_not_evaluated`` says which)."""
+
+    rows: pd.DataFrame
+    evaluation: RecommendationEvaluation | None
+    why_not_evaluated: str | None
+
+
+def recommend_for_day(
+    orders: pd.DataFrame, subscriber_keys, as_of, params: RecommenderParams = RecommenderParams()
+) -> DailyRecommendations:
+    """Fit on every order up to ``as_of`` and recommend ``params.k`` products to each key;
+    evaluate a fit on the orders before ``as_of - EVALUATION_DAYS`` on those after.
+    Orders after ``as_of`` are ignored (they had not happened)."""
+    _check_columns(orders, ORDER_INPUT, "orders")
+    as_of = pd.Timestamp(as_of)
+    known = orders[pd.to_datetime(orders["ordered_at"]) <= as_of]
+    cutoff = as_of - pd.Timedelta(days=EVALUATION_DAYS)
+    evaluation, why_not = None, None
+    try:
+        _, evaluation = evaluate_recommender(known, cutoff, params)
+    except ValueError as error:
+        why_not = str(error)
+    if _usable_orders(known).empty:
+        return DailyRecommendations(
+            pd.DataFrame(columns=list(DAILY_RECOMMENDATION_COLUMNS)), evaluation,
+            why_not or "no orders up to as_of: nothing to recommend from",
+        )
+    model = fit_recommender(known, params)
+    rows = recommend(model, subscriber_keys).assign(method=METHOD, trained_until=model.trained_until)
+    return DailyRecommendations(rows[list(DAILY_RECOMMENDATION_COLUMNS)], evaluation, why_not)

@@ -37,31 +37,56 @@ SENDABLE_CONSENT_STATUS = "subscribed"
 
 ESP_CONTACT_INPUT = ("subscriber_key", "esp_id")
 
-PLANNED_SEND_COLUMNS = (
-    "send_plan_id",
-    "planned_for",
-    "campaign_id",
-    "subscriber_key",
-    "esp_id",
-    "experiment_id",
-    "arm",
-    "propensity_score",
-    "model_name",
-    "model_version",
-    "features_cutoff_at",
-    "top_category",
-    "lifecycle_stage",
-    "targeting_group",
-    "selected_by",
-    "consent_status",
-    "consent_valid_from",
-    "consent_source",
-    "consent_proof",
-    "contact_policy_version",
-    *(column for column in CHOICE_COLUMNS if column != "subscriber_key"),
-    "feature_list_sha256",
-    "planned_at",
-)
+# The day's product recommendations (ml.product_recommendations, one row per person and rank).
+RECOMMENDATION_INPUT = ("subscriber_key", "rank", "product_id", "source", "mlflow_run_id")
+# What a send or a decision records of them: the products in rank order, their source
+# (collaborative or popularity) and the MLflow run of the day's fit.
+RECOMMENDATION_COLUMN_TYPES = {
+    "recommended_product_ids": "varchar[]",
+    "recommendation_source": "varchar",
+    "recommendation_run_id": "varchar",
+}
+
+# The experiment arm and the score a send or decision rests on.
+ASSIGNMENT_AND_SCORE_TYPES = {
+    "experiment_id": "varchar",
+    "arm": "varchar",
+    "propensity_score": "double",
+    "model_name": "varchar",
+    "model_version": "varchar",
+    "features_cutoff_at": "timestamp",
+}
+
+# Column -> SQL type. Tables are created with these: a first day whose column is all null
+# (say, no consent proof) must not type it NULL and refuse every later day.
+PLANNED_SEND_COLUMN_TYPES = {
+    "send_plan_id": "varchar",
+    "planned_for": "timestamp",
+    "campaign_id": "varchar",
+    "subscriber_key": "varchar",
+    "esp_id": "varchar",
+    **ASSIGNMENT_AND_SCORE_TYPES,
+    "top_category": "varchar",
+    "lifecycle_stage": "varchar",
+    "targeting_group": "varchar",
+    "selected_by": "varchar",
+    "consent_status": "varchar",
+    "consent_valid_from": "timestamp",
+    "consent_source": "varchar",
+    "consent_proof": "varchar",
+    "contact_policy_version": "varchar",
+    # The subject line chosen (ml.copy.variants.CHOICE_COLUMNS but the key).
+    "variant_id": "varchar",
+    "subject_line": "varchar",
+    "variant_category": "varchar",
+    "is_fallback": "boolean",
+    "composition_recipe": "varchar",
+    "blocks_version": "varchar",
+    **RECOMMENDATION_COLUMN_TYPES,
+    "feature_list_sha256": "varchar",
+    "planned_at": "timestamp",
+}
+PLANNED_SEND_COLUMNS = tuple(PLANNED_SEND_COLUMN_TYPES)
 
 
 # The decision record (one row per person and send day). `decision` is the first gate of
@@ -89,18 +114,14 @@ DECISION_COLUMN_TYPES = {
     "consent_status": "varchar",
     "consent_proof": "varchar",
     "contact_policy_version": "varchar",
-    "experiment_id": "varchar",
-    "arm": "varchar",
-    "propensity_score": "double",
-    "model_name": "varchar",
-    "model_version": "varchar",
-    "features_cutoff_at": "timestamp",
+    **ASSIGNMENT_AND_SCORE_TYPES,
     "targeting_policy": "varchar",
     "targeting_group": "varchar",
     "selected_by": "varchar",
     "propensity_cut": "double",
     "send_plan_id": "varchar",
     "variant_id": "varchar",
+    **RECOMMENDATION_COLUMN_TYPES,
     "feature_list_sha256": "varchar",
     "decided_at": "timestamp",
 }
@@ -135,6 +156,7 @@ def plan_sends(
     feature_list_sha256: str,
     planned_at: datetime,
     policy: TargetingPolicy | None = None,
+    recommendations: pd.DataFrame | None = None,
 ) -> SendPlan:
     """Plan one email per assigned, scored, eligible member outside the holdout.
 
@@ -146,6 +168,8 @@ def plan_sends(
     by propensity plus a 10% random control). Each sent arm draws its subject line from
     `variants`: treatment personalised, other arms the generic one. The ESP sends by its own
     contact id (`esp_contacts`); a sendable member it has no contact for is counted, not sent.
+    Each send and decision carries the person's `recommendations` of the day
+    (RECOMMENDATION_INPUT; none given: empty lists), for the copy step and the audit.
 
     Each send is for the day `planned_for`, in that day's campaign
     (`<experiment_id>:<planned_for>`), with an id that is unique per experiment, day and
@@ -165,6 +189,7 @@ def plan_sends(
         if frame["subscriber_key"].duplicated().any():
             raise ValueError(f"{name} have more than one row per subscriber_key")
 
+    products = recommended_products(recommendations)
     members = assignments[list(ASSIGNMENT_INPUT)]
     held_out = int((members["arm"] == HOLDOUT_ARM).sum())
     members = members[members["arm"] != HOLDOUT_ARM]
@@ -189,9 +214,11 @@ def plan_sends(
     no_esp_contact = len(candidates) - len(addressed)
     targeted = target(addressed, policy) if not addressed.empty else addressed.assign(targeting_group=None, selected_by=None)
     not_selected = int((targeted["selected_by"] == NOT_SELECTED).sum())
-    sends = _sends(targeted[targeted["selected_by"] != NOT_SELECTED], variants, planned_for, feature_list_sha256, planned_at)
+    sends = _sends(
+        targeted[targeted["selected_by"] != NOT_SELECTED], variants, products, planned_for, feature_list_sha256, planned_at
+    )
     decisions = _decision_record(
-        assignments, scores, profiles, eligibility, esp_contacts, targeted, sends,
+        assignments, scores, profiles, eligibility, esp_contacts, targeted, sends, products,
         decided_for=planned_for, decided_at=planned_at, policy=policy, feature_list_sha256=feature_list_sha256,
     )
     return SendPlan(
@@ -206,8 +233,30 @@ def plan_sends(
     )
 
 
-def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, planned_for: date, feature_list_sha256: str,
-           planned_at: datetime) -> pd.DataFrame:
+def recommended_products(recommendations: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per person: RECOMMENDATION_COLUMN_TYPES' columns, products in rank order."""
+    if recommendations is None or recommendations.empty:
+        return pd.DataFrame(columns=["subscriber_key", *RECOMMENDATION_COLUMN_TYPES])
+    missing = [column for column in RECOMMENDATION_INPUT if column not in recommendations.columns]
+    if missing:
+        raise ValueError(f"recommendations lack columns {missing}")
+    ranked = recommendations.sort_values(["subscriber_key", "rank"])
+    return ranked.groupby("subscriber_key", sort=True).agg(
+        recommended_product_ids=("product_id", lambda ids: [str(i) for i in ids]),
+        recommendation_source=("source", "first"),
+        recommendation_run_id=("mlflow_run_id", "first"),
+    ).reset_index()
+
+
+def _with_products(frame: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each person's products; anyone without gets an empty list."""
+    out = frame.merge(products, on="subscriber_key", how="left", validate="many_to_one")
+    out["recommended_product_ids"] = [ids if isinstance(ids, list) else [] for ids in out["recommended_product_ids"]]
+    return out
+
+
+def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, products: pd.DataFrame, planned_for: date,
+           feature_list_sha256: str, planned_at: datetime) -> pd.DataFrame:
     """PLANNED_SEND_COLUMNS for the members the policy chose: their subject line and ids."""
     if chosen_members.empty:
         return empty_plan()
@@ -227,6 +276,7 @@ def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, planned_for: da
     )
     if sends["subject_line"].isna().any():
         raise ValueError(f"{int(sends['subject_line'].isna().sum())} members got no subject line")
+    sends = _with_products(sends, products)
     sends["planned_for"] = pd.Timestamp(planned_for)
     sends["campaign_id"] = campaign_id(sends["experiment_id"], planned_for)
     sends["send_plan_id"] = [
@@ -245,6 +295,7 @@ def _decision_record(
     esp_contacts: pd.DataFrame,
     targeted: pd.DataFrame,
     sends: pd.DataFrame,
+    products: pd.DataFrame,
     *,
     decided_for: date,
     decided_at: datetime,
@@ -262,6 +313,7 @@ def _decision_record(
         .rename(columns={"cutoff_at": "features_cutoff_at"})
         .merge(targeted[["subscriber_key", "targeting_group", "selected_by"]], on="subscriber_key", how="left")
         .merge(sends[["subscriber_key", "send_plan_id", "variant_id"]], on="subscriber_key", how="left")
+        .pipe(_with_products, products)
     )
     keys = people["subscriber_key"]
     consented = people["is_eligible"].eq(True) & people["consent_status"].eq(SENDABLE_CONSENT_STATUS)

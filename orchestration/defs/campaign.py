@@ -11,7 +11,8 @@ from ml.copy.blocks import load_approved_blocks
 from ml.copy.variants import compose_variants
 from ml.decisioning.policy import TargetingPolicy
 from ml.decisioning.send_plan import (
-    CONSENT_INPUT, CONTACT_POLICY_INPUT, DECISION_COLUMN_TYPES, PLANNED, PROFILE_INPUT, SCORE_INPUT, plan_sends,
+    CONSENT_INPUT, CONTACT_POLICY_INPUT, DECISION_COLUMN_TYPES, PLANNED, PLANNED_SEND_COLUMN_TYPES, PROFILE_INPUT,
+    RECOMMENDATION_INPUT, SCORE_INPUT, plan_sends,
 )
 from ml.experiments.design import ExperimentDesign, assign_arms
 from ml.experiments.outcomes import member_outcomes
@@ -114,7 +115,8 @@ def experiment_assignments(context: dg.AssetExecutionContext, settings: Pipeline
 
 
 PLANNED_SENDS_DEPS = ["experiment_assignments", "subject_line_variants", "subscriber_eligibility",
-                      "subscriber_contact_policy", "subscriber_profiles", "subscriber_identity_crosswalk"]
+                      "subscriber_contact_policy", "subscriber_profiles", "subscriber_identity_crosswalk",
+                      "product_recommendations"]
 
 
 @dg.multi_asset(
@@ -125,8 +127,9 @@ PLANNED_SENDS_DEPS = ["experiment_assignments", "subject_line_variants", "subscr
             description=(
                 "The emails to send the next day, one row each with its full decision trace: experiment "
                 "arm, model version and score, targeting group and why the policy selected it, feature "
-                "cutoff, subject-line variant and its block recipe, the consent proof it rests on and the "
-                "contact policy version it was judged under. Holdout members get no send, nor anyone the "
+                "cutoff, subject-line variant and its block recipe, the recommended products and the MLflow "
+                "run of their fit, the consent proof it rests on and the contact policy version it was "
+                "judged under. Holdout members get no send, nor anyone the "
                 "consent mart or the contact policy (frequency cap, minimum gap, fatigue) excludes; of the "
                 "others, the top share by propensity plus a random control are emailed. Handed to the ESP "
                 "as outbox/<next day>/sends.parquet (ESP ids and copy only). Table ml.planned_sends, one "
@@ -145,7 +148,8 @@ PLANNED_SENDS_DEPS = ["experiment_assignments", "subject_line_variants", "subscr
                 "first gate that stopped them: not_consented, not_assigned, held_out, not_scored, "
                 "not_contactable, no_esp_contact, not_selected), every consent and contact-policy reason "
                 "that applies, the contact policy version, the targeting policy and its propensity cut, "
-                "the score and model version, the arm, and for a send its id and subject-line variant. "
+                "the score and model version, the arm, the recommended products with their source and "
+                "MLflow run, and for a send its id and subject-line variant. "
                 "No PII. Table ml.send_decisions, one slice per send day (decided_for)."
             ),
             group_name=GROUP,
@@ -204,8 +208,13 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
         policy=TargetingPolicy(
             top_share=settings.targeting_top_share, random_control_share=settings.targeting_random_control_share
         ),
+        recommendations=warehouse.read(
+            f"select {', '.join(RECOMMENDATION_INPUT)} from {tables.PRODUCT_RECOMMENDATIONS} where recommended_on = ?", [day]
+        ),
     )
-    rows = warehouse.replace_day(plan.sends, tables.PLANNED_SENDS, "planned_for", send_day)
+    rows = warehouse.replace_day(
+        plan.sends, tables.PLANNED_SENDS, "planned_for", send_day, column_types=PLANNED_SEND_COLUMN_TYPES
+    )
     decisions = plan.decisions.assign(dagster_run_id=context.run_id)
     decision_rows = warehouse.replace_day(
         decisions, tables.SEND_DECISIONS, "decided_for", send_day,

@@ -21,6 +21,7 @@ from ml.decisioning.recommendations import (
     popularity_ranking,
     ranking_metrics,
     recommend,
+    recommend_for_day,
 )
 from ml.simulator import behaviour
 from tests.ml.conftest import fake_subscriber_keys
@@ -246,3 +247,31 @@ def test_true_product_rankings_rank_by_the_worlds_probabilities(tmp_path) -> Non
         mine = rankings.loc[rankings["crm_id"] == crm_id]
         assert mine["product_id"].tolist() == catalogue.product_id[np.argsort(-truth[row])[:5]].tolist()
         np.testing.assert_allclose(mine["probability"], np.sort(truth[row])[::-1][:5])
+
+
+def test_a_day_recommends_to_everyone_from_orders_up_to_as_of_and_evaluates_the_last_30_days() -> None:
+    orders = planted_orders()
+    keys = orders["subscriber_key"].unique().tolist() + ["never-ordered"]
+    # As of 20 days after CUTOFF, the evaluation's cutoff is CUTOFF - 10 days: only each
+    # person's first order trains it.
+    as_of = CUTOFF + pd.Timedelta(days=20)
+    day = recommend_for_day(orders, keys, as_of, SMALL_DATA)
+    assert day.rows.groupby("subscriber_key").size().eq(SMALL_DATA.k).all() and day.rows["subscriber_key"].nunique() == len(keys)
+    assert (day.rows.loc[day.rows["subscriber_key"] == "never-ordered", "source"] == POPULARITY).all()
+    assert day.rows["trained_until"].max() == CUTOFF + pd.Timedelta(days=5)
+    assert day.evaluation is not None and day.evaluation.cutoff == CUTOFF - pd.Timedelta(days=10)
+    assert day.evaluation.n_train_orders == len(orders) // 3
+    # Orders after as_of had not happened: the same day without them gives the same rows.
+    later = pd.DataFrame({"subscriber_key": [keys[0]] * 3, "product_id": ["B7"] * 3,
+                          "ordered_at": [as_of + pd.Timedelta(hours=1)] * 3})
+    again = recommend_for_day(pd.concat([orders, later], ignore_index=True), keys, as_of, SMALL_DATA)
+    pd.testing.assert_frame_equal(again.rows, day.rows)
+
+
+def test_a_day_without_orders_on_both_sides_of_the_window_says_why() -> None:
+    orders = planted_orders()
+    early = recommend_for_day(orders, ["k"], CUTOFF - pd.Timedelta(days=1), SMALL_DATA)
+    assert early.evaluation is None and "leaves no orders" in early.why_not_evaluated
+    assert len(early.rows) == SMALL_DATA.k
+    empty = recommend_for_day(orders.iloc[:0], ["k"], CUTOFF, SMALL_DATA)
+    assert empty.rows.empty and empty.evaluation is None and empty.why_not_evaluated

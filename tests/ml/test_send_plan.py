@@ -243,3 +243,28 @@ def test_a_missing_verdict_is_recorded_as_the_reason(variants):
     assert decisions.loc["k2", ["decision", "exclusion_reasons"]].tolist() == ["not_consented", ["no_eligibility_verdict"]]
     assert decisions.loc["k3", ["decision", "exclusion_reasons"]].tolist() == ["not_contactable", ["no_contact_policy_verdict"]]
     assert set(DECISIONS) >= set(decisions["decision"])
+
+
+def test_sends_and_decisions_carry_the_day_s_recommendations_in_rank_order(variants):
+    recommendations = pd.DataFrame({
+        "subscriber_key": ["k1", "k1", "k1", "k0"], "rank": [2, 1, 3, 1], "product_id": ["p9", "p4", "p7", "p1"],
+        "source": ["collaborative"] * 3 + ["popularity"], "mlflow_run_id": "run-1",
+    })
+    result = plan_sends(*inputs()[:4], variants, ESP_CONTACTS, planned_for=PLANNED_FOR, feature_list_sha256="abc",
+                        planned_at=PLANNED_AT, policy=EVERYONE, recommendations=recommendations)
+    sends = result.sends.set_index("subscriber_key")
+    assert sends.loc["k1", ["recommended_product_ids", "recommendation_source", "recommendation_run_id"]].tolist() == [
+        ["p4", "p9", "p7"], "collaborative", "run-1"]
+    assert sends.loc["k2", "recommended_product_ids"] == [] and pd.isna(sends.loc["k2", "recommendation_run_id"])
+    decisions = result.decisions.set_index("subscriber_key")
+    assert decisions.loc["k0", ["decision", "recommended_product_ids"]].tolist() == ["held_out", ["p1"]]
+    with pytest.raises(ValueError, match="recommendations lack columns"):
+        plan_sends(*inputs()[:4], variants, ESP_CONTACTS, planned_for=PLANNED_FOR, feature_list_sha256="abc",
+                   planned_at=PLANNED_AT, recommendations=recommendations.drop(columns="mlflow_run_id"))
+
+
+def test_planned_send_types_cover_the_chosen_variant_columns():
+    from ml.copy.variants import CHOICE_COLUMNS
+    from ml.decisioning.send_plan import PLANNED_SEND_COLUMN_TYPES
+
+    assert set(CHOICE_COLUMNS) <= set(PLANNED_SEND_COLUMN_TYPES)
