@@ -56,6 +56,7 @@ def test_every_stage_is_an_asset(defs):
         "planned_sends",
         "send_decisions",
         "product_recommendations",
+        "send_time_experiment",
         "fct_send_outcomes",
         "experiment_report",
         "hillstrom_uplift_benchmark",

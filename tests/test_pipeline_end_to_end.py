@@ -384,6 +384,31 @@ def test_asset_metadata_shows_quarantine_and_identity_numbers(pipeline_run):
     assert identity["canonical_subscribers"].value == truth["expected_canonical_subscribers"]
 
 
+def test_every_live_send_left_at_its_scheduled_time_outside_quiet_hours_in_the_person_s_zone(warehouse):
+    from zoneinfo import ZoneInfo
+
+    from ml.decisioning.send_time import SendTimePolicy
+
+    policy = SendTimePolicy()
+    rows = warehouse.execute(
+        """
+        select ps.scheduled_send_at, s.sent_at, p.timezone, ps.send_time_source, ps.send_local_hour
+        from ml.planned_sends ps join marts.fct_sends s on s.send_id = ps.send_plan_id
+        join marts.subscriber_profiles p on p.subscriber_key = ps.subscriber_key
+        """
+    ).df()
+    assert len(rows) > 300
+    lag = (rows["sent_at"] - rows["scheduled_send_at"]).dt.total_seconds()
+    assert lag.between(0, 300).all(), lag.describe()
+    local = [
+        sent.tz_localize("UTC").tz_convert(ZoneInfo(tz) if isinstance(tz, str) else ZoneInfo("UTC"))
+        for sent, tz in zip(rows["sent_at"], rows["timezone"])
+    ]
+    assert not policy.in_quiet_hours([at.hour for at in local]).any()
+    assert [at.hour for at in local] == rows["send_local_hour"].tolist()
+    assert set(rows["send_time_source"]) >= {"fixed_hour", "own_history"}
+
+
 def test_every_planned_send_carries_its_decision_trace(warehouse):
     traced = (
         "model_name", "model_version", "propensity_score", "features_cutoff_at", "feature_list_sha256",

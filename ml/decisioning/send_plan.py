@@ -57,6 +57,16 @@ ASSIGNMENT_AND_SCORE_TYPES = {
     "features_cutoff_at": "timestamp",
 }
 
+# When each send leaves and why (ml.decisioning.send_time.SEND_TIME_COLUMNS but the key).
+SEND_TIME_COLUMN_TYPES = {
+    "scheduled_send_at": "timestamp",
+    "send_local_hour": "integer",
+    "send_time_source": "varchar",
+    "send_time_confidence": "double",
+    "send_time_arm": "varchar",
+    "send_time_policy": "varchar",
+}
+
 # Column -> SQL type. Tables are created with these: a first day whose column is all null
 # (say, no consent proof) must not type it NULL and refuse every later day.
 PLANNED_SEND_COLUMN_TYPES = {
@@ -83,6 +93,7 @@ PLANNED_SEND_COLUMN_TYPES = {
     "composition_recipe": "varchar",
     "blocks_version": "varchar",
     **RECOMMENDATION_COLUMN_TYPES,
+    **SEND_TIME_COLUMN_TYPES,
     "feature_list_sha256": "varchar",
     "planned_at": "timestamp",
 }
@@ -122,6 +133,7 @@ DECISION_COLUMN_TYPES = {
     "send_plan_id": "varchar",
     "variant_id": "varchar",
     **RECOMMENDATION_COLUMN_TYPES,
+    **SEND_TIME_COLUMN_TYPES,
     "feature_list_sha256": "varchar",
     "decided_at": "timestamp",
 }
@@ -157,6 +169,7 @@ def plan_sends(
     planned_at: datetime,
     policy: TargetingPolicy | None = None,
     recommendations: pd.DataFrame | None = None,
+    send_times: pd.DataFrame | None = None,
 ) -> SendPlan:
     """Plan one email per assigned, scored, eligible member outside the holdout.
 
@@ -169,7 +182,9 @@ def plan_sends(
     `variants`: treatment personalised, other arms the generic one. The ESP sends by its own
     contact id (`esp_contacts`); a sendable member it has no contact for is counted, not sent.
     Each send and decision carries the person's `recommendations` of the day
-    (RECOMMENDATION_INPUT; none given: empty lists), for the copy step and the audit.
+    (RECOMMENDATION_INPUT; none given: empty lists), for the copy step and the audit, and
+    the time it is scheduled for with its reason (`send_times`, SEND_TIME_COLUMN_TYPES; none
+    given: null, and the ESP sends with its campaign).
 
     Each send is for the day `planned_for`, in that day's campaign
     (`<experiment_id>:<planned_for>`), with an id that is unique per experiment, day and
@@ -190,6 +205,7 @@ def plan_sends(
             raise ValueError(f"{name} have more than one row per subscriber_key")
 
     products = recommended_products(recommendations)
+    timing = _send_time_rows(send_times)
     members = assignments[list(ASSIGNMENT_INPUT)]
     held_out = int((members["arm"] == HOLDOUT_ARM).sum())
     members = members[members["arm"] != HOLDOUT_ARM]
@@ -215,7 +231,8 @@ def plan_sends(
     targeted = target(addressed, policy) if not addressed.empty else addressed.assign(targeting_group=None, selected_by=None)
     not_selected = int((targeted["selected_by"] == NOT_SELECTED).sum())
     sends = _sends(
-        targeted[targeted["selected_by"] != NOT_SELECTED], variants, products, planned_for, feature_list_sha256, planned_at
+        targeted[targeted["selected_by"] != NOT_SELECTED], variants, products, timing, planned_for, feature_list_sha256,
+        planned_at,
     )
     decisions = _decision_record(
         assignments, scores, profiles, eligibility, esp_contacts, targeted, sends, products,
@@ -248,6 +265,18 @@ def recommended_products(recommendations: pd.DataFrame | None) -> pd.DataFrame:
     ).reset_index()
 
 
+def _send_time_rows(send_times: pd.DataFrame | None) -> pd.DataFrame:
+    columns = ["subscriber_key", *SEND_TIME_COLUMN_TYPES]
+    if send_times is None:
+        return pd.DataFrame(columns=columns)
+    missing = [column for column in columns if column not in send_times.columns]
+    if missing:
+        raise ValueError(f"send_times lack columns {missing}")
+    if send_times["subscriber_key"].duplicated().any():
+        raise ValueError("send_times have more than one row per subscriber_key")
+    return send_times[columns]
+
+
 def _with_products(frame: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
     """`frame` with each person's products; anyone without gets an empty list."""
     out = frame.merge(products, on="subscriber_key", how="left", validate="many_to_one")
@@ -255,8 +284,8 @@ def _with_products(frame: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, products: pd.DataFrame, planned_for: date,
-           feature_list_sha256: str, planned_at: datetime) -> pd.DataFrame:
+def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, products: pd.DataFrame, timing: pd.DataFrame,
+           planned_for: date, feature_list_sha256: str, planned_at: datetime) -> pd.DataFrame:
     """PLANNED_SEND_COLUMNS for the members the policy chose: their subject line and ids."""
     if chosen_members.empty:
         return empty_plan()
@@ -276,7 +305,7 @@ def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, products: pd.Da
     )
     if sends["subject_line"].isna().any():
         raise ValueError(f"{int(sends['subject_line'].isna().sum())} members got no subject line")
-    sends = _with_products(sends, products)
+    sends = _with_products(sends, products).merge(timing, on="subscriber_key", how="left", validate="one_to_one")
     sends["planned_for"] = pd.Timestamp(planned_for)
     sends["campaign_id"] = campaign_id(sends["experiment_id"], planned_for)
     sends["send_plan_id"] = [
@@ -312,7 +341,9 @@ def _decision_record(
         .merge(scores[list(SCORE_INPUT)], on="subscriber_key", how="left")
         .rename(columns={"cutoff_at": "features_cutoff_at"})
         .merge(targeted[["subscriber_key", "targeting_group", "selected_by"]], on="subscriber_key", how="left")
-        .merge(sends[["subscriber_key", "send_plan_id", "variant_id"]], on="subscriber_key", how="left")
+        # The send's own facts, for planned people only: nobody else has a send time.
+        .merge(sends[["subscriber_key", "send_plan_id", "variant_id", *SEND_TIME_COLUMN_TYPES]], on="subscriber_key",
+               how="left")
         .pipe(_with_products, products)
     )
     keys = people["subscriber_key"]

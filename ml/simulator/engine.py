@@ -97,14 +97,17 @@ def react_to_sends(
     subject_lines,
     recent: np.ndarray,
     responsiveness: np.ndarray | float = 1.0,
+    spread_seconds: np.ndarray | int = 2 * HOUR,
 ) -> SendReactions:
     """Send campaign ``campaign_index`` to ``people[idx]`` and draw their reactions.
 
-    ``recent`` is each person's number of sends in the 7 days before (fatigue).
+    ``recent`` is each person's number of sends in the 7 days before (fatigue). Each send
+    leaves between ``launched_at`` (one moment, or one per send) and ``spread_seconds`` later:
+    a campaign blast spreads over two hours, a send scheduled for its own time over minutes.
     """
     pid = people.person_id
     u = lambda stream: rnd.uniform(seed, f"send/{stream}", pid[idx], campaign_index)  # noqa: E731
-    sent_at = launched_at + np.floor(u("jitter") * 2 * HOUR).astype(np.int64)
+    sent_at = launched_at + np.floor(u("jitter") * spread_seconds).astype(np.int64)
     churned = people.churned_at[idx] <= sent_at
     p_open, p_click = send_conditions(people, idx, category_code, subject_lines, recent, churned, responsiveness)
     averse = people.email_averse[idx]

@@ -40,6 +40,8 @@ from ml.simulator.state import WORLD_DIR, WorldState, day_start, history_last_da
 from ml.vocabulary import ATTRIBUTION_WINDOW_DAYS, EMAIL_EVENT_TYPES
 
 SEND_COLUMNS = ("send_id", "esp_id", "campaign_id", "subject_line", "category")
+# Optional: `scheduled_at` (UTC) per send. A scheduled send leaves within this many seconds of it.
+SCHEDULED_SPREAD_SECONDS = 5 * 60
 PENDING_SCHEMA = pa.schema(
     [
         ("send_id", pa.string()), ("person", pa.int64()), ("campaign_index", pa.int64()),
@@ -109,6 +111,23 @@ class World:
             raise ValueError(f"{day} is beyond the simulator's {(1 << engine.SEND_UID_BITS) - self.n_history_campaigns} live days")
         return index
 
+    def send_moments(self, day: date, sends: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """When the ESP starts each send, and over how many seconds it spreads: the send's own
+        `scheduled_at` (UTC) when the plan gives one, within minutes; else the day's launch
+        time, over two hours. A scheduled time outside the day is refused."""
+        launch = self.launch_time(day)
+        blast = np.full(len(sends), launch, dtype=np.int64), np.full(len(sends), 2 * HOUR, dtype=np.int64)
+        if "scheduled_at" not in sends.columns:
+            return blast
+        scheduled = pd.to_datetime(sends["scheduled_at"])
+        given = scheduled.notna().to_numpy()
+        seconds = np.where(given, (scheduled.fillna(pd.Timestamp(0)) - pd.Timestamp(0)) // pd.Timedelta(seconds=1), launch)
+        begin = day_start(day)
+        outside = given & ((seconds < begin) | (seconds >= begin + DAY))
+        if outside.any():
+            raise ValueError(f"{int(outside.sum())} sends are scheduled outside {day} (UTC)")
+        return seconds.astype(np.int64), np.where(given, SCHEDULED_SPREAD_SECONDS, 2 * HOUR).astype(np.int64)
+
     def launch_time(self, day: date) -> int:
         """The day's send time: office hours (UTC), like the history's campaigns."""
         index = self.day_index(day)
@@ -172,23 +191,24 @@ class World:
         begin = day_start(day)
         until = begin + DAY
         c = self.campaign_index(day)
-        launched_at = self.launch_time(day)
+        launched, spread = self.send_moments(day, sends)
         live_day = self.live_day(day)
 
         rows = self.rows_of(sends["esp_id"].astype(str))
         if len(np.unique(rows)) != len(rows):
             raise ValueError("planned sends address one person more than once on the same day")
         recent = state.sends_last_week()
-        esp_skips = state.opted_out_at[rows] <= launched_at
+        esp_skips = state.opted_out_at[rows] <= launched
         kept = ~esp_skips
         idx = rows[kept]
         send_frame = sends.loc[kept].reset_index(drop=True)
         categories = behaviour.category_codes(send_frame["category"].fillna("general").tolist())
         reaction = engine.react_to_sends(
-            seed, people, idx, c, launched_at, categories, send_frame["subject_line"].tolist(), recent[idx],
-            responsiveness=self.shift_responsiveness(idx, day),
+            seed, people, idx, c, launched[kept], categories, send_frame["subject_line"].tolist(), recent[idx],
+            responsiveness=self.shift_responsiveness(idx, day), spread_seconds=spread[kept],
         )
-        truth = self._send_truth(day, sends, rows, esp_skips, state, recent)
+        truth = self._send_truth(day, sends, rows, esp_skips, state, recent, launched)
+        launched_at = int(launched.min()) if len(launched) else self.launch_time(day)
 
         # Events: carried over from earlier days, then today's sends; later ones wait.
         new_events = [
@@ -241,12 +261,12 @@ class World:
 
     def _send_truth(
         self, day: date, sends: pd.DataFrame, rows: np.ndarray, esp_skips: np.ndarray, state: WorldState,
-        recent: np.ndarray,
+        recent: np.ndarray, launched: np.ndarray | int | None = None,
     ) -> pd.DataFrame:
         """The oracle for each planned send: true chances if sent and if not, and the uplift."""
         people = self.people
         window = ATTRIBUTION_WINDOW_DAYS
-        launched_at = self.launch_time(day)
+        launched_at = self.launch_time(day) if launched is None else launched
         churned = people.churned_at[rows] <= launched_at
         categories = behaviour.category_codes(sends["category"].fillna("general").tolist())
         p_open, p_click_given_open = engine.send_conditions(

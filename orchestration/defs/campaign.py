@@ -2,7 +2,7 @@
 planned for the next day (handed to the ESP through the outbox), and the experiment readout
 from the outcomes that landed."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -14,6 +14,7 @@ from ml.decisioning.send_plan import (
     CONSENT_INPUT, CONTACT_POLICY_INPUT, DECISION_COLUMN_TYPES, PLANNED, PLANNED_SEND_COLUMN_TYPES, PROFILE_INPUT,
     RECOMMENDATION_INPUT, SCORE_INPUT, plan_sends,
 )
+from ml.decisioning.send_time import SendTimePolicy, plan_send_times, send_time_readout
 from ml.experiments.design import ExperimentDesign, assign_arms
 from ml.experiments.outcomes import member_outcomes
 from ml.experiments.readout import summarise_experiment
@@ -116,7 +117,9 @@ def experiment_assignments(context: dg.AssetExecutionContext, settings: Pipeline
 
 PLANNED_SENDS_DEPS = ["experiment_assignments", "subject_line_variants", "subscriber_eligibility",
                       "subscriber_contact_policy", "subscriber_profiles", "subscriber_identity_crosswalk",
-                      "product_recommendations"]
+                      "product_recommendations", "fct_email_events"]
+# Opens older than this no longer say when a person reads.
+SEND_TIME_HISTORY_DAYS = 180
 
 
 @dg.multi_asset(
@@ -211,6 +214,18 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
         recommendations=warehouse.read(
             f"select {', '.join(RECOMMENDATION_INPUT)} from {tables.PRODUCT_RECOMMENDATIONS} where recommended_on = ?", [day]
         ),
+        send_times=plan_send_times(
+            warehouse.read(
+                f"select subscriber_key, occurred_at as opened_at from {tables.FCT_EMAIL_EVENTS} "
+                "where event_type = 'open' and occurred_at <= ? and occurred_at > ?",
+                [settings.as_of(day), settings.as_of(day) - timedelta(days=SEND_TIME_HISTORY_DAYS)],
+            ),
+            warehouse.read(
+                f"select subscriber_key, timezone, lifecycle_stage as segment from {tables.SUBSCRIBER_PROFILES}"
+            ),
+            send_day,
+            SendTimePolicy(),
+        ),
     )
     rows = warehouse.replace_day(
         plan.sends, tables.PLANNED_SENDS, "planned_for", send_day, column_types=PLANNED_SEND_COLUMN_TYPES
@@ -247,6 +262,9 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
             "not_selected_by_policy": plan.not_selected,
             "by_selection": {reason: int(n) for reason, n in plan.sends["selected_by"].value_counts().sort_index().items()},
             "fallback_subjects": int(plan.sends["is_fallback"].sum()),
+            "by_send_time_source": {
+                source: int(n) for source, n in plan.sends["send_time_source"].value_counts().sort_index().items()
+            },
         }
     )
     violations = warehouse.read(
@@ -293,9 +311,52 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
     )
 
 
-# What the ESP gets: its own contact id and the copy, nothing else (no key, no score, no PII).
+# A send's opens have all landed this many days after it (the world's latest open is within a
+# day of delivery, waiting for the person's hour; a margin for late drops).
+OPENS_SETTLED_DAYS = 3
+
+
+@dg.asset(
+    deps=["fct_send_outcomes", "planned_sends"],
+    description=(
+        "The send-time experiment read as of the day: open rate of the delivered sends whose opens "
+        f"have settled ({OPENS_SETTLED_DAYS} days), per send-time arm (a stable hash: `optimised`, each "
+        "person's hour from their own opens shrunk to their segment's by empirical Bayes; "
+        "`fixed_hour`, 10:00 local for everyone), with the difference and Newcombe's 95% interval. "
+        "Both arms keep quiet hours (21:00-08:00 local)."
+    ),
+    group_name=GROUP,
+    kinds={"python"},
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    backfill_policy=one_run_per_day,
+)
+def send_time_experiment(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
+    day = partition_day(context)
+    outcomes = settings.warehouse().read(
+        f"""
+        select ps.send_time_arm, o.delivered, o.opened
+        from {tables.FCT_SEND_OUTCOMES} o join {tables.PLANNED_SENDS} ps on ps.send_plan_id = o.send_id
+        where ps.send_time_arm is not null and o.sent_at <= ?
+        """,
+        [settings.as_of(day) - timedelta(days=OPENS_SETTLED_DAYS)],
+    )
+    readout = send_time_readout(outcomes)
+    figures = readout.metrics()
+    return dg.MaterializeResult(
+        metadata={
+            "sends_read": len(outcomes),
+            **{name: (round(value, 4) if name.endswith(("rate", "difference", "low", "high", "value")) else int(value))
+               for name, value in figures.items() if value == value},
+            "read_as_of": settings.as_of(day).isoformat(sep=" "),
+        }
+    )
+
+
+# What the ESP gets: its own contact id, the copy and when to send; nothing else (no key, no score, no PII).
 OUTBOX_COLUMNS = {"send_plan_id": "send_id", "esp_id": "esp_id", "campaign_id": "campaign_id",
-                  "subject_line": "subject_line", "variant_category": "category"}
+                  "subject_line": "subject_line", "variant_category": "category",
+                  "scheduled_send_at": "scheduled_at"}
 
 
 def write_outbox(sends: pd.DataFrame, path) -> "Path":

@@ -268,3 +268,21 @@ def test_planned_send_types_cover_the_chosen_variant_columns():
     from ml.decisioning.send_plan import PLANNED_SEND_COLUMN_TYPES
 
     assert set(CHOICE_COLUMNS) <= set(PLANNED_SEND_COLUMN_TYPES)
+
+
+def test_a_planned_send_carries_its_scheduled_time_and_reason_and_nobody_else_does(variants):
+    times = pd.DataFrame({
+        "subscriber_key": KEYS, "scheduled_send_at": pd.Timestamp("2025-06-02 07:00"), "send_local_hour": 9,
+        "send_time_source": "own_history", "send_time_confidence": 0.8, "send_time_arm": "optimised",
+        "send_time_policy": "send-time-test",
+    })
+    result = plan_sends(*inputs()[:4], variants, ESP_CONTACTS, planned_for=PLANNED_FOR, feature_list_sha256="abc",
+                        planned_at=PLANNED_AT, policy=EVERYONE, send_times=times)
+    assert (result.sends["scheduled_send_at"] == pd.Timestamp("2025-06-02 07:00")).all()
+    assert (result.sends["send_time_source"] == "own_history").all() and len(result.sends) == 7
+    decisions = result.decisions.set_index("subscriber_key")
+    assert pd.isna(decisions.loc["k0", "scheduled_send_at"]) and decisions.loc["k0", "decision"] == "held_out"
+    assert decisions.loc["k1", ["send_local_hour", "send_time_policy"]].tolist() == [9, "send-time-test"]
+    with pytest.raises(ValueError, match="send_times lack columns"):
+        plan_sends(*inputs()[:4], variants, ESP_CONTACTS, planned_for=PLANNED_FOR, feature_list_sha256="abc",
+                   planned_at=PLANNED_AT, send_times=times.drop(columns="send_time_arm"))

@@ -198,3 +198,25 @@ def test_the_scripted_shift_changes_the_segment_on_its_day(history, tmp_path):
     assert (world.shift_responsiveness(rows, before) == 1.0).all()
     assert (world.shift_responsiveness(rows, on) == shift.responsiveness_factor).all()
     assert (world.demand_factor(rows, on) == shift.demand_factor).all()
+
+
+def test_a_send_scheduled_for_its_own_time_leaves_then_and_one_outside_the_day_is_refused(history, tmp_path):
+    landing, oracle = fresh_copy(history, tmp_path)
+    world = World(oracle)
+    day = world.last_history_day + timedelta(days=1)
+    planned = sends_to(esp_contacts(world).sample(400, random_state=2), day)
+    start = pd.Timestamp(day)
+    # Half scheduled across the day (UTC), half left to the ESP's campaign launch.
+    scheduled = [start + pd.Timedelta(hours=int(h)) for h in np.arange(len(planned)) % 24]
+    planned["scheduled_at"] = [at if i % 2 == 0 else pd.NaT for i, at in enumerate(scheduled)]
+    with pytest.raises(ValueError, match="1 sends are scheduled outside"):
+        world.step(day, planned.assign(scheduled_at=planned["scheduled_at"].where(planned.index != 0, start - pd.Timedelta(minutes=1))), landing)
+    world.step(day, planned, landing)
+    sends = landed(landing, "sends").merge(planned, on="send_id")
+    sent_at = pd.to_datetime(sends["sent_at"])
+    own = sends["scheduled_at"].notna()
+    lag = (sent_at[own] - pd.to_datetime(sends.loc[own, "scheduled_at"])).dt.total_seconds()
+    assert own.sum() > 150 and lag.between(0, 5 * 60).all()
+    # The rest leave with the day's campaign, within two hours of its launch.
+    launch = pd.Timestamp(world.launch_time(day), unit="s")
+    assert ((sent_at[~own] - launch).dt.total_seconds().between(0, 2 * 3600)).all()
