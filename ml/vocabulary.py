@@ -56,5 +56,7 @@ SOURCE_SYSTEMS = ("crm", "esp")
 # What produced a product recommendation: collaborative filtering on the person's purchases,
 # or the popularity fallback for people with too little history (ml/decisioning/recommendations.py).
 RECOMMENDATION_SOURCES = ("collaborative", "popularity")
+# What an experiment's declared decision rule says on a day (ml/experiments/decision.py).
+EXPERIMENT_VERDICTS = ("ship", "stop", "keep_running")
 # Days after a send in which a purchase is attributed to it (marts, the simulator's oracle).
 ATTRIBUTION_WINDOW_DAYS = 14
