@@ -79,3 +79,16 @@ def lift_figures(page: str) -> dict[tuple[str, str, str], tuple[str, str | None,
 
 def arm_sizes(page: str) -> dict[str, int]:
     return {row["attrs"]["data-arm"]: int(row["cells"][1]["text"].replace(",", "")) for row in report_tables(page)["arms"]}
+
+
+def sequential_lift_figures(page: str) -> dict[tuple[str, str, str], dict[str, str]]:
+    """(arm, baseline, metric) -> the always-valid interval, its Holm p and the chance to beat,
+    as shown in the 'Lifts' table."""
+    out = {}
+    for row in report_tables(page)["lifts"]:
+        cells = {cell["attrs"].get("data-col"): " ".join(cell["text"].split()) for cell in row["cells"]}
+        out[(row["attrs"]["data-arm"], row["attrs"]["data-baseline"], row["attrs"]["data-metric"])] = {
+            "sequential_ci": cells["sequential_ci"], "holm_p": cells["sequential_p_value_holm"],
+            "chance_to_beat": cells["chance_to_beat"],
+        }
+    return out

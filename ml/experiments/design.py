@@ -38,6 +38,9 @@ class ExperimentDesign:
     holdout_arm: str = HOLDOUT_ARM
     control_arm: str = CONTROL_ARM
     treatment_arm: str = TREATMENT_ARM
+    # Members of two compared arms together at which the always-valid intervals are tightest
+    # (ml.experiments.sequential); declared up front, any value keeps them valid.
+    planned_members: int = 5_000
 
     def __post_init__(self) -> None:
         if not isinstance(self.experiment_id, str) or not self.experiment_id.strip():
@@ -52,6 +55,8 @@ class ExperimentDesign:
         total = sum(self.arms.values())
         if not math.isclose(total, 1.0, abs_tol=1e-9):
             raise ValueError(f"arm shares must sum to 1, got {total}")
+        if not (isinstance(self.planned_members, int) and self.planned_members >= 1):
+            raise ValueError(f"planned_members must be a positive integer, got {self.planned_members!r}")
         if self.holdout_arm not in self.arms:
             raise ValueError(f"the design must have a holdout arm named {self.holdout_arm!r}")
         # A private copy, so changing the caller's dict cannot change a validated design.

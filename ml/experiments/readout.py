@@ -13,6 +13,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from ml.experiments.bayesian import compare_rates_bayesian
+from ml.experiments.comparisons import compare_arms_with_control
 from ml.experiments.design import ExperimentDesign
 from ml.experiments.statistics import (
     MEAN_DIFFERENCE_METHOD,
@@ -46,6 +48,14 @@ class RateDifference:
     ci_high: float
     relative_lift: float
     p_value: float
+    # Valid when read every day (the report is): the always-valid interval and p-value, the
+    # p-values Holm-adjusted across the arms compared with the same baseline, and the
+    # Beta-Binomial chance that the arm's rate beats the baseline's.
+    sequential_ci_low: float = math.nan
+    sequential_ci_high: float = math.nan
+    sequential_p_value: float = math.nan
+    sequential_p_value_holm: float = math.nan
+    chance_to_beat: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,10 @@ class ExperimentSummary:
                         "relative_lift": diff.relative_lift,
                         "p_value": diff.p_value,
                         "method": RATE_DIFFERENCE_METHOD,
+                        "sequential_ci_low": diff.sequential_ci_low,
+                        "sequential_ci_high": diff.sequential_ci_high,
+                        "sequential_p_value_holm": diff.sequential_p_value_holm,
+                        "chance_to_beat": diff.chance_to_beat,
                     }
                 )
             revenue = comparison.revenue_per_member
@@ -162,6 +176,10 @@ class ExperimentSummary:
                     ),
                     "p_value": revenue.p_value,
                     "method": MEAN_DIFFERENCE_METHOD,
+                    "sequential_ci_low": math.nan,
+                    "sequential_ci_high": math.nan,
+                    "sequential_p_value_holm": math.nan,
+                    "chance_to_beat": math.nan,
                 }
             )
         return pd.DataFrame(rows)
@@ -197,6 +215,10 @@ class ExperimentSummary:
                 metrics[f"{prefix}.{name}_abs_lift_ci_high"] = diff.ci_high
                 metrics[f"{prefix}.{name}_relative_lift"] = diff.relative_lift
                 metrics[f"{prefix}.{name}_p_value"] = diff.p_value
+                metrics[f"{prefix}.{name}_sequential_ci_low"] = diff.sequential_ci_low
+                metrics[f"{prefix}.{name}_sequential_ci_high"] = diff.sequential_ci_high
+                metrics[f"{prefix}.{name}_sequential_p_value_holm"] = diff.sequential_p_value_holm
+                metrics[f"{prefix}.{name}_chance_to_beat"] = diff.chance_to_beat
             revenue = comparison.revenue_per_member
             metrics[f"{prefix}.revenue_per_member_diff"] = revenue.difference
             metrics[f"{prefix}.revenue_per_member_diff_ci_low"] = revenue.ci_low
@@ -238,6 +260,7 @@ def summarise_experiment(
             )
         )
     by_arm = {stat.arm: stat for stat in arm_statistics}
+    daily = _read_every_day(by_arm, design, confidence_level)
     comparisons = []
     for arm, baseline in design.comparisons():
         rates = {}
@@ -253,6 +276,7 @@ def summarise_experiment(
                 ci_high=high,
                 relative_lift=_relative(a.rate, b.rate),
                 p_value=p_value,
+                **daily.get((arm, baseline, metric), {}),
             )
         revenue = welch_difference(
             frame.loc[frame["arm"] == arm, "revenue"].to_numpy(dtype=float),
@@ -267,6 +291,39 @@ def summarise_experiment(
         comparisons=tuple(comparisons),
         sample_ratio=sample_ratio_check(frame, design),
     )
+
+
+def _read_every_day(
+    by_arm: Mapping[str, ArmStatistics], design: ExperimentDesign, confidence_level: float
+) -> dict[tuple[str, str, str], dict[str, float]]:
+    """(arm, baseline, metric) -> the RateDifference fields valid under daily reading. Holm
+    runs over the arms compared with one baseline, per metric."""
+    out: dict[tuple[str, str, str], dict[str, float]] = {}
+    baselines: dict[str, list[str]] = {}
+    for arm, baseline in design.comparisons():
+        baselines.setdefault(baseline, []).append(arm)
+    for baseline, arms in baselines.items():
+        for metric in OUTCOME_METRICS:
+            counts = pd.DataFrame(
+                [{"arm": name, "successes": by_arm[name].rates[metric].successes, "n": by_arm[name].n}
+                 for name in (baseline, *arms)]
+            )
+            if (counts["n"] == 0).any():
+                continue
+            frequentist = compare_arms_with_control(
+                counts, control=baseline, confidence_level=confidence_level,
+                planned_sample_size=design.planned_members,
+            ).set_index("arm")
+            bayesian = compare_rates_bayesian(counts, control=baseline).set_index("arm")
+            for arm in arms:
+                out[(arm, baseline, metric)] = {
+                    "sequential_ci_low": float(frequentist.loc[arm, "sequential_ci_low"]),
+                    "sequential_ci_high": float(frequentist.loc[arm, "sequential_ci_high"]),
+                    "sequential_p_value": float(frequentist.loc[arm, "sequential_p_value"]),
+                    "sequential_p_value_holm": float(frequentist.loc[arm, "sequential_p_value_holm"]),
+                    "chance_to_beat": float(bayesian.loc[arm, "chance_to_beat_control"]),
+                }
+    return out
 
 
 def _validated_members(frame: pd.DataFrame, design: ExperimentDesign) -> pd.DataFrame:

@@ -13,7 +13,10 @@ from typing import Any, Mapping
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from ml.experiments.bayesian import BAYESIAN_METHOD
+from ml.experiments.comparisons import HOLM_METHOD
 from ml.experiments.readout import OUTCOME_METRICS, ExperimentSummary
+from ml.experiments.sequential import SEQUENTIAL_METHOD
 from ml.experiments.statistics import (
     MEAN_CI_METHOD,
     MEAN_DIFFERENCE_METHOD,
@@ -88,6 +91,9 @@ def render_experiment_report(
             "mean": MEAN_CI_METHOD,
             "rate_difference": RATE_DIFFERENCE_METHOD,
             "mean_difference": MEAN_DIFFERENCE_METHOD,
+            "sequential": SEQUENTIAL_METHOD,
+            "holm": HOLM_METHOD,
+            "bayesian": BAYESIAN_METHOD,
         },
     )
     path = Path(html_path)

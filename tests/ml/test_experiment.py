@@ -18,7 +18,7 @@ from ml.experiments.statistics import (
     wilson_interval,
 )
 from ml.reports.experiment_report import render_experiment_report
-from tests.report_reader import arm_figures, arm_sizes, lift_figures
+from tests.report_reader import arm_figures, arm_sizes, lift_figures, sequential_lift_figures
 
 DESIGN = ExperimentDesign("campaign-2025-06")
 
@@ -398,3 +398,38 @@ def test_report_refuses_context_with_an_email_address(tmp_path):
     with pytest.raises(ValueError, match="email"):
         render_experiment_report(summary, tmp_path / "r.html", context={"owner": "someone@example.com"})
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_daily_read_shows_always_valid_intervals_holm_p_values_and_chance_to_beat_from_the_counts(tmp_path):
+    """Recomputed from the raw counts with the sequential, statsmodels and scipy code directly."""
+    from statsmodels.stats.multitest import multipletests
+
+    from ml.experiments.bayesian import chance_to_beat, rate_posterior
+    from ml.experiments.sequential import rate_difference_sequence
+
+    frame = members_with_outcomes(n=8_000)
+    summary = summarise_experiment(frame, DESIGN)
+    page = render_experiment_report(summary, tmp_path / "r.html", context={}).read_text()
+    shown = sequential_lift_figures(page)
+    counts = frame.groupby("arm")["converted"].agg(["sum", "size"])
+    sequences = {
+        arm: rate_difference_sequence(
+            counts.loc[arm, "sum"], counts.loc[arm, "size"], counts.loc["holdout", "sum"], counts.loc["holdout", "size"],
+            planned_sample_size=DESIGN.planned_members,
+        )
+        for arm in ("control", "treatment")
+    }
+    holm = multipletests([float(sequences[arm].p_value) for arm in ("control", "treatment")], method="holm")[1]
+    for position, arm in enumerate(("control", "treatment")):
+        sequence = sequences[arm]
+        row = shown[(arm, "holdout", "conversion_rate")]
+        assert row["sequential_ci"] == f"[{float(sequence.ci_low) * 100:+.2f} pp, {float(sequence.ci_high) * 100:+.2f} pp]"
+        assert row["holm_p"] == ("< 0.001" if holm[position] < 0.001 else f"{holm[position]:.3f}")
+        beat = chance_to_beat(rate_posterior(int(counts.loc[arm, "sum"]), int(counts.loc[arm, "size"])),
+                              rate_posterior(int(counts.loc["holdout", "sum"]), int(counts.loc["holdout", "size"])))
+        assert row["chance_to_beat"] == f"{beat:.2%}"
+        # Valid under daily reading costs width: the always-valid interval contains the fixed one.
+        fixed = summary.comparison(arm, "holdout").rates["converted"]
+        assert fixed.sequential_ci_low < fixed.ci_low and fixed.ci_high < fixed.sequential_ci_high
+    assert summary.to_metrics()["treatment_vs_control.conversion_chance_to_beat"] == pytest.approx(
+        summary.comparison("treatment", "control").rates["converted"].chance_to_beat)
