@@ -184,6 +184,28 @@ class ExperimentSummary:
             )
         return pd.DataFrame(rows)
 
+    def key_metrics(self, metric: str = "converted") -> dict[str, float | int | bool | str | None]:
+        """The figures to glance at, rounded (asset metadata): SRM, and per comparison of
+        `metric` the lift with its always-valid interval, Holm p-value and chance to beat.
+        The full set is `to_metrics`; the tables are in the report."""
+        name = RATE_NAMES[metric]
+        figures: dict[str, Any] = {
+            "n_members": self.n_members,
+            "srm_p_value": self.sample_ratio["p_value"],
+            "srm_passed": self.sample_ratio["passed"],
+        }
+        for comparison in self.comparisons:
+            diff = comparison.rates[metric]
+            prefix = f"{comparison.arm}_vs_{comparison.baseline}.{name}"
+            figures[f"{prefix}_abs_lift"] = diff.absolute_lift
+            figures[f"{prefix}_always_valid_ci"] = f"[{diff.sequential_ci_low:+.4f}, {diff.sequential_ci_high:+.4f}]"
+            figures[f"{prefix}_holm_p_value"] = diff.sequential_p_value_holm
+            figures[f"{prefix}_chance_to_beat"] = diff.chance_to_beat
+        return {
+            key: round(value, 4) if isinstance(value, float) and math.isfinite(value) else _json_number(value)
+            for key, value in figures.items()
+        }
+
     def to_metrics(self) -> dict[str, float | int | bool | str | None]:
         """Flat, JSON-serialisable metrics (NaN becomes None) for asset metadata and MLflow."""
         metrics: dict[str, Any] = {

@@ -439,6 +439,6 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
             "members": len(outcomes),
             "sent_members": int(outcomes["is_sent"].sum()),
             "days_observed": round(days_observed, 2),
-            **summary.to_metrics(),
+            **summary.key_metrics(),
         }
     )

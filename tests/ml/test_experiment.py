@@ -433,3 +433,13 @@ def test_the_daily_read_shows_always_valid_intervals_holm_p_values_and_chance_to
         assert fixed.sequential_ci_low < fixed.ci_low and fixed.ci_high < fixed.sequential_ci_high
     assert summary.to_metrics()["treatment_vs_control.conversion_chance_to_beat"] == pytest.approx(
         summary.comparison("treatment", "control").rates["converted"].chance_to_beat)
+
+
+def test_key_metrics_are_few_rounded_and_the_same_as_the_full_figures():
+    summary = summarise_experiment(members_with_outcomes(n=8_000), DESIGN)
+    key, full = summary.key_metrics(), summary.to_metrics()
+    assert len(key) == 3 + 4 * len(DESIGN.comparisons()) < len(full) / 5
+    lift = full["treatment_vs_holdout.conversion_abs_lift"]
+    assert key["treatment_vs_holdout.conversion_abs_lift"] == round(lift, 4)
+    low, high = full["treatment_vs_holdout.conversion_sequential_ci_low"], full["treatment_vs_holdout.conversion_sequential_ci_high"]
+    assert key["treatment_vs_holdout.conversion_always_valid_ci"] == f"[{low:+.4f}, {high:+.4f}]"
