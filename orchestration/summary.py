@@ -102,6 +102,41 @@ def policy_value_by_day(connection: duckdb.DuckDBPyConnection, simulator_dir: Pa
     return values
 
 
+def print_decisions(connection: duckdb.DuckDBPyConnection) -> None:
+    """The latest send day's decision record, the send-time experiment and the recommendations."""
+    from ml.decisioning.send_time import send_time_readout
+
+    day = connection.execute(f"select max(decided_for) from {tables.SEND_DECISIONS}").fetchone()[0]
+    if day is None:
+        return
+    counts = connection.execute(
+        f"select decision, count(*) from {tables.SEND_DECISIONS} where decided_for = ? group by 1 order by 2 desc", [day]
+    ).fetchall()
+    print(f"\nDecisions for {day} (ml.send_decisions, one row per person): "
+          + ", ".join(f"{decision} {n:,}" for decision, n in counts))
+    outcomes = connection.execute(
+        f"""select ps.send_time_arm, o.delivered, o.opened from {tables.FCT_SEND_OUTCOMES} o
+            join {tables.PLANNED_SENDS} ps on ps.send_plan_id = o.send_id where ps.send_time_arm is not null"""
+    ).df()
+    if len(outcomes):
+        readout = send_time_readout(outcomes)
+        print(
+            f"  Send time: open rate optimised {readout.optimised_opens / max(readout.optimised_sends, 1):.2%} "
+            f"({readout.optimised_sends:,} delivered) vs fixed 10:00 local "
+            f"{readout.fixed_hour_opens / max(readout.fixed_hour_sends, 1):.2%} ({readout.fixed_hour_sends:,}): "
+            f"{readout.difference * 100:+.2f} pp [{readout.ci_low * 100:+.2f}, {readout.ci_high * 100:+.2f}] "
+            "(all live sends, including opens still to land)"
+        )
+    recommendations = connection.execute(
+        f"select source, count(distinct subscriber_key) from {tables.PRODUCT_RECOMMENDATIONS} "
+        f"where recommended_on = (select max(recommended_on) from {tables.PRODUCT_RECOMMENDATIONS}) group by 1 order by 1"
+    ).fetchall()
+    if recommendations:
+        print("  Recommendations (latest day, people per source): "
+              + ", ".join(f"{source} {n:,}" for source, n in recommendations)
+              + "; held-out recall@5 per day in the MLflow experiment product-recommendations")
+
+
 def print_live_days(connection: duckdb.DuckDBPyConnection, settings: PipelineSettings) -> None:
     landed = connection.execute(_LANDED_BY_DAY, [settings.experiment_id + ":"]).df().set_index("day")
     truth = (
@@ -157,6 +192,9 @@ def main() -> None:
             f"+ quarantined {reconciliation[2]:,}"
         )
         print_live_days(connection, settings)
+        present = {f"{schema}.{table}" for schema, table in listed}
+        if {tables.SEND_DECISIONS, tables.PLANNED_SENDS, tables.PRODUCT_RECOMMENDATIONS} <= present:
+            print_decisions(connection)
     print(f"PII vault (the only place with emails and names): {settings.pii_vault_path()}")
 
     client = settings.mlflow_client()

@@ -499,6 +499,16 @@ def test_the_demo_summary_prints_each_live_day_and_judges_the_policy(pipeline_ru
         ).fetchone()
         assert re.search(rf"{day}\s+{sends:,}\s+{opened:,}\s", printed), printed
         assert f"= {values[day].ratio_to_random:.2f}x" in printed
+    decided = dict(warehouse.execute(
+        "select decision, count(*) from ml.send_decisions where decided_for = (select max(decided_for) from ml.send_decisions) group by 1"
+    ).fetchall())
+    assert f"planned {decided['planned']:,}" in printed and f"held_out {decided['held_out']:,}" in printed
+    from ml.decisioning.send_time import send_time_readout
+
+    readout = send_time_readout(warehouse.execute(
+        "select ps.send_time_arm, o.delivered, o.opened from marts.fct_send_outcomes o "
+        "join ml.planned_sends ps on ps.send_plan_id = o.send_id").df())
+    assert f"{readout.difference * 100:+.2f} pp [{readout.ci_low * 100:+.2f}, {readout.ci_high * 100:+.2f}]" in printed
     assert re.search(r"purchase_propensity: champion v[12], test AUC 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", printed), printed
     assert "churn_risk v1: bootstrap (champion after: v1)" in printed
     assert "churn_risk v2: " in printed
