@@ -2,6 +2,7 @@
 planned for the next day (handed to the ESP through the outbox), and the experiment readout
 from the outcomes that landed."""
 
+import math
 from datetime import date, datetime, timedelta
 
 import dagster as dg
@@ -346,8 +347,9 @@ def send_time_experiment(context: dg.AssetExecutionContext, settings: PipelineSe
     return dg.MaterializeResult(
         metadata={
             "sends_read": len(outcomes),
-            **{name: (round(value, 4) if name.endswith(("rate", "difference", "low", "high", "value")) else int(value))
-               for name, value in figures.items() if value == value},
+            # Counts as integers, rates rounded; a rate of an arm without sends yet is left out.
+            **{name: int(value) if name.endswith("_sends") else round(value, 4)
+               for name, value in figures.items() if math.isfinite(value)},
             "read_as_of": settings.as_of(day).isoformat(sep=" "),
         }
     )
