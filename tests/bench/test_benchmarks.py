@@ -114,7 +114,7 @@ def test_the_decision_layer_adds_at_most_15_s_to_a_live_day(tmp_path):
     loop.live_days(defs, instance, run_config, [first + timedelta(days=1)])
     live_run = instance.get_runs(filters=dg.RunsFilter(job_name=loop.DAILY_JOB), limit=1)[0]
     steps = {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(live_run.run_id)}
-    python_steps = {key: steps[key] for key in ("product_recommendations", "planned_sends_and_decisions")}
+    python_steps = {key: steps[key] for key in ("product_recommendations", "planned_sends_and_decisions", "send_time_experiment")}
     event = instance.get_latest_materialization_event(dg.AssetKey("subscriber_contact_policy"))
     assert event.run_id == live_run.run_id
     dbt_seconds = event.asset_materialization.metadata["Execution Duration"].value
