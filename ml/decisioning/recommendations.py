@@ -413,16 +413,16 @@ def recommend_for_day(
     """Fit on every order up to ``as_of`` and recommend ``params.k`` products to each key;
     evaluate a fit on the orders before ``as_of - EVALUATION_DAYS`` on those after.
     Orders after ``as_of`` are ignored (they had not happened)."""
-    _check_columns(orders, ORDER_INPUT, "orders")
+    usable = _usable_orders(orders)
     as_of = pd.Timestamp(as_of)
-    known = orders[pd.to_datetime(orders["ordered_at"]) <= as_of]
+    known = usable[usable["ordered_at"] <= as_of]
     cutoff = as_of - pd.Timedelta(days=EVALUATION_DAYS)
     evaluation, why_not = None, None
     try:
         _, evaluation = evaluate_recommender(known, cutoff, params)
     except ValueError as error:
         why_not = str(error)
-    if _usable_orders(known).empty:
+    if known.empty:
         return DailyRecommendations(
             pd.DataFrame(columns=list(DAILY_RECOMMENDATION_COLUMNS)), evaluation,
             why_not or "no orders up to as_of: nothing to recommend from",

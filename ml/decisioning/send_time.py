@@ -67,7 +67,7 @@ class SendTimePolicy:
             value = getattr(self, name)
             if not (isinstance(value, int) and 0 <= value < HOURS):
                 raise ValueError(f"{name} must be an hour 0..23, got {value!r}")
-        if self.in_quiet_hours(np.array([self.default_local_hour]))[0]:
+        if self.is_quiet(self.default_local_hour):
             raise ValueError(f"default_local_hour {self.default_local_hour} lies inside the quiet hours")
         if self.min_opens < 1 or self.min_segment_opens < 1:
             raise ValueError("min_opens and min_segment_opens must be at least 1")
@@ -79,6 +79,9 @@ class SendTimePolicy:
         targeting policy's hashes."""
         buckets = hash_buckets([str(key) for key in subscriber_keys], f"{self.experiment_salt}:")
         return np.where(buckets < self.fixed_hour_share, FIXED_HOUR_ARM, OPTIMISED_ARM)
+
+    def is_quiet(self, hour: int) -> bool:
+        return bool(self.in_quiet_hours(np.array([hour]))[0])
 
     def in_quiet_hours(self, hours: np.ndarray) -> np.ndarray:
         start, end = self.quiet_start_hour, self.quiet_end_hour
@@ -178,7 +181,7 @@ def schedule_on(send_day: date, local_hour: int, timezone_name, policy: SendTime
     """The UTC moment on the UTC date `send_day` at `local_hour` in the zone, out of quiet
     hours: (naive UTC datetime, the local hour it lands at)."""
     tz = zone(timezone_name)
-    hour = policy.quiet_end_hour if policy.in_quiet_hours(np.array([local_hour]))[0] else local_hour
+    hour = policy.quiet_end_hour if policy.is_quiet(local_hour) else local_hour
     day_start = datetime(send_day.year, send_day.month, send_day.day, tzinfo=timezone.utc)
     for offset in (0, -1, 1):
         local_day = send_day + timedelta(days=offset)
@@ -186,14 +189,14 @@ def schedule_on(send_day: date, local_hour: int, timezone_name, policy: SendTime
         at = local.astimezone(timezone.utc)
         # A DST gap moves a skipped local time forward; it must still be outside quiet hours.
         landed = at.astimezone(tz).hour
-        if day_start <= at < day_start + timedelta(days=1) and not policy.in_quiet_hours(np.array([landed]))[0]:
+        if day_start <= at < day_start + timedelta(days=1) and not policy.is_quiet(landed):
             return at.replace(tzinfo=None), landed
     # No local date puts that hour inside the UTC day (a zone 14 h from UTC near the edge):
     # the first allowed local hour inside the day.
     for step in range(HOURS * 4):
         at = day_start + timedelta(minutes=15 * step)
         landed = at.astimezone(tz).hour
-        if not policy.in_quiet_hours(np.array([landed]))[0]:
+        if not policy.is_quiet(landed):
             return at.replace(tzinfo=None), landed
     raise ValueError(f"every moment of {send_day} is inside the quiet hours in {timezone_name}")
 
