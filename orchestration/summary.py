@@ -22,7 +22,8 @@ SCHEMAS = ("marts", "quality", "experiments", "ml")
 # contactable that day, outside the holdout, reachable at the ESP, and not in the random
 # control (sent regardless of score).
 _POLICY_POOL = f"""
-select d.subscriber_key, x.esp_id, d.decision = '{PLANNED}' as emailed
+select d.subscriber_key, x.esp_id, d.decision = '{PLANNED}' as emailed, d.propensity_score, d.uplift_estimate,
+       d.targeting_policy
 from {tables.SEND_DECISIONS} d
 join (select subscriber_key, min(source_id) as esp_id from {tables.SUBSCRIBER_IDENTITY_CROSSWALK}
       where source_system = 'esp' group by all) x on x.subscriber_key = d.subscriber_key
@@ -87,8 +88,28 @@ def policy_value_by_day(connection: duckdb.DuckDBPyConnection, simulator_dir: Pa
     """Per live day, the policy's true incremental purchases against random targeting of the
     same volume from the same pool, from the simulator's oracle. For the demo summary and
     tests only: no asset reads it."""
+    return {day: value for day, (value, _, _) in _pool_truth_by_day(connection, simulator_dir).items()}
+
+
+def capture_by_day(connection: duckdb.DuckDBPyConnection, simulator_dir: Path) -> dict:
+    """Per live day: {ranking: share of the pool's true incremental purchases captured} at the
+    volume the policy emailed, for the propensity score, the uplift estimate (when the day
+    has one), random targeting and the oracle; and the targeting policy that acted."""
+    from ml.simulator.evaluation import captured_share
+
+    out = {}
+    for day, (value, pool, truth) in _pool_truth_by_day(connection, simulator_dir).items():
+        rankings = {"propensity": pool["propensity_score"].to_numpy(dtype=float)}
+        if pool["uplift_estimate"].notna().all():
+            rankings["uplift"] = pool["uplift_estimate"].to_numpy(dtype=float)
+        out[day] = (captured_share(truth, rankings, value.emailed), str(pool["targeting_policy"].iloc[0]))
+    return out
+
+
+def _pool_truth_by_day(connection: duckdb.DuckDBPyConnection, simulator_dir: Path) -> dict:
+    """{day: (TargetingValue, the policy's pool, its true uplifts)} for every live day."""
     from ml.simulator.evaluation import targeting_value
-    from ml.simulator.world import World, send_truth_path
+    from ml.simulator.world import World
 
     world = World(simulator_dir)
     values = {}
@@ -97,8 +118,8 @@ def policy_value_by_day(connection: duckdb.DuckDBPyConnection, simulator_dir: Pa
         pool = connection.execute(_POLICY_POOL, [day]).df()
         if pool.empty:
             continue
-        truth = world.true_uplift(day, pool["esp_id"])
-        values[day] = targeting_value(truth["true_uplift"].to_numpy(), pool["emailed"].to_numpy(dtype=bool))
+        truth = world.true_uplift(day, pool["esp_id"])["true_uplift"].to_numpy()
+        values[day] = (targeting_value(truth, pool["emailed"].to_numpy(dtype=bool)), pool, truth)
     return values
 
 
@@ -163,11 +184,26 @@ def print_live_days(connection: duckdb.DuckDBPyConnection, settings: PipelineSet
             )
         print(line)
     if truth:
+        print_capture(connection, settings.simulator_path())
         shift = json.loads((settings.simulator_path() / "truth.json").read_text())["generator"]["shift"]
         print(
             f"  The world's scripted shift starts on live day {shift['live_day']}: people whose top category is "
             f"{shift['category']} open {shift['responsiveness_factor']}x and buy {shift['demand_factor']}x as often."
         )
+
+
+def print_capture(connection: duckdb.DuckDBPyConnection, simulator_dir: Path) -> None:
+    """Per live day, the share of the pool's true incremental purchases each ranking captures
+    at the volume the policy emailed (the oracle's view; the pipeline never reads it)."""
+    captured = capture_by_day(connection, simulator_dir)
+    if not captured:
+        return
+    print("\nShare of the true incremental purchases captured at the policy's volume (simulator oracle)")
+    print(f"  {'day':<10} {'uplift':>7} {'propensity':>11} {'random':>7} {'oracle':>7}   policy that acted")
+    for day, (shares, policy) in captured.items():
+        uplift = f"{shares['uplift']:.1%}" if "uplift" in shares else "-"
+        print(f"  {day!s:<10} {uplift:>7} {shares['propensity']:>11.1%} {shares['random']:>7.1%} "
+              f"{shares['oracle']:>7.1%}   {policy.split('(')[0]}")
 
 
 def main() -> None:

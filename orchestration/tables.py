@@ -38,6 +38,9 @@ EXPERIMENT_ASSIGNMENTS = "ml.experiment_assignments"
 PLANNED_SENDS = "ml.planned_sends"
 # Products per person per day (orchestration/defs/recommendations.py).
 PRODUCT_RECOMMENDATIONS = "ml.product_recommendations"
+# Each person's estimated uplift of an email per day, and whether the uplift model decides
+# (orchestration/defs/uplift.py).
+UPLIFT_ESTIMATES = "ml.uplift_estimates"
 # Why each person was or was not emailed on a send day: one row per person per day
 # (ml.decisioning.send_plan.DECISION_COLUMNS). The table auditors query.
 SEND_DECISIONS = "ml.send_decisions"

@@ -480,6 +480,47 @@ def test_the_score_based_policy_beats_random_targeting_against_the_truth(pipelin
         assert value.ratio_to_random > RATIO_TO_RANDOM_AT_LEAST, (day, value)
 
 
+def test_the_uplift_model_is_fitted_daily_on_randomised_rows_and_its_verdict_reaches_every_decision(
+    pipeline_run, warehouse
+):
+    """Each day's uplift fit estimates everyone scored; whether it acts is the same on the
+    estimates, the MLflow run and the next day's targeting policy; each ranking's captured
+    share of the true incremental purchases is scored against the oracle."""
+    from mlflow import MlflowClient
+
+    from orchestration.summary import capture_by_day
+
+    _, state = pipeline_run
+    for day in LIVE_DAYS:
+        scored_on = day - timedelta(days=1)
+        estimates = warehouse.execute(
+            "select count(*), count(distinct uplift_run_id), bool_and(acts), min(learner) from ml.uplift_estimates "
+            "where estimated_on = ?", [scored_on]
+        ).fetchone()
+        features = warehouse.execute("select count(*) from marts.scoring_features").fetchone()[0]
+        assert estimates[0] == features and estimates[1] == 1 and estimates[3] in ("t_learner", "s_learner")
+        run_id = warehouse.execute(
+            "select min(uplift_run_id) from ml.uplift_estimates where estimated_on = ?", [scored_on]
+        ).fetchone()[0]
+        uri = f"sqlite:///{state}/mlflow/mlflow.db"
+        run = MlflowClient(tracking_uri=uri, registry_uri=uri).get_run(run_id)
+        assert run.data.tags["acts"] == str(estimates[2]).lower()
+        assert run.data.metrics["rows"] > 2000 and "t_learner_qini_auc" in run.data.metrics
+        policies = {row[0].split("(")[0] for row in warehouse.execute(
+            "select distinct targeting_policy from ml.send_decisions where decided_for = ?", [day]).fetchall()}
+        assert policies == {"uplift-net-value-v1" if estimates[2] else "propensity-top-share-v1"}, policies
+        recorded = warehouse.execute(
+            "select count(*) filter (uplift_estimate is not null and uplift_run_id = ?), count(*) "
+            "from ml.send_decisions where decided_for = ? and propensity_score is not null", [run_id, day]
+        ).fetchone()
+        assert recorded[0] == recorded[1] > 0
+    captured = capture_by_day(warehouse, state / "simulator")
+    assert sorted(captured) == LIVE_DAYS
+    for day, (shares, _) in captured.items():
+        assert {"uplift", "propensity", "random", "oracle"} <= set(shares)
+        assert shares["oracle"] >= max(shares["uplift"], shares["propensity"]) and 0 < shares["random"] < 1
+
+
 def test_the_demo_summary_prints_each_live_day_and_judges_the_policy(pipeline_run, warehouse, monkeypatch, capsys):
     """`make demo` ends with `python -m orchestration.summary` on the same state."""
     from orchestration import summary
@@ -499,6 +540,10 @@ def test_the_demo_summary_prints_each_live_day_and_judges_the_policy(pipeline_ru
         ).fetchone()
         assert re.search(rf"{day}\s+{sends:,}\s+{opened:,}\s", printed), printed
         assert f"= {values[day].ratio_to_random:.2f}x" in printed
+    captured = summary.capture_by_day(warehouse, state / "simulator")
+    for day, (shares, _) in captured.items():
+        assert re.search(rf"{day}\s+{shares['uplift']:.1%}\s+{shares['propensity']:.1%}\s+{shares['random']:.1%}\s+"
+                         rf"{shares['oracle']:.1%}", printed), printed
     decided = dict(warehouse.execute(
         "select decision, count(*) from ml.send_decisions where decided_for = (select max(decided_for) from ml.send_decisions) group by 1"
     ).fetchall())

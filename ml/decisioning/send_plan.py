@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ml.copy.variants import CHOICE_COLUMNS, choose_variant_per_subscriber
-from ml.decisioning.policy import NOT_SELECTED, SELECTED_BY_SCORE, TargetingPolicy, target
+from ml.decisioning.policy import NOT_SELECTED_REASONS, SELECTED_BY_SCORE, SELECTED_BY_UPLIFT, TargetingPolicy, target
 from ml.experiments.design import HOLDOUT_ARM
 
 ASSIGNMENT_INPUT = ("subscriber_key", "experiment_id", "arm")
@@ -47,7 +47,11 @@ RECOMMENDATION_COLUMN_TYPES = {
     "recommendation_run_id": "varchar",
 }
 
-# The experiment arm and the score a send or decision rests on.
+# The day's uplift estimates (ml.uplift_estimates): the predicted increase in the chance of a
+# purchase if emailed, and the MLflow run of the fit that made it.
+UPLIFT_INPUT = ("subscriber_key", "uplift_estimate", "uplift_run_id")
+
+# The experiment arm and the scores a send or decision rests on.
 ASSIGNMENT_AND_SCORE_TYPES = {
     "experiment_id": "varchar",
     "arm": "varchar",
@@ -55,6 +59,8 @@ ASSIGNMENT_AND_SCORE_TYPES = {
     "model_name": "varchar",
     "model_version": "varchar",
     "features_cutoff_at": "timestamp",
+    "uplift_estimate": "double",
+    "uplift_run_id": "varchar",
 }
 
 # When each send leaves and why (ml.decisioning.send_time.SEND_TIME_COLUMNS but the key).
@@ -130,6 +136,8 @@ DECISION_COLUMN_TYPES = {
     "targeting_group": "varchar",
     "selected_by": "varchar",
     "propensity_cut": "double",
+    # The smallest uplift estimate the uplift policy emailed (null when propensity decided).
+    "uplift_cut": "double",
     "send_plan_id": "varchar",
     "variant_id": "varchar",
     **RECOMMENDATION_COLUMN_TYPES,
@@ -170,6 +178,7 @@ def plan_sends(
     policy: TargetingPolicy | None = None,
     recommendations: pd.DataFrame | None = None,
     send_times: pd.DataFrame | None = None,
+    uplift: pd.DataFrame | None = None,
 ) -> SendPlan:
     """Plan one email per assigned, scored, eligible member outside the holdout.
 
@@ -184,7 +193,9 @@ def plan_sends(
     Each send and decision carries the person's `recommendations` of the day
     (RECOMMENDATION_INPUT; none given: empty lists), for the copy step and the audit, and
     the time it is scheduled for with its reason (`send_times`, SEND_TIME_COLUMN_TYPES; none
-    given: null, and the ESP sends with its campaign).
+    given: null, and the ESP sends with its campaign). Each also carries the person's
+    uplift estimate (`uplift`, UPLIFT_INPUT; none given: null), which the policy ranks by
+    when it says so.
 
     Each send is for the day `planned_for`, in that day's campaign
     (`<experiment_id>:<planned_for>`), with an id that is unique per experiment, day and
@@ -206,11 +217,13 @@ def plan_sends(
 
     products = recommended_products(recommendations)
     timing = _send_time_rows(send_times)
+    uplift = _uplift_rows(uplift)
     members = assignments[list(ASSIGNMENT_INPUT)]
     held_out = int((members["arm"] == HOLDOUT_ARM).sum())
     members = members[members["arm"] != HOLDOUT_ARM]
     candidates = (
         members.merge(scores[list(SCORE_INPUT)], on="subscriber_key", how="inner")
+        .merge(uplift, on="subscriber_key", how="left")
         .rename(columns={"cutoff_at": "features_cutoff_at"})
         .merge(profiles[list(PROFILE_INPUT)], on="subscriber_key", how="inner")
         .merge(eligibility[list(ELIGIBILITY_INPUT)], on="subscriber_key", how="inner")
@@ -229,13 +242,14 @@ def plan_sends(
     addressed = candidates.merge(esp_contacts[list(ESP_CONTACT_INPUT)], on="subscriber_key", how="inner")
     no_esp_contact = len(candidates) - len(addressed)
     targeted = target(addressed, policy) if not addressed.empty else addressed.assign(targeting_group=None, selected_by=None)
-    not_selected = int((targeted["selected_by"] == NOT_SELECTED).sum())
+    passed_over = targeted["selected_by"].isin(NOT_SELECTED_REASONS)
+    not_selected = int(passed_over.sum())
     sends = _sends(
-        targeted[targeted["selected_by"] != NOT_SELECTED], variants, products, timing, planned_for, feature_list_sha256,
+        targeted[~passed_over], variants, products, timing, planned_for, feature_list_sha256,
         planned_at,
     )
     decisions = _decision_record(
-        assignments, scores, profiles, eligibility, esp_contacts, targeted, sends, products,
+        assignments, scores, uplift, profiles, eligibility, esp_contacts, targeted, sends, products,
         decided_for=planned_for, decided_at=planned_at, policy=policy, feature_list_sha256=feature_list_sha256,
     )
     return SendPlan(
@@ -263,6 +277,18 @@ def recommended_products(recommendations: pd.DataFrame | None) -> pd.DataFrame:
         recommendation_source=("source", "first"),
         recommendation_run_id=("mlflow_run_id", "first"),
     ).reset_index()
+
+
+def _uplift_rows(uplift: pd.DataFrame | None) -> pd.DataFrame:
+    if uplift is None:
+        return pd.DataFrame({column: pd.Series(dtype="object" if column != "uplift_estimate" else "float64")
+                             for column in UPLIFT_INPUT})
+    missing = [column for column in UPLIFT_INPUT if column not in uplift.columns]
+    if missing:
+        raise ValueError(f"uplift lacks columns {missing}")
+    if uplift["subscriber_key"].duplicated().any():
+        raise ValueError("uplift has more than one row per subscriber_key")
+    return uplift[list(UPLIFT_INPUT)]
 
 
 def _send_time_rows(send_times: pd.DataFrame | None) -> pd.DataFrame:
@@ -319,6 +345,7 @@ def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, products: pd.Da
 def _decision_record(
     assignments: pd.DataFrame,
     scores: pd.DataFrame,
+    uplift: pd.DataFrame,
     profiles: pd.DataFrame,
     eligibility: pd.DataFrame,
     esp_contacts: pd.DataFrame,
@@ -339,6 +366,7 @@ def _decision_record(
         eligibility[list(ELIGIBILITY_INPUT)].assign(has_verdict=True)
         .merge(assignments[list(ASSIGNMENT_INPUT)], on="subscriber_key", how="outer")
         .merge(scores[list(SCORE_INPUT)], on="subscriber_key", how="left")
+        .merge(uplift, on="subscriber_key", how="left")
         .rename(columns={"cutoff_at": "features_cutoff_at"})
         .merge(targeted[["subscriber_key", "targeting_group", "selected_by"]], on="subscriber_key", how="left")
         # The send's own facts, for planned people only: nobody else has a send time.
@@ -358,7 +386,7 @@ def _decision_record(
         (~consented, NOT_CONSENTED),
         (~people["is_contactable"].eq(True), NOT_CONTACTABLE),
         (~keys.isin(esp_contacts["subscriber_key"]), NO_ESP_CONTACT),
-        (people["selected_by"].eq(NOT_SELECTED), NOT_SELECTED_BY_POLICY),
+        (people["selected_by"].isin(NOT_SELECTED_REASONS), NOT_SELECTED_BY_POLICY),
         (people["send_plan_id"].notna(), PLANNED),
     ]
     people["decision"] = np.select([gate for gate, _ in gates], [name for _, name in gates], default="")
@@ -372,6 +400,8 @@ def _decision_record(
     ]
     by_score = people.loc[people["selected_by"].eq(SELECTED_BY_SCORE), "propensity_score"]
     people["propensity_cut"] = float(by_score.min()) if len(by_score) else np.nan
+    by_uplift = people.loc[people["selected_by"].eq(SELECTED_BY_UPLIFT), "uplift_estimate"]
+    people["uplift_cut"] = float(by_uplift.min()) if len(by_uplift) else np.nan
     people["targeting_policy"] = policy.describe()
     people["decided_for"] = pd.Timestamp(decided_for).date()
     people["decided_at"] = pd.Timestamp(decided_at)

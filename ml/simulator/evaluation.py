@@ -50,6 +50,27 @@ def targeting_value(true_uplift: np.ndarray, emailed: np.ndarray) -> TargetingVa
     )
 
 
+def captured_share(true_uplift: np.ndarray, rankings: dict[str, np.ndarray], volume: int) -> dict[str, float]:
+    """The share of a pool's true incremental purchases that emailing `volume` people captures,
+    for each ranking (name -> score, highest emailed first; ties by position), for random
+    targeting (expected: volume / pool) and for the true uplift's own ranking (`oracle`).
+    Rankings with a missing score are left out."""
+    uplift = np.asarray(true_uplift, dtype=float)
+    if not 0 <= volume <= len(uplift):
+        raise ValueError(f"volume {volume} is outside the pool of {len(uplift)}")
+    total = uplift.sum()
+    if len(uplift) == 0 or total == 0:
+        return {}
+
+    def top(score) -> float:
+        chosen = np.argsort(-np.asarray(score, dtype=float), kind="stable")[:volume]
+        return float(uplift[chosen].sum() / total)
+
+    shares = {name: top(score) for name, score in rankings.items()
+              if len(score) == len(uplift) and not np.isnan(np.asarray(score, dtype=float)).any()}
+    return {**shares, "random": volume / len(uplift), "oracle": top(uplift)}
+
+
 def history_purchase_probability(oracle_dir, crm_ids, cutoffs, horizon_days: int) -> np.ndarray:
     """The true probability that each person buys in [cutoff, cutoff + horizon_days): one
     minus exp(-the daily hazards they actually lived with in that window), email boosts

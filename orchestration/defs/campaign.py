@@ -10,10 +10,10 @@ import pandas as pd
 
 from ml.copy.blocks import load_approved_blocks
 from ml.copy.variants import compose_variants
-from ml.decisioning.policy import TargetingPolicy
+from ml.decisioning.policy import BY_PROPENSITY, BY_UPLIFT, TargetingPolicy
 from ml.decisioning.send_plan import (
     CONSENT_INPUT, CONTACT_POLICY_INPUT, DECISION_COLUMN_TYPES, PLANNED, PLANNED_SEND_COLUMN_TYPES, PROFILE_INPUT,
-    RECOMMENDATION_INPUT, SCORE_INPUT, plan_sends,
+    RECOMMENDATION_INPUT, SCORE_INPUT, UPLIFT_INPUT, plan_sends,
 )
 from ml.decisioning.send_time import SendTimePolicy, plan_send_times, send_time_readout
 from ml.experiments.design import ExperimentDesign, assign_arms
@@ -118,7 +118,7 @@ def experiment_assignments(context: dg.AssetExecutionContext, settings: Pipeline
 
 PLANNED_SENDS_DEPS = ["experiment_assignments", "subject_line_variants", "subscriber_eligibility",
                       "subscriber_contact_policy", "subscriber_profiles", "subscriber_identity_crosswalk",
-                      "product_recommendations", "fct_email_events"]
+                      "product_recommendations", "fct_email_events", "uplift_estimates"]
 # Opens older than this no longer say when a person reads.
 SEND_TIME_HISTORY_DAYS = 180
 
@@ -135,7 +135,8 @@ SEND_TIME_HISTORY_DAYS = 180
                 "run of their fit, the consent proof it rests on and the contact policy version it was "
                 "judged under. Holdout members get no send, nor anyone the "
                 "consent mart or the contact policy (frequency cap, minimum gap, fatigue) excludes; of the "
-                "others, the top share by propensity plus a random control are emailed. Handed to the ESP "
+                "others, a random control plus a volume budget ranked by propensity, or by uplift (net value above "
+                "cost) on the days the uplift model has shown it ranks better (uplift_estimates). Handed to the ESP "
                 "as outbox/<next day>/sends.parquet (ESP ids and copy only). Table ml.planned_sends, one "
                 "slice per send day (planned_for)."
             ),
@@ -151,8 +152,8 @@ SEND_TIME_HISTORY_DAYS = 180
                 "subscriber and every member of the day's experiment) with the decision (planned, or the "
                 "first gate that stopped them: not_consented, not_assigned, held_out, not_scored, "
                 "not_contactable, no_esp_contact, not_selected), every consent and contact-policy reason "
-                "that applies, the contact policy version, the targeting policy and its propensity cut, "
-                "the score and model version, the arm, the recommended products with their source and "
+                "that applies, the contact policy version, the targeting policy and its propensity or uplift cut, "
+                "the score and model version, the uplift estimate and its MLflow run, the arm, the recommended products with their source and "
                 "MLflow run, and for a send its id and subject-line variant. "
                 "No PII. Table ml.send_decisions, one slice per send day (decided_for)."
             ),
@@ -189,6 +190,11 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
     warehouse = settings.warehouse()
     day = partition_day(context)
     send_day = next_day(day)
+    uplift = warehouse.read(
+        f"select {', '.join(UPLIFT_INPUT)}, acts from {tables.UPLIFT_ESTIMATES} where estimated_on = ?", [day]
+    )
+    # The uplift model decides only when the day's fit showed it ranks better than the propensity.
+    uplift_acts = bool(len(uplift)) and bool(uplift["acts"].all())
     plan = plan_sends(
         warehouse.read(
             f"select subscriber_key, experiment_id, arm from {tables.EXPERIMENT_ASSIGNMENTS} where assigned_on = ?", [day]
@@ -210,8 +216,10 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
         feature_list_sha256=feature_list_hash(),
         planned_at=settings.as_of(day),
         policy=TargetingPolicy(
-            top_share=settings.targeting_top_share, random_control_share=settings.targeting_random_control_share
+            top_share=settings.targeting_top_share, random_control_share=settings.targeting_random_control_share,
+            rank_by=BY_UPLIFT if uplift_acts else BY_PROPENSITY,
         ),
+        uplift=uplift,
         recommendations=warehouse.read(
             f"select {', '.join(RECOMMENDATION_INPUT)} from {tables.PRODUCT_RECOMMENDATIONS} where recommended_on = ?", [day]
         ),
@@ -246,6 +254,8 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
             "propensity_cut": round(float(decisions["propensity_cut"].iloc[0]), 4)
             if len(decisions) and pd.notna(decisions["propensity_cut"].iloc[0]) else None,
             "targeting_policy": decisions["targeting_policy"].iloc[0] if len(decisions) else None,
+            "uplift_cut": round(float(decisions["uplift_cut"].iloc[0]), 5)
+            if len(decisions) and pd.notna(decisions["uplift_cut"].iloc[0]) else None,
         },
     )
     yield dg.MaterializeResult(

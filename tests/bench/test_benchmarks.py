@@ -92,13 +92,14 @@ def test_one_million_subscribers_generate_without_running_out_of_memory(tmp_path
     assert peak_gb < GENERATOR_PEAK_RSS_GB
 
 
-DECISION_LAYER_SECONDS = 15  # what the contact policy, recommendations and decision record may add to a live day
+DECISION_LAYER_SECONDS = 15  # what the contact policy, uplift, recommendations and decision record may add to a live day
 
 
 def test_the_decision_layer_adds_at_most_15_s_to_a_live_day(tmp_path):
     """A live day at 20,000 people: the dbt contact policy model (dbt's execution time, on its
     materialisation; its tests run inside the dbt step and are not split out), the day's
-    recommendations and the plan with its decision record (their Dagster steps)."""
+    uplift fit and estimates, recommendations and the plan with its decision record (their
+    Dagster steps)."""
     from datetime import timedelta
 
     from orchestration import loop
@@ -114,7 +115,8 @@ def test_the_decision_layer_adds_at_most_15_s_to_a_live_day(tmp_path):
     loop.live_days(defs, instance, run_config, [first + timedelta(days=1)])
     live_run = instance.get_runs(filters=dg.RunsFilter(job_name=loop.DAILY_JOB), limit=1)[0]
     steps = {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(live_run.run_id)}
-    python_steps = {key: steps[key] for key in ("product_recommendations", "planned_sends_and_decisions", "send_time_experiment")}
+    python_steps = {key: steps[key] for key in ("uplift_estimates", "product_recommendations", "planned_sends_and_decisions",
+                                                   "send_time_experiment")}
     event = instance.get_latest_materialization_event(dg.AssetKey("subscriber_contact_policy"))
     assert event.run_id == live_run.run_id
     dbt_seconds = event.asset_materialization.metadata["Execution Duration"].value

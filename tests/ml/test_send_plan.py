@@ -11,7 +11,8 @@ import pytest
 
 from ml.copy.blocks import load_approved_blocks
 from ml.copy.variants import compose_variants
-from ml.decisioning.policy import RANDOM_CONTROL, SELECTED_BY_SCORE, TargetingPolicy, target
+from ml.decisioning.policy import RANDOM_CONTROL, SELECTED_BY_SCORE, SELECTED_BY_UPLIFT, TargetingPolicy, target
+from ml.decisioning.uplift.decision import BEYOND_BUDGET, NOT_WORTH_THE_COST
 from ml.decisioning.send_plan import DECISION_COLUMNS, DECISIONS, PLANNED_SEND_COLUMNS, plan_sends, send_plan_id
 
 BLOCKS = Path(__file__).resolve().parents[2] / "data" / "copy" / "approved_subject_lines.v1.json"
@@ -286,3 +287,45 @@ def test_a_planned_send_carries_its_scheduled_time_and_reason_and_nobody_else_do
     with pytest.raises(ValueError, match="send_times lack columns"):
         plan_sends(*inputs()[:4], variants, ESP_CONTACTS, planned_for=PLANNED_FOR, feature_list_sha256="abc",
                    planned_at=PLANNED_AT, send_times=times.drop(columns="send_time_arm"))
+
+
+def test_ranked_by_uplift_the_budget_goes_to_the_highest_net_value_above_cost():
+    members = pd.DataFrame({
+        "subscriber_key": ["a", "b", "c", "d", "e", "f"],
+        # Propensity would pick f, e, d; the uplift estimates disagree.
+        "propensity_score": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        "uplift_estimate": [0.010, 0.020, -0.01, 0.0010, 0.004, 0.0005],
+    })
+    # A send costs 0.05; a conversion is worth 40: worth it above an uplift of 0.00125.
+    policy = TargetingPolicy(top_share=0.5, random_control_share=0.0, rank_by="uplift", value_per_conversion=40,
+                             cost_per_send=0.05)
+    targeted = target(members, policy).set_index("subscriber_key")["selected_by"]
+    assert targeted.to_dict() == {
+        "a": SELECTED_BY_UPLIFT, "b": SELECTED_BY_UPLIFT, "e": SELECTED_BY_UPLIFT,
+        "c": NOT_WORTH_THE_COST, "d": NOT_WORTH_THE_COST, "f": NOT_WORTH_THE_COST,
+    }
+    # A budget of 2 (top_share 1/3 of 6) keeps the two best and says why e is left out.
+    tighter = target(members, TargetingPolicy(top_share=1 / 3, random_control_share=0.0, rank_by="uplift"))
+    assert tighter.set_index("subscriber_key").loc["e", "selected_by"] == BEYOND_BUDGET
+    assert "uplift-net-value-v1" in policy.describe() and "cost_per_send=0.05" in policy.describe()
+    with pytest.raises(ValueError, match="uplift_estimate"):
+        target(members.drop(columns="uplift_estimate"), policy)
+
+
+def test_a_plan_ranked_by_uplift_records_estimates_cut_and_reasons(variants):
+    assignments, scores, profiles, eligibility = inputs()
+    # k1..k7 are sendable; uplift ranks them in reverse of propensity.
+    uplift = pd.DataFrame({"subscriber_key": KEYS, "uplift_estimate": [0.01 * (8 - i) for i in range(8)],
+                           "uplift_run_id": "run-u"})
+    result = plan_sends(
+        assignments, scores, profiles, eligibility, variants, ESP_CONTACTS, planned_for=PLANNED_FOR,
+        feature_list_sha256="abc", planned_at=PLANNED_AT, uplift=uplift,
+        policy=TargetingPolicy(top_share=3 / 7, random_control_share=0.0, rank_by="uplift"),
+    )
+    assert sorted(result.sends["subscriber_key"]) == ["k1", "k2", "k3"]
+    assert (result.sends["uplift_run_id"] == "run-u").all()
+    decisions = result.decisions.set_index("subscriber_key")
+    assert decisions.loc["k4", "decision"] == "not_selected" and decisions.loc["k4", "selected_by"] == BEYOND_BUDGET
+    assert decisions["uplift_cut"].iloc[0] == pytest.approx(0.05)
+    assert decisions.loc["k0", "uplift_estimate"] == pytest.approx(0.08)  # held out, still recorded
+    assert decisions["propensity_cut"].isna().all()

@@ -1,0 +1,107 @@
+"""The loop's uplift model: only randomised rows teach it, the balance check tells random
+sends from targeted ones, and the model decides only when it beats the propensity ranking on
+held-out randomised rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.decisioning.uplift.daily import PROPENSITY_BASELINE, estimate_uplift, fit_daily_uplift
+from ml.decisioning.uplift.examples import (
+    BALANCED_AUC, LOOP_HOLDOUT, LOOP_RANDOM_CONTROL, SHOP_HISTORY, assignment_balance, randomised_examples,
+)
+from ml.propensity.features import NUMERIC_FEATURES, PRODUCT_CATEGORIES, PURCHASE_LABEL
+
+
+def feature_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({column: rng.random(n) for column in NUMERIC_FEATURES})
+    frame["top_category"] = rng.choice(PRODUCT_CATEGORIES, n)
+    frame["subscriber_key"] = [f"key{i:06d}" for i in range(n)]
+    frame["cutoff_at"] = pd.Timestamp("2026-05-01")
+    return frame
+
+
+def test_only_randomised_rows_are_kept_with_their_treatment():
+    cutoffs = [pd.Timestamp("2026-05-01"), pd.Timestamp("2026-07-03")]  # before and after the loop began
+    keys = ["on_list_got", "on_list_missed", "never_sent", "opted_out", "holdout", "holdout_emailed", "control", "policy"]
+    examples = pd.concat([feature_frame(len(keys)).assign(subscriber_key=keys, cutoff_at=c) for c in cutoffs])
+    examples[PURCHASE_LABEL] = 1
+    exposure = examples[["subscriber_key", "cutoff_at"]].assign(
+        sends_before=lambda f: np.where(f["subscriber_key"] == "never_sent", 0, 2),
+        sends_in_window=lambda f: np.where(f["subscriber_key"].isin(["holdout", "on_list_missed"]), 0, 1),
+        got_first_campaign=lambda f: f["subscriber_key"].eq("on_list_got"),
+        opted_out_before=lambda f: f["subscriber_key"].eq("opted_out"),
+    )
+    units = pd.DataFrame({"subscriber_key": ["holdout", "holdout_emailed", "control"],
+                          "unit": [LOOP_HOLDOUT, LOOP_HOLDOUT, LOOP_RANDOM_CONTROL]})
+    result = randomised_examples(examples, exposure, loop_started_at=pd.Timestamp("2026-06-30"), loop_units=units)
+    kept = {(row.source, row.subscriber_key, str(row.cutoff_at.date())): row.treated for row in result.rows.itertuples()}
+    # Before the loop: everyone on the list, treated by the first campaign (emailed later that
+    # week is not "got the first campaign"). After: only the units; a holdout member who was
+    # emailed anyway breaks the unit's promise and is left out.
+    assert kept == {
+        (SHOP_HISTORY, "on_list_got", "2026-05-01"): 1,
+        (SHOP_HISTORY, "on_list_missed", "2026-05-01"): 0,
+        (SHOP_HISTORY, "holdout", "2026-05-01"): 0,
+        (SHOP_HISTORY, "holdout_emailed", "2026-05-01"): 0,
+        (SHOP_HISTORY, "control", "2026-05-01"): 0,
+        (SHOP_HISTORY, "policy", "2026-05-01"): 0,
+        (LOOP_HOLDOUT, "holdout", "2026-07-03"): 0,
+        (LOOP_RANDOM_CONTROL, "control", "2026-07-03"): 1,
+    }
+    assert result.counts[SHOP_HISTORY] == {"rows": 6, "treated": 1, "converted": 6}
+    with pytest.raises(ValueError, match="loop units"):
+        randomised_examples(examples, exposure, loop_started_at=None, loop_units=units.assign(unit="policy"))
+
+
+def test_the_balance_check_tells_random_sends_from_targeted_ones():
+    rows = feature_frame(4_000, seed=1)
+    rng = np.random.default_rng(2)
+    random_sends = rows.assign(treated=(rng.random(len(rows)) < 0.6).astype(int))
+    targeted = rows.assign(treated=(rows["clicks_30d"] + 0.2 * rng.random(len(rows)) > 0.6).astype(int))
+    assert assignment_balance(random_sends) < BALANCED_AUC
+    assert assignment_balance(targeted) > 0.9
+
+
+def randomised_rows(n: int, effect: float, seed: int = 0) -> pd.DataFrame:
+    """Half emailed at random; an email adds `effect` to the purchase chance of people with a
+    high opens_30d only. The propensity baseline knows the base chance, not the effect."""
+    rng = np.random.default_rng(seed)
+    rows = feature_frame(n, seed)
+    treated = (rng.random(n) < 0.5).astype(int)
+    base = 0.03 + 0.1 * rows["orders_90d"]
+    chance = base + effect * treated * (rows["opens_30d"] > 0.7)
+    return rows.assign(treated=treated, **{PURCHASE_LABEL: (rng.random(n) < chance).astype(int),
+                                         PROPENSITY_BASELINE: base})
+
+
+def test_the_uplift_model_decides_only_when_it_beats_the_propensity_ranking():
+    strong = fit_daily_uplift(randomised_rows(12_000, effect=0.3))
+    assert strong.acts and strong.qini_gain_ci[0] > 0
+    assert "the uplift model decides" in strong.reason
+    estimates = estimate_uplift(strong, feature_frame(1_000, seed=5))
+    responsive = feature_frame(1_000, seed=5)["opens_30d"] > 0.7
+    assert estimates[responsive].mean() - estimates[~responsive].mean() > 0.15
+    none = fit_daily_uplift(randomised_rows(12_000, effect=0.0))
+    assert not none.acts and "propensity ranking decides" in none.reason
+    assert set(strong.metrics()) >= {"t_learner_qini_auc", "propensity_score_qini_auc", "qini_gain_ci_low"}
+
+
+def test_too_little_randomised_data_fits_nothing_and_says_why():
+    fit = fit_daily_uplift(randomised_rows(1_000, effect=0.3))
+    assert fit.model is None and not fit.acts
+    assert "1,000 rows" in fit.reason and "need 2,000 rows" in fit.reason
+    with pytest.raises(ValueError, match="no uplift model"):
+        estimate_uplift(fit, feature_frame(10))
+
+
+def test_captured_share_scores_rankings_at_the_same_volume():
+    from ml.simulator.evaluation import captured_share
+
+    truth = np.array([0.04, 0.0, 0.03, -0.01, 0.02, 0.0])  # 0.08 incremental purchases in all
+    shares = captured_share(truth, {"good": np.array([6, 1, 5, 0, 4, 2]), "bad": np.array([0, 6, 1, 5, 2, 4]),
+                                    "unknown": np.array([1, 2, np.nan, 4, 5, 6])}, volume=2)
+    assert shares == pytest.approx({"good": 0.875, "bad": -0.125, "random": 1 / 3, "oracle": 0.875})
