@@ -92,3 +92,13 @@ def sequential_lift_figures(page: str) -> dict[tuple[str, str, str], dict[str, s
             "chance_to_beat": cells["chance_to_beat"],
         }
     return out
+
+
+def verdicts(page: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(arm, baseline) -> (verdict, reason) from the report's verdict table."""
+    return {
+        (row["cells"][0]["text"].strip(), row["cells"][1]["text"].strip()):
+            (row["attrs"]["data-verdict"], " ".join(row["cells"][3]["text"].split()))
+        for row in report_tables(page)["verdicts"]
+        if "data-verdict" in row["attrs"]
+    }

@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from statsmodels.stats.proportion import proportion_confint
 
-from tests.report_reader import arm_figures, arm_sizes
+from tests.report_reader import arm_figures, arm_sizes, verdicts
 
 pytestmark = pytest.mark.e2e
 
@@ -336,6 +336,12 @@ def test_the_report_shows_each_arms_own_outcomes_and_intervals(pipeline_run, war
             low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
             assert shown[(arm, metric)] == (f"{successes / n:.2%}", f"{max(low, 0):.2%}", f"{min(high, 1):.2%}"), arm
     assert (reports / f"feature_drift_report_{LAST_DAY}.html").stat().st_size > 10_000
+    # The JSON twin holds the same figures, and the verdict the page states.
+    twin = json.loads((reports / f"experiment_report_{EXPERIMENT}_{LAST_DAY}.json").read_text())
+    n = int(by_arm.loc["treatment", "n"])
+    assert twin["treatment.n"] == n and twin["treatment.conversion_rate"] == by_arm.loc["treatment", "converted"] / n
+    assert verdicts(page)[("treatment", "control")][0] == twin["treatment_vs_control.verdict"]
+    assert twin["power_analysis"]["relative_mde"] == 0.1 and f'data-power-days="{twin["power_analysis"]["days_needed"] or "never"}"' in page
 
 
 def test_no_email_or_first_name_outside_the_vault(pipeline_run, warehouse):

@@ -16,6 +16,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from ml.experiments.decision import DecisionRule
+
 HOLDOUT_ARM = "holdout"
 CONTROL_ARM = "control"
 TREATMENT_ARM = "treatment"
@@ -41,6 +43,11 @@ class ExperimentDesign:
     # Members of two compared arms together at which the always-valid intervals are tightest
     # (ml.experiments.sequential); declared up front, any value keeps them valid.
     planned_members: int = 5_000
+    # Declared before launch: the primary metric and the guardrails the daily verdict reads
+    # (ship, stop, keep running; ml.experiments.decision), and the smallest relative lift of
+    # the primary metric worth detecting, which the power analysis turns into days.
+    decision_rule: DecisionRule = field(default_factory=lambda: DecisionRule("conversion_rate"))
+    relative_mde: float = 0.10
 
     def __post_init__(self) -> None:
         if not isinstance(self.experiment_id, str) or not self.experiment_id.strip():
@@ -57,6 +64,8 @@ class ExperimentDesign:
             raise ValueError(f"arm shares must sum to 1, got {total}")
         if not (isinstance(self.planned_members, int) and self.planned_members >= 1):
             raise ValueError(f"planned_members must be a positive integer, got {self.planned_members!r}")
+        if not (isinstance(self.relative_mde, (int, float)) and math.isfinite(self.relative_mde) and self.relative_mde > 0):
+            raise ValueError(f"relative_mde must be a positive number, got {self.relative_mde!r}")
         if self.holdout_arm not in self.arms:
             raise ValueError(f"the design must have a holdout arm named {self.holdout_arm!r}")
         # A private copy, so changing the caller's dict cannot change a validated design.

@@ -21,7 +21,10 @@ EVENT_INPUT = ("send_id", "event_type")
 ORDER_INPUT = ("subscriber_key", "ordered_at", "amount_usd")
 
 # One row per member.
-OUTCOME_COLUMNS = ("subscriber_key", "arm", "is_sent", "sends", "opened", "clicked", "converted", "revenue")
+OUTCOME_COLUMNS = (
+    "subscriber_key", "arm", "is_sent", "sends", "opened", "clicked", "converted", "unsubscribed", "complained",
+    "revenue",
+)
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
@@ -63,6 +66,9 @@ def member_outcomes(
         sends=("send_id", "nunique"),
         opened=("event_type", lambda s: bool((s == "open").any())),
         clicked=("event_type", lambda s: bool((s == "click").any())),
+        # The guardrails: whether the experiment's email made the member leave or complain.
+        unsubscribed=("event_type", lambda s: bool((s == "unsubscribe").any())),
+        complained=("event_type", lambda s: bool((s == "complaint").any())),
     )
     bought = orders[(orders["ordered_at"] >= since) & (orders["ordered_at"] <= until)]
     purchases = bought.groupby("subscriber_key").agg(revenue=("amount_usd", "sum"))
@@ -72,8 +78,8 @@ def member_outcomes(
     )
     out["sends"] = out["sends"].fillna(0).astype("int64")
     out["is_sent"] = out["sends"] > 0
-    out["opened"] = out["opened"].astype("boolean").fillna(False).astype(bool)
-    out["clicked"] = out["clicked"].astype("boolean").fillna(False).astype(bool)
+    for flag in ("opened", "clicked", "unsubscribed", "complained"):
+        out[flag] = out[flag].astype("boolean").fillna(False).astype(bool)
     out["converted"] = out["revenue"].notna()
     out["revenue"] = out["revenue"].fillna(0.0).astype(float)
     return out[list(OUTCOME_COLUMNS)].reset_index(drop=True)

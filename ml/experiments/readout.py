@@ -15,6 +15,7 @@ import pandas as pd
 
 from ml.experiments.bayesian import compare_rates_bayesian
 from ml.experiments.comparisons import compare_arms_with_control
+from ml.experiments.decision import Decision, MetricInterval, decide
 from ml.experiments.design import ExperimentDesign
 from ml.experiments.statistics import (
     MEAN_DIFFERENCE_METHOD,
@@ -29,11 +30,15 @@ from ml.experiments.statistics import (
     wilson_interval,
 )
 
-OUTCOME_METRICS = ("opened", "clicked", "converted")
+# Engagement and the primary metric, then the guardrails (an unsubscribe or complaint by the
+# experiment's email): every one a rate per member, read the same way.
+GUARDRAIL_METRICS = ("unsubscribed", "complained")
+OUTCOME_METRICS = ("opened", "clicked", "converted", *GUARDRAIL_METRICS)
 MEMBER_OUTCOME_COLUMNS = ("subscriber_key", "arm", *OUTCOME_METRICS, "revenue")
 
-# Metric names as they appear in metrics and the report.
-RATE_NAMES = {"opened": "open", "clicked": "click", "converted": "conversion"}
+# Metric names as they appear in metrics, the report and the decision rule (name + "_rate").
+RATE_NAMES = {"opened": "open", "clicked": "click", "converted": "conversion", "unsubscribed": "unsubscribe",
+              "complained": "complaint"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,15 @@ class ArmComparison:
 
 
 @dataclass(frozen=True)
+class ArmVerdict:
+    """The declared decision rule applied to one arm against control."""
+
+    arm: str
+    baseline: str
+    decision: Decision
+
+
+@dataclass(frozen=True)
 class ExperimentSummary:
     """Everything the experiment report and the asset metadata need; no subscriber keys."""
 
@@ -89,6 +103,13 @@ class ExperimentSummary:
     arms: tuple[ArmStatistics, ...]
     comparisons: tuple[ArmComparison, ...]
     sample_ratio: Mapping[str, Any]
+    # One per arm compared with the design's control arm (the holdout gets no email, so its
+    # unsubscribe rate is no baseline for a guardrail).
+    verdicts: tuple[ArmVerdict, ...] = ()
+
+    def breached_guardrails(self) -> dict[str, tuple[str, ...]]:
+        """arm -> the guardrails its verdict says it breached (arms with none left out)."""
+        return {v.arm: v.decision.breached_guardrails for v in self.verdicts if v.decision.breached_guardrails}
 
     @property
     def experiment_id(self) -> str:
@@ -194,6 +215,8 @@ class ExperimentSummary:
             "srm_p_value": self.sample_ratio["p_value"],
             "srm_passed": self.sample_ratio["passed"],
         }
+        for verdict in self.verdicts:
+            figures[f"{verdict.arm}_vs_{verdict.baseline}.verdict"] = verdict.decision.verdict
         for comparison in self.comparisons:
             diff = comparison.rates[metric]
             prefix = f"{comparison.arm}_vs_{comparison.baseline}.{name}"
@@ -246,6 +269,11 @@ class ExperimentSummary:
             metrics[f"{prefix}.revenue_per_member_diff_ci_low"] = revenue.ci_low
             metrics[f"{prefix}.revenue_per_member_diff_ci_high"] = revenue.ci_high
             metrics[f"{prefix}.revenue_per_member_p_value"] = revenue.p_value
+        for verdict in self.verdicts:
+            prefix = f"{verdict.arm}_vs_{verdict.baseline}"
+            metrics[f"{prefix}.verdict"] = verdict.decision.verdict
+            metrics[f"{prefix}.verdict_reason"] = verdict.decision.reason
+            metrics[f"{prefix}.breached_guardrails"] = ", ".join(verdict.decision.breached_guardrails)
         return {key: _json_number(value) for key, value in metrics.items()}
 
 
@@ -306,13 +334,27 @@ def summarise_experiment(
             confidence_level,
         )
         comparisons.append(ArmComparison(arm=arm, baseline=baseline, rates=rates, revenue_per_member=revenue))
+    sample_ratio = sample_ratio_check(frame, design)
     return ExperimentSummary(
         design=design,
         confidence_level=confidence_level,
         arms=tuple(arm_statistics),
         comparisons=tuple(comparisons),
-        sample_ratio=sample_ratio_check(frame, design),
+        sample_ratio=sample_ratio,
+        verdicts=tuple(
+            ArmVerdict(c.arm, c.baseline, _verdict(c, design, srm_passed=bool(sample_ratio["passed"])))
+            for c in comparisons if c.baseline == design.control_arm
+        ),
     )
+
+
+def _verdict(comparison: ArmComparison, design: ExperimentDesign, *, srm_passed: bool) -> Decision:
+    """The declared rule on the comparison's always-valid intervals (valid read every day)."""
+    intervals = {
+        f"{RATE_NAMES[metric]}_rate": MetricInterval(diff.absolute_lift, diff.sequential_ci_low, diff.sequential_ci_high)
+        for metric, diff in comparison.rates.items()
+    }
+    return decide(design.decision_rule, intervals, srm_passed=srm_passed)
 
 
 def _read_every_day(

@@ -15,7 +15,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from ml.experiments.bayesian import BAYESIAN_METHOD
 from ml.experiments.comparisons import HOLM_METHOD
-from ml.experiments.readout import OUTCOME_METRICS, ExperimentSummary
+from ml.experiments.power import PowerAnalysis
+from ml.experiments.readout import GUARDRAIL_METRICS, OUTCOME_METRICS, RATE_NAMES, ExperimentSummary
 from ml.experiments.sequential import SEQUENTIAL_METHOD
 from ml.experiments.statistics import (
     MEAN_CI_METHOD,
@@ -69,8 +70,10 @@ def render_experiment_report(
     *,
     context: Mapping[str, Any],
     generated_at: datetime | None = None,
+    power: PowerAnalysis | None = None,
 ) -> Path:
-    """Write the report to `html_path`; return the path.
+    """Write the report to `html_path`; return the path. `power`, when given, is the
+    declared MDE's power analysis at the current audience.
 
     `context` holds run facts to show (model version, blocks version, run ids, ...). Values
     that look like an email address are refused so the report cannot carry PII.
@@ -83,6 +86,9 @@ def render_experiment_report(
         summary=summary,
         lifts=list(summary.comparison_table().itertuples(index=False)),
         outcome_metrics=OUTCOME_METRICS,
+        guardrail_metrics=GUARDRAIL_METRICS,
+        rate_names=RATE_NAMES,
+        power=power,
         context={str(key): str(value) for key, value in context.items()},
         generated=generated,
         methods={

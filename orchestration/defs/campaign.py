@@ -2,6 +2,7 @@
 planned for the next day (handed to the ESP through the outbox), and the experiment readout
 from the outcomes that landed."""
 
+import json
 import math
 from datetime import date, datetime, timedelta
 
@@ -18,6 +19,7 @@ from ml.decisioning.send_plan import (
 from ml.decisioning.send_time import SendTimePolicy, plan_send_times, send_time_readout
 from ml.experiments.design import ExperimentDesign, assign_arms
 from ml.experiments.outcomes import member_outcomes
+from ml.experiments.power import PowerAnalysis, days_to_detect
 from ml.experiments.readout import summarise_experiment
 from ml.experiments.statistics import sample_ratio_check
 from ml.propensity.features import feature_list_hash
@@ -87,7 +89,11 @@ def subject_line_variants(context: dg.AssetExecutionContext, settings: PipelineS
         dg.AssetCheckSpec(
             "sample_ratio_matches_design",
             asset="experiment_assignments",
-            description="Chi-square test that arm sizes match the designed shares (p ≥ 0.001).",
+            blocking=True,
+            description=(
+                "Chi-square test that arm sizes match the designed shares (p ≥ 0.001). Blocking: with a "
+                "mismatch the assignment is broken, so no send is planned on it."
+            ),
         )
     ],
 )
@@ -386,16 +392,28 @@ def write_outbox(sends: pd.DataFrame, path) -> "Path":
         "The experiment read as of the day: every member of the experiment's first cohort, by "
         "arm (holdout included), with what they did from the first send day on, read from the "
         "landed sends, e-mail events and orders (intention to treat). Per-arm outcomes with 95% "
-        "confidence intervals, lifts against the holdout, and the sample-ratio check, as an "
-        "HTML report per day and metadata."
+        "confidence intervals, lifts against the holdout, the sample-ratio check, the declared decision "
+        "rule's verdict per arm against control (ship, stop, keep running; unsubscribe and complaint "
+        "guardrails) and the power analysis of the declared MDE, as an HTML report per day with a JSON "
+        "twin, and metadata."
     ),
     group_name=GROUP,
-    kinds={"html"},
+    kinds={"html", "json"},
     owners=OWNERS,
     partitions_def=daily_partitions,
     backfill_policy=one_run_per_day,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "guardrails_hold",
+            asset="experiment_report",
+            description=(
+                "No arm's unsubscribe or complaint rate is above control's by its always-valid interval "
+                "(the declared decision rule's guardrails). A breach fails the check: the verdict is `stop`."
+            ),
+        )
+    ],
 )
-def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
+def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSettings):
     warehouse = settings.warehouse()
     design = experiment_design(settings)
     day = partition_day(context)
@@ -406,9 +424,12 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
         [design.experiment_id, day],
     ).iloc[0]
     if pd.isna(first["first_send_day"]):
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={"status": "no send day yet: the first sends go out the day after the first plan"}
         )
+        yield dg.AssetCheckResult(check_name="guardrails_hold", passed=True,
+                                  metadata={"status": "nothing to read yet: no send day"})
+        return
     since = pd.Timestamp(first["first_send_day"]).to_pydatetime()
     cohort_day = (since - pd.Timedelta(days=1)).date()
     members = warehouse.read(
@@ -432,6 +453,7 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
         [design.experiment_id],
     ).iloc[0]
     days_observed = (until - since).total_seconds() / 86_400
+    power = _power_analysis(warehouse, summary, design, since)
     html_path = render_experiment_report(
         summary,
         settings.reports_path() / f"experiment_report_{design.experiment_id}_{day.isoformat()}.html",
@@ -443,10 +465,22 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
             "approved blocks version": str(trace["blocks_version"]),
             "outcome source": "landed ESP events and CRM orders (marts.fct_sends, fct_email_events, fct_orders)",
         },
+        power=power,
     )
-    return dg.MaterializeResult(
+    # The report's machine-readable twin: the same figures, for notebooks and other tools.
+    json_path = html_path.with_suffix(".json")
+    json_path.write_text(json.dumps({
+        "read_as_of": until.isoformat(sep=" "), "cohort_day": cohort_day.isoformat(),
+        "days_observed": round(days_observed, 4), **summary.to_metrics(),
+        "power_analysis": None if power is None else {
+            "relative_mde": power.relative_mde, "days_needed": power.days_needed, "alpha": power.alpha,
+            "power": power.power, "baseline_daily_rate": power.baseline_daily_rate, "statement": power.describe()},
+    }, indent=2, sort_keys=True), encoding="utf-8")
+    yield dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.path(str(html_path)),
+            "report_json": dg.MetadataValue.path(str(json_path)),
+            "power_analysis": power.describe() if power is not None else "no pre-period purchases to plan from",
             "arms": dg.MetadataValue.md(summary.arm_table().to_markdown(index=False)),
             "members": len(outcomes),
             "sent_members": int(outcomes["is_sent"].sum()),
@@ -454,3 +488,36 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
             **summary.key_metrics(),
         }
     )
+    breached = summary.breached_guardrails()
+    yield dg.AssetCheckResult(
+        check_name="guardrails_hold",
+        passed=not breached,
+        metadata={
+            "breached": "; ".join(f"{arm}: {', '.join(metrics)}" for arm, metrics in breached.items()) or "none",
+            **{f"{v.arm}_vs_{v.baseline}": f"{v.decision.verdict}: {v.decision.reason}" for v in summary.verdicts},
+        },
+    )
+
+
+# The pre-period in which the members' daily purchase chance is measured, for the power analysis.
+POWER_PRE_PERIOD_DAYS = 28
+
+
+def _power_analysis(warehouse, summary, design: ExperimentDesign, since) -> PowerAnalysis | None:
+    """The declared MDE's days at this cohort: the members' daily purchase chance is their
+    order days per member-day over the POWER_PRE_PERIOD_DAYS before the first send day."""
+    members = {arm.arm: arm.n for arm in summary.arms}
+    arm_sizes = [n for arm, n in members.items() if arm not in (design.holdout_arm, design.control_arm)]
+    control = members.get(design.control_arm, 0)
+    if not arm_sizes or min(arm_sizes) == 0 or control == 0:
+        return None
+    order_days = warehouse.read(
+        f"""select count(distinct (o.subscriber_key, cast(o.ordered_at as date))) as order_days
+            from {tables.FCT_ORDERS} o join {tables.EXPERIMENT_ASSIGNMENTS} a using (subscriber_key)
+            where a.experiment_id = ? and a.assigned_on = ? and o.ordered_at >= ? and o.ordered_at < ?""",
+        [design.experiment_id, (since - timedelta(days=1)).date(), since - timedelta(days=POWER_PRE_PERIOD_DAYS), since],
+    )["order_days"].iloc[0]
+    daily_rate = int(order_days) / (summary.n_members * POWER_PRE_PERIOD_DAYS)
+    if not 0 < daily_rate < 1:
+        return None
+    return days_to_detect(min(arm_sizes), control, baseline_daily_rate=daily_rate, relative_mde=design.relative_mde)

@@ -27,9 +27,10 @@ def keys(n, prefix="k"):
     return pd.Series([hashlib.sha256(f"{prefix}{i}".encode()).hexdigest() for i in range(n)])
 
 
-def members_with_outcomes(n=20_000, rates=None, seed=0, design=DESIGN):
+def members_with_outcomes(n=20_000, rates=None, seed=0, design=DESIGN, unsubscribe_rates=None):
     """Assigned members with simulated outcomes; the holdout is not emailed."""
     rates = rates or {"holdout": 0.02, "control": 0.03, "treatment": 0.04}
+    unsubscribe_rates = unsubscribe_rates or {"holdout": 0.0, "control": 0.004, "treatment": 0.004}
     rng = np.random.default_rng(seed)
     frame = assign_arms(keys(n), design)[["subscriber_key", "arm"]]
     sent = (frame["arm"] != "holdout").to_numpy()
@@ -37,6 +38,9 @@ def members_with_outcomes(n=20_000, rates=None, seed=0, design=DESIGN):
     frame["clicked"] = frame["opened"].to_numpy() & (rng.random(n) < 0.2)
     frame["converted"] = rng.random(n) < frame["arm"].map(rates).to_numpy()
     frame["revenue"] = np.where(frame["converted"], rng.gamma(2.0, 25.0, n), 0.0)
+    # Drawn last, so the draws above stay what the figures below were written against.
+    frame["unsubscribed"] = sent & (rng.random(n) < frame["arm"].map(unsubscribe_rates).to_numpy())
+    frame["complained"] = sent & (rng.random(n) < 0.0005)
     return frame
 
 
@@ -254,6 +258,8 @@ def test_summary_counts_and_rates_on_a_hand_made_frame():
             "opened": [0, 0, 1, 1, 0, 0, 1, 1, 1, 0],
             "clicked": [0, 0, 1, 0, 0, 0, 1, 1, 0, 0],
             "converted": [1, 0, 1, 0, 0, 0, 1, 1, 0, 0],
+            "unsubscribed": [0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+            "complained": [0] * 10,
             "revenue": [10.0, 0, 30.0, 0, 0, 0, 20.0, 40.0, 0, 0],
         }
     )
@@ -438,8 +444,74 @@ def test_the_daily_read_shows_always_valid_intervals_holm_p_values_and_chance_to
 def test_key_metrics_are_few_rounded_and_the_same_as_the_full_figures():
     summary = summarise_experiment(members_with_outcomes(n=8_000), DESIGN)
     key, full = summary.key_metrics(), summary.to_metrics()
-    assert len(key) == 3 + 4 * len(DESIGN.comparisons()) < len(full) / 5
+    assert len(key) == 3 + 4 * len(DESIGN.comparisons()) + len(summary.verdicts) < len(full) / 5
+    assert key["treatment_vs_control.verdict"] == full["treatment_vs_control.verdict"] == "keep_running"
     lift = full["treatment_vs_holdout.conversion_abs_lift"]
     assert key["treatment_vs_holdout.conversion_abs_lift"] == round(lift, 4)
     low, high = full["treatment_vs_holdout.conversion_sequential_ci_low"], full["treatment_vs_holdout.conversion_sequential_ci_high"]
     assert key["treatment_vs_holdout.conversion_always_valid_ci"] == f"[{low:+.4f}, {high:+.4f}]"
+
+
+# ----------------------------------------------------------------------------- verdicts and power
+
+
+def test_an_arm_that_raises_unsubscribes_is_stopped_by_its_guardrail_whatever_its_lift():
+    frame = members_with_outcomes(n=60_000, rates={"holdout": 0.02, "control": 0.03, "treatment": 0.05},
+                                  unsubscribe_rates={"holdout": 0.0, "control": 0.004, "treatment": 0.012})
+    summary = summarise_experiment(frame, DESIGN)
+    (verdict,) = summary.verdicts
+    assert (verdict.arm, verdict.baseline, verdict.decision.verdict) == ("treatment", "control", "stop")
+    assert summary.breached_guardrails() == {"treatment": ("unsubscribe_rate",)}
+    unsubscribes = summary.comparison("treatment", "control").rates["unsubscribed"]
+    assert unsubscribes.sequential_ci_low > 0
+    assert f"{unsubscribes.absolute_lift:+.4g}" in verdict.decision.reason
+    # The same lift without the harm ships.
+    fine = summarise_experiment(members_with_outcomes(n=60_000, rates={"holdout": 0.02, "control": 0.03,
+                                                                        "treatment": 0.05}), DESIGN)
+    assert fine.verdicts[0].decision.verdict == "ship" and fine.breached_guardrails() == {}
+
+
+def test_the_power_analysis_day_is_the_first_with_the_target_power_and_simulation_agrees():
+    from statsmodels.stats.proportion import proportions_ztest
+
+    from ml.experiments.power import days_to_detect
+
+    analysis = days_to_detect(4_000, 4_000, baseline_daily_rate=0.002, relative_mde=0.3)
+    day = analysis.days_needed
+    assert day is not None and analysis.power_by_day[-1] >= 0.8 > analysis.power_by_day[-2]
+    # Monte Carlo at that day: the two-proportion z-test rejects about 80% of the time.
+    rng = np.random.default_rng(0)
+    control = 1 - (1 - 0.002) ** day
+    rejections = 0
+    for _ in range(2_000):
+        successes = [rng.binomial(4_000, control * 1.3), rng.binomial(4_000, control)]
+        rejections += proportions_ztest(successes, [4_000, 4_000])[1] < 0.05
+    assert 0.78 <= rejections / 2_000 <= 0.86
+    too_small = days_to_detect(50, 50, baseline_daily_rate=0.0001, relative_mde=0.05)
+    assert too_small.days_needed is None and "too small" in too_small.describe()
+    with pytest.raises(ValueError, match="relative_mde"):
+        days_to_detect(10, 10, baseline_daily_rate=0.01, relative_mde=0)
+
+
+def test_the_report_states_each_verdict_with_the_guardrail_figures_from_the_counts(tmp_path):
+    from ml.experiments.power import days_to_detect
+    from ml.experiments.sequential import rate_difference_sequence
+    from tests.report_reader import verdicts
+
+    frame = members_with_outcomes(n=60_000, rates={"holdout": 0.02, "control": 0.03, "treatment": 0.05},
+                                  unsubscribe_rates={"holdout": 0.0, "control": 0.004, "treatment": 0.012})
+    power = days_to_detect(27_000, 27_000, baseline_daily_rate=0.001, relative_mde=0.1)
+    page = render_experiment_report(summarise_experiment(frame, DESIGN), tmp_path / "r.html", context={},
+                                    power=power).read_text()
+    verdict, reason = verdicts(page)[("treatment", "control")]
+    assert verdict == "stop" and "unsubscribe_rate" in reason
+    # The difference and always-valid interval in the reason are the ones the counts give.
+    arms = {arm: frame[frame["arm"] == arm]["unsubscribed"] for arm in ("treatment", "control")}
+    sequence = rate_difference_sequence(
+        int(arms["treatment"].sum()), len(arms["treatment"]), int(arms["control"].sum()), len(arms["control"]),
+        planned_sample_size=DESIGN.planned_members,
+    )
+    difference = arms["treatment"].mean() - arms["control"].mean()
+    low, high = float(sequence.ci_low), float(sequence.ci_high)
+    assert f"difference {difference:+.4g}, always-valid CI [{low:+.4g}, {high:+.4g}]" in reason
+    assert f'data-power-days="{power.days_needed}"' in page
