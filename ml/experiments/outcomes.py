@@ -20,10 +20,14 @@ SEND_INPUT = ("send_id", "subscriber_key", "sent_at")
 EVENT_INPUT = ("send_id", "event_type")
 ORDER_INPUT = ("subscriber_key", "ordered_at", "amount_usd")
 
+# The pre-period, before the first send day, whose purchases CUPED adjusts by (and the power
+# analysis plans from): outside the experiment, so the assignment cannot have changed it.
+PRE_PERIOD_DAYS = 28
+
 # One row per member.
 OUTCOME_COLUMNS = (
     "subscriber_key", "arm", "is_sent", "sends", "opened", "clicked", "converted", "unsubscribed", "complained",
-    "revenue",
+    "revenue", "pre_period_converted", "pre_period_revenue",
 )
 
 
@@ -42,7 +46,8 @@ def member_outcomes(
     since: datetime,
     until: datetime,
 ) -> pd.DataFrame:
-    """Each member's outcome from ``since`` to ``until`` (inclusive).
+    """Each member's outcome from ``since`` to ``until`` (inclusive), and their purchases in the
+    PRE_PERIOD_DAYS before ``since`` (the CUPED covariate).
 
     ``sends`` are the experiment's landed sends, ``events`` their e-mail events (attributed
     by send id only), ``orders`` the orders of anyone (a purchase counts whether or not it
@@ -72,9 +77,14 @@ def member_outcomes(
     )
     bought = orders[(orders["ordered_at"] >= since) & (orders["ordered_at"] <= until)]
     purchases = bought.groupby("subscriber_key").agg(revenue=("amount_usd", "sum"))
+    pre_start = pd.Timestamp(since) - pd.Timedelta(days=PRE_PERIOD_DAYS)
+    before = orders[(orders["ordered_at"] >= pre_start) & (orders["ordered_at"] < since)]
+    pre_period = before.groupby("subscriber_key").agg(pre_period_revenue=("amount_usd", "sum"))
 
-    out = members[list(MEMBER_INPUT)].merge(engagement, on="subscriber_key", how="left").merge(
-        purchases, on="subscriber_key", how="left"
+    out = (
+        members[list(MEMBER_INPUT)].merge(engagement, on="subscriber_key", how="left")
+        .merge(purchases, on="subscriber_key", how="left")
+        .merge(pre_period, on="subscriber_key", how="left")
     )
     out["sends"] = out["sends"].fillna(0).astype("int64")
     out["is_sent"] = out["sends"] > 0
@@ -82,4 +92,6 @@ def member_outcomes(
         out[flag] = out[flag].astype("boolean").fillna(False).astype(bool)
     out["converted"] = out["revenue"].notna()
     out["revenue"] = out["revenue"].fillna(0.0).astype(float)
+    out["pre_period_converted"] = out["pre_period_revenue"].notna()
+    out["pre_period_revenue"] = out["pre_period_revenue"].fillna(0.0).astype(float)
     return out[list(OUTCOME_COLUMNS)].reset_index(drop=True)

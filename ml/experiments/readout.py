@@ -7,7 +7,7 @@ The report (ml/reports/experiment_report.py) and the asset metadata are both dra
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 
 from ml.experiments.bayesian import compare_rates_bayesian
 from ml.experiments.comparisons import compare_arms_with_control
+from ml.experiments.cuped import CupedEstimate, cuped_comparison
 from ml.experiments.decision import Decision, MetricInterval, decide
 from ml.experiments.design import ExperimentDesign
 from ml.experiments.statistics import (
@@ -35,6 +36,8 @@ from ml.experiments.statistics import (
 GUARDRAIL_METRICS = ("unsubscribed", "complained")
 OUTCOME_METRICS = ("opened", "clicked", "converted", *GUARDRAIL_METRICS)
 MEMBER_OUTCOME_COLUMNS = ("subscriber_key", "arm", *OUTCOME_METRICS, "revenue")
+# Optional: each outcome CUPED adjusts, and the member's same outcome before the experiment.
+CUPED_COVARIATES = {"converted": "pre_period_converted", "revenue": "pre_period_revenue"}
 
 # Metric names as they appear in metrics, the report and the decision rule (name + "_rate").
 RATE_NAMES = {"opened": "open", "clicked": "click", "converted": "conversion", "unsubscribed": "unsubscribe",
@@ -83,6 +86,8 @@ class ArmComparison:
     baseline: str
     rates: Mapping[str, RateDifference]  # keyed by outcome column
     revenue_per_member: MeanDifference
+    # Keyed by outcome column (CUPED_COVARIATES), when the members came with pre-period outcomes.
+    cuped: Mapping[str, CupedEstimate] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,12 @@ class ExperimentSummary:
             metrics[f"{prefix}.revenue_per_member_diff_ci_low"] = revenue.ci_low
             metrics[f"{prefix}.revenue_per_member_diff_ci_high"] = revenue.ci_high
             metrics[f"{prefix}.revenue_per_member_p_value"] = revenue.p_value
+            for outcome, estimate in comparison.cuped.items():
+                name = f"{prefix}.{'conversion' if outcome == 'converted' else 'revenue_per_member'}_cuped"
+                metrics[f"{name}_diff"] = estimate.difference
+                metrics[f"{name}_ci_low"] = estimate.ci_low
+                metrics[f"{name}_ci_high"] = estimate.ci_high
+                metrics[f"{name}_variance_reduction"] = estimate.variance_reduction
         for verdict in self.verdicts:
             prefix = f"{verdict.arm}_vs_{verdict.baseline}"
             metrics[f"{prefix}.verdict"] = verdict.decision.verdict
@@ -333,7 +344,14 @@ def summarise_experiment(
             frame.loc[frame["arm"] == baseline, "revenue"].to_numpy(dtype=float),
             confidence_level,
         )
-        comparisons.append(ArmComparison(arm=arm, baseline=baseline, rates=rates, revenue_per_member=revenue))
+        cuped = {
+            outcome: cuped_comparison(frame, arm=arm, baseline=baseline, outcome=outcome, pre_period_outcome=covariate,
+                                      confidence_level=confidence_level)
+            for outcome, covariate in CUPED_COVARIATES.items()
+            if covariate in frame.columns and min(by_arm[arm].n, by_arm[baseline].n) >= 2
+        }
+        comparisons.append(ArmComparison(arm=arm, baseline=baseline, rates=rates, revenue_per_member=revenue,
+                                         cuped=cuped))
     sample_ratio = sample_ratio_check(frame, design)
     return ExperimentSummary(
         design=design,
@@ -399,7 +417,13 @@ def _validated_members(frame: pd.DataFrame, design: ExperimentDesign) -> pd.Data
     unknown = set(frame["arm"].unique()) - set(design.arm_names)
     if unknown:
         raise ValueError(f"members_with_outcomes has arms not in the design: {sorted(map(str, unknown))}")
-    out = frame[list(MEMBER_OUTCOME_COLUMNS)].copy()
+    covariates = [column for column in CUPED_COVARIATES.values() if column in frame.columns]
+    out = frame[[*MEMBER_OUTCOME_COLUMNS, *covariates]].copy()
+    for column in covariates:
+        values = pd.to_numeric(out[column].astype(object), errors="coerce")
+        if values.isna().any() or not np.isfinite(values.to_numpy(dtype=float)).all():
+            raise ValueError(f"{column} must be a finite number (or boolean) for every member")
+        out[column] = values.astype(float)
     for metric in OUTCOME_METRICS:
         if out[metric].isna().any():
             raise ValueError(f"{metric} has missing values")

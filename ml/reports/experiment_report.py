@@ -15,6 +15,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from ml.experiments.bayesian import BAYESIAN_METHOD
 from ml.experiments.comparisons import HOLM_METHOD
+from ml.experiments.cuped import CUPED_METHOD
+from ml.experiments.outcomes import PRE_PERIOD_DAYS
 from ml.experiments.power import PowerAnalysis
 from ml.experiments.readout import GUARDRAIL_METRICS, OUTCOME_METRICS, RATE_NAMES, ExperimentSummary
 from ml.experiments.sequential import SEQUENTIAL_METHOD
@@ -100,7 +102,9 @@ def render_experiment_report(
             "sequential": SEQUENTIAL_METHOD,
             "holm": HOLM_METHOD,
             "bayesian": BAYESIAN_METHOD,
+            "cuped": CUPED_METHOD,
         },
+        pre_period_days=PRE_PERIOD_DAYS,
     )
     path = Path(html_path)
     path.parent.mkdir(parents=True, exist_ok=True)

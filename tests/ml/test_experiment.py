@@ -515,3 +515,59 @@ def test_the_report_states_each_verdict_with_the_guardrail_figures_from_the_coun
     low, high = float(sequence.ci_low), float(sequence.ci_high)
     assert f"difference {difference:+.4g}, always-valid CI [{low:+.4g}, {high:+.4g}]" in reason
     assert f'data-power-days="{power.days_needed}"' in page
+
+
+def test_the_report_shows_cuped_differences_and_the_variance_they_remove_from_the_members_own_values(tmp_path):
+    from ml.experiments.cuped import cuped_difference
+    from tests.report_reader import report_tables, shown_figure
+
+    rng = np.random.default_rng(3)
+    frame = members_with_outcomes(n=20_000)
+    # Buyers before tend to buy again: a covariate the assignment could not have changed.
+    frame["pre_period_converted"] = np.where(frame["converted"], rng.random(len(frame)) < 0.5,
+                                             rng.random(len(frame)) < 0.05)
+    frame["pre_period_revenue"] = np.where(frame["pre_period_converted"], rng.gamma(2.0, 25.0, len(frame)), 0.0)
+    summary = summarise_experiment(frame, DESIGN)
+    page = render_experiment_report(summary, tmp_path / "r.html", context={}).read_text()
+    rows = {(r["attrs"]["data-arm"], r["attrs"]["data-baseline"], r["attrs"]["data-metric"]): r["cells"]
+            for r in report_tables(page)["cuped"]}
+    treated, control = (frame[frame["arm"] == arm] for arm in ("treatment", "control"))
+    expected = cuped_difference(treated["converted"].astype(float), treated["pre_period_converted"].astype(float),
+                                control["converted"].astype(float), control["pre_period_converted"].astype(float))
+    cells = rows[("treatment", "control", "converted")]
+    assert shown_figure(cells[3]["text"]) == (
+        f"{expected.difference * 100:+.2f} pp", f"{expected.ci_low * 100:+.2f} pp", f"{expected.ci_high * 100:+.2f} pp")
+    assert cells[4]["text"].strip() == f"{expected.variance_reduction:.2%}" and expected.variance_reduction > 0.05
+    assert len(rows) == 2 * len(DESIGN.comparisons())
+    # Without pre-period outcomes there is nothing to adjust, and no table.
+    plain = render_experiment_report(summarise_experiment(members_with_outcomes(n=2_000), DESIGN),
+                                     tmp_path / "p.html", context={}).read_text()
+    assert 'id="cuped"' not in plain
+
+
+def test_member_outcomes_read_guardrail_events_and_the_pre_period_by_their_own_boundaries():
+    from datetime import datetime
+
+    from ml.experiments.outcomes import PRE_PERIOD_DAYS, member_outcomes
+
+    since, until = datetime(2026, 7, 1), datetime(2026, 7, 7, 23, 59, 59)
+    members = pd.DataFrame({"subscriber_key": ["a", "b", "c"], "arm": ["treatment", "control", "holdout"]})
+    sends = pd.DataFrame({"send_id": ["s1", "s2"], "subscriber_key": ["a", "b"],
+                          "sent_at": [datetime(2026, 7, 2), datetime(2026, 7, 2)]})
+    events = pd.DataFrame({"send_id": ["s1", "s1", "s2"], "event_type": ["open", "unsubscribe", "complaint"]})
+    start = pd.Timestamp(since) - pd.Timedelta(days=PRE_PERIOD_DAYS)
+    orders = pd.DataFrame({
+        "subscriber_key": ["a", "a", "b", "c"],
+        # a: one just inside the pre-period, one in the period; b: one a second too early; c: at `since`.
+        "ordered_at": [start, datetime(2026, 7, 3), start - pd.Timedelta(seconds=1), since],
+        "amount_usd": [10.0, 20.0, 30.0, 40.0],
+    })
+    out = member_outcomes(members, sends, events, orders, since=since, until=until).set_index("subscriber_key")
+    assert out.loc["a", ["unsubscribed", "complained", "opened"]].tolist() == [True, False, True]
+    assert out.loc["b", ["unsubscribed", "complained"]].tolist() == [False, True]
+    assert out[["pre_period_converted", "pre_period_revenue"]].to_dict("index") == {
+        "a": {"pre_period_converted": True, "pre_period_revenue": 10.0},
+        "b": {"pre_period_converted": False, "pre_period_revenue": 0.0},
+        "c": {"pre_period_converted": False, "pre_period_revenue": 0.0},
+    }
+    assert out["revenue"].to_dict() == {"a": 20.0, "b": 0.0, "c": 40.0}
