@@ -50,8 +50,11 @@ class TargetingPolicy:
     rank_by: "propensity" (the top share by score) or "uplift" (net value above cost,
         within the budget; members need an `uplift_estimate`).
     value_per_conversion, cost_per_send: what an incremental purchase is worth and what a
-        send costs (the send, and the unsubscribe and fatigue it risks), in one currency;
-        used when ranking by uplift."""
+        send itself costs, in one currency; used when ranking by uplift.
+    subscriber_value: what losing a subscriber (an unsubscribe or complaint) costs; priced
+        into each person's `send_cost` by their measured opt-out risk
+        (ml/decisioning/uplift/send_cost.py). Members without a `send_cost` cost
+        `cost_per_send`."""
 
     top_share: float = 0.5
     random_control_share: float = 0.1
@@ -59,6 +62,7 @@ class TargetingPolicy:
     rank_by: str = BY_PROPENSITY
     value_per_conversion: float = 40.0
     cost_per_send: float = 0.05
+    subscriber_value: float = 20.0
 
     def __post_init__(self) -> None:
         for name in ("top_share", "random_control_share"):
@@ -67,7 +71,7 @@ class TargetingPolicy:
                 raise ValueError(f"{name} must be in [0, 1], got {value!r}")
         if self.rank_by not in (BY_PROPENSITY, BY_UPLIFT):
             raise ValueError(f"rank_by must be {BY_PROPENSITY!r} or {BY_UPLIFT!r}, got {self.rank_by!r}")
-        for name in ("value_per_conversion", "cost_per_send"):
+        for name in ("value_per_conversion", "cost_per_send", "subscriber_value"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
@@ -76,7 +80,8 @@ class TargetingPolicy:
         """The policy and its parameters, as recorded on every decision."""
         if self.rank_by == BY_UPLIFT:
             return (f"{UPLIFT_POLICY_NAME}(top_share={self.top_share:g}, random_control_share={self.random_control_share:g}, "
-                    f"value_per_conversion={self.value_per_conversion:g}, cost_per_send={self.cost_per_send:g})")
+                    f"value_per_conversion={self.value_per_conversion:g}, cost_per_send={self.cost_per_send:g}, "
+                    f"subscriber_value={self.subscriber_value:g})")
         return f"{POLICY_NAME}(top_share={self.top_share:g}, random_control_share={self.random_control_share:g})"
 
 
@@ -99,9 +104,11 @@ def target(members: pd.DataFrame, policy: TargetingPolicy) -> pd.DataFrame:
     if policy.rank_by == BY_UPLIFT:
         if "uplift_estimate" not in out.columns or out.loc[~in_control, "uplift_estimate"].isna().any():
             raise ValueError("ranking by uplift needs an uplift_estimate for every scored member")
-        by_key = scored.sort_values("subscriber_key").set_index("subscriber_key")["uplift_estimate"]
-        chosen = choose_recipients(by_key, value_per_conversion=policy.value_per_conversion,
-                                   cost_per_send=policy.cost_per_send, budget=n_selected)["decision_reason"]
+        by_key = scored.sort_values("subscriber_key").set_index("subscriber_key")
+        cost = (by_key["send_cost"].fillna(policy.cost_per_send) if "send_cost" in by_key.columns
+                else policy.cost_per_send)
+        chosen = choose_recipients(by_key["uplift_estimate"], value_per_conversion=policy.value_per_conversion,
+                                   cost_per_send=cost, budget=n_selected)["decision_reason"]
         out["selected_by"] = np.where(in_control, SELECTED_AS_RANDOM_CONTROL, out["subscriber_key"].map(chosen))
         return out
     selected_keys = set(scored["subscriber_key"].iloc[:n_selected])

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ml.copy.variants import CHOICE_COLUMNS, choose_variant_per_subscriber
+from ml.decisioning.uplift.send_cost import OptOutRates, send_costs
 from ml.decisioning.policy import NOT_SELECTED_REASONS, SELECTED_BY_SCORE, SELECTED_BY_UPLIFT, TargetingPolicy, target
 from ml.experiments.design import HOLDOUT_ARM
 
@@ -136,6 +137,8 @@ DECISION_COLUMN_TYPES = {
     "targeting_group": "varchar",
     "selected_by": "varchar",
     "propensity_cut": "double",
+    # What a send to this person costs: the send and their priced opt-out risk (null when not priced).
+    "send_cost": "double",
     # The smallest uplift estimate the uplift policy emailed (null when propensity decided).
     "uplift_cut": "double",
     "send_plan_id": "varchar",
@@ -179,6 +182,7 @@ def plan_sends(
     recommendations: pd.DataFrame | None = None,
     send_times: pd.DataFrame | None = None,
     uplift: pd.DataFrame | None = None,
+    opt_out: OptOutRates | None = None,
 ) -> SendPlan:
     """Plan one email per assigned, scored, eligible member outside the holdout.
 
@@ -195,7 +199,8 @@ def plan_sends(
     the time it is scheduled for with its reason (`send_times`, SEND_TIME_COLUMN_TYPES; none
     given: null, and the ESP sends with its campaign). Each also carries the person's
     uplift estimate (`uplift`, UPLIFT_INPUT; none given: null), which the policy ranks by
-    when it says so.
+    when it says so. With `opt_out` (measured opt-out rates), each sendable member's
+    `send_cost` prices their risk by their `sends_in_last_7_days` (an eligibility column then).
 
     Each send is for the day `planned_for`, in that day's campaign
     (`<experiment_id>:<planned_for>`), with an id that is unique per experiment, day and
@@ -239,6 +244,13 @@ def plan_sends(
     ).items()))
     not_contactable = int((~contactable).sum())
     candidates = candidates[contactable].drop(columns=["is_contactable", "exclusion_reasons"])
+    if opt_out is not None:
+        if "sends_in_last_7_days" not in eligibility.columns:
+            raise ValueError("pricing the opt-out risk needs eligibility's sends_in_last_7_days")
+        recent = eligibility.set_index("subscriber_key")["sends_in_last_7_days"]
+        candidates = candidates.assign(send_cost=send_costs(
+            candidates["subscriber_key"].map(recent), opt_out, cost_per_send=policy.cost_per_send,
+            subscriber_value=policy.subscriber_value).to_numpy())
     addressed = candidates.merge(esp_contacts[list(ESP_CONTACT_INPUT)], on="subscriber_key", how="inner")
     no_esp_contact = len(candidates) - len(addressed)
     targeted = target(addressed, policy) if not addressed.empty else addressed.assign(targeting_group=None, selected_by=None)
@@ -368,7 +380,8 @@ def _decision_record(
         .merge(scores[list(SCORE_INPUT)], on="subscriber_key", how="left")
         .merge(uplift, on="subscriber_key", how="left")
         .rename(columns={"cutoff_at": "features_cutoff_at"})
-        .merge(targeted[["subscriber_key", "targeting_group", "selected_by"]], on="subscriber_key", how="left")
+        .merge(targeted[["subscriber_key", "targeting_group", "selected_by",
+                         *(["send_cost"] if "send_cost" in targeted.columns else [])]], on="subscriber_key", how="left")
         # The send's own facts, for planned people only: nobody else has a send time.
         .merge(sends[["subscriber_key", "send_plan_id", "variant_id", *SEND_TIME_COLUMN_TYPES]], on="subscriber_key",
                how="left")
@@ -399,6 +412,8 @@ def _decision_record(
         for has_verdict, reasons in zip(people["has_verdict"], people["exclusion_reasons"])
     ]
     by_score = people.loc[people["selected_by"].eq(SELECTED_BY_SCORE), "propensity_score"]
+    if "send_cost" not in people.columns:
+        people["send_cost"] = np.nan
     people["propensity_cut"] = float(by_score.min()) if len(by_score) else np.nan
     by_uplift = people.loc[people["selected_by"].eq(SELECTED_BY_UPLIFT), "uplift_estimate"]
     people["uplift_cut"] = float(by_uplift.min()) if len(by_uplift) else np.nan

@@ -16,9 +16,10 @@ from ml.decisioning.send_plan import (
     CONSENT_INPUT, CONTACT_POLICY_INPUT, DECISION_COLUMN_TYPES, PLANNED, PLANNED_SEND_COLUMN_TYPES, PROFILE_INPUT,
     RECOMMENDATION_INPUT, SCORE_INPUT, UPLIFT_INPUT, plan_sends,
 )
+from ml.decisioning.uplift.send_cost import SEND_INPUT as OPT_OUT_SEND_INPUT, opt_out_rates
 from ml.decisioning.send_time import SendTimePolicy, plan_send_times, send_time_readout
 from ml.experiments.design import ExperimentDesign, assign_arms
-from ml.experiments.outcomes import member_outcomes
+from ml.experiments.outcomes import PRE_PERIOD_DAYS, member_outcomes
 from ml.experiments.power import PowerAnalysis, days_to_detect
 from ml.experiments.readout import summarise_experiment
 from ml.experiments.statistics import sample_ratio_check
@@ -127,6 +128,8 @@ PLANNED_SENDS_DEPS = ["experiment_assignments", "subject_line_variants", "subscr
                       "product_recommendations", "fct_email_events", "uplift_estimates"]
 # Opens older than this no longer say when a person reads.
 SEND_TIME_HISTORY_DAYS = 180
+# The sends whose unsubscribes and complaints price a send's opt-out risk.
+OPT_OUT_HISTORY_DAYS = 90
 
 
 @dg.multi_asset(
@@ -208,7 +211,8 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
         warehouse.read(f"select {', '.join(SCORE_INPUT)} from {tables.PROPENSITY_SCORES} where scored_on = ?", [day]),
         warehouse.read(f"select {', '.join(PROFILE_INPUT)} from {tables.SUBSCRIBER_PROFILES}"),
         warehouse.read(
-            f"select {', '.join('consent.' + c for c in CONSENT_INPUT)}, {', '.join('contact.' + c for c in CONTACT_POLICY_INPUT)} "
+            f"select {', '.join('consent.' + c for c in CONSENT_INPUT)}, {', '.join('contact.' + c for c in CONTACT_POLICY_INPUT)}, "
+            "contact.sends_in_last_7_days "
             f"from {tables.SUBSCRIBER_ELIGIBILITY} as consent left join {tables.SUBSCRIBER_CONTACT_POLICY} as contact "
             "on contact.subscriber_key = consent.subscriber_key and contact.send_day = ?",
             [send_day],
@@ -226,6 +230,10 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
             rank_by=BY_UPLIFT if uplift_acts else BY_PROPENSITY,
         ),
         uplift=uplift,
+        opt_out=opt_out_rates(warehouse.read(
+            f"select {', '.join(OPT_OUT_SEND_INPUT)} from {tables.FCT_SEND_OUTCOMES} where sent_at > ? and sent_at <= ?",
+            [settings.as_of(day) - timedelta(days=OPT_OUT_HISTORY_DAYS), settings.as_of(day)],
+        )),
         recommendations=warehouse.read(
             f"select {', '.join(RECOMMENDATION_INPUT)} from {tables.PRODUCT_RECOMMENDATIONS} where recommended_on = ?", [day]
         ),
@@ -499,13 +507,9 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
     )
 
 
-# The pre-period in which the members' daily purchase chance is measured, for the power analysis.
-POWER_PRE_PERIOD_DAYS = 28
-
-
 def _power_analysis(warehouse, summary, design: ExperimentDesign, since) -> PowerAnalysis | None:
     """The declared MDE's days at this cohort: the members' daily purchase chance is their
-    order days per member-day over the POWER_PRE_PERIOD_DAYS before the first send day."""
+    order days per member-day over the PRE_PERIOD_DAYS before the first send day."""
     members = {arm.arm: arm.n for arm in summary.arms}
     arm_sizes = [n for arm, n in members.items() if arm not in (design.holdout_arm, design.control_arm)]
     control = members.get(design.control_arm, 0)
@@ -515,9 +519,9 @@ def _power_analysis(warehouse, summary, design: ExperimentDesign, since) -> Powe
         f"""select count(distinct (o.subscriber_key, cast(o.ordered_at as date))) as order_days
             from {tables.FCT_ORDERS} o join {tables.EXPERIMENT_ASSIGNMENTS} a using (subscriber_key)
             where a.experiment_id = ? and a.assigned_on = ? and o.ordered_at >= ? and o.ordered_at < ?""",
-        [design.experiment_id, (since - timedelta(days=1)).date(), since - timedelta(days=POWER_PRE_PERIOD_DAYS), since],
+        [design.experiment_id, (since - timedelta(days=1)).date(), since - timedelta(days=PRE_PERIOD_DAYS), since],
     )["order_days"].iloc[0]
-    daily_rate = int(order_days) / (summary.n_members * POWER_PRE_PERIOD_DAYS)
+    daily_rate = int(order_days) / (summary.n_members * PRE_PERIOD_DAYS)
     if not 0 < daily_rate < 1:
         return None
     return days_to_detect(min(arm_sizes), control, baseline_daily_rate=daily_rate, relative_mde=design.relative_mde)

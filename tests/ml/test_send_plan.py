@@ -329,3 +329,29 @@ def test_a_plan_ranked_by_uplift_records_estimates_cut_and_reasons(variants):
     assert decisions["uplift_cut"].iloc[0] == pytest.approx(0.05)
     assert decisions.loc["k0", "uplift_estimate"] == pytest.approx(0.08)  # held out, still recorded
     assert decisions["propensity_cut"].isna().all()
+
+
+def test_the_uplift_ranking_pays_each_person_s_priced_opt_out_risk(variants):
+    from ml.decisioning.uplift.send_cost import OptOutRates
+
+    assignments, scores, profiles, eligibility = inputs()
+    # Everyone has the same uplift; k2 had 3 sends this week, whose measured opt-out risk makes
+    # the email cost more than it brings.
+    eligibility["sends_in_last_7_days"] = [3 if key == "k2" else 0 for key in KEYS]
+    uplift = pd.DataFrame({"subscriber_key": KEYS, "uplift_estimate": 0.01, "uplift_run_id": "run-u"})
+    rates = OptOutRates(by_band={0: 0.001, 1: 0.002, 2: 0.005, 3: 0.03}, delivered_by_band={}, overall=0.002)
+    result = plan_sends(
+        assignments, scores, profiles, eligibility, variants, ESP_CONTACTS, planned_for=PLANNED_FOR,
+        feature_list_sha256="abc", planned_at=PLANNED_AT, uplift=uplift, opt_out=rates,
+        policy=TargetingPolicy(top_share=1.0, random_control_share=0.0, rank_by="uplift", value_per_conversion=40,
+                               cost_per_send=0.05, subscriber_value=20),
+    )
+    decisions = result.decisions.set_index("subscriber_key")
+    # 0.01 x 40 = 0.40 of value; k2 costs 0.05 + 0.03 x 20 = 0.65, the others 0.05 + 0.02 = 0.07.
+    assert decisions.loc["k2", "send_cost"] == pytest.approx(0.65)
+    assert decisions.loc["k2", "selected_by"] == NOT_WORTH_THE_COST
+    assert decisions.loc["k3", "send_cost"] == pytest.approx(0.07) and decisions.loc["k3", "decision"] == "planned"
+    with pytest.raises(ValueError, match="sends_in_last_7_days"):
+        plan_sends(assignments, scores, profiles, eligibility.drop(columns="sends_in_last_7_days"), variants,
+                   ESP_CONTACTS, planned_for=PLANNED_FOR, feature_list_sha256="abc", planned_at=PLANNED_AT,
+                   uplift=uplift, opt_out=rates)

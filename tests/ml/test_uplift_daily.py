@@ -105,3 +105,26 @@ def test_captured_share_scores_rankings_at_the_same_volume():
     shares = captured_share(truth, {"good": np.array([6, 1, 5, 0, 4, 2]), "bad": np.array([0, 6, 1, 5, 2, 4]),
                                     "unknown": np.array([1, 2, np.nan, 4, 5, 6])}, volume=2)
     assert shares == pytest.approx({"good": 0.875, "bad": -0.125, "random": 1 / 3, "oracle": 0.875})
+
+
+def test_opt_out_rates_are_measured_per_recent_sends_band_and_shrunk_to_the_overall_rate():
+    from ml.decisioning.uplift.send_cost import PRIOR_SENDS, opt_out_rates, send_costs
+
+    day = pd.Timestamp("2026-06-01")
+    # p: one send a day for 5 days (bands 0, 1, 2, 3, 3+), the fifth ends in an unsubscribe.
+    # q: two sends 8 days apart (both band 0), the second bounced (not delivered) with a complaint.
+    sends = pd.DataFrame({
+        "subscriber_key": ["p"] * 5 + ["q", "q"],
+        "sent_at": [day + pd.Timedelta(days=d) for d in range(5)] + [day, day + pd.Timedelta(days=8)],
+        "delivered": [True] * 6 + [False],
+        "unsubscribed": [False] * 4 + [True, False, False],
+        "complained": [False] * 6 + [True],
+    })
+    rates = opt_out_rates(sends)
+    assert rates.delivered_by_band == {0: 2, 1: 1, 2: 1, 3: 2}
+    overall = 1 / 6  # the undelivered complaint is no opt-out by a delivered send
+    assert rates.overall == pytest.approx(overall)
+    assert rates.by_band[3] == pytest.approx((1 + PRIOR_SENDS * overall) / (2 + PRIOR_SENDS))
+    assert rates.by_band[0] == pytest.approx((0 + PRIOR_SENDS * overall) / (2 + PRIOR_SENDS))
+    costs = send_costs(pd.Series([0, 7], index=["a", "b"]), rates, cost_per_send=0.05, subscriber_value=20)
+    assert costs["b"] == pytest.approx(0.05 + 20 * rates.by_band[3]) and costs["b"] > costs["a"]
