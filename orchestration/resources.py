@@ -259,6 +259,13 @@ class Warehouse:
         with self.connect(read_only=True) as connection:
             return connection.execute(sql, params or []).df()
 
+    def has_table(self, table: str) -> bool:
+        """Whether ``schema.table`` exists yet (a Python-written table appears on its first day)."""
+        schema, name = table.split(".")
+        return bool(self.read(
+            "select count(*) as n from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+        )["n"].iloc[0])
+
     def read_table(self, table: str) -> pd.DataFrame:
         return self.read(f"select * from {table}")
 

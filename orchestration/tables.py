@@ -41,6 +41,9 @@ PRODUCT_RECOMMENDATIONS = "ml.product_recommendations"
 # Each person's estimated uplift of an email per day, and whether the uplift model decides
 # (orchestration/defs/uplift.py).
 UPLIFT_ESTIMATES = "ml.uplift_estimates"
+# The experiment's declared decision rule, applied each day: ship, stop or keep running per arm
+# (orchestration/defs/campaign.py experiment_report); a stopped arm gets control's copy.
+EXPERIMENT_VERDICTS = "ml.experiment_verdicts"
 # Why each person was or was not emailed on a send day: one row per person per day
 # (ml.decisioning.send_plan.DECISION_COLUMNS). The table auditors query.
 SEND_DECISIONS = "ml.send_decisions"

@@ -341,6 +341,9 @@ def test_the_report_shows_each_arms_own_outcomes_and_intervals(pipeline_run, war
     n = int(by_arm.loc["treatment", "n"])
     assert twin["treatment.n"] == n and twin["treatment.conversion_rate"] == by_arm.loc["treatment", "converted"] / n
     assert verdicts(page)[("treatment", "control")][0] == twin["treatment_vs_control.verdict"]
+    recorded = warehouse.execute(
+        "select arm, baseline, verdict from ml.experiment_verdicts where read_on = ?", [LAST_DAY]).fetchall()
+    assert recorded == [("treatment", "control", twin["treatment_vs_control.verdict"])]
     assert twin["power_analysis"]["relative_mde"] == 0.1 and f'data-power-days="{twin["power_analysis"]["days_needed"] or "never"}"' in page
 
 

@@ -183,6 +183,7 @@ def plan_sends(
     send_times: pd.DataFrame | None = None,
     uplift: pd.DataFrame | None = None,
     opt_out: OptOutRates | None = None,
+    stopped_arms: frozenset[str] = frozenset(),
 ) -> SendPlan:
     """Plan one email per assigned, scored, eligible member outside the holdout.
 
@@ -201,6 +202,8 @@ def plan_sends(
     uplift estimate (`uplift`, UPLIFT_INPUT; none given: null), which the policy ranks by
     when it says so. With `opt_out` (measured opt-out rates), each sendable member's
     `send_cost` prices their risk by their `sends_in_last_7_days` (an eligibility column then).
+    An arm in `stopped_arms` (its experiment verdict was `stop`, e.g. a breached guardrail)
+    is sent the generic approved subject line, as control is, instead of its own.
 
     Each send is for the day `planned_for`, in that day's campaign
     (`<experiment_id>:<planned_for>`), with an id that is unique per experiment, day and
@@ -258,7 +261,7 @@ def plan_sends(
     not_selected = int(passed_over.sum())
     sends = _sends(
         targeted[~passed_over], variants, products, timing, planned_for, feature_list_sha256,
-        planned_at,
+        planned_at, stopped_arms,
     )
     decisions = _decision_record(
         assignments, scores, uplift, profiles, eligibility, esp_contacts, targeted, sends, products,
@@ -323,7 +326,8 @@ def _with_products(frame: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, products: pd.DataFrame, timing: pd.DataFrame,
-           planned_for: date, feature_list_sha256: str, planned_at: datetime) -> pd.DataFrame:
+           planned_for: date, feature_list_sha256: str, planned_at: datetime,
+           stopped_arms: frozenset[str] = frozenset()) -> pd.DataFrame:
     """PLANNED_SEND_COLUMNS for the members the policy chose: their subject line and ids."""
     if chosen_members.empty:
         return empty_plan()
@@ -331,7 +335,7 @@ def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, products: pd.Da
         choose_variant_per_subscriber(
             chosen_members.loc[chosen_members["arm"] == arm, ["subscriber_key", "top_category", "lifecycle_stage"]],
             variants,
-            personalised=(arm == "treatment"),
+            personalised=(arm == "treatment" and arm not in stopped_arms),
         )
         for arm in sorted(chosen_members["arm"].unique())
     ]

@@ -67,13 +67,12 @@ def member_outcomes(
     per_send = in_period[["send_id", "subscriber_key"]].merge(
         events[list(EVENT_INPUT)].drop_duplicates(), on="send_id", how="left"
     )
+    # Whether any of the member's sends had each event; unsubscribe and complaint are the
+    # guardrails (the experiment's email made the member leave or complain).
+    flags = {"opened": "open", "clicked": "click", "unsubscribed": "unsubscribe", "complained": "complaint"}
+    per_send = per_send.assign(**{flag: per_send["event_type"].eq(event) for flag, event in flags.items()})
     engagement = per_send.groupby("subscriber_key").agg(
-        sends=("send_id", "nunique"),
-        opened=("event_type", lambda s: bool((s == "open").any())),
-        clicked=("event_type", lambda s: bool((s == "click").any())),
-        # The guardrails: whether the experiment's email made the member leave or complain.
-        unsubscribed=("event_type", lambda s: bool((s == "unsubscribe").any())),
-        complained=("event_type", lambda s: bool((s == "complaint").any())),
+        sends=("send_id", "nunique"), **{flag: (flag, "any") for flag in flags}
     )
     bought = orders[(orders["ordered_at"] >= since) & (orders["ordered_at"] <= until)]
     purchases = bought.groupby("subscriber_key").agg(revenue=("amount_usd", "sum"))

@@ -288,6 +288,29 @@ class ExperimentSummary:
         return {key: _json_number(value) for key, value in metrics.items()}
 
 
+# ml.experiment_verdicts: one row per arm compared with control, per readout day.
+VERDICT_COLUMN_TYPES = {
+    "read_on": "date",
+    "experiment_id": "varchar",
+    "arm": "varchar",
+    "baseline": "varchar",
+    "verdict": "varchar",
+    "reason": "varchar",
+    "breached_guardrails": "varchar[]",
+}
+
+
+def verdict_rows(summary: ExperimentSummary | None, read_on, experiment_id: str) -> pd.DataFrame:
+    """VERDICT_COLUMN_TYPES rows of the day's verdicts (none when there is no summary yet)."""
+    verdicts = summary.verdicts if summary is not None else ()
+    return pd.DataFrame(
+        [{"read_on": pd.Timestamp(read_on).date(), "experiment_id": experiment_id, "arm": v.arm, "baseline": v.baseline,
+          "verdict": v.decision.verdict, "reason": v.decision.reason,
+          "breached_guardrails": list(v.decision.breached_guardrails)} for v in verdicts],
+        columns=list(VERDICT_COLUMN_TYPES),
+    )
+
+
 def summarise_experiment(
     members_with_outcomes: pd.DataFrame, design: ExperimentDesign, *, confidence_level: float = 0.95
 ) -> ExperimentSummary:

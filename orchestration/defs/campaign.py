@@ -21,7 +21,7 @@ from ml.decisioning.send_time import SendTimePolicy, plan_send_times, send_time_
 from ml.experiments.design import ExperimentDesign, assign_arms
 from ml.experiments.outcomes import PRE_PERIOD_DAYS, member_outcomes
 from ml.experiments.power import PowerAnalysis, days_to_detect
-from ml.experiments.readout import summarise_experiment
+from ml.experiments.readout import VERDICT_COLUMN_TYPES, summarise_experiment, verdict_rows
 from ml.experiments.statistics import sample_ratio_check
 from ml.propensity.features import feature_list_hash
 from ml.propensity.specs import PURCHASE
@@ -125,7 +125,7 @@ def experiment_assignments(context: dg.AssetExecutionContext, settings: Pipeline
 
 PLANNED_SENDS_DEPS = ["experiment_assignments", "subject_line_variants", "subscriber_eligibility",
                       "subscriber_contact_policy", "subscriber_profiles", "subscriber_identity_crosswalk",
-                      "product_recommendations", "fct_email_events", "uplift_estimates"]
+                      "product_recommendations", "fct_email_events", "uplift_estimates", "experiment_report"]
 # Opens older than this no longer say when a person reads.
 SEND_TIME_HISTORY_DAYS = 180
 # The sends whose unsubscribes and complaints price a send's opt-out risk.
@@ -204,6 +204,11 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
     )
     # The uplift model decides only when the day's fit showed it ranks better than the propensity.
     uplift_acts = bool(len(uplift)) and bool(uplift["acts"].all())
+    # An arm the day's readout stopped (a breached guardrail, or worse than control) gets control's copy.
+    stopped_arms = frozenset(warehouse.read(
+        f"select arm from {tables.EXPERIMENT_VERDICTS} where read_on = ? and experiment_id = ? and verdict = 'stop'",
+        [day, settings.experiment_id],
+    )["arm"]) if warehouse.has_table(tables.EXPERIMENT_VERDICTS) else frozenset()
     plan = plan_sends(
         warehouse.read(
             f"select subscriber_key, experiment_id, arm from {tables.EXPERIMENT_ASSIGNMENTS} where assigned_on = ?", [day]
@@ -230,6 +235,7 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
             rank_by=BY_UPLIFT if uplift_acts else BY_PROPENSITY,
         ),
         uplift=uplift,
+        stopped_arms=stopped_arms,
         opt_out=opt_out_rates(warehouse.read(
             f"select {', '.join(OPT_OUT_SEND_INPUT)} from {tables.FCT_SEND_OUTCOMES} where sent_at > ? and sent_at <= ?",
             [settings.as_of(day) - timedelta(days=OPT_OUT_HISTORY_DAYS), settings.as_of(day)],
@@ -285,6 +291,7 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
             "not_contactable": plan.not_contactable,
             "contact_policy_exclusions": plan.contact_exclusions,
             "not_selected_by_policy": plan.not_selected,
+            "stopped_arms (sent control's copy)": ", ".join(sorted(stopped_arms)) or "none",
             "by_selection": {reason: int(n) for reason, n in plan.sends["selected_by"].value_counts().sort_index().items()},
             "fallback_subjects": int(plan.sends["is_fallback"].sum()),
             "by_send_time_source": {
@@ -395,7 +402,9 @@ def write_outbox(sends: pd.DataFrame, path) -> "Path":
 
 
 @dg.asset(
-    deps=["planned_sends", "fct_sends", "fct_email_events", "fct_orders"],
+    # Not the day's planned sends: the readout covers the days already sent, and the day's plan
+    # reads its verdicts (a stopped arm gets control's copy).
+    deps=["experiment_assignments", "fct_sends", "fct_email_events", "fct_orders"],
     description=(
         "The experiment read as of the day: every member of the experiment's first cohort, by "
         "arm (holdout included), with what they did from the first send day on, read from the "
@@ -426,12 +435,14 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
     design = experiment_design(settings)
     day = partition_day(context)
     until = settings.as_of(day)
-    first = warehouse.read(
+    first = pd.Series({"first_send_day": pd.NaT}) if not warehouse.has_table(tables.PLANNED_SENDS) else warehouse.read(
         f"select min(planned_for) as first_send_day, min(planned_at) as first_planned_at from {tables.PLANNED_SENDS} "
         "where experiment_id = ? and planned_for <= ?",
         [design.experiment_id, day],
     ).iloc[0]
     if pd.isna(first["first_send_day"]):
+        warehouse.replace_day(verdict_rows(None, day, design.experiment_id), tables.EXPERIMENT_VERDICTS, "read_on", day,
+                              column_types=VERDICT_COLUMN_TYPES)
         yield dg.MaterializeResult(
             metadata={"status": "no send day yet: the first sends go out the day after the first plan"}
         )
@@ -496,6 +507,8 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
             **summary.key_metrics(),
         }
     )
+    warehouse.replace_day(verdict_rows(summary, day, design.experiment_id), tables.EXPERIMENT_VERDICTS, "read_on",
+                          day, column_types=VERDICT_COLUMN_TYPES)
     breached = summary.breached_guardrails()
     yield dg.AssetCheckResult(
         check_name="guardrails_hold",

@@ -21,6 +21,7 @@ from ml.decisioning.uplift.examples import (
     BALANCED_AUC, LOOP_HOLDOUT, LOOP_RANDOM_CONTROL, SHOP_HISTORY, assignment_balance, exposure_sql,
     randomised_examples,
 )
+from ml.propensity.features import FEATURE_COLUMNS, PURCHASE_LABEL
 from ml.propensity.promotion import CHAMPION_ALIAS
 from ml.propensity.service import ModelService
 from ml.propensity.specs import PURCHASE
@@ -163,7 +164,9 @@ BALANCE_CHECK = "shop_history_sends_were_random"
 def uplift_estimates(context: dg.AssetExecutionContext, settings: PipelineSettings):
     warehouse = settings.warehouse()
     day = partition_day(context)
-    examples = warehouse.read(f"select * from {tables.TRAINING_EXAMPLES}")
+    examples = warehouse.read(
+        f"select subscriber_key, cutoff_at, {PURCHASE_LABEL}, {', '.join(FEATURE_COLUMNS)} from {tables.TRAINING_EXAMPLES}"
+    )
     exposure = warehouse.read(exposure_sql(tables.TRAINING_EXAMPLES, tables.FCT_SENDS, tables.FCT_EMAIL_EVENTS))
     loop_started_at, units = _loop_units(warehouse, day)
     randomised = randomised_examples(examples, exposure, loop_started_at=loop_started_at, loop_units=units)
@@ -229,11 +232,7 @@ BALANCE_SAMPLE = 50_000
 def _loop_units(warehouse, day) -> tuple[pd.Timestamp | None, pd.DataFrame]:
     """The loop's first send day and its randomised units (holdout, random control), from the
     decision record of the days before `day`'s plan; (None, empty) before the loop sent."""
-    present = warehouse.read(
-        "select count(*) as n from information_schema.tables where table_schema || '.' || table_name = ?",
-        [tables.SEND_DECISIONS],
-    )["n"].iloc[0]
-    if not present:
+    if not warehouse.has_table(tables.SEND_DECISIONS):
         return None, pd.DataFrame(columns=["subscriber_key", "unit"])
     units = warehouse.read(
         f"""select subscriber_key, case when bool_or(targeting_group = '{RANDOM_CONTROL}') then '{LOOP_RANDOM_CONTROL}'

@@ -355,3 +355,17 @@ def test_the_uplift_ranking_pays_each_person_s_priced_opt_out_risk(variants):
         plan_sends(assignments, scores, profiles, eligibility.drop(columns="sends_in_last_7_days"), variants,
                    ESP_CONTACTS, planned_for=PLANNED_FOR, feature_list_sha256="abc", planned_at=PLANNED_AT,
                    uplift=uplift, opt_out=rates)
+
+
+def test_a_stopped_arm_is_sent_control_s_generic_copy(variants):
+    assignments, scores, profiles, eligibility = inputs()
+    running = plan(variants, assignments, scores, profiles, eligibility).sends.set_index("subscriber_key")
+    stopped = plan_sends(
+        assignments, scores, profiles, eligibility, variants, ESP_CONTACTS, planned_for=PLANNED_FOR,
+        feature_list_sha256="abc", planned_at=PLANNED_AT, policy=EVERYONE, stopped_arms=frozenset({"treatment"}),
+    ).sends.set_index("subscriber_key")
+    treated = running.index[running["arm"] == "treatment"]
+    generic = set(running.loc[running["arm"] == "control", "variant_id"])
+    assert set(running.loc[treated, "variant_id"]) - generic  # personalised while running
+    assert set(stopped.loc[treated, "variant_id"]) <= generic  # control's copy once stopped
+    assert stopped.index.equals(running.index)  # still emailed: the arm's copy stops, not its members' mail

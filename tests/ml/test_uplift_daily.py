@@ -128,3 +128,13 @@ def test_opt_out_rates_are_measured_per_recent_sends_band_and_shrunk_to_the_over
     assert rates.by_band[0] == pytest.approx((0 + PRIOR_SENDS * overall) / (2 + PRIOR_SENDS))
     costs = send_costs(pd.Series([0, 7], index=["a", "b"]), rates, cost_per_send=0.05, subscriber_value=20)
     assert costs["b"] == pytest.approx(0.05 + 20 * rates.by_band[3]) and costs["b"] > costs["a"]
+
+
+def test_a_learner_that_predicts_a_constant_is_never_the_one_that_ranks():
+    from ml.decisioning.uplift.learners import S_LEARNER, LightGBMParams, UpliftLearner
+
+    # Leaves of at least 100,000 rows: the trees cannot split at all, so every estimate is one value.
+    stump = UpliftLearner("stump", S_LEARNER, LightGBMParams(num_leaves=4, n_estimators=10, min_child_samples=100_000))
+    fit = fit_daily_uplift(randomised_rows(12_000, effect=0.3), learners=(stump,))
+    assert fit.best is None and fit.model is None and not fit.acts
+    assert "same uplift for everyone" in fit.reason and fit.learners[0].qini_auc == 0

@@ -138,16 +138,27 @@ def fit_daily_uplift(rows: pd.DataFrame, *, seed: int = 0, learners=DAILY_LEARNE
         score = predict_uplift(model, features[held_out])
         fitted[learner.name] = (learner, model, score)
         results.append(_judge(learner.name, test_outcome, score, test_treatment))
-    best = max(results, key=lambda r: r.qini_auc)
+    # A learner that predicts one value for everyone (trees that never split on the email)
+    # ranks nobody: it is reported, never chosen.
+    ranking = [r for r in results if np.ptp(fitted[r.name][2]) > 0]
+    if not ranking:
+        return UpliftFit(**counts, learners=tuple(results), baseline=baseline, reason=(
+            "every learner predicted the same uplift for everyone: no signal to rank by, so the propensity "
+            "ranking decides"))
+    best = max(ranking, key=lambda r: r.qini_auc)
     learner, model, best_score = fitted[best.name]
-    low, high = qini_gain_interval(test_outcome, best_score, baseline_score, test_treatment, seed=seed)
     gain = best.qini_auc - baseline.qini_auc
+    held = f"{best.name} Qini {best.qini_auc:.4f} vs propensity {baseline.qini_auc:.4f} on {int(held_out.sum()):,} " \
+           "held-out randomised rows"
+    if not gain > 0:
+        # Not better even as a point estimate: no interval can show it better, so none is drawn.
+        return UpliftFit(**counts, learners=tuple(results), baseline=baseline, best=best.name, qini_gain=gain,
+                         reason=f"{held}: gain {gain:+.4f}; not better, so the propensity ranking decides",
+                         model=model, learner=learner)
+    low, high = qini_gain_interval(test_outcome, best_score, baseline_score, test_treatment, seed=seed)
     acts = bool(low > 0)
-    reason = (
-        f"{best.name} Qini {best.qini_auc:.4f} vs propensity {baseline.qini_auc:.4f} on "
-        f"{int(held_out.sum()):,} held-out randomised rows: gain {gain:+.4f} [{low:+.4f}, {high:+.4f}]; "
-        + ("the uplift model decides" if acts else "not shown better, so the propensity ranking decides")
-    )
+    reason = f"{held}: gain {gain:+.4f} [{low:+.4f}, {high:+.4f}]; " + (
+        "the uplift model decides" if acts else "not shown better, so the propensity ranking decides")
     return UpliftFit(**counts, learners=tuple(results), baseline=baseline, best=best.name, qini_gain=gain,
                      qini_gain_ci=(low, high), acts=acts, reason=reason, model=model, learner=learner)
 
