@@ -4,6 +4,10 @@ Evidently's DataDriftPreset picks a test per column (Wasserstein distance or Jen
 for large samples, K-S or chi-squared for small ones) and calls the dataset drifted when at
 least ``drift_share`` of the columns drift. The numbers in `DriftSummary` are read back from
 Evidently's own result, so they always match the HTML report.
+
+Recency features are compared capped at the longest feature window (`cap_recency`): beyond
+it, "days since the last order" measures how long ago the data begins more than anything a
+person did, and it drifts with the calendar alone (docs/models.md, "Why drift fired").
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS
+from ml.propensity.features import (
+    FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS, LONGEST_WINDOW_DAYS, RECENCY_FEATURES,
+)
 
 # Columns that identify rows or hold outcomes are never compared (nor put in the report).
 EXCLUDED_COLUMNS = frozenset(ID_COLUMNS) | frozenset(LABEL_COLUMNS)
@@ -81,6 +87,22 @@ class DriftSummary:
         }
 
 
+def cap_recency(frame: pd.DataFrame, cap_days: float = LONGEST_WINDOW_DAYS) -> pd.DataFrame:
+    """A copy of ``frame`` whose recency features ("days since the last ...") read at most
+    ``cap_days``, and ``cap_days`` when there is none: "not in the last 90 days".
+
+    Uncapped, their distribution depends on how long ago the data begins, not only on what
+    people do: a person whose last order is 100 days old is 114 days old two weeks later,
+    and nobody can have a 130-day gap in 120 days of data. Capped at a window that both
+    frames observe in full, the comparison is like for like. Only for drift: the models
+    see the features as they are.
+    """
+    capped = frame.copy()
+    for column in (c for c in RECENCY_FEATURES if c in capped.columns):
+        capped[column] = pd.to_numeric(capped[column]).fillna(cap_days).clip(upper=cap_days)
+    return capped
+
+
 def sample_rows(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
     """At most ``max_rows`` rows, drawn with ``seed`` (the same rows on every run)."""
     if max_rows is not None and max_rows < 1:
@@ -99,12 +121,15 @@ def build_drift_report(
     max_rows: int | None = 20000,
     seed: int = 0,
     drift_share: float = 0.5,
+    recency_cap_days: float | None = LONGEST_WINDOW_DAYS,
 ) -> DriftSummary:
     """Compare ``columns`` of ``current`` against ``reference``, write Evidently's HTML report
     to ``html_path`` and return the parsed result.
 
     Pass raw mart rows (``top_category`` as text). ID and label columns are dropped even if
     listed. Inputs above ``max_rows`` rows are sampled deterministically to bound run time.
+    Recency features are compared capped at ``recency_cap_days`` (`cap_recency`; None
+    compares them raw).
     """
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -120,6 +145,9 @@ def build_drift_report(
             raise ValueError(f"{name} frame has no rows")
     reference_sample = sample_rows(reference[compared], max_rows, seed).reset_index(drop=True)
     current_sample = sample_rows(current[compared], max_rows, seed).reset_index(drop=True)
+    if recency_cap_days is not None:
+        reference_sample = cap_recency(reference_sample, recency_cap_days)
+        current_sample = cap_recency(current_sample, recency_cap_days)
 
     empty_columns = _empty_columns(reference_sample, current_sample, compared)
     testable = [c for c in compared if c not in empty_columns]

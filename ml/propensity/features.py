@@ -8,6 +8,7 @@ computed by one dbt macro, so a model trained on one can score the other; and
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,13 @@ NUMERIC_FEATURES = (
 )
 
 CATEGORICAL_FEATURES = ("top_category",)
+
+# "Days since the last order / open / click": null when there is none before the cutoff.
+RECENCY_FEATURES = tuple(column for column in NUMERIC_FEATURES if column.startswith("days_since_"))
+
+# The longest look-back window of the windowed features, in days: 90, read off the names
+# (sends_90d, orders_90d, ...) that the dbt macro subscriber_features generates from its windows.
+LONGEST_WINDOW_DAYS = max(int(match.group(1)) for match in map(re.compile(r"_(\d+)d$").search, NUMERIC_FEATURES) if match)
 
 FEATURE_COLUMNS = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 

@@ -20,8 +20,9 @@ OWNERS = ["team:ml-engineering"]
     deps=["training_examples", "scoring_features", PURCHASE.asset_name],
     description=(
         "Evidently data-drift report, per day: the features of the latest training cutoff "
-        "(reference) against the day's subscriber features (current). HTML in the reports "
-        "folder; drift numbers as metadata; the drift checks trigger retraining."
+        "(reference) against the day's subscriber features (current), recency features capped "
+        "at 90 days so the calendar alone does not drift them (docs/models.md). HTML in the "
+        "reports folder; drift numbers as metadata; the drift checks trigger retraining."
     ),
     partitions_def=daily_partitions,
     backfill_policy=one_run_per_day,
