@@ -94,6 +94,16 @@ class PipelineSettings(dg.ConfigurableResource):
     def landing_path(self) -> Path:
         return self.user_landing_dir() or self.state_path() / "landing"
 
+    def reference_data_path(self) -> Path:
+        """Reference data the pipeline installs for itself (the verified Hillstrom copy): in the
+        state folder, never in the landing folder, which is the user's and is only read."""
+        return self.state_path() / "reference"
+
+    def hillstrom_path(self) -> Path:
+        from ml.landing.hillstrom import INSTALLED_FILE_NAME
+
+        return self.reference_data_path() / INSTALLED_FILE_NAME
+
     def simulator_path(self) -> Path:
         """The simulator's private world (oracle). The pipeline itself never reads it."""
         return self.state_path() / "simulator"
@@ -179,6 +189,7 @@ class PipelineSettings(dg.ConfigurableResource):
         reaches dbt through ml.warehouse_as_of, see `Warehouse.write_as_of`)."""
         return {
             "landing_dir": str(self.landing_path()),
+            "hillstrom_csv": str(self.hillstrom_path()),
             "warehouse_path": str(self.warehouse_path()),
             "pii_vault_path": str(self.pii_vault_path()),
         }

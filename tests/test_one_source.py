@@ -84,6 +84,12 @@ def test_every_dbt_var_list_equals_its_python_source(name: str, var: str) -> Non
     assert DBT_VARS[var] == list(getattr(vocabulary, name))
 
 
+def test_the_accepted_timestamp_shapes_are_one_list_in_python_and_dbt() -> None:
+    from ml.landing.contract import TIMESTAMP_PATTERNS
+
+    assert DBT_VARS["timestamp_patterns"] == TIMESTAMP_PATTERNS
+
+
 def test_every_gx_value_set_of_a_vocabulary_column_equals_its_source() -> None:
     seen = set()
     for suite, column, value_set in in_set_expectations():

@@ -87,6 +87,7 @@ def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, 
     # The same every day: a var that changes makes dbt re-parse the whole project.
     assert settings.dbt_vars() == {
         "landing_dir": str(tmp_path / "landing"),
+        "hillstrom_csv": str(tmp_path / "reference" / "hillstrom.csv"),
         "warehouse_path": str(tmp_path / "warehouse.duckdb"),
         "pii_vault_path": str(tmp_path / "pii_vault.duckdb"),
     }

@@ -30,20 +30,37 @@
 {%- endmacro %}
 
 {#-
-  A contract timestamp ('YYYY-MM-DD HH:MM:SS', optional 'T' separator, fractional seconds
-  and trailing 'Z', all UTC) as a `timestamp`; null when it is anything else, including
-  impossible dates such as 2024-02-30.
+  A contract timestamp as a UTC `timestamp`: ISO-8601 'YYYY-MM-DD HH:MM:SS' (a 'T'
+  separator and fractional seconds accepted), either in UTC (no suffix, or 'Z') or with
+  its offset from UTC ('+01:00', '-0530', '+01'), which is converted to UTC. Null when it
+  is anything else, including impossible dates such as 2024-02-30. The offset form goes
+  through `timestamptz` and `timezone('UTC', ...)`, so the session's time zone never
+  enters; a plain cast to `timestamp` would drop the offset silently.
 -#}
 {% macro parse_utc_timestamp(column) -%}
     case
         when regexp_full_match(
             {{ clean_text(column) }},
-            '\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z?'
+            '{{ utc_timestamp_pattern() }}'
         )
         then try_cast(
             replace(rtrim({{ clean_text(column) }}, 'Z'), 'T', ' ') as timestamp
         )
+        when regexp_full_match(
+            {{ clean_text(column) }},
+            '{{ offset_timestamp_pattern() }}'
+        )
+        then timezone('UTC', try_cast(replace({{ clean_text(column) }}, 'T', ' ') as timestamptz))
     end
+{%- endmacro %}
+
+{#- The accepted timestamp shapes (var timestamp_patterns; ml.landing.contract.TIMESTAMP_PATTERNS is the same). -#}
+{% macro utc_timestamp_pattern() -%}
+{{ var('timestamp_patterns')['utc'] }}
+{%- endmacro %}
+
+{% macro offset_timestamp_pattern() -%}
+{{ var('timestamp_patterns')['with_offset'] }}
 {%- endmacro %}
 
 {#-

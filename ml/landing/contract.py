@@ -51,6 +51,28 @@ MAX_TEXT_LENGTH: dict[str, int] = {
 }
 
 
+# Accepted landing timestamps: ISO-8601 in UTC ('YYYY-MM-DD HH:MM:SS', a 'T' separator,
+# fractional seconds and a trailing 'Z' allowed), or with an offset from UTC ('+01:00',
+# '-0530', '+01'), which staging converts to UTC. dbt's var `timestamp_patterns` is the
+# same (tests/test_one_source.py). Full-match regexes.
+TIMESTAMP_PATTERNS: dict[str, str] = {
+    "utc": r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z?",
+    "with_offset": r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-](0\d|1[0-4])(:?[0-5]\d)?",
+}
+
+# The timestamp column of each file (docs/data_contract.md).
+TIMESTAMP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "crm_subscribers": ("signup_at",),
+    "esp_subscribers": ("created_at",),
+    "consent_events": ("recorded_at",),
+    "suppressions": ("suppressed_at",),
+    "campaigns": ("launched_at",),
+    "sends": ("sent_at",),
+    "email_events": ("occurred_at",),
+    "orders": ("ordered_at",),
+}
+
+
 def max_text_length(column: str) -> int:
     return MAX_TEXT_LENGTH.get(column, MAX_TEXT_LENGTH["default"])
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 HILLSTROM_SHA256 = "0e5893329d8b93cefecc571777672028290ab69865718020c78c7284f291aece"
 
-# File name in the landing folder, where dbt reads it.
-LANDING_FILE_NAME = "hillstrom.csv"
+# File name of the verified copy in the state folder's reference data, where dbt reads it.
+INSTALLED_FILE_NAME = "hillstrom.csv"
 
 _READ_CHUNK_BYTES = 1 << 20
 
@@ -53,17 +53,17 @@ def verify_hillstrom(path: Path, expected: str = HILLSTROM_SHA256) -> None:
         raise ChecksumMismatchError(Path(path), expected.lower(), actual)
 
 
-def install_hillstrom(vendored_path: Path, landing_dir: Path) -> Path:
-    """Verify the vendored file, copy it to `<landing_dir>/hillstrom.csv`, verify the copy.
+def install_hillstrom(vendored_path: Path, target_dir: Path) -> Path:
+    """Verify the vendored file, copy it to `<target_dir>/hillstrom.csv`, verify the copy.
 
     The copy is written under a temporary name and renamed into place only after it verifies,
     so readers never see a partial or corrupt `hillstrom.csv`. Returns the installed path.
     """
     verify_hillstrom(vendored_path)
-    landing_dir = Path(landing_dir)
-    landing_dir.mkdir(parents=True, exist_ok=True)
-    target = landing_dir / LANDING_FILE_NAME
-    partial = landing_dir / f".{LANDING_FILE_NAME}.partial"
+    target_dir = Path(target_dir)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / INSTALLED_FILE_NAME
+    partial = target_dir / f".{INSTALLED_FILE_NAME}.partial"
     try:
         shutil.copyfile(vendored_path, partial)
         verify_hillstrom(partial)

@@ -128,7 +128,8 @@ def simulate_day(context: dg.AssetExecutionContext, settings: PipelineSettings, 
     key=landing_key("hillstrom"),
     description=(
         "Kevin Hillstrom's MineThatData e-mail experiment (64,000 customers), vendored in "
-        "data/hillstrom/ and copied to the landing folder after its SHA-256 is verified."
+        "data/hillstrom/ and copied to the state folder's reference data (never to the landing "
+        "folder, which is only read) after its SHA-256 is verified."
     ),
     group_name="landing",
     kinds={"csv"},
@@ -136,7 +137,7 @@ def simulate_day(context: dg.AssetExecutionContext, settings: PipelineSettings, 
     check_specs=[gx_check_spec(landing_key("hillstrom"), "hillstrom")],
 )
 def hillstrom_export(context: dg.AssetExecutionContext, settings: PipelineSettings):
-    installed = install_hillstrom(VENDORED_HILLSTROM, settings.landing_path())
+    installed = install_hillstrom(VENDORED_HILLSTROM, settings.reference_data_path())
     frame = pd.read_csv(installed)
     yield dg.MaterializeResult(
         metadata={

@@ -34,7 +34,7 @@ from ml.decisioning.uplift.benchmark import (
     benchmark_hillstrom,
     log_uplift_benchmark,
 )
-from ml.landing.hillstrom import LANDING_FILE_NAME, verify_hillstrom
+from ml.landing.hillstrom import INSTALLED_FILE_NAME, verify_hillstrom
 from ml.tracking import MlflowTarget
 from orchestration import tables
 from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
@@ -72,7 +72,7 @@ EXPERIMENT_NAME = "hillstrom-uplift-benchmark"
     ],
 )
 def hillstrom_uplift_benchmark(context: dg.AssetExecutionContext, settings: PipelineSettings):
-    path = settings.landing_path() / LANDING_FILE_NAME
+    path = settings.hillstrom_path()
     if not path.exists():
         raise dg.Failure(f"{path} is missing. Fix: materialise landing/hillstrom first (it installs the vendored file).")
     # Verified again: the landing copy is read long after it was installed.
@@ -87,7 +87,7 @@ def hillstrom_uplift_benchmark(context: dg.AssetExecutionContext, settings: Pipe
         target,
         benchmark,
         run_name="hillstrom-womens-vs-none-visit",
-        dataset=f"{LANDING_FILE_NAME}: Womens E-Mail vs No E-Mail, {benchmark.rows} rows",
+        dataset=f"{INSTALLED_FILE_NAME}: Womens E-Mail vs No E-Mail, {benchmark.rows} rows",
         run_tags={"code_version": code_version(), "dagster.run_id": context.run_id},
     )
     best = benchmark.best()

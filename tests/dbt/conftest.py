@@ -42,6 +42,9 @@ def dbt_vars(landing_dir: Path, state_dir: Path, as_of: str) -> dict[str, str]:
     (which the orchestration writes to ml.warehouse_as_of instead: see tests/dbt/test_as_of.py)."""
     return {
         "landing_dir": str(landing_dir),
+        # The fixtures write their small Hillstrom sample beside the landing files; the
+        # pipeline installs the verified copy in <state>/reference instead.
+        "hillstrom_csv": str(landing_dir / "hillstrom.csv"),
         "warehouse_path": str(state_dir / "warehouse.duckdb"),
         "pii_vault_path": str(state_dir / "pii_vault.duckdb"),
         "as_of": as_of,

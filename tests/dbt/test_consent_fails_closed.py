@@ -57,9 +57,20 @@ def test_a_clean_unsubscribe_excludes(compiled_project) -> None:
 
 
 @pytest.mark.parametrize(
+    "recorded_at", ["2024-05-01T12:00:00+00:00", "2024-05-01T14:00:00+02:00", "2024-05-01T12:00:00Z"],
+    ids=["utc_offset", "other_offset", "zulu"],
+)
+def test_an_unsubscribe_with_an_iso_offset_is_a_clean_unsubscribe(compiled_project, recorded_at) -> None:
+    landing = base_landing()
+    landing["consent_events"].append(unsubscribe(recorded_at=recorded_at))
+    assert_pat_excluded(eligibility(compiled_project, landing), "unsubscribed")
+    assert "consent_record_quarantined" not in eligibility(compiled_project, landing)["pat"][1]
+
+
+@pytest.mark.parametrize(
     "recorded_at",
-    ["2024-05-01T12:00:00+00:00", "2024-05-01 12:00", "1714564800", "01/05/2024 12:00"],
-    ids=["offset", "no_seconds", "epoch_text", "day_first"],
+    ["2024-05-01 12:00", "1714564800", "01/05/2024 12:00", "2024-05-01T12:00:00+25:00"],
+    ids=["no_seconds", "epoch_text", "day_first", "impossible_offset"],
 )
 def test_an_unsubscribe_with_an_unreadable_timestamp_excludes(compiled_project, recorded_at) -> None:
     landing = base_landing()

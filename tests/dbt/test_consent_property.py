@@ -28,8 +28,8 @@ CORRUPTIONS = (
     "caps_status", "unknown_status", "reused_id", "missing_status", "unknown_system",
 )
 REVOKING = ("unsubscribed", "erased")
-# Corruptions that normalisation undoes: the row is clean.
-NORMALISED_AWAY = ("none", "caps_system", "caps_status")
+# Corruptions that normalisation undoes: the row is clean (an ISO offset is read in UTC).
+NORMALISED_AWAY = ("none", "caps_system", "caps_status", "offset_timestamp")
 # The day the pipeline can read for a corrupted time: the epoch 1714564800 is 2024-05-01
 # 12:00 (day 113 of _timestamp); an unreadable or future time is never superseded.
 READ_DAY = {"epoch": 113, "garbage_time": 999, "future": 999}
