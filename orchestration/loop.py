@@ -111,6 +111,20 @@ def next_live_day(settings: PipelineSettings) -> date:
     return planned.date() if hasattr(planned, "date") else planned
 
 
+def check_user_landing(settings: PipelineSettings, log: Callable[[str], None] = print) -> str | None:
+    """Your own landing folder, checked before any run (ml.landing.preflight): the message
+    listing every problem, or None when the loop can start (its notes are logged)."""
+    from ml.landing.preflight import preflight
+
+    landing = settings.landing_path()
+    report = preflight(landing)
+    if not report.ok:
+        return report.message(landing)
+    for note in report.notes:
+        log(note)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestration.loop", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = PipelineSettings()
     try:
+        if settings.user_landing_dir() is not None:
+            ready = check_user_landing(settings)
+            if ready is not None:
+                print(ready)
+                return 2
         if args.command == "demo":
             start = settings.initial_export_day()
             if settings.user_landing_dir() is not None:  # your own data: the drops you have

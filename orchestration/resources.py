@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -154,24 +154,38 @@ class PipelineSettings(dg.ConfigurableResource):
         return (self.state_path() / "mlflow" / "artifacts").as_uri()
 
     # -- run context -----------------------------------------------------------------------
-    def initial_export_day(self) -> date:
-        """The last whole day of the initial export: the loop's first day.
+    def initial_export_cut(self) -> tuple[datetime, str]:
+        """The moment the initial export was cut, and where that moment comes from.
 
-        From the export's `_manifest.json` (`extracted_at`, the moment the export was cut);
-        without a manifest, from the simulator's configured history.
+        From the export's `_manifest.json` (`extracted_at`); without a manifest, from the
+        simulator's configured history, or for your own folder from the latest event in the
+        initial export (ml.landing.preflight.latest_event_at). Never the machine's clock.
         """
+        from ml.landing.preflight import latest_event_at
+
         manifest = self.landing_path() / "_manifest.json"
         if manifest.exists():
-            extracted_at = datetime.fromisoformat(json.loads(manifest.read_text())["extracted_at"])
-        elif self.user_landing_dir() is None:
-            extracted_at = datetime.fromisoformat(self.audience_end)
-        else:
+            text = str(json.loads(manifest.read_text())["extracted_at"]).strip().replace("Z", "+00:00")
+            extracted_at = datetime.fromisoformat(text)
+            if extracted_at.tzinfo is not None:
+                extracted_at = extracted_at.astimezone(timezone.utc).replace(tzinfo=None)
+            return extracted_at, "_manifest.json extracted_at"
+        if self.user_landing_dir() is None:
+            return datetime.fromisoformat(self.audience_end), "the simulator's configured history"
+        latest = latest_event_at(self.landing_path())
+        if latest is None:
             raise dg.Failure(
-                f"{manifest} is missing: the pipeline cannot tell which day your initial export ends on. "
-                'Fix: write {"extracted_at": "YYYY-MM-DD HH:MM:SS"} (UTC, the moment the export was cut) '
-                "to that file (docs/data_contract.md)."
+                f"{manifest} is missing and no file of the initial export has a readable timestamp, so the "
+                'pipeline cannot tell which day your export ends on. Fix: write {"extracted_at": '
+                '"YYYY-MM-DD HH:MM:SS"} (UTC, the moment the export was cut) to that file (docs/data_contract.md).'
             )
-        return (extracted_at.replace(tzinfo=None) - timedelta(seconds=1)).date()
+        # The cut came after the latest event: that event's day is the export's last day.
+        return latest + timedelta(seconds=1), "the latest event in the initial export (no _manifest.json)"
+
+    def initial_export_day(self) -> date:
+        """The last whole day of the initial export: the loop's first day."""
+        extracted_at, _ = self.initial_export_cut()
+        return (extracted_at - timedelta(seconds=1)).date()
 
     @staticmethod
     def as_of(day: date) -> datetime:

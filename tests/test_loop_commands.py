@@ -24,3 +24,21 @@ def test_simulate_without_a_loop_exits_with_a_clear_message(tmp_path, monkeypatc
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     assert main(["simulate", "--days", "2"]) == 2
     assert "No loop has started on this state folder: run `make demo` first." in capsys.readouterr().out
+
+
+def test_your_own_broken_folder_stops_before_any_run_with_every_problem(tmp_path, monkeypatch, capsys):
+    from tests.dbt.landing_builder import base_landing, write_landing
+
+    landing, state = tmp_path / "landing", tmp_path / "state"
+    write_landing(landing, base_landing())
+    (landing / "orders.parquet").write_text("order_id,crm_id\nO1,C1\n")
+    (landing / "campaigns.parquet").unlink()
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(state))
+    monkeypatch.setenv("DAGSTER_HOME", str(state))
+    monkeypatch.setenv("PIPELINE_LANDING_DIR", str(landing))
+    assert main(["demo"]) == 2
+    out = capsys.readouterr().out
+    assert f"The landing folder {landing} cannot be used yet (2 problem(s)):" in out
+    assert "orders.parquet: not a Parquet file: it is delimited text" in out
+    assert "campaigns.parquet: file is missing from the initial export" in out
+    assert not (state / "warehouse.duckdb").exists()  # nothing was built

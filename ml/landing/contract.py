@@ -257,18 +257,73 @@ def _encoding_problem(name: str, column: str, parquet: pq.ParquetFile) -> str | 
     return None
 
 
+# What a file that is not Parquet starts with, for the error that names it.
+_FILE_SIGNATURES = (
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook is one)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) workbook"),
+    (b"SQLite format 3", "a SQLite database"),
+)
+
+
+def _not_parquet_problem(file: LandingFile) -> str | None:
+    """Why the file is not Parquet, judged by its first and last bytes; None when it may be."""
+    try:
+        size = file.path.stat().st_size
+        with open(file.path, "rb") as handle:
+            head = handle.read(512)
+            handle.seek(max(0, size - 4))
+            tail = handle.read(4)
+    except OSError as error:
+        return f"{file.name}: cannot be read ({type(error).__name__}). Fix: check the file's permissions."
+    if size == 0:
+        return f"{file.name}: the file is empty (0 bytes). Fix: export the table again, or remove the file."
+    if head[:4] == b"PAR1" and tail == b"PAR1":
+        return None
+    looks_like = "not Parquet"
+    for signature, kind in _FILE_SIGNATURES:
+        if head.startswith(signature):
+            looks_like = kind
+            break
+    else:
+        if head[:4] == b"PAR1":
+            looks_like = "a Parquet file that is cut short (its footer is missing)"
+        else:
+            try:
+                text = head.decode("utf-8")
+            except UnicodeDecodeError:
+                text = ""
+            if text.lstrip().startswith(("{", "[")):
+                looks_like = "JSON text"
+            elif text and any(sep in text.splitlines()[0] for sep in (",", ";", "\t", "|")):
+                looks_like = "delimited text (a CSV file saved under a .parquet name?)"
+            elif text:
+                looks_like = "plain text"
+    return (
+        f"{file.name}: not a Parquet file: it is {looks_like}. Fix: convert it to Parquet with the "
+        f"contract's columns (e.g. pandas.read_csv(path, dtype=str).to_parquet('{file.table}.parquet')), "
+        "or write it with a connector (docs/data_contract.md)."
+    )
+
+
 def _file_problems(file: LandingFile) -> tuple[list[str], int | None]:
     """Contract problems of one landing file, and its row count when it could be read."""
     columns = LANDING_COLUMNS[file.table]
+    not_parquet = _not_parquet_problem(file)
+    if not_parquet:
+        return [not_parquet], None
     try:
         parquet = pq.ParquetFile(file.path)
     except (pa.ArrowException, OSError) as error:
-        return [f"{file.name}: not a readable Parquet file ({type(error).__name__})"], None
+        return [f"{file.name}: not a readable Parquet file ({type(error).__name__}). Fix: export it again."], None
     problems = []
     schema = parquet.schema_arrow
     missing = [column for column in columns if column not in schema.names]
     if missing:
-        problems.append(f"{file.name}: missing columns {missing}")
+        problems.append(
+            f"{file.name}: missing columns {missing}. Fix: add them (the contract's columns are {list(columns)}; "
+            "docs/data_contract.md)."
+        )
     present_optional = [c for c in OPTIONAL_COLUMNS.get(file.table, ()) if c in schema.names]
     for column in (*columns, *present_optional):
         if column in missing:
@@ -282,6 +337,30 @@ def _file_problems(file: LandingFile) -> tuple[list[str], int | None]:
     return problems, parquet.metadata.num_rows
 
 
+def landing_folder_problems(landing_dir: Path, as_of: date | None = None) -> tuple[list[str], dict[str, int]]:
+    """Every contract problem of the folder's files and layout (check_landing_folder), and the
+    rows per table; nothing is raised."""
+    landing_dir = Path(landing_dir)
+    problems: list[str] = []
+    row_counts: dict[str, int] = {table: 0 for table in LANDING_TABLES}
+    for table in LANDING_TABLES:
+        if not (landing_dir / f"{table}.parquet").exists():
+            problems.append(
+                f"{table}.parquet: file is missing from the initial export. Fix: export it with the columns "
+                f"{list(LANDING_COLUMNS[table])} (an empty file with those columns is fine when you have no "
+                "such rows)."
+            )
+    layout_problems, _ = _layout_problems(landing_dir)
+    problems.extend(layout_problems)
+    counted = set(landing_files(landing_dir, as_of))
+    for file in landing_files(landing_dir):
+        file_problems, rows = _file_problems(file)
+        problems.extend(file_problems)
+        if rows is not None and file in counted:
+            row_counts[file.table] += rows
+    return problems, row_counts
+
+
 def check_landing_folder(landing_dir: Path, as_of: date | None = None) -> dict[str, int]:
     """Verify the landing folder (docs/data_contract.md): every contract file of the initial
     export exists, every file of it and of every drop has the contract's columns, their
@@ -293,20 +372,7 @@ def check_landing_folder(landing_dir: Path, as_of: date | None = None) -> dict[s
     number, never a value: landing files may hold PII, and error messages end up in logs
     and run databases.
     """
-    landing_dir = Path(landing_dir)
-    problems: list[str] = []
-    row_counts: dict[str, int] = {table: 0 for table in LANDING_TABLES}
-    for table in LANDING_TABLES:
-        if not (landing_dir / f"{table}.parquet").exists():
-            problems.append(f"{table}.parquet: file is missing")
-    layout_problems, _ = _layout_problems(landing_dir)
-    problems.extend(layout_problems)
-    counted = set(landing_files(landing_dir, as_of))
-    for file in landing_files(landing_dir):
-        file_problems, rows = _file_problems(file)
-        problems.extend(file_problems)
-        if rows is not None and file in counted:
-            row_counts[file.table] += rows
+    problems, row_counts = landing_folder_problems(landing_dir, as_of)
     if problems:
         raise LandingContractError(
             f"Landing folder {landing_dir} does not follow docs/data_contract.md: " + "; ".join(problems)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from ml.landing.hillstrom import install_hillstrom
 from ml.landing.contract import LANDING_TABLES, check_landing_folder, clip_long_text
+from ml.landing.preflight import preflight
 from ml.simulator import AudienceConfig, DirtyDataConfig, generate_landing
 from ml.simulator.world import World, drop_folder
 from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
@@ -61,7 +62,18 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
             f"No drop for {day}: {drop_folder(landing, day)} does not exist. Fix: put that day's export "
             f"files there (docs/data_contract.md, 'Daily drops'), or run only the days you have."
         )
-    row_counts = check_landing_folder(landing)
+    if settings.user_landing_dir() is None:
+        row_counts = check_landing_folder(landing)
+    else:
+        # Your own folder: every problem at once (files, columns, types, timestamp formats,
+        # the manifest), before anything reads a row.
+        report = preflight(landing)
+        if not report.ok:
+            raise dg.Failure(report.message(landing))
+        for note in report.notes:
+            context.log.info(note)
+        row_counts = report.row_counts
+    _, as_of_from = settings.initial_export_cut()
     folder = landing if day == first_day else drop_folder(landing, day)
     docs = settings.data_docs_site()
     for table in LANDING_TABLES:
@@ -75,6 +87,7 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
                 "rows_landed_so_far": row_counts[table],
                 "batch": "initial export" if day == first_day else f"daily drop {day}",
                 "source": source,
+                "initial_export_cut_from": as_of_from,
                 **facts.get(table, {}),
             },
         )

@@ -1,0 +1,108 @@
+"""The landing check that runs first: every problem at once, each naming file, problem and fix."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ml.landing.preflight import latest_event_at, preflight, timestamp_shape
+from tests.dbt.landing_builder import base_landing, write_landing
+
+
+def landing_folder(tmp_path, manifest: bool = True, **edits):
+    """The two-person landing of tests/dbt/landing_builder.py, with `edits` ({table: [rows]})."""
+    landing = base_landing()
+    landing.update(edits)
+    folder = tmp_path / "landing"
+    write_landing(folder, landing)
+    (folder / "hillstrom.csv").unlink()
+    if not manifest:
+        (folder / "_manifest.json").unlink()
+    return folder
+
+
+def test_a_clean_folder_passes_with_its_manifest_as_the_cut(tmp_path) -> None:
+    report = preflight(landing_folder(tmp_path))
+    assert report.problems == []
+    assert report.extracted_at == datetime(2024, 6, 30)
+    assert report.notes == []
+    assert report.row_counts["orders"] == 1 and report.row_counts["esp_subscribers"] == 2
+
+
+def test_a_csv_saved_as_parquet_is_named_with_what_it_is_and_the_fix(tmp_path) -> None:
+    folder = landing_folder(tmp_path)
+    (folder / "orders.parquet").write_text("order_id,crm_id,product_id\nO1,C1,P1\n")
+    [problem] = preflight(folder).problems
+    assert problem.startswith("orders.parquet: not a Parquet file: it is delimited text (a CSV file")
+    assert "Fix: convert it to Parquet" in problem
+
+
+def test_every_problem_is_listed_in_one_message(tmp_path) -> None:
+    folder = landing_folder(tmp_path)
+    (folder / "suppressions.parquet").unlink()
+    pq.write_table(pa.table({"send_id": ["S1"], "campaign_id": ["K1"]}), folder / "sends.parquet")
+    (folder / "products.parquet").write_bytes(b"PK\x03\x04 an xlsx workbook")
+    epoch = [{**row, "occurred_at": "1709287260"} for row in base_landing()["email_events"]]
+    pq.write_table(pa.Table.from_pylist(epoch), folder / "email_events.parquet")
+    report = preflight(folder)
+    assert len(report.problems) == 4, report.problems
+    message = report.message(folder)
+    assert "suppressions.parquet: file is missing from the initial export. Fix:" in message
+    assert "sends.parquet: missing columns ['esp_id', 'sent_at']. Fix:" in message
+    assert "products.parquet: not a Parquet file: it is a ZIP archive (an .xlsx workbook is one)" in message
+    assert "email_events.parquet: column occurred_at: 1 of the first 1 values" in message
+    assert "look like epoch seconds" in message
+
+
+def test_day_first_timestamps_are_a_format_problem_described_by_shape_never_by_value(tmp_path) -> None:
+    orders = [{**base_landing()["orders"][0], "order_id": f"O{k}", "ordered_at": f"0{k}/03/2024 12:00"} for k in range(1, 4)]
+    report = preflight(landing_folder(tmp_path, orders=orders))
+    [problem] = report.problems
+    assert "orders.parquet: column ordered_at: 3 of the first 3 values" in problem
+    assert "'NN/NN/NNNN NN:NN'" in problem and "03/2024" not in problem
+    assert "seconds are required" in problem
+
+
+def test_timestamps_with_offsets_or_z_pass(tmp_path) -> None:
+    orders = [{**base_landing()["orders"][0], "ordered_at": "2024-03-05T13:00:00+01:00"}]
+    sends = [{**row, "sent_at": "2024-03-01T10:00:00Z"} for row in base_landing()["sends"]]
+    assert preflight(landing_folder(tmp_path, orders=orders, sends=sends)).problems == []
+
+
+def test_a_few_bad_timestamps_are_left_to_the_quarantine(tmp_path) -> None:
+    good = base_landing()["orders"][0]
+    orders = [{**good, "order_id": f"O{k}", "ordered_at": "2024-03-05 12:00:00"} for k in range(3)]
+    orders.append({**good, "order_id": "O9", "ordered_at": "yesterday"})
+    assert preflight(landing_folder(tmp_path, orders=orders)).problems == []
+
+
+def test_without_a_manifest_the_cut_is_the_latest_event_and_the_run_says_so(tmp_path) -> None:
+    report = preflight(landing_folder(tmp_path, manifest=False))
+    assert report.problems == []
+    # The latest timestamp of base_landing() is the order of 2024-03-05 12:00.
+    assert report.extracted_at == datetime(2024, 3, 5, 12, 0)
+    assert report.extracted_at_source.startswith("the latest event")
+    [note] = report.notes
+    assert "No _manifest.json: as of is the latest event in the data, 2024-03-05 12:00:00 UTC" in note
+
+
+def test_a_far_future_garbage_timestamp_does_not_move_the_cut(tmp_path) -> None:
+    good = base_landing()["orders"][0]
+    orders = [good, {**good, "order_id": "O2", "ordered_at": "2099-01-01 00:00:00"}]
+    assert latest_event_at(landing_folder(tmp_path, manifest=False, orders=orders)) == datetime(2024, 3, 5, 12, 0)
+
+
+def test_an_offset_moves_the_latest_event_to_utc(tmp_path) -> None:
+    orders = [{**base_landing()["orders"][0], "ordered_at": "2024-03-05T14:00:00+02:00"}]
+    assert latest_event_at(landing_folder(tmp_path, manifest=False, orders=orders)) == datetime(2024, 3, 5, 12, 0)
+
+
+def test_a_missing_folder_says_which_and_how_to_fix(tmp_path) -> None:
+    [problem] = preflight(tmp_path / "nowhere").problems
+    assert "no such folder. Fix: point PIPELINE_LANDING_DIR" in problem
+
+
+def test_a_shape_keeps_no_letter_or_digit() -> None:
+    assert timestamp_shape(" 12/01/2010 8:26am ") == "NN/NN/NNNN N:NNaa"
