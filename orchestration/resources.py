@@ -57,6 +57,9 @@ class PipelineSettings(dg.ConfigurableResource):
     # A landing file with a larger share of quarantined rows stops the run before the
     # marts: that is a format change, not a few bad rows.
     max_quarantine_share: float = 0.05
+    # The last fallback of a subscriber's time zone (their own, else their country's, else
+    # this): docs/data_contract.md.
+    default_timezone: str = "UTC"
 
     _run_lock: Any = PrivateAttr(default=None)
 
@@ -206,6 +209,7 @@ class PipelineSettings(dg.ConfigurableResource):
             "hillstrom_csv": str(self.hillstrom_path()),
             "warehouse_path": str(self.warehouse_path()),
             "pii_vault_path": str(self.pii_vault_path()),
+            "default_timezone": self.default_timezone,
         }
 
 

@@ -90,6 +90,7 @@ def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, 
         "hillstrom_csv": str(tmp_path / "reference" / "hillstrom.csv"),
         "warehouse_path": str(tmp_path / "warehouse.duckdb"),
         "pii_vault_path": str(tmp_path / "pii_vault.duckdb"),
+        "default_timezone": "UTC",
     }
     assert dict(os.environ) == environment_before
     assert settings.user_landing_dir() is None

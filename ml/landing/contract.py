@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
-    "crm_subscribers": ("crm_id", "email", "first_name", "signup_at", "timezone", "country"),
-    "esp_subscribers": ("esp_id", "email", "first_name", "created_at", "timezone"),
+    "crm_subscribers": ("crm_id", "email", "first_name", "signup_at", "country"),
+    "esp_subscribers": ("esp_id", "email", "first_name", "created_at"),
     "consent_events": (
         "consent_event_id",
         "source_system",
@@ -34,7 +34,11 @@ LANDING_TABLES = tuple(LANDING_COLUMNS)
 
 # Columns a file may carry or leave out (docs/data_contract.md). When present they are text
 # and are checked like the others; when absent, dbt reads them as null.
-OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"crm_subscribers": ("birth_year", "gender")}
+# `timezone` falls back to the country's zone, then a configured default (contract v2).
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "crm_subscribers": ("timezone", "birth_year", "gender"),
+    "esp_subscribers": ("timezone",),
+}
 
 # Columns that are numbers; every other contract column is text (docs/data_contract.md).
 # dbt reads the same list as the var `landing_numeric_columns`.
@@ -378,6 +382,13 @@ def check_landing_folder(landing_dir: Path, as_of: date | None = None) -> dict[s
             f"Landing folder {landing_dir} does not follow docs/data_contract.md: " + "; ".join(problems)
         )
     return row_counts
+
+
+def with_optional_columns(frame, table: str):
+    """The frame with every optional column of `table` (OPTIONAL_COLUMNS) that its file left
+    out, as nulls: what dbt reads for them, and what the table's suite validates."""
+    missing = [column for column in OPTIONAL_COLUMNS.get(table, ()) if column not in frame.columns]
+    return frame.assign(**{column: None for column in missing}) if missing else frame
 
 
 def clip_long_text(frame, table: str):

@@ -6,7 +6,7 @@ import pandas as pd
 from datetime import datetime, timedelta
 
 from ml.landing.hillstrom import install_hillstrom
-from ml.landing.contract import LANDING_TABLES, check_landing_folder, clip_long_text
+from ml.landing.contract import LANDING_TABLES, check_landing_folder, clip_long_text, with_optional_columns
 from ml.landing.preflight import preflight
 from ml.simulator import AudienceConfig, DirtyDataConfig, generate_landing
 from ml.simulator.world import World, drop_folder
@@ -99,7 +99,8 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
                 metadata={"rows": 0, "validated": False, "reason": f"no {table} rows in the daily drop of {day}"},
             )
             continue
-        yield run_gx_check(clip_long_text(frame, table), table=table, asset_key=landing_key(table), docs=docs)
+        frame = with_optional_columns(clip_long_text(frame, table), table)
+        yield run_gx_check(frame, table=table, asset_key=landing_key(table), docs=docs)
     docs.build()
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ml.landing.contract import DROPS_DIR, LANDING_COLUMNS
+from ml.landing.contract import DROPS_DIR, LANDING_COLUMNS, OPTIONAL_COLUMNS
 from tests.fixtures.tiny_landing import HILLSTROM_HEADER, HILLSTROM_ROWS
 
 EXTRACTED_AT = "2024-06-30 00:00:00"
@@ -75,7 +75,10 @@ def base_landing() -> Landing:
 
 
 def _write_table(path: Path, table: str, rows: list[dict]) -> None:
-    schema = pa.schema([(c, NUMERIC_COLUMNS.get((table, c), pa.string())) for c in LANDING_COLUMNS[table]])
+    # The contract's columns, and each optional one that a row carries (timezone, say).
+    optional = [c for c in OPTIONAL_COLUMNS.get(table, ()) if any(c in row for row in rows)]
+    columns = [*LANDING_COLUMNS[table], *optional]
+    schema = pa.schema([(c, NUMERIC_COLUMNS.get((table, c), pa.string())) for c in columns])
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
 
 

@@ -20,13 +20,13 @@ from tests.dbt.landing_builder import PEOPLE, base_landing, write_landing
 
 PAT, QUINN = (subscriber_key(PEOPLE[handle], TEST_SECRET) for handle in ("pat", "quinn"))
 ROBIN = subscriber_key("robin.example@example.com", TEST_SECRET)
-AUDIT_COLUMNS = OPTIONAL_COLUMNS["crm_subscribers"]
+AUDIT_COLUMNS = ("birth_year", "gender")
 MODELS = ["subscriber_profiles"]
 
 
 def write_crm(path: Path, rows: list[dict]) -> None:
     """A crm_subscribers file with the contract's columns plus the audit columns (all text)."""
-    columns = [*LANDING_COLUMNS["crm_subscribers"], *AUDIT_COLUMNS]
+    columns = [*LANDING_COLUMNS["crm_subscribers"], *OPTIONAL_COLUMNS["crm_subscribers"]]
     pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in columns])), path)
 
 

@@ -67,9 +67,9 @@ def test_invalid_utf8_is_named_by_file_column_and_row_never_by_value(tmp_path):
 
 
 def test_the_optional_crm_columns_may_be_left_out_or_carried_as_text(tmp_path):
-    """birth_year and gender (audit attributes) are optional: a CRM export without them is
-    complete; when present they are held to the contract like any other column."""
-    assert OPTIONAL_COLUMNS == {"crm_subscribers": ("birth_year", "gender")}
+    """timezone (v2), birth_year and gender (audit attributes) are optional: a CRM export
+    without them is complete; when present they are held to the contract like any other column."""
+    assert OPTIONAL_COLUMNS == {"crm_subscribers": ("timezone", "birth_year", "gender"), "esp_subscribers": ("timezone",)}
     _write_contract_folder(tmp_path, rows=3)
     assert "birth_year" not in pq.read_schema(tmp_path / "crm_subscribers.parquet").names
     assert check_landing_folder(tmp_path)["crm_subscribers"] == 3

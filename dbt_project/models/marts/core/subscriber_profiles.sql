@@ -34,6 +34,7 @@ select
     subscribers.source_systems,
     subscribers.first_seen_at,
     subscribers.timezone,
+    subscribers.timezone_source,
     subscribers.country,
     subscribers.age_band,
     subscribers.gender,

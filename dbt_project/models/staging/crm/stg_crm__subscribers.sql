@@ -5,7 +5,7 @@
 {%- set raw_columns = ['crm_id', 'email', 'first_name', 'signup_at', 'timezone', 'country'] %}
 {%- set checks = {
     'value_too_long': any_too_long('source', raw_columns),
-    'missing_required_field': any_blank('source', ['crm_id', 'email', 'signup_at', 'timezone']),
+    'missing_required_field': any_blank('source', ['crm_id', 'email', 'signup_at']),
     'invalid_email': is_invalid_email('source.email'),
     'invalid_timezone': is_invalid_timezone('source.timezone'),
 } %}

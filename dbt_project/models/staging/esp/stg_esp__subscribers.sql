@@ -5,14 +5,18 @@
 {%- set raw_columns = ['esp_id', 'email', 'first_name', 'created_at', 'timezone'] %}
 {%- set checks = {
     'value_too_long': any_too_long('source', raw_columns),
-    'missing_required_field': any_blank('source', ['esp_id', 'email', 'created_at', 'timezone']),
+    'missing_required_field': any_blank('source', ['esp_id', 'email', 'created_at']),
     'invalid_email': is_invalid_email('source.email'),
     'invalid_timezone': is_invalid_timezone('source.timezone'),
 } %}
 {%- do checks.update(timestamp_checks('source.created_at')) %}
 
 with source as (
-    {{ landed_rows(source('esp', 'esp_subscribers'), 'esp_subscribers') }}
+    {#- timezone is optional (docs/data_contract.md): null when the file has no such column. -#}
+    {{ with_optional_columns(
+        landed_rows(source('esp', 'esp_subscribers'), 'esp_subscribers'),
+        var('landing_optional_columns')['esp_subscribers']
+    ) }}
 )
 
 select
