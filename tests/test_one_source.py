@@ -145,3 +145,16 @@ def test_the_simulator_injects_every_code_but_value_too_long_in_priority_order()
     from ml.simulator import CORRUPTION_KINDS
 
     assert CORRUPTION_KINDS == tuple(c for c in vocabulary.REASON_CODES if c != "value_too_long")
+
+
+def test_the_training_cutoff_rule_in_sql_uses_the_python_numbers() -> None:
+    """training_examples.sql's weekly cadence, feature warm-up and label lag are the constants
+    that ml.propensity.training.history_days_needed reads (the failure message's days)."""
+    from ml.propensity.features import CUTOFF_EVERY_DAYS, EXAMPLE_LABEL_DAYS, FEATURE_WARM_UP_DAYS
+
+    sql = (REPO / "dbt_project" / "models" / "marts" / "features" / "training_examples.sql").read_text()
+    cutoffs = sql.split("cutoffs as (", 1)[1].split("),", 1)[0]
+    assert set(re.findall(r"(\d+) \* weeks_back\.k", cutoffs)) == {str(CUTOFF_EVERY_DAYS)}
+    assert re.findall(r"// (\d+) \+ 1", cutoffs) == [str(CUTOFF_EVERY_DAYS)]
+    assert re.findall(r"\+ to_days\((\d+)\) <= bounds\.as_of", cutoffs) == [str(EXAMPLE_LABEL_DAYS)]
+    assert re.findall(r">= bounds\.first_data_day \+ to_days\((\d+)\)", cutoffs) == [str(FEATURE_WARM_UP_DAYS)]

@@ -166,6 +166,18 @@ class SendPlan:
     # DECISION_COLUMNS: every person of the eligibility verdicts or the assignments, once.
     decisions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DECISION_COLUMNS)))
 
+    def status(self, *, top: int = 3) -> str:
+        """One line for the run's record: how many sends, and when there are none, why (the
+        ``top`` most frequent decisions with their counts; codes and counts, no keys)."""
+        if len(self.sends):
+            return f"{len(self.sends):,} sends planned"
+        counts = self.decisions["decision"].value_counts()
+        counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+        why = ", ".join(f"{decision} {int(n):,}" for decision, n in counts.head(top).items())
+        if len(counts) > top:
+            why += f", {len(counts) - top} other decisions {int(counts.iloc[top:].sum()):,}"
+        return f"0 sends planned: {why or 'nobody to decide about'}"
+
 
 def plan_sends(
     assignments: pd.DataFrame,

@@ -70,6 +70,7 @@ def sample_ratio_check(assignments: pd.DataFrame, design: ExperimentDesign) -> d
 
     Returns observed/expected counts per arm, chi2, degrees of freedom, p-value and
     `passed` (p >= 0.001; a lower p-value means the assignment or the data is broken).
+    No assignments at all (nobody eligible) pass with NaN chi2 and p-value: nothing to test.
     """
     if "arm" not in assignments.columns:
         raise ValueError("assignments lack an 'arm' column")
@@ -81,23 +82,25 @@ def sample_ratio_check(assignments: pd.DataFrame, design: ExperimentDesign) -> d
     if unknown:
         raise ValueError(f"assignments have arms not in the design: {sorted(map(str, unknown))}")
     n = len(assignments)
-    if n == 0:
-        raise ValueError("no assignments to check")
     counts = assignments["arm"].value_counts()
     observed = np.array([int(counts.get(arm, 0)) for arm in design.arm_names], dtype=float)
     expected = np.array([share * n for share in design.arms.values()], dtype=float)
-    result = stats.chisquare(observed, expected)
-    p_value = float(result.pvalue)
+    if n == 0:
+        # Nobody assigned (e.g. nobody eligible): no ratio to be wrong, nothing to test.
+        chi2, p_value = math.nan, math.nan
+    else:
+        result = stats.chisquare(observed, expected)
+        chi2, p_value = float(result.statistic), float(result.pvalue)
     return {
         "test": "chi-square goodness of fit",
         "n": n,
         "observed": {arm: int(o) for arm, o in zip(design.arm_names, observed)},
         "expected": {arm: float(e) for arm, e in zip(design.arm_names, expected)},
-        "chi2": float(result.statistic),
+        "chi2": chi2,
         "degrees_of_freedom": len(design.arm_names) - 1,
         "p_value": p_value,
         "threshold": SRM_P_VALUE_THRESHOLD,
-        "passed": bool(p_value >= SRM_P_VALUE_THRESHOLD),
+        "passed": n == 0 or bool(p_value >= SRM_P_VALUE_THRESHOLD),
     }
 
 

@@ -55,6 +55,15 @@ LONGEST_WINDOW_DAYS = max(int(match.group(1)) for match in map(re.compile(r"_(\d
 
 FEATURE_COLUMNS = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 
+# How marts.training_examples picks its cutoffs (dbt_project/models/marts/features/
+# training_examples.sql holds the SQL copy; tests/test_one_source.py proves them equal):
+# weekly cutoffs counted back from the as-of day, each at least FEATURE_WARM_UP_DAYS after
+# the first behavioural data (first send or order), kept once EXAMPLE_LABEL_DAYS have passed
+# after it (the purchase and click label windows are complete).
+CUTOFF_EVERY_DAYS = 7
+FEATURE_WARM_UP_DAYS = 28
+EXAMPLE_LABEL_DAYS = 14
+
 LABEL_COLUMNS = ("label_purchase_14d", "label_click_7d", "label_churn_28d")
 
 PURCHASE_LABEL = "label_purchase_14d"

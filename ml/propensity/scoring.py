@@ -66,3 +66,40 @@ def score_deciles(ranks: np.ndarray, n: int) -> np.ndarray:
     if n == 0:
         return np.array([], dtype="int64")
     return ((np.asarray(ranks, dtype="int64") - 1) * 10 // n + 1).astype("int64")
+
+
+# Columns of the per-reason counts `nobody_scored_reason` reads: one row per (is_eligible,
+# exclusion_reason) group of marts.subscriber_eligibility, with its number of subscribers.
+ELIGIBILITY_COUNT_COLUMNS = ("is_eligible", "exclusion_reason", "subscribers")
+
+
+def nobody_scored_reason(eligibility_counts: pd.DataFrame, *, top: int = 3) -> str:
+    """Why a scoring day has no rows, from reason codes and counts only (no keys, no PII):
+    e.g. "0 eligible of 4,367: no_consent_record 4,367". The ``top`` most frequent exclusion
+    reasons are named (most first, ties by name), the rest summed. ``eligibility_counts`` has
+    ELIGIBILITY_COUNT_COLUMNS; a null is_eligible counts as excluded (consent fails closed)."""
+    missing = [c for c in ELIGIBILITY_COUNT_COLUMNS if c not in eligibility_counts.columns]
+    if missing:
+        raise ValueError(f"eligibility counts lack columns {missing}")
+    counts = eligibility_counts.assign(
+        subscribers=pd.to_numeric(eligibility_counts["subscribers"]).fillna(0).astype("int64"),
+        is_eligible=eligibility_counts["is_eligible"].astype("boolean").fillna(False).astype(bool),
+        exclusion_reason=eligibility_counts["exclusion_reason"].astype("object").where(
+            eligibility_counts["exclusion_reason"].notna(), "no_reason_recorded"),
+    )
+    total = int(counts["subscribers"].sum())
+    if total == 0:
+        return "0 eligible of 0: marts.subscriber_eligibility has no subscribers"
+    eligible = int(counts.loc[counts["is_eligible"], "subscribers"].sum())
+    by_reason = (
+        counts.loc[~counts["is_eligible"]].groupby("exclusion_reason")["subscribers"].sum()
+        .reset_index().sort_values(["subscribers", "exclusion_reason"], ascending=[False, True])
+    )
+    named = [f"{row.exclusion_reason} {int(row.subscribers):,}" for row in by_reason.head(top).itertuples()]
+    rest = by_reason.iloc[top:]
+    if len(rest):
+        named.append(f"{len(rest)} other reasons {int(rest['subscribers'].sum()):,}")
+    excluded = ", ".join(named) or "none excluded"
+    if eligible == 0:
+        return f"0 eligible of {total:,}: {excluded}"
+    return f"{eligible:,} eligible of {total:,} but none has a row in scoring_features; excluded: {excluded}"

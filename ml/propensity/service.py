@@ -57,9 +57,13 @@ class ModelService:
         return cls(spec=spec, version=pinned, booster=booster, run_id=run_id)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """The model's probability for every row of a features frame (training or scoring)."""
+        """The model's probability for every row of a features frame (training or scoring);
+        an empty array for a frame of no rows (LightGBM refuses to predict on none)."""
+        prepared = prepare_features(frame, self.spec.features)
+        if prepared.empty:
+            return np.empty(0, dtype="float64")
         booster = getattr(self.booster, "booster_", self.booster)
-        scores = np.asarray(booster.predict(prepare_features(frame, self.spec.features)), dtype="float64")
+        scores = np.asarray(booster.predict(prepared), dtype="float64")
         if scores.shape != (len(frame),):
             raise ValueError(f"model returned scores of shape {scores.shape}; expected one per row")
         return scores

@@ -21,7 +21,10 @@ import pandas as pd
 
 from ml.propensity.features import (
     CATEGORICAL_FEATURES,
+    CUTOFF_EVERY_DAYS,
+    EXAMPLE_LABEL_DAYS,
     FEATURE_COLUMNS,
+    FEATURE_WARM_UP_DAYS,
     ID_COLUMNS,
     feature_list_hash,
     prepare_features,
@@ -60,6 +63,63 @@ class TrainingResult:
     test: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     test_scores: np.ndarray | None = field(default=None, repr=False, compare=False)
     importance: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+
+def _whole_weeks(days: int) -> int:
+    """``days`` rounded up to the cutoffs' weekly cadence."""
+    return CUTOFF_EVERY_DAYS * -(-days // CUTOFF_EVERY_DAYS)
+
+
+def history_days_needed(spec: ModelSpec, test_cutoffs: int = 1) -> int:
+    """Days from the first behavioural data (first send or order) to the as-of day that
+    marts.training_examples needs before ``spec`` can train: the features' warm-up before
+    the first training cutoff, the purge gap from it to the first test cutoff (the label
+    window, in whole weeks), ``test_cutoffs - 1`` more weeks, and the last test cutoff's
+    label window (its rows exist after EXAMPLE_LABEL_DAYS; a longer label is null until it
+    has passed). Purchase: 28 + 14 + 14 = 56 days."""
+    if test_cutoffs < 1:
+        raise ValueError("test_cutoffs must be at least 1")
+    return (
+        FEATURE_WARM_UP_DAYS
+        + _whole_weeks(spec.horizon_days)
+        + CUTOFF_EVERY_DAYS * (test_cutoffs - 1)
+        + _whole_weeks(max(EXAMPLE_LABEL_DAYS, spec.horizon_days))
+    )
+
+
+class NotEnoughHistory(ValueError):
+    """The training examples hold too few labelled cutoffs for ``spec`` to train and test."""
+
+    def __init__(self, spec: ModelSpec, labelled_cutoffs: int, test_cutoffs: int = 1):
+        self.spec, self.labelled_cutoffs, self.test_cutoffs = spec, labelled_cutoffs, test_cutoffs
+        super().__init__(self.explain(None))
+
+    def explain(self, days_of_history: int | None) -> str:
+        """The cause and the fix in one sentence; ``days_of_history``: days from the first
+        send or order to the as-of day (None when unknown, e.g. no send or order at all)."""
+        needed = history_days_needed(self.spec, self.test_cutoffs)
+        has = "no send or order at all" if days_of_history is None else f"{days_of_history:,} days"
+        if days_of_history is None:
+            fix = f"land sends and orders that span at least {needed} days"
+        elif days_of_history < needed:
+            fix = f"land at least {needed - days_of_history:,} more days of sends and orders, or wait that long"
+        else:
+            fix = "the history is long enough, so check that subscribers signed up before the cutoffs"
+        return (
+            f"{self.spec.key} model: no model can be trained from {self.labelled_cutoffs} labelled weekly cutoff(s) "
+            f"in training_examples, because it needs {needed} days of history (the first send or order to the "
+            f"as-of day: {FEATURE_WARM_UP_DAYS} days of features, {_whole_weeks(self.spec.horizon_days)} from a "
+            f"training to a test cutoff, {_whole_weeks(max(EXAMPLE_LABEL_DAYS, self.spec.horizon_days))} for the "
+            f"test cutoff's {self.spec.label} window) and the data has {has}; fix: {fix}."
+        )
+
+
+def days_of_history(first_data_at, as_of) -> int | None:
+    """Whole days from the first send or order's day to the as-of day (how training_examples
+    counts them); None when there is no send or order at all."""
+    if first_data_at is None or pd.isna(first_data_at):
+        return None
+    return int((pd.Timestamp(as_of).normalize() - pd.Timestamp(first_data_at).normalize()).days)
 
 
 def time_split(examples: pd.DataFrame, test_cutoffs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -197,14 +257,14 @@ def train_model(
     if missing:
         raise ValueError(f"training examples lack columns {missing}")
     labelled = examples.loc[examples[label].notna()]
+    labelled_cutoffs = int(pd.to_datetime(labelled["cutoff_at"]).nunique())
+    if labelled_cutoffs <= max(test_cutoffs, 1):
+        raise NotEnoughHistory(spec, labelled_cutoffs, test_cutoffs)
     train, test = time_split(labelled, test_cutoffs=test_cutoffs)
     first_test_cutoff = pd.to_datetime(test["cutoff_at"]).min()
     purged_train = purge_overlapping_labels(train, first_test_cutoff, spec.horizon_days)
     if purged_train.empty:
-        raise ValueError(
-            f"{spec.key} model: no training cutoff is at least {spec.horizon_days} days before the first test "
-            f"cutoff {first_test_cutoff}; the {label} window needs a longer history"
-        )
+        raise NotEnoughHistory(spec, labelled_cutoffs, test_cutoffs)
 
     # Fail on a bad MLflow target before spending time on the fit.
     experiment_id = ensure_experiment(tracking)

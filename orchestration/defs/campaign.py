@@ -109,9 +109,12 @@ def experiment_assignments(context: dg.AssetExecutionContext, settings: Pipeline
     rows = warehouse.replace_day(assignments, tables.EXPERIMENT_ASSIGNMENTS, "assigned_on", day)
     srm = sample_ratio_check(assignments, design)
     arm_counts = assignments["arm"].value_counts().to_dict()
+    if not rows:
+        context.log.warning(f"Assigned nobody on {day}: no one was scored (see propensity_scores' status)")
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            "status": f"assigned {rows:,} scored subscribers" if rows else "assigned nobody: no one was scored",
             "experiment_id": design.experiment_id,
             "arm_counts": {arm: int(n) for arm, n in arm_counts.items()},
         }
@@ -119,7 +122,9 @@ def experiment_assignments(context: dg.AssetExecutionContext, settings: Pipeline
     yield dg.AssetCheckResult(
         check_name="sample_ratio_matches_design",
         passed=bool(srm["passed"]),
-        metadata={"p_value": float(srm["p_value"]), "observed": srm["observed"], "expected": srm["expected"]},
+        description=None if rows else "no assignments: nothing to test",
+        metadata={"p_value": float(srm["p_value"]) if rows else None, "observed": srm["observed"],
+                  "expected": srm["expected"]},
     )
 
 
@@ -265,6 +270,8 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
         column_types={**DECISION_COLUMN_TYPES, "dagster_run_id": "varchar"},
     )
     outbox = write_outbox(plan.sends, settings.outbox_path(send_day))
+    status = plan.status()
+    (context.log.info if rows else context.log.warning)(f"Plan for {send_day}: {status}")
     yield dg.MaterializeResult(
         asset_key="send_decisions",
         metadata={
@@ -282,6 +289,7 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
         asset_key="planned_sends",
         metadata={
             "dagster/row_count": rows,
+            "status": status,
             "planned_for": send_day.isoformat(),
             "outbox": dg.MetadataValue.path(str(outbox)),
             "by_arm": {arm: int(n) for arm, n in plan.sends["arm"].value_counts().sort_index().items()},
@@ -343,6 +351,9 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
     )
 
 
+# The experiment's state before any plan had a send (e.g. nobody eligible so far).
+NO_SENDS_YET = "no sends yet: no plan up to this day had a send; the first sends go out the day after the first plan with any"
+
 # A send's opens have all landed this many days after it (the world's latest open is within a
 # day of delivery, waiting for the person's hour; a margin for late drops).
 OPENS_SETTLED_DAYS = 3
@@ -375,8 +386,11 @@ def send_time_experiment(context: dg.AssetExecutionContext, settings: PipelineSe
     )
     readout = send_time_readout(outcomes)
     figures = readout.metrics()
+    if outcomes.empty:
+        context.log.info(f"Send-time experiment as of {day}: no settled sends yet")
     return dg.MaterializeResult(
         metadata={
+            "status": f"read {len(outcomes):,} settled sends" if len(outcomes) else "no sends yet: none has settled",
             "sends_read": len(outcomes),
             # Counts as integers, rates rounded; a rate of an arm without sends yet is left out.
             **{name: int(value) if name.endswith("_sends") else round(value, 4)
@@ -443,11 +457,11 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
     if pd.isna(first["first_send_day"]):
         warehouse.replace_day(verdict_rows(None, day, design.experiment_id), tables.EXPERIMENT_VERDICTS, "read_on", day,
                               column_types=VERDICT_COLUMN_TYPES)
-        yield dg.MaterializeResult(
-            metadata={"status": "no send day yet: the first sends go out the day after the first plan"}
-        )
+        status = NO_SENDS_YET
+        context.log.info(f"Experiment {design.experiment_id} as of {day}: {status}")
+        yield dg.MaterializeResult(metadata={"status": status, "members": 0, "sent_members": 0})
         yield dg.AssetCheckResult(check_name="guardrails_hold", passed=True,
-                                  metadata={"status": "nothing to read yet: no send day"})
+                                  metadata={"status": "nothing to read yet: no sends"})
         return
     since = pd.Timestamp(first["first_send_day"]).to_pydatetime()
     cohort_day = (since - pd.Timedelta(days=1)).date()

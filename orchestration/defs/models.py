@@ -65,21 +65,32 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     def _model(context: dg.AssetExecutionContext, settings: PipelineSettings):
         from ml.audit.card_facts import build_model_card_facts, publish_model_card
         from ml.propensity.governance import review_challenger
-        from ml.propensity.training import train_model
+        from ml.propensity.training import NotEnoughHistory, days_of_history, train_model
 
         warehouse = settings.warehouse()
         columns = ", ".join(dict.fromkeys([*ID_COLUMNS, *spec.features, *spec.segments, spec.label]))
         examples = warehouse.read(f"select {columns} from {tables.TRAINING_EXAMPLES}")
         target = mlflow_target(settings, spec)
         code = code_version()
-        result = train_model(
-            examples,
-            spec,
-            tracking=target,
-            dataset_name=tables.TRAINING_EXAMPLES,
-            dataset_source=str(settings.warehouse_path()),
-            run_tags={"code_version": code, "dagster.run_id": context.run_id},
-        )
+        try:
+            result = train_model(
+                examples,
+                spec,
+                tracking=target,
+                dataset_name=tables.TRAINING_EXAMPLES,
+                dataset_source=str(settings.warehouse_path()),
+                run_tags={"code_version": code, "dagster.run_id": context.run_id},
+            )
+        except NotEnoughHistory as error:
+            # No model can be trained: fail, saying the cause and the fix.
+            span = warehouse.read(
+                f"select (select max(as_of) from {tables.WAREHOUSE_AS_OF}) as as_of, least("
+                f"(select min(sent_at) from {tables.FCT_SENDS}), (select min(ordered_at) from {tables.FCT_ORDERS})"
+                ") as first_data_at"
+            ).iloc[0]
+            message = error.explain(days_of_history(span["first_data_at"], span["as_of"]))
+            context.log.error(message)
+            raise dg.Failure(description=message, metadata={"training_examples": len(examples)}) from error
         decided_at = datetime.now(timezone.utc).replace(tzinfo=None)
         decision, record = review_challenger(target.client, spec, result, decided_at=decided_at)
         warehouse.append_rows(pd.DataFrame([record.to_row()]), tables.MODEL_PROMOTIONS, record.SQL_TYPES)

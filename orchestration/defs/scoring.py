@@ -7,7 +7,7 @@ import pandas as pd
 from ml.propensity.drift import build_drift_report
 from ml.propensity.monitoring import MAX_AUC_DECAY, LivePerformance, latest_matured_day, live_performance
 from ml.propensity.promotion import CHAMPION_ALIAS
-from ml.propensity.scoring import score_subscribers
+from ml.propensity.scoring import ELIGIBILITY_COUNT_COLUMNS, nobody_scored_reason, score_subscribers
 from ml.propensity.service import ModelService
 from ml.propensity.specs import PURCHASE
 
@@ -67,7 +67,16 @@ def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSetti
     day = partition_day(context)
     scores = score_subscribers(features, model, scored_at=settings.as_of(day)).assign(scored_on=pd.Timestamp(day))
     rows = warehouse.replace_day(scores, tables.PROPENSITY_SCORES, "scored_on", day)
-    context.log.info(f"Scored {rows} eligible subscribers with {model_uri}")
+    if rows:
+        status = f"scored {rows:,} eligible subscribers"
+        context.log.info(f"Scored {rows} eligible subscribers with {model_uri}")
+    else:
+        # Empty is a state: an empty slice, and why (reason codes and counts, no keys).
+        status = nobody_scored_reason(warehouse.read(
+            f"select {', '.join(ELIGIBILITY_COUNT_COLUMNS[:2])}, count(*) as subscribers "
+            f"from {tables.SUBSCRIBER_ELIGIBILITY} group by all"
+        ))
+        context.log.warning(f"Scored nobody on {day}: {status}; the day's later steps plan no sends")
 
     # Prediction drift: the day's scores against the champion's on its latest training cutoff.
     reference_rows = warehouse.read(
@@ -86,7 +95,8 @@ def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSetti
             "dagster/row_count": rows,
             "model_uri": model_uri,
             "model_version": int(model.version),
-            "mean_score": float(scores["propensity_score"].mean()) if rows else 0.0,
+            "status": status,
+            "mean_score": float(scores["propensity_score"].mean()) if rows else None,
             "table": tables.PROPENSITY_SCORES,
         }
     )

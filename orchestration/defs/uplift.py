@@ -180,8 +180,7 @@ def uplift_estimates(context: dg.AssetExecutionContext, settings: PipelineSettin
         rows = rows[~history]
     client = settings.mlflow_client()
     purchase = ModelService.load(client, PURCHASE, alias=CHAMPION_ALIAS)
-    rows = rows.assign(**{PROPENSITY_BASELINE: purchase.predict(rows)}) if len(rows) else rows.assign(
-        **{PROPENSITY_BASELINE: pd.Series(dtype=float)})
+    rows = rows.assign(**{PROPENSITY_BASELINE: purchase.predict(rows)})
     fit = fit_daily_uplift(rows)
     run_id = log_daily_uplift(
         MlflowTarget(client=client, artifact_location=settings.mlflow_artifact_location(),

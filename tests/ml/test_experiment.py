@@ -1,3 +1,4 @@
+import math
 import hashlib
 import json
 
@@ -571,3 +572,24 @@ def test_member_outcomes_read_guardrail_events_and_the_pre_period_by_their_own_b
         "c": {"pre_period_converted": False, "pre_period_revenue": 0.0},
     }
     assert out["revenue"].to_dict() == {"a": 20.0, "b": 0.0, "c": 40.0}
+
+
+# --- empty is a state: nobody assigned, nobody read -----------------------------------------------
+
+
+def test_no_assignments_pass_the_sample_ratio_check_with_nothing_to_test():
+    result = sample_ratio_check(assign_arms(pd.Series([], dtype=object), DESIGN), DESIGN)
+    assert result["passed"] is True and result["n"] == 0
+    assert math.isnan(result["p_value"]) and math.isnan(result["chi2"])
+    assert result["observed"] == {arm: 0 for arm in DESIGN.arm_names}
+
+
+def test_a_readout_of_no_members_keeps_running_and_renders(tmp_path):
+    from ml.experiments.readout import verdict_rows
+
+    summary = summarise_experiment(members_with_outcomes(n=10).iloc[:0], DESIGN)
+    assert summary.n_members == 0 and all(arm.n == 0 for arm in summary.arms)
+    json.dumps(summary.to_metrics(), allow_nan=False)
+    verdicts = verdict_rows(summary, "2026-07-01", DESIGN.experiment_id)
+    assert set(verdicts["verdict"]) == {"keep_running"}
+    assert render_experiment_report(summary, tmp_path / "report.html", context={}, power=None).exists()

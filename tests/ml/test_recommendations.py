@@ -275,3 +275,9 @@ def test_a_day_without_orders_on_both_sides_of_the_window_says_why() -> None:
     assert len(early.rows) == SMALL_DATA.k
     empty = recommend_for_day(orders.iloc[:0], ["k"], CUTOFF, SMALL_DATA)
     assert empty.rows.empty and empty.evaluation is None and empty.why_not_evaluated
+
+
+def test_a_day_with_nobody_to_recommend_to_writes_no_rows() -> None:
+    usual = recommend_for_day(planted_orders(), ["k"], CUTOFF, SMALL_DATA)
+    day = recommend_for_day(planted_orders(), [], CUTOFF, SMALL_DATA)
+    assert day.rows.empty and list(day.rows.columns) == list(usual.rows.columns)

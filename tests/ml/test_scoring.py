@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from ml.propensity.features import prepare_features
 from ml.propensity.promotion import CHALLENGER_ALIAS
-from ml.propensity.scoring import SCORE_COLUMNS, score_deciles, score_subscribers
+from ml.propensity.scoring import SCORE_COLUMNS, nobody_scored_reason, score_deciles, score_subscribers
 from ml.propensity.service import ModelService
 from ml.propensity.specs import PURCHASE, TrainingParams
 from ml.propensity.training import train_model
@@ -153,3 +153,41 @@ def test_score_deciles_split_ranks_evenly():
     assert score_deciles(np.arange(1, 21), 20).tolist() == [d for d in range(1, 11) for _ in range(2)]
     assert score_deciles(np.arange(1, 4), 3).tolist() == [1, 4, 7]
     assert score_deciles(np.array([], dtype=int), 0).tolist() == []
+
+
+# --- empty is a state: a day with nobody eligible scores nobody, without a crash ----------------
+
+
+def test_a_day_with_no_one_to_score_gives_an_empty_frame_of_the_usual_columns_and_types(registered):
+    _, _, _, in_memory = registered
+    features = make_scoring_features(20)
+    usual = score_subscribers(features, in_memory, scored_at=SCORED_AT)
+    empty = score_subscribers(features.iloc[:0], in_memory, scored_at=SCORED_AT)
+    assert empty.empty and list(empty.columns) == list(SCORE_COLUMNS)
+    assert empty.dtypes.to_dict() == usual.dtypes.to_dict()
+    assert in_memory.predict(features.iloc[:0]).shape == (0,)
+    # The contract is still checked on no rows.
+    with pytest.raises(ValueError, match="lacks columns"):
+        in_memory.predict(features.iloc[:0].drop(columns="sends_7d"))
+
+
+def eligibility_counts(*rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["is_eligible", "exclusion_reason", "subscribers"])
+
+
+def test_nobody_scored_names_the_top_exclusion_reasons_with_their_counts():
+    assert nobody_scored_reason(eligibility_counts((False, "no_consent_record", 4367))) == (
+        "0 eligible of 4,367: no_consent_record 4,367"
+    )
+    many = eligibility_counts(
+        (False, "unsubscribed", 10), (False, "no_consent_record", 500), (False, "erased", 10),
+        (False, "suppressed_complaint", 3), (False, "suppressed_hard_bounce", 2), (None, None, 1),
+    )
+    assert nobody_scored_reason(many) == (
+        "0 eligible of 526: no_consent_record 500, erased 10, unsubscribed 10, 3 other reasons 6"
+    )
+    # Eligible people without scoring features is another cause, and says so.
+    assert nobody_scored_reason(eligibility_counts((True, None, 12), (False, "erased", 3))) == (
+        "12 eligible of 15 but none has a row in scoring_features; excluded: erased 3"
+    )
+    assert nobody_scored_reason(eligibility_counts()) == "0 eligible of 0: marts.subscriber_eligibility has no subscribers"

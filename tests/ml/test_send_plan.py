@@ -369,3 +369,18 @@ def test_a_stopped_arm_is_sent_control_s_generic_copy(variants):
     assert set(running.loc[treated, "variant_id"]) - generic  # personalised while running
     assert set(stopped.loc[treated, "variant_id"]) <= generic  # control's copy once stopped
     assert stopped.index.equals(running.index)  # still emailed: the arm's copy stops, not its members' mail
+
+
+def test_nobody_assigned_plans_no_sends_and_the_status_says_why(variants):
+    """Empty is a state: with nobody eligible, nobody is scored or assigned; the plan is empty
+    with the usual columns, everyone still gets a decision, and the status counts them."""
+    assignments, scores, profiles, eligibility = inputs()
+    eligibility = eligibility.assign(is_eligible=False, consent_status=None)
+    usual = plan(variants, *inputs())
+    result = plan(variants, assignments.iloc[:0], scores.iloc[:0], profiles, eligibility)
+    assert result.sends.empty and list(result.sends.columns) == list(PLANNED_SEND_COLUMNS)
+    assert list(result.decisions.columns) == list(usual.decisions.columns)
+    assert sorted(result.decisions["subscriber_key"]) == KEYS and set(result.decisions["decision"]) == {"not_consented"}
+    assert result.status() == "0 sends planned: not_consented 8"
+    assert usual.status() == f"{len(usual.sends)} sends planned"
+    assert plan(variants, *(frame.iloc[:0] for frame in inputs())).status() == "0 sends planned: nobody to decide about"

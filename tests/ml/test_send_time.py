@@ -161,3 +161,18 @@ def test_the_plan_stores_every_send_time_column():
     from ml.decisioning.send_time import SEND_TIME_COLUMNS
 
     assert list(SEND_TIME_COLUMN_TYPES) == [c for c in SEND_TIME_COLUMNS if c != "subscriber_key"]
+
+
+def test_no_profiles_and_no_sends_are_empty_states_not_errors():
+    """A day with nobody to send to: no send times, and a readout of no sends (NaN rates, 0 counts)."""
+    from ml.decisioning.send_time import SEND_TIME_COLUMNS
+
+    times = plan_send_times(
+        pd.DataFrame({"subscriber_key": [], "opened_at": pd.Series([], dtype="datetime64[ns]")}),
+        pd.DataFrame({"subscriber_key": [], "timezone": [], "segment": []}), date(2026, 7, 1), POLICY,
+    )
+    assert times.empty and list(times.columns) == list(SEND_TIME_COLUMNS)
+    readout = send_time_readout(pd.DataFrame({"send_time_arm": [], "delivered": [], "opened": []}))
+    figures = readout.metrics()
+    assert figures["optimised_sends"] == 0 and figures["fixed_hour_sends"] == 0
+    assert np.isnan(figures["open_rate_difference"])

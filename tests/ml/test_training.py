@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from ml.propensity.features import FEATURE_COLUMNS, PURCHASE_LABEL, TOP_CATEGORY_LEVELS, feature_list_hash, prepare_features
 from ml.propensity.promotion import CHALLENGER_ALIAS
-from ml.propensity.specs import CHURN, PURCHASE, ModelSpec, TrainingParams
+from ml.propensity.specs import CHURN, MODEL_SPECS, PURCHASE, ModelSpec, TrainingParams
 from ml.tracking import (
     parse_model_uri,
     MlflowTarget,
@@ -24,7 +24,10 @@ from ml.tracking import (
     resolve_alias,
 )
 from ml.propensity.training import (
+    NotEnoughHistory,
+    days_of_history,
     evaluate_scores,
+    history_days_needed,
     fit_model,
     purge_overlapping_labels,
     time_split,
@@ -319,7 +322,7 @@ def test_retraining_moves_the_challenger_alias_to_the_new_version(mlflow_target)
 def test_training_rejects_label_windows_that_leave_no_training_data(mlflow_target):
     # Weekly cutoffs, a 28-day label and the last cutoff unlabelled: every training window overlaps.
     examples = make_training_examples(100, 4, cutoff_spacing_days=7)
-    with pytest.raises(ValueError, match="at least 28 days before"):
+    with pytest.raises(NotEnoughHistory, match="needs 84 days of history .* 28 from a training to a test cutoff"):
         train_model(
             examples,
             replace(CHURN, params=FAST),
@@ -353,3 +356,49 @@ def test_parse_model_uri_accepts_versions_and_aliases_only():
     for bad in ("runs:/abc/model", "/tmp/model", "models:/propensity", "models:/@candidate"):
         with pytest.raises(ValueError):
             parse_model_uri(bad)
+
+
+# --- too little history: the failure says the cause and the fix -----------------------------------
+
+
+def trainable_with(spec: ModelSpec, days: int) -> bool:
+    """Whether `days` from the first send or order to the as-of day give `spec` a test cutoff and
+    a purged training cutoff, by training_examples.sql's rule (weekly cutoffs back from the as-of
+    day's midnight, each >= first data day + 28 days and <= as_of - 14 days; churn's label null
+    until 28 days have passed) and train_model's (the latest labelled cutoff is test, training
+    cutoffs end a label window before it)."""
+    from ml.propensity.features import CUTOFF_EVERY_DAYS, EXAMPLE_LABEL_DAYS, FEATURE_WARM_UP_DAYS
+
+    first, anchor = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-01") + pd.Timedelta(days=days)
+    as_of = anchor + pd.Timedelta(hours=23, minutes=59, seconds=59)
+    cutoffs = [anchor - pd.Timedelta(days=CUTOFF_EVERY_DAYS * k) for k in range(days // CUTOFF_EVERY_DAYS + 1)]
+    rows = [c for c in cutoffs if c + pd.Timedelta(days=EXAMPLE_LABEL_DAYS) <= as_of
+            and c >= first + pd.Timedelta(days=FEATURE_WARM_UP_DAYS)]
+    labelled = [c for c in rows if c + pd.Timedelta(days=max(spec.horizon_days, EXAMPLE_LABEL_DAYS)) <= as_of]
+    if len(labelled) < 2:
+        return False
+    test = max(labelled)
+    return any(c + pd.Timedelta(days=spec.horizon_days) <= test for c in labelled if c < test)
+
+
+# The specs, and one whose label window is not whole weeks (the cutoffs are weekly).
+@pytest.mark.parametrize("spec", [*MODEL_SPECS, replace(PURCHASE, key="ten_day", horizon_days=10)],
+                         ids=lambda spec: spec.key)
+def test_history_days_needed_is_the_least_history_the_cutoff_rules_can_train_on(spec):
+    needed = history_days_needed(spec)
+    assert trainable_with(spec, needed) and not trainable_with(spec, needed - 1)
+    assert {s.key: history_days_needed(s) for s in MODEL_SPECS} == {"purchase": 56, "click": 49, "churn": 84}
+
+
+def test_training_on_too_little_history_fails_saying_how_many_days_are_needed_and_present():
+    examples = make_training_examples(200, 1, seed=3)
+    for too_few in (examples.iloc[:0], examples):  # no examples at all; a single cutoff
+        with pytest.raises(NotEnoughHistory) as raised:
+            # Raised before MLflow is touched: no tracking target needed.
+            train_model(too_few, PURCHASE, tracking=None, dataset_name="t", dataset_source="s")
+        assert "needs 56 days of history" in str(raised.value)
+    message = raised.value.explain(days_of_history(pd.Timestamp("2026-06-10 08:00"), pd.Timestamp("2026-06-30 23:59:59")))
+    assert "needs 56 days of history" in message and "the data has 20 days" in message
+    assert "land at least 36 more days of sends and orders" in message
+    assert message.count(".") == 1 and message.endswith(".")  # one sentence
+    assert "the data has no send or order at all" in raised.value.explain(days_of_history(None, pd.Timestamp("2026-06-30")))

@@ -138,3 +138,28 @@ def test_a_learner_that_predicts_a_constant_is_never_the_one_that_ranks():
     fit = fit_daily_uplift(randomised_rows(12_000, effect=0.3), learners=(stump,))
     assert fit.best is None and fit.model is None and not fit.acts
     assert "same uplift for everyone" in fit.reason and fit.learners[0].qini_auc == 0
+
+
+def test_no_randomised_rows_fit_nothing_and_no_pool_estimates_nothing():
+    """Empty is a state: no examples give no randomised rows and no fit (and say so); a fitted
+    model asked about nobody answers with no estimates."""
+    # As the warehouse reads them: an empty varchar column is of object dtype.
+    examples = feature_frame(0).astype({"subscriber_key": object}).assign(**{PURCHASE_LABEL: pd.Series(dtype=int)})
+    exposure = examples[["subscriber_key", "cutoff_at"]].assign(
+        sends_before=pd.Series(dtype=int), sends_in_window=pd.Series(dtype=int),
+        got_first_campaign=pd.Series(dtype=bool), opted_out_before=pd.Series(dtype=bool))
+    randomised = randomised_examples(examples, exposure, loop_started_at=None)
+    assert randomised.rows.empty and all(count["rows"] == 0 for count in randomised.counts.values())
+    fit = fit_daily_uplift(randomised.rows.assign(**{PROPENSITY_BASELINE: pd.Series(dtype=float)}))
+    assert fit.model is None and not fit.acts and "0 rows" in fit.reason
+
+
+def test_a_fitted_uplift_model_asked_about_nobody_returns_no_estimates():
+    from ml.decisioning.uplift.learners import T_LEARNER, UpliftLearner, fit_uplift_model, predict_uplift
+    from ml.propensity.features import prepare_features
+
+    rows = randomised_rows(600, effect=0.3)
+    model = fit_uplift_model(prepare_features(rows), rows["treated"], rows[PURCHASE_LABEL],
+                             UpliftLearner("t", T_LEARNER))
+    assert predict_uplift(model, prepare_features(feature_frame(0))).shape == (0,)
+    assert predict_uplift(model, prepare_features(feature_frame(3))).shape == (3,)

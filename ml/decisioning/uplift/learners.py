@@ -132,7 +132,10 @@ def fit_uplift_model(
 
 
 def predict_uplift(model, features: pd.DataFrame) -> np.ndarray:
-    """The predicted increase in the outcome's probability if emailed, one per row."""
+    """The predicted increase in the outcome's probability if emailed, one per row (an
+    empty array for no rows: LightGBM refuses to predict on none)."""
+    if len(features) == 0:
+        return np.empty(0, dtype=float)
     return np.asarray(model.predict(features), dtype=float)
 
 
