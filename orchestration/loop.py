@@ -39,8 +39,38 @@ def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: dict, 
     result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False, **kwargs)
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-        raise DayFailed(f"{job.name} {kwargs.get('partition_key', '')} failed in {failed} (run {result.run_id})")
+        checks = failed_checks_message(result.get_asset_check_evaluations())
+        raise DayFailed(f"{job.name} {kwargs.get('partition_key', '')} failed in {failed} (run {result.run_id}){checks}")
     return result
+
+
+def failed_checks_message(evaluations: Sequence[Any], limit: int = 5) -> str:
+    """The failed error-severity (blocking) checks of a run, one line each, at most `limit`:
+    asset, check and cause. The cause is a Great Expectations check's failed expectations
+    (metadata `failed_expectations`: the first, and how many more), else the check's
+    description, else a dbt test's failing row count and status. Empty when none failed."""
+    failed = [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    if not failed:
+        return ""
+    lines = []
+    for evaluation in failed[:limit]:
+        asset = evaluation.asset_key.to_user_string()
+        metadata = {key: getattr(value, "value", value) for key, value in (evaluation.metadata or {}).items()}
+        expectations = [line.removeprefix("- ") for line in str(metadata.get("failed_expectations") or "").splitlines()]
+        if expectations:
+            cause = expectations[0].removeprefix(f"{asset.split('/')[-1]}: ")
+            cause += f" (and {len(expectations) - 1} more)" if len(expectations) > 1 else ""
+        elif getattr(evaluation, "description", None):
+            cause = evaluation.description.splitlines()[0]
+        elif "dagster_dbt/failed_row_count" in metadata:
+            cause = f"dbt test: {metadata['dagster_dbt/failed_row_count']} failing rows (status {metadata.get('status', '?')})"
+        else:
+            cause = "failed"
+        line = f"{asset} {evaluation.check_name}: {cause}"
+        lines.append(line if len(line) <= 300 else line[:299] + "…")
+    if len(failed) > limit:
+        lines.append(f"… and {len(failed) - limit} more failed blocking checks")
+    return "; failed blocking checks:\n  - " + "\n  - ".join(lines)
 
 
 def _log_oracle_auc(run_config: dict, log: Callable[[str], None]) -> None:

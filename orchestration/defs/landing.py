@@ -86,7 +86,9 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
                 metadata={"rows": 0, "validated": False, "reason": f"no {table} rows in the daily drop of {day}"},
             )
             continue
-        yield run_gx_check(clip_long_text(frame, table), table=table, asset_key=landing_key(table), docs=docs)
+        yield run_gx_check(
+            clip_long_text(frame, table), table=table, asset_key=landing_key(table), docs=docs, log=context.log
+        )
     docs.build()
 
 
@@ -145,4 +147,4 @@ def hillstrom_export(context: dg.AssetExecutionContext, settings: PipelineSettin
             "sha256_verified": True,
         }
     )
-    yield run_gx_check(frame, table="hillstrom", asset_key=landing_key("hillstrom"), docs=None)
+    yield run_gx_check(frame, table="hillstrom", asset_key=landing_key("hillstrom"), docs=None, log=context.log)
