@@ -6,8 +6,11 @@ work (reported here as severity "error"), `warning` ones are expected mess worth
 
 Privacy: landing subscriber tables hold raw emails and first names, so validation results are
 requested as counts only (SUMMARY with no partial unexpected values) and then reduced to an
-allow-list of count fields before they are returned, stored or rendered. Exception messages are
-dropped too, since they can quote cell values.
+allow-list of count fields before they are returned, stored or rendered. Exception messages and
+tracebacks are replaced by a fixed note too, since they can quote cell values.
+
+A failed expectation reads as one sentence (`ValidationOutcome.failure_sentences`): table,
+expectation, column, what was observed (counts or a number) and what the suite expects.
 
 `great_expectations` takes seconds to import, so it is imported inside the functions that need it.
 """
@@ -54,6 +57,9 @@ _COUNT_FIELDS = (
 # Kept empty so Data Docs renderers that look for them find nothing rather than fail.
 _EMPTY_SAMPLE_FIELDS = ("partial_unexpected_list", "partial_unexpected_counts")
 
+# Stands in for a raised exception's message and traceback, which can quote cell values.
+EXCEPTION_WITHHELD = "withheld (an exception message can quote row values)"
+
 DOCS_SITE_NAME = "pipeline_quality"
 # Under docs_dir: the scrubbed results and suites the Data Docs index is built from.
 DOCS_STORE_DIRNAME = "gx_stores"
@@ -69,7 +75,8 @@ class ValidationOutcome:
 
     `error_failures` / `warning_failures` hold one dict per failed expectation with keys
     expectation_type, column, condition, severity, unexpected_count, unexpected_percent,
-    observed_value (numbers only) and raised_exception. Info-severity failures are listed
+    observed_value (numbers only), expected (what the suite asks, from its kwargs: suite
+    configuration, never data) and raised_exception. Info-severity failures are listed
     with the warnings: neither blocks.
     """
 
@@ -88,6 +95,20 @@ class ValidationOutcome:
         """True when an error-severity expectation failed: downstream work must not run."""
         return bool(self.error_failures)
 
+    @property
+    def failure_sentences(self) -> tuple[str, ...]:
+        """One human sentence per failed expectation, blocking ones first, e.g.
+        `training_examples: expect_table_row_count_to_be_between observed 0, expected at least 1000`.
+        Counts and numbers only, like the rest of the outcome."""
+        def causes_first(failures: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+            # An expectation that could not be evaluated is mostly the echo of a missing column.
+            return sorted(failures, key=lambda failure: bool(failure.get("raised_exception")))
+
+        return tuple(failure_sentence(self.table_name, failure) for failure in causes_first(self.error_failures)) + tuple(
+            f"{failure_sentence(self.table_name, failure)} [{failure['severity']}]"
+            for failure in causes_first(self.warning_failures)
+        )
+
     def to_metadata(self) -> dict[str, Any]:
         """A flat, JSON-serialisable summary (scalars only), e.g. for Dagster metadata."""
         return {
@@ -102,6 +123,7 @@ class ValidationOutcome:
             "warning_failures": len(self.warning_failures),
             "error_failure_details": "; ".join(describe_failure(f) for f in self.error_failures),
             "warning_failure_details": "; ".join(describe_failure(f) for f in self.warning_failures),
+            "failed_expectations": "\n".join(self.failure_sentences) or None,
             "docs_path": str(self.docs_path) if self.docs_path else None,
         }
 
@@ -121,6 +143,30 @@ def describe_failure(failure: dict[str, Any]) -> str:
     if failure.get("observed_value") is not None:
         return f"{head}: observed {failure['observed_value']}"
     return f"{head}: failed"
+
+
+def failure_sentence(table: str, failure: dict[str, Any]) -> str:
+    """A failed expectation as a sentence naming the table, the expectation, the column, what
+    was observed and what the suite expects, e.g.
+    `subscribers: expect_column_values_to_be_unique(person_id) observed 3 failing rows (37.50%), expected no duplicates`."""
+    target = failure.get("column") or ""
+    if failure.get("condition"):
+        target = f"{target} where {failure['condition']}".strip()
+    head = f"{table}: {failure['expectation_type']}" + (f"({target})" if target else "")
+    if failure.get("raised_exception"):
+        observed = "could not be evaluated (a missing column or a wrong type?)"
+    elif failure.get("unexpected_count") is not None:
+        percent = failure.get("unexpected_percent")
+        count = failure["unexpected_count"]
+        observed = f"observed {count} failing row{'' if count == 1 else 's'}" + (f" ({percent:.2f}%)" if percent is not None else "")
+    elif failure.get("observed_value") is not None:
+        observed = f"observed {_format_number(failure['observed_value'])}"
+    elif failure["expectation_type"] == "expect_column_to_exist":
+        observed = "observed no such column"
+    else:
+        observed = "failed"
+    expected = failure.get("expected")
+    return f"{head} {observed}" + (f", expected {expected}" if expected else "")
 
 
 def load_suite(path: Path) -> gx.ExpectationSuite:
@@ -262,10 +308,13 @@ def scrub_validation_result(result: ExpectationSuiteValidationResult) -> None:
             if field in raw:
                 kept[field] = []
         expectation_result.result = kept
+        raised = _raised_exception(expectation_result.exception_info)
+        # GX's Data Docs renderer formats a raised exception's message and traceback as string
+        # templates: None there fails the render (TypeError in re.sub), so a fixed note stands in.
         expectation_result.exception_info = {
-            "raised_exception": _raised_exception(expectation_result.exception_info),
-            "exception_message": None,
-            "exception_traceback": None,
+            "raised_exception": raised,
+            "exception_message": EXCEPTION_WITHHELD if raised else None,
+            "exception_traceback": EXCEPTION_WITHHELD if raised else None,
         }
 
 
@@ -350,8 +399,53 @@ def _failure_summary(expectation_result: Any) -> dict[str, Any]:
         "unexpected_count": scrubbed.get("unexpected_count"),
         "unexpected_percent": _number_or_none(scrubbed.get("unexpected_percent")),
         "observed_value": scrubbed.get("observed_value"),
+        "expected": _describe_expected(config.type, kwargs),
         "raised_exception": bool(expectation_result.exception_info.get("raised_exception")),
     }
+
+
+def _describe_expected(expectation_type: str, kwargs: dict[str, Any]) -> str | None:
+    """What the suite asks for, in words, from the expectation's kwargs (configuration, not data).
+    None when the expectation's name says it all and its kwargs add nothing readable."""
+    expected = None
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None and high is not None:
+        expected = f"between {_format_number(low)} and {_format_number(high)}"
+    elif low is not None:
+        expected = f"{'above' if kwargs.get('strict_min') else 'at least'} {_format_number(low)}"
+    elif high is not None:
+        expected = f"{'below' if kwargs.get('strict_max') else 'at most'} {_format_number(high)}"
+    elif kwargs.get("value") is not None:
+        expected = f"exactly {_format_number(kwargs['value'])}"
+    elif kwargs.get("value_set") is not None:
+        values = list(kwargs["value_set"])
+        shown = ", ".join(str(value) for value in values[:6]) + (f", … ({len(values)} values)" if len(values) > 6 else "")
+        expected = f"values in {{{shown}}}"
+    elif kwargs.get("regex") is not None:
+        regex = str(kwargs["regex"])
+        regex = regex if len(regex) <= 40 else regex[:39] + "…"
+        expected = f"{'no values' if 'not_match' in expectation_type else 'values'} matching /{regex}/"
+    elif kwargs.get("column_A") is not None:
+        expected = f"{kwargs['column_A']} {'>=' if kwargs.get('or_equal') else '>'} {kwargs['column_B']}"
+    elif expectation_type == "expect_column_to_exist":
+        expected = "the column to exist"
+    elif expectation_type.endswith("_to_not_be_null"):
+        expected = "no nulls"
+    elif expectation_type.endswith("_to_be_null"):
+        expected = "only nulls"
+    elif expectation_type.endswith("_to_be_unique"):
+        expected = "no duplicates"
+    mostly = kwargs.get("mostly")
+    if expected and mostly is not None and mostly < 1:
+        expected = f"{expected} in at least {mostly:.0%} of rows"
+    return expected
+
+
+def _format_number(value: Any) -> str:
+    """Integers as they are, floats without a float's noise (0.1 + 0.2 shows as 0.3)."""
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def _column_label(kwargs: dict[str, Any]) -> str | None:

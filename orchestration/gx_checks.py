@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import dagster as dg
 import pandas as pd
 
-from ml.quality import DataDocsSite, validate_table
+from ml.quality import DataDocsSite, ValidationOutcome, validate_table
 from orchestration.resources import EXPECTATIONS_DIR
+
+# The check's description (shown beside its status in the UI) and the log name at most this
+# many failed expectations; the metadata entry `failed_expectations` lists them all.
+DESCRIBED_FAILURES = 10
+FAILED_EXPECTATIONS = "failed_expectations"
 
 
 def gx_check_spec(asset_key: dg.AssetKey, table: str) -> dg.AssetCheckSpec:
@@ -22,10 +29,17 @@ def gx_check_spec(asset_key: dg.AssetKey, table: str) -> dg.AssetCheckSpec:
 
 
 def run_gx_check(
-    frame: pd.DataFrame, *, table: str, asset_key: dg.AssetKey, docs: DataDocsSite | None
+    frame: pd.DataFrame,
+    *,
+    table: str,
+    asset_key: dg.AssetKey,
+    docs: DataDocsSite | None,
+    log: logging.Logger | dg.DagsterLogManager | None = None,
 ) -> dg.AssetCheckResult:
     """The table's suite as a check result; its validation is queued on `docs` (build it once
-    after the step's validations)."""
+    after the step's validations). When it fails, the failed expectations, one sentence each,
+    are the result's description and its `failed_expectations` metadata, and go to `log`
+    (the step's `context.log`): error level when they block, warning level when they do not."""
     outcome = validate_table(frame, EXPECTATIONS_DIR / f"{table}.json", table_name=table, docs=docs)
     if outcome.blocking_failed:
         severity, passed = dg.AssetCheckSeverity.ERROR, False
@@ -33,10 +47,29 @@ def run_gx_check(
         severity, passed = dg.AssetCheckSeverity.WARN, False
     else:
         severity, passed = dg.AssetCheckSeverity.ERROR, True
+    metadata = outcome.to_metadata()
+    description = None
+    if not passed:
+        metadata[FAILED_EXPECTATIONS] = dg.MetadataValue.md("\n".join(f"- {s}" for s in outcome.failure_sentences))
+        description = failure_description(outcome)
+        if log is not None:
+            (log.error if outcome.blocking_failed else log.warning)(f"gx_{table} failed: {description}")
     return dg.AssetCheckResult(
         check_name=f"gx_{table}",
         asset_key=asset_key,
         passed=passed,
         severity=severity,
-        metadata=outcome.to_metadata(),
+        description=description,
+        metadata=metadata,
     )
+
+
+def failure_description(outcome: ValidationOutcome) -> str:
+    """The failed expectations as lines, at most DESCRIBED_FAILURES of them, blocking ones first."""
+    sentences = outcome.failure_sentences
+    blocking = len(outcome.error_failures)
+    head = f"{blocking} blocking and {len(sentences) - blocking} warning expectation(s) failed"
+    lines = [head, *sentences[:DESCRIBED_FAILURES]]
+    if len(sentences) > DESCRIBED_FAILURES:
+        lines.append(f"… and {len(sentences) - DESCRIBED_FAILURES} more (metadata `{FAILED_EXPECTATIONS}`)")
+    return "\n".join(lines)

@@ -38,9 +38,60 @@ class DayFailed(RuntimeError):
 def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: dict, **kwargs: Any):
     result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False, **kwargs)
     if not result.success:
-        failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-        raise DayFailed(f"{job.name} {kwargs.get('partition_key', '')} failed in {failed} (run {result.run_id})")
+        failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        checks = failed_checks_message(result.get_asset_check_evaluations())
+        raise DayFailed(
+            f"{job.name} {kwargs.get('partition_key', '')} failed in {[e.step_key for e in failures]} "
+            f"(run {result.run_id}){step_errors_message(failures)}{checks}"
+        )
     return result
+
+
+def step_errors_message(failures: Sequence[Any], limit: int = 3, width: int = 600) -> str:
+    """Why each failed step failed, one entry per step: the innermost error's message (a
+    dg.Failure's description, an ml/ error naming the fix), not the framework's wrapper."""
+    lines = []
+    for event in list(failures)[:limit]:
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None and error.cause is not None:
+            error = error.cause
+        if error is None:
+            continue
+        text = " ".join(error.message.split())
+        qualified, _, rest = text.partition(": ")
+        if rest and error.cls_name and qualified.endswith(error.cls_name):
+            text = rest  # "dagster._core.definitions.events.Failure: why" -> "why"
+        lines.append(f"  - {event.step_key}: {text[:width]}{'…' if len(text) > width else ''}")
+    return "; the step said:\n" + "\n".join(lines) if lines else ""
+
+
+def failed_checks_message(evaluations: Sequence[Any], limit: int = 5) -> str:
+    """The failed error-severity (blocking) checks of a run, one line each, at most `limit`:
+    asset, check and cause. The cause is a Great Expectations check's failed expectations
+    (metadata `failed_expectations`: the first, and how many more), else the check's
+    description, else a dbt test's failing row count and status. Empty when none failed."""
+    failed = [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    if not failed:
+        return ""
+    lines = []
+    for evaluation in failed[:limit]:
+        asset = evaluation.asset_key.to_user_string()
+        metadata = {key: getattr(value, "value", value) for key, value in (evaluation.metadata or {}).items()}
+        expectations = [line.removeprefix("- ") for line in str(metadata.get("failed_expectations") or "").splitlines()]
+        if expectations:
+            cause = expectations[0].removeprefix(f"{asset.split('/')[-1]}: ")
+            cause += f" (and {len(expectations) - 1} more)" if len(expectations) > 1 else ""
+        elif getattr(evaluation, "description", None):
+            cause = evaluation.description.splitlines()[0]
+        elif "dagster_dbt/failed_row_count" in metadata:
+            cause = f"dbt test: {metadata['dagster_dbt/failed_row_count']} failing rows (status {metadata.get('status', '?')})"
+        else:
+            cause = "failed"
+        line = f"{asset} {evaluation.check_name}: {cause}"
+        lines.append(line if len(line) <= 300 else line[:299] + "…")
+    if len(failed) > limit:
+        lines.append(f"… and {len(failed) - limit} more failed blocking checks")
+    return "; failed blocking checks:\n  - " + "\n  - ".join(lines)
 
 
 def _log_oracle_auc(run_config: dict, log: Callable[[str], None]) -> None:
@@ -161,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             first_day(defs, instance, run_config, start)
         live_days(defs, instance, run_config, days)
     except DayFailed as failure:
-        print(f"\nThe loop stopped: {failure}. Open the run in the Dagster UI (`make ui`) for the step's logs.")
+        print(f"\nThe loop stopped: {failure}\nOpen the run in the Dagster UI (`make ui`) for the step's logs.")
         return 2
     except dg.Failure as failure:
         print(f"\nThe loop cannot start: {failure.description}")

@@ -22,7 +22,7 @@ def _mart_expectations() -> dg.AssetChecksDefinition:
         for check_key in context.selected_asset_check_keys:
             model = check_key.asset_key.path[-1]
             frame = warehouse.read_table(marts[model])
-            yield run_gx_check(frame, table=model, asset_key=check_key.asset_key, docs=docs)
+            yield run_gx_check(frame, table=model, asset_key=check_key.asset_key, docs=docs, log=context.log)
         docs.build()
 
     return mart_expectations

@@ -100,7 +100,7 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
             )
             continue
         frame = with_optional_columns(clip_long_text(frame, table), table)
-        yield run_gx_check(frame, table=table, asset_key=landing_key(table), docs=docs)
+        yield run_gx_check(frame, table=table, asset_key=landing_key(table), docs=docs, log=context.log)
     docs.build()
 
 
@@ -160,4 +160,4 @@ def hillstrom_export(context: dg.AssetExecutionContext, settings: PipelineSettin
             "sha256_verified": True,
         }
     )
-    yield run_gx_check(frame, table="hillstrom", asset_key=landing_key("hillstrom"), docs=None)
+    yield run_gx_check(frame, table="hillstrom", asset_key=landing_key("hillstrom"), docs=None, log=context.log)

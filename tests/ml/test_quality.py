@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -13,16 +14,19 @@ import pytest
 from ml.quality import (
     DataDocsSite,
     ERROR,
+    EXCEPTION_WITHHELD,
     WARNING,
     SuiteLoadError,
     ValidationOutcome,
     describe_failure,
+    failure_sentence,
     load_suite,
     scrub_validation_result,
     validate_table,
 )
 
 EMAIL_SHAPE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+REPO_EXPECTATIONS = Path(__file__).resolve().parents[2] / "expectations"
 
 
 def write_suite(directory: Path, name: str, expectations: list[dict]) -> Path:
@@ -88,6 +92,7 @@ def test_an_error_violation_blocks_with_the_right_counts(people_suite: Path) -> 
         "unexpected_count": 3,
         "unexpected_percent": pytest.approx(37.5),
         "observed_value": None,
+        "expected": "no duplicates",
         "raised_exception": False,
     }
     assert (outcome.evaluated_expectations, outcome.successful_expectations) == (6, 5)
@@ -231,7 +236,10 @@ def test_scrub_removes_values_whatever_the_result_format(leaky_suite: Path) -> N
     assert regex_result.result["partial_unexpected_list"] == []
     assert "unexpected_list" not in regex_result.result and "unexpected_index_list" not in regex_result.result
     raised = next(r for r in result.results if r.expectation_config.type == "expect_column_values_to_be_between")
-    assert raised.exception_info == {"raised_exception": True, "exception_message": None, "exception_traceback": None}
+    assert raised.exception_info == {
+        "raised_exception": True, "exception_message": EXCEPTION_WITHHELD, "exception_traceback": EXCEPTION_WITHHELD}
+    evaluated = next(r for r in result.results if r.expectation_config.type == "expect_column_values_to_match_regex")
+    assert evaluated.exception_info == {"raised_exception": False, "exception_message": None, "exception_traceback": None}
 
 
 def test_data_docs_are_rendered_and_name_the_suite(people_suite: Path, tmp_path: Path) -> None:
@@ -322,3 +330,98 @@ def test_describe_failure_variants() -> None:
     assert describe_failure({**base, "observed_value": 0.5, "condition": "k == 1"}) == (
         "expect_x(c where k == 1) [error]: observed 0.5")
     assert describe_failure({**base, "raised_exception": True}) == "expect_x(c) [error]: could not be evaluated"
+
+
+def test_a_failed_expectation_speaks_as_a_sentence_with_what_was_observed_and_expected(people_suite: Path) -> None:
+    frame = people(12)  # 12 rows > 10 (warning)
+    frame.loc[[1, 2], "person_id"] = "p0"  # three rows share p0 (error)
+    frame["age"] = 5  # mean 5 < 18 (error)
+    outcome = validate_table(frame, people_suite, table_name="people")
+    assert outcome.failure_sentences == (
+        "people: expect_column_values_to_be_unique(person_id) observed 3 failing rows (25.00%), expected no duplicates",
+        "people: expect_column_mean_to_be_between(age) observed 5, expected between 18 and 99",
+        "people: expect_table_row_count_to_be_between observed 12, expected between 1 and 10 [warning]",
+    )
+    assert outcome.to_metadata()["failed_expectations"] == "\n".join(outcome.failure_sentences)
+    assert validate_table(people(), people_suite, table_name="people").to_metadata()["failed_expectations"] is None
+
+
+def test_the_real_training_examples_suite_says_it_observed_zero_rows() -> None:
+    """The issue's case: an empty training_examples mart, validated against its real suite."""
+    suite = REPO_EXPECTATIONS / "training_examples.json"
+    columns = sorted({e["kwargs"]["column"] for e in json.loads(suite.read_text())["expectations"] if "column" in e["kwargs"]})
+    empty = pd.DataFrame({column: pd.Series([], dtype="float64") for column in columns})
+    outcome = validate_table(empty, suite, table_name="training_examples")
+    assert outcome.blocking_failed
+    assert outcome.failure_sentences[0] == (
+        "training_examples: expect_table_row_count_to_be_between observed 0, expected at least 1")
+    # A missing column: its own failure comes first, the expectations it kept from running last.
+    no_cutoff = validate_table(empty.drop(columns=["cutoff_at"]), suite, table_name="training_examples")
+    assert no_cutoff.failure_sentences == (
+        "training_examples: expect_column_to_exist(cutoff_at) observed no such column, expected the column to exist",
+        "training_examples: expect_table_row_count_to_be_between observed 0, expected at least 1",
+        "training_examples: expect_column_values_to_not_be_null(cutoff_at) could not be evaluated (a missing column or "
+        "a wrong type?), expected no nulls",
+        "training_examples: expect_compound_columns_to_be_unique(subscriber_key,cutoff_at) could not be evaluated (a "
+        "missing column or a wrong type?), expected no duplicates",
+        "training_examples: expect_column_mean_to_be_between(label_purchase_14d) failed, expected between 0.001 and 0.5 "
+        "[warning]",
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "sentence"),
+    [
+        ({}, "t: expect_x(c) failed"),
+        ({"unexpected_count": 1, "unexpected_percent": 0.5, "expected": "no nulls in at least 95% of rows"},
+         "t: expect_x(c) observed 1 failing row (0.50%), expected no nulls in at least 95% of rows"),
+        ({"observed_value": 0.30000000000000004, "condition": "k == 1", "expected": "at most 0.2"},
+         "t: expect_x(c where k == 1) observed 0.3, expected at most 0.2"),
+        ({"raised_exception": True, "expected": "values in {a, b}"},
+         "t: expect_x(c) could not be evaluated (a missing column or a wrong type?), expected values in {a, b}"),
+        ({"column": None}, "t: expect_x failed"),
+    ],
+)
+def test_failure_sentence_variants(change: dict, sentence: str) -> None:
+    base = {"expectation_type": "expect_x", "column": "c", "condition": None, "severity": "error", "unexpected_count": None,
+            "unexpected_percent": None, "observed_value": None, "expected": None, "raised_exception": False}
+    assert failure_sentence("t", {**base, **change}) == sentence
+
+
+def test_what_is_expected_is_read_from_the_suite(tmp_path: Path) -> None:
+    suite = write_suite(
+        tmp_path, "shapes",
+        [
+            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "n", "min_value": 0, "strict_min": True, "mostly": 0.9}, "severity": "critical"},
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "s", "value_set": list("abcdefgh")}, "severity": "critical"},
+            {"type": "expect_column_values_to_not_match_regex", "kwargs": {"column": "s", "regex": "^[a-z]$"}, "severity": "critical"},
+            {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "n", "column_B": "m", "or_equal": True}, "severity": "critical"},
+            {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 3}, "severity": "critical"},
+        ],
+    )
+    frame = pd.DataFrame({"n": [-1, -2], "m": [0, 0], "s": ["z", "y"]})
+    expected = {f["expectation_type"]: f["expected"] for f in validate_table(frame, suite, table_name="shapes").error_failures}
+    assert expected == {
+        "expect_column_values_to_be_between": "above 0 in at least 90% of rows",
+        "expect_column_values_to_be_in_set": "values in {a, b, c, d, e, f, … (8 values)}",
+        "expect_column_values_to_not_match_regex": "no values matching /^[a-z]$/",
+        "expect_column_pair_values_a_to_be_greater_than_b": "n >= m",
+        "expect_table_row_count_to_equal": "exactly 3",
+    }
+
+
+def test_data_docs_render_an_expectation_that_raised_without_errors(
+    people_suite: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GX renders a raised exception's message and traceback as templates; the scrubbed None
+    made every such page log a `TypeError ... NoneType` traceback and drop the row."""
+    docs_dir = tmp_path / "data_docs"
+    docs = DataDocsSite(docs_dir)
+    outcome = validate_table(people().drop(columns=["person_id"]), people_suite, table_name="people", docs=docs)
+    assert any(f["raised_exception"] for f in outcome.error_failures)
+    with caplog.at_level(logging.WARNING):
+        docs.build()
+    render_errors = [r.getMessage()[:200] for r in caplog.records if r.levelno >= logging.ERROR]
+    assert render_errors == []
+    (page,) = (docs_dir / "validations" / "people").rglob("*.html")
+    assert "raised an exception" in page.read_text() and EXCEPTION_WITHHELD in page.read_text()
