@@ -31,6 +31,16 @@ def normalise_email(email: str | None) -> str | None:
     return normalised or None
 
 
+def crm_record_key(crm_id: str, secret: str) -> str:
+    """The subscriber key of a CRM record without an email (contract v2): the HMAC of
+    "crm-id:" and the id's UTF-8 bytes in hex. It can never equal an email's key (an email
+    has an @), and ids that differ only in case stay different people. The SQL twin is in
+    dbt_project/models/intermediate/int_subscriber_records_keyed.sql."""
+    key = subscriber_key(f"crm-id:{crm_id.encode('utf-8').hex()}", secret)
+    assert key is not None
+    return key
+
+
 def subscriber_key(email: str | None, secret: str) -> str | None:
     """HMAC-SHA256 (hex) of the normalised email; ``None`` for a missing email."""
     if not secret:

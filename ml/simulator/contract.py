@@ -56,7 +56,8 @@ CORRUPTIBLE_FILES: dict[str, CorruptibleFile] = {
     f.name: f
     for f in (
         CorruptibleFile(
-            "crm_subscribers.parquet", "crm_id", "signup_at", None, ("crm_id", "email", "signup_at"), _SUBSCRIBER_KINDS,
+            # A blank CRM email is no issue in contract v2 (the record is keyed by its id).
+            "crm_subscribers.parquet", "crm_id", "signup_at", None, ("crm_id", "signup_at"), _SUBSCRIBER_KINDS,
         ),
         CorruptibleFile(
             "esp_subscribers.parquet", "esp_id", "created_at", None, ("esp_id", "email", "created_at"),

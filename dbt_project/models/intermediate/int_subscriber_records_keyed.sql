@@ -24,8 +24,13 @@ select
     source_id,
     upper(source_id) as source_id_folded,
     case
-        when reason_code is distinct from 'value_too_long' and not {{ is_invalid_email('email') }}
-        then subscriber_key({{ normalise_email('email') }})
+        when reason_code is not distinct from 'value_too_long' then null
+        when not {{ is_invalid_email('email') }} then subscriber_key({{ normalise_email('email') }})
+        {#- A CRM record without an email (contract v2) is a person of its own, keyed by its
+            id (hex, so ids that differ only in case stay apart; the "crm-id:" prefix can
+            never be an email): ml.privacy.crm_record_key is the twin. -#}
+        when source_system = 'crm' and {{ is_blank('email') }} and source_id is not null
+        then subscriber_key('crm-id:' || hex(source_id))
     end as subscriber_key,
     reason_code is null as is_valid_record,
     is_superseded
