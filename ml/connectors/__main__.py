@@ -1,0 +1,3 @@
+from ml.connectors.cli import main
+
+raise SystemExit(main())
