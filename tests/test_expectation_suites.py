@@ -34,7 +34,7 @@ EXPECTED_MARTS = {
     "subscriber_identity_crosswalk", "consent_history", "suppression_list", "subscriber_eligibility",
     "subscriber_profiles", "training_examples", "scoring_features", "quarantine_rows",
     "landing_reconciliation", "hillstrom_arm_outcomes", "fct_sends", "fct_email_events", "fct_orders",
-    "consent_records_untied", "fct_send_outcomes", "subscriber_contact_policy",
+    "consent_records_untied", "fct_send_outcomes", "subscriber_contact_policy", "fct_order_returns",
 }
 # Structural expectations: the only error-severity kinds allowed on the dirty landing files.
 STRUCTURAL_TYPES = {"expect_column_to_exist", "expect_column_values_to_be_in_type_list"}

@@ -27,7 +27,7 @@ LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
     "campaigns": ("campaign_id", "campaign_name", "category", "subject_line", "launched_at"),
     "sends": ("send_id", "campaign_id", "esp_id", "sent_at"),
     "email_events": ("event_id", "send_id", "esp_id", "event_type", "occurred_at"),
-    "orders": ("order_id", "crm_id", "product_id", "ordered_at", "amount", "currency"),
+    "orders": ("order_id", "crm_id", "product_id", "ordered_at", "currency"),
 }
 
 LANDING_TABLES = tuple(LANDING_COLUMNS)
@@ -38,6 +38,9 @@ LANDING_TABLES = tuple(LANDING_COLUMNS)
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "crm_subscribers": ("timezone", "birth_year", "gender"),
     "esp_subscribers": ("timezone",),
+    # Contract v2 order lines: a line's value is `amount`, or `quantity` x `unit_price`; a
+    # negative one is a return netted against its order (`returns_order_id` names it).
+    "orders": ("amount", "line_number", "quantity", "unit_price", "returns_order_id"),
 }
 
 # Columns that are numbers; every other contract column is text (docs/data_contract.md).
@@ -323,6 +326,11 @@ def _file_problems(file: LandingFile) -> tuple[list[str], int | None]:
     problems = []
     schema = parquet.schema_arrow
     missing = [column for column in columns if column not in schema.names]
+    if file.table == "orders" and "amount" not in schema.names and not {"quantity", "unit_price"} <= set(schema.names):
+        problems.append(
+            f"{file.name}: has neither an amount column nor quantity and unit_price columns, so no line has a value. "
+            "Fix: add amount (the line's value), or quantity and unit_price (docs/data_contract.md, order lines)."
+        )
     if missing:
         problems.append(
             f"{file.name}: missing columns {missing}. Fix: add them (the contract's columns are {list(columns)}; "

@@ -80,6 +80,8 @@ class ModelSpec:
     params: TrainingParams = field(default_factory=TrainingParams)
     gate: GateCriteria = field(default_factory=GateCriteria)
     caveats: tuple[str, ...] = ()
+    # What the label is made of, said when it has no variation (LabelHasOneClass).
+    label_source: str = ""
 
     def __post_init__(self) -> None:
         if self.label not in LABEL_COLUMNS:
@@ -136,6 +138,10 @@ CLICK = ModelSpec(
     caveats=_COMMON_CAVEATS + (
         "A click needs a send: people the shop did not email in the window have label 0 "
         "whatever their interest.",
+    ),
+    label_source=(
+        "Clicks come from the ESP's email events (email_events.parquet); a folder without an ESP export "
+        "has none (docs/connectors.md, esp-events)"
     ),
 )
 

@@ -114,6 +114,22 @@ class NotEnoughHistory(ValueError):
         )
 
 
+class LabelHasOneClass(ValueError):
+    """Every labelled training example of ``spec`` has the same label: nothing to learn.
+
+    Not an error in the data: a shop export without an ESP's events has no clicks, so the
+    click model has no positive example. The model is then not trained, and the run says why.
+    """
+
+    def __init__(self, spec: ModelSpec, value: int, rows: int):
+        self.spec, self.value, self.rows = spec, value, rows
+        source = f" {spec.label_source}." if spec.label_source else ""
+        super().__init__(
+            f"{spec.key} model: not trained, because all {rows:,} labelled examples in training_examples have "
+            f"{spec.label} = {value}, so there is nothing to learn.{source}"
+        )
+
+
 def days_of_history(first_data_at, as_of) -> int | None:
     """Whole days from the first send or order's day to the as-of day (how training_examples
     counts them); None when there is no send or order at all."""
@@ -260,6 +276,9 @@ def train_model(
     labelled_cutoffs = int(pd.to_datetime(labelled["cutoff_at"]).nunique())
     if labelled_cutoffs <= max(test_cutoffs, 1):
         raise NotEnoughHistory(spec, labelled_cutoffs, test_cutoffs)
+    values = _labels(labelled, label).unique()
+    if len(values) == 1:
+        raise LabelHasOneClass(spec, int(values[0]), len(labelled))
     train, test = time_split(labelled, test_cutoffs=test_cutoffs)
     first_test_cutoff = pd.to_datetime(test["cutoff_at"]).min()
     purged_train = purge_overlapping_labels(train, first_test_cutoff, spec.horizon_days)

@@ -8,10 +8,17 @@ import pyarrow as pa
 
 from ml.landing import contract as landing_contract
 
+# The optional columns the simulated shop exports: every subscriber's time zone, the CRM's
+# audit columns (birth year, gender), and one row per order with its amount (no order lines).
+SIMULATED_OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "crm_subscribers": ("timezone", "birth_year", "gender"),
+    "esp_subscribers": ("timezone",),
+    "orders": ("amount",),
+}
+
 # File name -> columns, from the one contract definition in ml/landing/contract.py.
-# The simulated CRM also exports the optional audit columns (birth year, gender).
 LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
-    f"{table}.parquet": columns + landing_contract.OPTIONAL_COLUMNS.get(table, ())
+    f"{table}.parquet": columns + SIMULATED_OPTIONAL_COLUMNS.get(table, ())
     for table, columns in landing_contract.LANDING_COLUMNS.items()
 }
 

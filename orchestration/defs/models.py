@@ -65,7 +65,7 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     def _model(context: dg.AssetExecutionContext, settings: PipelineSettings):
         from ml.audit.card_facts import build_model_card_facts, publish_model_card
         from ml.propensity.governance import review_challenger
-        from ml.propensity.training import NotEnoughHistory, days_of_history, train_model
+        from ml.propensity.training import LabelHasOneClass, NotEnoughHistory, days_of_history, train_model
 
         warehouse = settings.warehouse()
         columns = ", ".join(dict.fromkeys([*ID_COLUMNS, *spec.features, *spec.segments, spec.label]))
@@ -91,6 +91,17 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
             message = error.explain(days_of_history(span["first_data_at"], span["as_of"]))
             context.log.error(message)
             raise dg.Failure(description=message, metadata={"training_examples": len(examples)}) from error
+        except LabelHasOneClass as error:
+            # Empty is a state: this model has nothing to learn from this data (no clicks
+            # without an ESP export); the others train, and the run goes on without it.
+            context.log.warning(str(error))
+            yield dg.MaterializeResult(metadata={"trained": False, "status": str(error), "training_examples": len(examples)})
+            for check in (GATE_CHECK, BIAS_CHECK):
+                yield dg.AssetCheckResult(
+                    check_name=check, passed=True, severity=dg.AssetCheckSeverity.WARN,
+                    description=f"nothing to check: {error}",
+                )
+            return
         decided_at = datetime.now(timezone.utc).replace(tzinfo=None)
         decision, record = review_challenger(target.client, spec, result, decided_at=decided_at)
         warehouse.append_rows(pd.DataFrame([record.to_row()]), tables.MODEL_PROMOTIONS, record.SQL_TYPES)
@@ -124,6 +135,7 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         card = publish_model_card(target.client, facts, settings.reports_path() / "model_cards")
         yield dg.MaterializeResult(
             metadata={
+                "trained": True,
                 "mlflow_run_id": result.run_id,
                 "model_uri": result.model_uri,
                 "model_version": int(result.model_version),

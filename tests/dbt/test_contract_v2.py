@@ -39,3 +39,43 @@ def test_a_crm_email_that_is_there_must_still_be_valid(compiled_project) -> None
     assert connection.execute("select source_record_id, reason_code from pii.quarantined_subscribers").fetchall() == [
         ("C78", "invalid_email")
     ]
+
+
+def line(order_id, line_number, product_id, ordered_at, quantity, unit_price, returns_order_id=None) -> dict:
+    return {"order_id": order_id, "line_number": line_number, "crm_id": "C00000001", "product_id": product_id,
+            "ordered_at": ordered_at, "quantity": quantity, "unit_price": unit_price, "currency": "GBP",
+            "returns_order_id": returns_order_id}
+
+
+def test_order_lines_make_orders_as_placed_and_returns_are_netted_against_their_orders(compiled_project) -> None:
+    landing = base_landing()
+    landing["products"].append({"product_id": "P2", "category": "home", "price": 10.0, "currency": "GBP"})
+    landing["products"].append({"product_id": "P3", "category": "toys", "price": 4.0, "currency": "GBP"})
+    landing["orders"] = [
+        line("I1", "1", "P1", "2024-03-05T12:00:00+01:00", "3", "2.50"),
+        line("I1", "2", "P2", "2024-03-05T12:00:00+01:00", "1", "10"),
+        line("I2", "1", "P1", "2024-03-10 09:00:00", "2", "2.50"),
+        line("I2", "2", "P1", "2024-03-10 09:30:00", "-1", "2.50"),  # a cancelled unit of the same order
+        line("R1", "1", "P2", "2024-03-12 09:00:00", "-1", "10", returns_order_id="I1"),
+        line("C9", "1", "P1", "2024-03-20 09:00:00", "-2", "2.50"),  # UCI style: no reference
+        line("C10", "1", "P3", "2024-03-21 09:00:00", "-1", "4"),  # nothing with P3 was ever bought
+    ]
+    write_landing(compiled_project.landing_dir, landing)
+    connection = compiled_project.run(["fct_orders", "fct_order_returns"])
+    orders = connection.execute(
+        "select order_id, product_id, product_category, ordered_at, amount, line_count from marts.fct_orders order by order_id"
+    ).fetchall()
+    from datetime import datetime
+    assert orders == [
+        ("I1", "P2", "home", datetime(2024, 3, 5, 11, 0), 17.5, 2),
+        ("I2", "P1", "apparel", datetime(2024, 3, 10, 9, 0), 5.0, 1),
+    ]
+    returns = connection.execute(
+        "select order_id, returned_amount, netted_order_id, matched_by from marts.fct_order_returns order by order_id"
+    ).fetchall()
+    assert returns == [
+        ("C10", 4.0, None, None),
+        ("C9", 5.0, "I2", "latest_order_with_product"),
+        ("I2", 2.5, "I2", "same_order"),
+        ("R1", 10.0, "I1", "returns_order_id"),
+    ]

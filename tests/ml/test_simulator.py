@@ -130,7 +130,16 @@ def _contract_columns() -> dict[str, list[str]]:
 
 def test_files_and_columns_match_the_contract_document(dirty_world):
     _, summary, tmp = dirty_world
-    assert LANDING_COLUMNS == {k: tuple(v) for k, v in _contract_columns().items()}
+    from ml.landing import contract
+
+    documented = {name: set(columns) for name, columns in _contract_columns().items()}
+    assert documented == {
+        f"{table}.parquet": {*columns, *contract.OPTIONAL_COLUMNS.get(table, ())}
+        for table, columns in contract.LANDING_COLUMNS.items()
+    }
+    # The simulator writes every required column and some optional ones.
+    for name, columns in LANDING_COLUMNS.items():
+        assert set(contract.LANDING_COLUMNS[name.removesuffix(".parquet")]) <= set(columns) <= documented[name], name
     written = sorted(p.name for p in (tmp / "landing").iterdir())
     assert written == sorted([*LANDING_COLUMNS, "_manifest.json"])
     for name, columns in LANDING_COLUMNS.items():

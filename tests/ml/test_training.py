@@ -402,3 +402,18 @@ def test_training_on_too_little_history_fails_saying_how_many_days_are_needed_an
     assert "land at least 36 more days of sends and orders" in message
     assert message.count(".") == 1 and message.endswith(".")  # one sentence
     assert "the data has no send or order at all" in raised.value.explain(days_of_history(None, pd.Timestamp("2026-06-30")))
+
+
+def test_a_label_without_variation_is_not_trained_and_says_where_the_label_comes_from():
+    from ml.propensity.specs import CLICK
+    from ml.propensity.training import LabelHasOneClass
+
+    examples = make_training_examples(300, 4, seed=5)
+    examples[CLICK.label] = 0  # an export without ESP events has no clicks
+    with pytest.raises(LabelHasOneClass) as raised:
+        train_model(examples, CLICK, tracking=None, dataset_name="t", dataset_source="s")
+    assert str(raised.value) == (
+        f"click model: not trained, because all {len(examples):,} labelled examples in training_examples have "
+        "label_click_7d = 0, so there is nothing to learn. Clicks come from the ESP's email events "
+        "(email_events.parquet); a folder without an ESP export has none (docs/connectors.md, esp-events)."
+    )

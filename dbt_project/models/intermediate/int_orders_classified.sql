@@ -21,4 +21,6 @@ checked as (
     left join subscribers on staged.crm_id = subscribers.crm_id
 )
 
-{{ final_verdict('checked', 'order_id') }}
+{#- An order line is keyed by its order and line number (line_number is '' in a file without
+    line numbers, so there the order id alone is the key, as in contract v1). -#}
+{{ final_verdict('checked', 'order_id, line_number') }}

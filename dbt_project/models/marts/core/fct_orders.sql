@@ -1,6 +1,12 @@
 {#-
-  One row per valid order, keyed by subscriber_key (no PII), with the product category and
-  the amount in USD (seed currency_rates). Incremental like fct_sends, on ordered_at.
+  One row per valid order as it was placed, keyed by subscriber_key (no PII): its purchase
+  lines (value > 0) summed, the product of its largest line with that product's category,
+  and the amount in USD (seed currency_rates). Return and cancellation lines (value < 0) are
+  not subtracted here: they happen later, and features and labels read an order as of its
+  placement, so a return after a training cutoff cannot leak into it. They are netted
+  against their orders in fct_order_returns. A contract v1 file (one line per order) gives
+  the same rows as before. Incremental like fct_sends, on ordered_at: an order with a line
+  to refresh is rebuilt from all its lines.
 -#}
 {{
     config(
@@ -12,11 +18,32 @@
     )
 }}
 
-with orders as (
-    select * from {{ ref('int_orders_validated') }} as validated
+with purchase_lines as (
+    select * from {{ ref('int_orders_validated') }}
+    where amount > 0
+),
+
+orders_to_refresh as (
+    select distinct validated.order_id
+    from purchase_lines as validated
     {% if is_incremental() %}
     where {{ fact_rows_to_refresh('validated', 'order_id', 'ordered_at') }}
     {% endif %}
+),
+
+orders as (
+    select
+        lines.order_id,
+        arg_max(lines.crm_id, (lines.amount, lines.line_number)) as crm_id,
+        arg_max(lines.product_id, (lines.amount, lines.line_number)) as product_id,
+        min(lines.ordered_at) as ordered_at,
+        -- an exact sum: a sum of doubles depends on the order threads add them in
+        cast(sum(cast(lines.amount as decimal(38, 10))) as double) as amount,
+        arg_max(lines.currency, (lines.amount, lines.line_number)) as currency,
+        count(*) as line_count
+    from purchase_lines as lines
+    inner join orders_to_refresh using (order_id)
+    group by lines.order_id
 )
 
 select
@@ -27,7 +54,8 @@ select
     orders.ordered_at,
     orders.amount,
     orders.currency,
-    orders.amount * rates.usd_per_unit as amount_usd
+    orders.amount * rates.usd_per_unit as amount_usd,
+    orders.line_count
 from orders
 inner join {{ ref('subscriber_identity_crosswalk') }} as crosswalk
     on crosswalk.source_system = 'crm'
