@@ -8,8 +8,10 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from ml.propensity.promotion import champion_version
+from ml.propensity.scoring import no_champion_reason
 from ml.propensity.specs import MODEL_SPECS
 from ml.decisioning.policy import SCORED
 from ml.decisioning.send_plan import NOT_SELECTED_BY_POLICY, PLANNED
@@ -192,6 +194,34 @@ def print_live_days(connection: duckdb.DuckDBPyConnection, settings: PipelineSet
         )
 
 
+def print_what_the_data_allows(connection: duckdb.DuckDBPyConnection) -> None:
+    """Who can be emailed, and what is missing for the rest of the loop: with your own data,
+    the summary says why a step had nothing to do instead of leaving empty tables unexplained."""
+    from ml.propensity.scoring import ELIGIBILITY_COUNT_COLUMNS, nobody_scored_reason
+
+    counts = connection.execute(
+        f"select {', '.join(ELIGIBILITY_COUNT_COLUMNS[:2])}, count(*) as subscribers "
+        f"from {tables.SUBSCRIBER_ELIGIBILITY} group by all"
+    ).df()
+    eligible = int(counts.loc[counts["is_eligible"].fillna(False).astype(bool), "subscribers"].sum())
+    print(f"
+Who can be emailed today: {nobody_scored_reason(counts) if eligible == 0 else f'{eligible:,} eligible'}")
+    if eligible == 0:
+        print("  Consent comes from consent_events.parquet: without a subscription on record nobody is emailed "
+              "(consent fails closed; docs/data_contract.md).")
+    sends, events = connection.execute(
+        f"select (select count(*) from {tables.FCT_SENDS}), (select count(*) from marts.fct_email_events)"
+    ).fetchone()
+    if sends == 0:
+        print(
+            "  No ESP data: no send, open or click has landed, so there are no outcomes to attribute, no experiment "
+            "to read and no click model.\n  Experiments need an ESP's event export: python -m ml.connectors "
+            "esp-events EXPORT LANDING --into-existing (docs/connectors.md)."
+        )
+    else:
+        print(f"  ESP data: {sends:,} sends and {events:,} email events landed.")
+
+
 def print_capture(connection: duckdb.DuckDBPyConnection, simulator_dir: Path) -> None:
     """Per live day, the share of the pool's true incremental purchases each ranking captures
     at the volume the policy emailed (the oracle's view; the pipeline never reads it)."""
@@ -227,6 +257,7 @@ def main() -> None:
             f"  landing rows in {reconciliation[0]:,} = staged {reconciliation[1]:,} "
             f"+ quarantined {reconciliation[2]:,}"
         )
+        print_what_the_data_allows(connection)
         print_live_days(connection, settings)
         present = {f"{schema}.{table}" for schema, table in listed}
         if {tables.SEND_DECISIONS, tables.PLANNED_SENDS, tables.PRODUCT_RECOMMENDATIONS} <= present:
@@ -234,11 +265,16 @@ def main() -> None:
     print(f"PII vault (the only place with emails and names): {settings.pii_vault_path()}")
 
     client = settings.mlflow_client()
+    warehouse = settings.warehouse()
+    promotions = (
+        warehouse.read(f"select * from {tables.MODEL_PROMOTIONS} order by decided_at")
+        if warehouse.has_table(tables.MODEL_PROMOTIONS) else pd.DataFrame()
+    )
     print(f"\nMLflow: {settings.tracking_uri()}")
     for spec in MODEL_SPECS:
         champion = champion_version(client, spec.registered_model_name)
         if champion is None:
-            print(f"  {spec.registered_model_name}: no champion")
+            print(f"  {no_champion_reason(spec.registered_model_name, promotions)}")
             continue
         run = client.get_run(client.get_model_version(spec.registered_model_name, champion).run_id)
         metric = run.data.metrics
@@ -247,12 +283,8 @@ def main() -> None:
             f"  {spec.registered_model_name}: champion v{champion}, test AUC {metric['test_auc']:.4f} "
             f"[{metric['test_auc_low']:.4f}, {metric['test_auc_high']:.4f}]{oracle}, ECE {metric['test_ece']:.4f}"
         )
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
-        decisions = connection.execute(
-            f"select model_name, version, action, champion_after from {tables.MODEL_PROMOTIONS} order by decided_at"
-        ).fetchall()
-    for model_name, version, action, champion_after in decisions:
-        print(f"    {model_name} v{version}: {action} (champion after: v{champion_after})")
+    for decision in promotions.itertuples():
+        print(f"    {decision.model_name} v{decision.version}: {decision.action} (champion after: v{decision.champion_after})")
 
     print(f"\nReports: {settings.reports_path()}")
     for path in sorted(settings.reports_path().glob("*.html")):

@@ -61,6 +61,34 @@ def score_subscribers(
     return scored[list(SCORE_COLUMNS)]
 
 
+def empty_scores() -> pd.DataFrame:
+    """No scores, with SCORE_COLUMNS and the types score_subscribers gives: a day's slice
+    when there is no model to score with, so readers of the table find a typed, empty day."""
+    return pd.DataFrame({
+        "subscriber_key": pd.Series(dtype="string"),
+        "cutoff_at": pd.Series(dtype="datetime64[ns]"),
+        "propensity_score": pd.Series(dtype="float64"),
+        "score_rank": pd.Series(dtype="int64"),
+        "score_decile": pd.Series(dtype="int64"),
+        "model_name": pd.Series(dtype="string"),
+        "model_version": pd.Series(dtype="string"),
+        "scored_at": pd.Series(dtype="datetime64[ns]"),
+    })[list(SCORE_COLUMNS)]
+
+
+def no_champion_reason(model_name: str, decisions: pd.DataFrame) -> str:
+    """Why nothing is scored when ``model_name`` has no champion, from its gate decisions
+    (rows of ml.model_promotions, any order): the latest one's version, action and reasons."""
+    mine = decisions.loc[decisions["model_name"] == model_name] if not decisions.empty else decisions
+    if mine.empty:
+        return f"no champion for {model_name}: no version has been trained yet"
+    latest = mine.sort_values("decided_at").iloc[-1]
+    return (
+        f"no champion for {model_name}: the gate {latest['action']} v{latest['version']} "
+        f"({latest['reasons']}), and no earlier version was promoted"
+    )
+
+
 def score_deciles(ranks: np.ndarray, n: int) -> np.ndarray:
     """Decile 1..10 of 1-based ``ranks`` among ``n`` rows; rank 1 is always in decile 1."""
     if n == 0:

@@ -5,7 +5,7 @@ import dagster as dg
 from ml.propensity.drift import build_drift_report
 from ml.propensity.features import FEATURE_COLUMNS
 from ml.propensity.monitoring import FEATURE_DRIFT_SHARE, IMPORTANT_FEATURES, important_features
-from ml.propensity.promotion import CHAMPION_ALIAS
+from ml.propensity.promotion import CHAMPION_ALIAS, champion_version
 from ml.propensity.specs import PURCHASE
 from ml.tracking import load_run_dict
 from orchestration import tables
@@ -64,8 +64,14 @@ def feature_drift_report(context: dg.AssetExecutionContext, settings: PipelineSe
         drift_share=FEATURE_DRIFT_SHARE,
     )
     client = settings.mlflow_client()
-    champion = client.get_model_version_by_alias(PURCHASE.registered_model_name, CHAMPION_ALIAS)
-    watched = important_features(load_run_dict(client, champion.run_id, "feature_importance.json")["features"])
+    # Without a champion (the gate refused every version) there are no important features
+    # to watch: the report and the share check still run.
+    champion = (
+        client.get_model_version_by_alias(PURCHASE.registered_model_name, CHAMPION_ALIAS)
+        if champion_version(client, PURCHASE.registered_model_name) is not None else None
+    )
+    watched = [] if champion is None else important_features(
+        load_run_dict(client, champion.run_id, "feature_importance.json")["features"])
     drifted_important = [name for name in watched if name in summary.columns and summary.columns[name].drifted]
     yield dg.MaterializeResult(
         metadata={
@@ -92,10 +98,11 @@ def feature_drift_report(context: dg.AssetExecutionContext, settings: PipelineSe
         severity=dg.AssetCheckSeverity.WARN,
         description=(
             f"drifted: {', '.join(drifted_important)}" if drifted_important
-            else f"none of {', '.join(watched)} drifted"
+            else f"none of {', '.join(watched)} drifted" if watched
+            else f"no champion of {PURCHASE.registered_model_name}, so no important features to watch"
         ),
         metadata={
-            "champion_version": int(champion.version),
+            "champion_version": int(champion.version) if champion is not None else 0,
             "watched_features": ", ".join(watched),
             **{
                 f"score.{name}": round(summary.columns[name].score, 4)

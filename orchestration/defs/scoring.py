@@ -6,8 +6,10 @@ import pandas as pd
 
 from ml.propensity.drift import build_drift_report
 from ml.propensity.monitoring import MAX_AUC_DECAY, LivePerformance, latest_matured_day, live_performance
-from ml.propensity.promotion import CHAMPION_ALIAS
-from ml.propensity.scoring import ELIGIBILITY_COUNT_COLUMNS, nobody_scored_reason, score_subscribers
+from ml.propensity.promotion import CHAMPION_ALIAS, champion_version
+from ml.propensity.scoring import (
+    ELIGIBILITY_COUNT_COLUMNS, empty_scores, no_champion_reason, nobody_scored_reason, score_subscribers,
+)
 from ml.propensity.service import ModelService
 from ml.propensity.specs import PURCHASE
 
@@ -61,10 +63,24 @@ def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSetti
         where e.is_eligible
         """
     )
-    # Pin the version behind the alias now, so every score row names the exact model.
-    model = ModelService.load(settings.mlflow_client(), PURCHASE, alias=CHAMPION_ALIAS)
-    model_uri = model.model_uri
     day = partition_day(context)
+    client = settings.mlflow_client()
+    if champion_version(client, PURCHASE.registered_model_name) is None:
+        # Empty is a state: no version passed the gate (or none was trained), so nothing is
+        # scored; the day gets an empty, typed slice and the reason.
+        decisions = warehouse.read(f"select * from {tables.MODEL_PROMOTIONS}") if warehouse.has_table(
+            tables.MODEL_PROMOTIONS) else pd.DataFrame()
+        status = no_champion_reason(PURCHASE.registered_model_name, decisions)
+        context.log.warning(f"Scored nobody on {day}: {status}")
+        warehouse.replace_day(empty_scores().assign(scored_on=pd.Timestamp(day)), tables.PROPENSITY_SCORES, "scored_on", day)
+        yield dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": status, "table": tables.PROPENSITY_SCORES})
+        for check in ("prediction_drift", "live_auc_decay"):
+            yield dg.AssetCheckResult(check_name=check, passed=True, severity=dg.AssetCheckSeverity.WARN,
+                                      description=f"nothing to check: {status}")
+        return
+    # Pin the version behind the alias now, so every score row names the exact model.
+    model = ModelService.load(client, PURCHASE, alias=CHAMPION_ALIAS)
+    model_uri = model.model_uri
     scores = score_subscribers(features, model, scored_at=settings.as_of(day)).assign(scored_on=pd.Timestamp(day))
     rows = warehouse.replace_day(scores, tables.PROPENSITY_SCORES, "scored_on", day)
     if rows:

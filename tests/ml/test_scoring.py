@@ -191,3 +191,32 @@ def test_nobody_scored_names_the_top_exclusion_reasons_with_their_counts():
         "12 eligible of 15 but none has a row in scoring_features; excluded: erased 3"
     )
     assert nobody_scored_reason(eligibility_counts()) == "0 eligible of 0: marts.subscriber_eligibility has no subscribers"
+
+
+def test_with_no_champion_the_day_gets_typed_empty_scores_and_the_gate_s_reason():
+    import duckdb
+
+    from ml.propensity.scoring import SCORE_COLUMNS, empty_scores, no_champion_reason
+
+    empty = empty_scores()
+    assert list(empty.columns) == list(SCORE_COLUMNS) and empty.empty
+    connection = duckdb.connect()
+    connection.register("scores", empty)
+    types = dict(connection.execute("select column_name, column_type from (describe scores)").fetchall())
+    assert types == {
+        "subscriber_key": "VARCHAR", "cutoff_at": "TIMESTAMP_NS", "propensity_score": "DOUBLE", "score_rank": "BIGINT",
+        "score_decile": "BIGINT", "model_name": "VARCHAR", "model_version": "VARCHAR", "scored_at": "TIMESTAMP_NS",
+    }
+    decisions = pd.DataFrame({
+        "model_name": ["purchase_propensity", "purchase_propensity", "churn_risk"],
+        "version": ["2", "1", "1"], "action": ["refused", "refused", "bootstrap"],
+        "reasons": ["ECE 0.1007 is above the maximum 0.03", "AUC too low", "first version"],
+        "decided_at": pd.to_datetime(["2026-07-02", "2026-07-01", "2026-07-03"]),
+    })
+    assert no_champion_reason("purchase_propensity", decisions) == (
+        "no champion for purchase_propensity: the gate refused v2 (ECE 0.1007 is above the maximum 0.03), "
+        "and no earlier version was promoted"
+    )
+    assert no_champion_reason("purchase_propensity", decisions.iloc[:0]) == (
+        "no champion for purchase_propensity: no version has been trained yet"
+    )
