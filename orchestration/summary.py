@@ -204,8 +204,7 @@ def print_what_the_data_allows(connection: duckdb.DuckDBPyConnection) -> None:
         f"from {tables.SUBSCRIBER_ELIGIBILITY} group by all"
     ).df()
     eligible = int(counts.loc[counts["is_eligible"].fillna(False).astype(bool), "subscribers"].sum())
-    print(f"
-Who can be emailed today: {nobody_scored_reason(counts) if eligible == 0 else f'{eligible:,} eligible'}")
+    print(f"\nWho can be emailed today: {nobody_scored_reason(counts) if eligible == 0 else f'{eligible:,} eligible'}")
     if eligible == 0:
         print("  Consent comes from consent_events.parquet: without a subscription on record nobody is emailed "
               "(consent fails closed; docs/data_contract.md).")
