@@ -22,7 +22,8 @@ from ml.decisioning.uplift.examples import (
     randomised_examples,
 )
 from ml.propensity.features import FEATURE_COLUMNS, PURCHASE_LABEL
-from ml.propensity.promotion import CHAMPION_ALIAS
+from ml.propensity.promotion import CHAMPION_ALIAS, champion_version
+from ml.propensity.scoring import no_champion_reason
 from ml.propensity.service import ModelService
 from ml.propensity.specs import PURCHASE
 
@@ -164,6 +165,20 @@ BALANCE_CHECK = "shop_history_sends_were_random"
 def uplift_estimates(context: dg.AssetExecutionContext, settings: PipelineSettings):
     warehouse = settings.warehouse()
     day = partition_day(context)
+    client = settings.mlflow_client()
+    if champion_version(client, PURCHASE.registered_model_name) is None:
+        # Empty is a state: the uplift model is judged against the propensity champion, and
+        # there is none; the day gets no estimates, and the decisions use no uplift.
+        promotions = warehouse.read(f"select * from {tables.MODEL_PROMOTIONS}") if warehouse.has_table(
+            tables.MODEL_PROMOTIONS) else pd.DataFrame()
+        status = f"no uplift fitted: {no_champion_reason(PURCHASE.registered_model_name, promotions)}"
+        context.log.warning(status)
+        warehouse.replace_day(pd.DataFrame(columns=list(UPLIFT_ESTIMATE_COLUMN_TYPES)), tables.UPLIFT_ESTIMATES,
+                              "estimated_on", day, column_types=UPLIFT_ESTIMATE_COLUMN_TYPES)
+        yield dg.MaterializeResult(metadata={"dagster/row_count": 0, "acts": False, "decision": status})
+        yield dg.AssetCheckResult(check_name=BALANCE_CHECK, passed=True, severity=dg.AssetCheckSeverity.WARN,
+                                  description=f"nothing to check: {status}")
+        return
     examples = warehouse.read(
         f"select subscriber_key, cutoff_at, {PURCHASE_LABEL}, {', '.join(FEATURE_COLUMNS)} from {tables.TRAINING_EXAMPLES}"
     )
@@ -178,7 +193,6 @@ def uplift_estimates(context: dg.AssetExecutionContext, settings: PipelineSettin
     )
     if not balance_auc <= BALANCED_AUC:  # targeted (or unmeasurable) history teaches no uplift
         rows = rows[~history]
-    client = settings.mlflow_client()
     purchase = ModelService.load(client, PURCHASE, alias=CHAMPION_ALIAS)
     rows = rows.assign(**{PROPENSITY_BASELINE: purchase.predict(rows)})
     fit = fit_daily_uplift(rows)
