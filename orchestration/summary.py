@@ -273,7 +273,16 @@ def main() -> None:
     for spec in MODEL_SPECS:
         champion = champion_version(client, spec.registered_model_name)
         if champion is None:
-            print(f"  {no_champion_reason(spec.registered_model_name, promotions)}")
+            untrainable = warehouse.read(
+                f"select count(distinct {spec.label}) as classes, count({spec.label}) as labelled "
+                f"from {tables.TRAINING_EXAMPLES}"
+            ).iloc[0] if warehouse.has_table(tables.TRAINING_EXAMPLES) else None
+            if untrainable is not None and untrainable["labelled"] > 0 and untrainable["classes"] == 1 and (
+                    promotions.empty or spec.registered_model_name not in set(promotions["model_name"])):
+                print(f"  {spec.registered_model_name}: not trained, {spec.label} has one value in every labelled "
+                      f"example. {spec.label_source or ''}".rstrip())
+            else:
+                print(f"  {no_champion_reason(spec.registered_model_name, promotions)}")
             continue
         run = client.get_run(client.get_model_version(spec.registered_model_name, champion).run_id)
         metric = run.data.metrics
@@ -283,7 +292,8 @@ def main() -> None:
             f"[{metric['test_auc_low']:.4f}, {metric['test_auc_high']:.4f}]{oracle}, ECE {metric['test_ece']:.4f}"
         )
     for decision in promotions.itertuples():
-        print(f"    {decision.model_name} v{decision.version}: {decision.action} (champion after: v{decision.champion_after})")
+        after = f"v{decision.champion_after}" if decision.champion_after else "none"
+        print(f"    {decision.model_name} v{decision.version}: {decision.action} (champion after: {after})")
 
     print(f"\nReports: {settings.reports_path()}")
     for path in sorted(settings.reports_path().glob("*.html")):

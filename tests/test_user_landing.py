@@ -1,15 +1,18 @@
-"""Your own landing folder is only read: a run leaves every file in it byte for byte as it was,
-and everything the pipeline writes goes under the state folder."""
+"""Your own data, end to end: a hand-made order-lines export (four months, cancellations,
+lines without a customer id, clock times in Europe/London, no ESP data), converted by the
+connector and run by `make demo`'s loop. It must exit 0, train a model, print the summary,
+say that experiments need ESP data, and leave the landing folder byte for byte as it was."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
-import dagster as dg
+import duckdb
 import pytest
 
-from tests.fixtures.tiny_landing import write_tiny_landing
+from tests.fixtures.order_lines_export import write_order_lines_export
 
 pytestmark = pytest.mark.e2e
 
@@ -23,31 +26,51 @@ def folder_hashes(folder: Path) -> dict[str, str]:
     }
 
 
-def test_a_first_day_on_your_own_folder_leaves_it_unchanged_and_writes_only_to_the_state(tmp_path, monkeypatch):
-    from orchestration.definitions import defs as build_defs
-    from orchestration.resources import PipelineSettings
+def test_an_order_lines_export_without_esp_data_runs_the_demo_to_exit_0_and_stays_untouched(
+    tmp_path, monkeypatch, capsys
+):
+    from ml.connectors.cli import main as connect
+    from orchestration import loop, summary
 
-    landing, state = tmp_path / "landing", tmp_path / "state"
-    write_tiny_landing(landing)
-    (landing / "hillstrom.csv").unlink()  # a user's export has no Hillstrom file
+    export, landing, state = tmp_path / "export.csv", tmp_path / "landing", tmp_path / "state"
+    facts = write_order_lines_export(export)
+    assert (facts.last_day - facts.first_day).days >= 90
+    assert connect(["order-lines", str(export), str(landing), "--date-format", "%m/%d/%Y %H:%M",
+                    "--timezone", "Europe/London"]) == 0
+    assert not (landing / "_manifest.json").exists()  # as of comes from the data
+    report = json.loads((landing / "connector_report.json").read_text())["order-lines"]
     before = folder_hashes(landing)
-    monkeypatch.setenv("SUBSCRIBER_KEY_SECRET", "tests-user-landing-secret")
-    settings = {"state_dir": str(state), "landing_dir": str(landing)}
-    day = PipelineSettings(**settings).initial_export_day().isoformat()
+    for name, value in {"PIPELINE_LANDING_DIR": str(landing), "PIPELINE_STATE_DIR": str(state),
+                        "DAGSTER_HOME": str(state / "dagster_home"),
+                        "SUBSCRIBER_KEY_SECRET": "tests-user-landing-secret"}.items():
+        monkeypatch.setenv(name, value)
     (state / "dagster_home").mkdir(parents=True)
-    instance = dg.DagsterInstance.local_temp(tempdir=str(state / "dagster_home"))
-    defs = build_defs()
-    # The landing group is what writes files (the simulator's exports, the Hillstrom copy);
-    # dbt and the Python assets write only to the warehouse, the vault and the state folder.
-    selection = dg.AssetSelection.groups("landing")
-    result = defs.resolve_job_def("run_daily_loop_job").execute_in_process(
-        run_config={"resources": {"settings": {"config": settings}}},
-        instance=instance,
-        partition_key=day,
-        asset_selection=list(selection.resolve(defs.resolve_asset_graph())),
-        raise_on_error=False,
-    )
-    succeeded = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
-    assert {"landing_exports", "landing__hillstrom"} <= succeeded, succeeded
+    capsys.readouterr()
+
+    assert loop.main(["demo"]) == 0
+    summary.main()
+    out = capsys.readouterr().out
+
     assert folder_hashes(landing) == before
-    assert (state / "reference" / "hillstrom.csv").is_file()
+    assert not (landing / "hillstrom.csv").exists() and (state / "reference" / "hillstrom.csv").is_file()
+    assert f"No _manifest.json: as of is the latest event in the data, {facts.last_day}" in out
+    assert f"{facts.last_day}: first models trained, gated and carded" in out
+    assert "No ESP data: no send, open or click has landed" in out
+    assert "Experiments need an ESP's event export: python -m ml.connectors esp-events" in out
+    assert "click_propensity: not trained, label_click_7d has one value in every labelled example" in out
+    with duckdb.connect(str(state / "warehouse.duckdb"), read_only=True) as warehouse:
+        # Every line without a customer id is in the quarantine with its reason, none elsewhere.
+        assert warehouse.execute(
+            "select reason_code, count(*) from quality.quarantine_rows group by all"
+        ).fetchall() == [("missing_required_field", facts.lines_without_customer_id)]
+        # A purchase model was trained and judged by the gate.
+        assert warehouse.execute(
+            "select count(*) from ml.model_promotions where model_name = 'purchase_propensity'"
+        ).fetchone() == (1,)
+        # Every cancellation line of a known customer is netted against an order of theirs.
+        returns, netted = warehouse.execute("select count(*), count(netted_order_id) from marts.fct_order_returns").fetchone()
+        assert 0 < returns == netted <= report["cancellation_lines"]
+        # Nobody consented, so nobody is planned, and each person's decision says so.
+        assert warehouse.execute("select decision, count(*) from ml.send_decisions group by all").fetchall() == [
+            ("not_consented", facts.customers_with_orders)
+        ]
