@@ -43,6 +43,10 @@ CONSENT_STATUSES = ("subscribed", "unsubscribed", "erased")
 SUPPRESSION_REASONS = ("hard_bounce", "complaint", "legal_request")
 EMAIL_EVENT_TYPES = ("delivered", "open", "click", "bounce", "unsubscribe", "complaint")
 CURRENCIES = ("USD", "EUR", "GBP")
+
+# How a return line found the order it is netted against (marts.fct_order_returns.matched_by),
+# in the order they are tried (docs/data_contract.md, order lines and returns).
+RETURN_MATCHES = ("returns_order_id", "same_order", "latest_order_with_product")
 PRODUCT_CATEGORIES = ("apparel", "beauty", "electronics", "home", "outdoor", "toys")
 # Where a person is in their relationship with the shop (marts.subscriber_profiles).
 LIFECYCLE_STAGES = ("new", "active", "at_risk", "lapsed", "never_engaged")

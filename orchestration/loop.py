@@ -166,9 +166,11 @@ def check_user_landing(settings: PipelineSettings, log: Callable[[str], None] = 
     """Your own landing folder, checked before any run (ml.landing.preflight): the message
     listing every problem, or None when the loop can start (its notes are logged)."""
     from ml.landing.preflight import preflight
+    from ml.propensity.specs import PURCHASE
+    from ml.propensity.training import history_days_needed_by_model
 
     landing = settings.landing_path()
-    report = preflight(landing)
+    report = preflight(landing, history_days_needed_by_model(), required_model=PURCHASE.key)
     if not report.ok:
         return report.message(landing)
     for note in report.notes:

@@ -202,8 +202,13 @@ def landing_frames() -> dict[str, pd.DataFrame]:
             "crm_id": ["c1", "c1", "c3"],
             "product_id": ["p1", "p2", "p3"],
             "ordered_at": ["2026-03-02 15:00:00", "2026-03-10 15:00:00", "2026-03-11 08:00:00"],
-            "amount": ["49.90", "12", "230.50"],
+            "amount": ["49.90", "-12", None],
             "currency": ["USD", "GBP", "EUR"],
+            # Contract v2 order lines: a return (negative) and a line valued by quantity x unit price.
+            "line_number": ["1", "1", "2"],
+            "quantity": [None, "-1", "3"],
+            "unit_price": [None, "12", "76.83"],
+            "returns_order_id": [None, "o9", None],
         }),
     }
 
@@ -436,6 +441,19 @@ def mart_frames() -> dict[str, pd.DataFrame]:
             "amount": [19.99, 10.0],
             "currency": ["EUR", "USD"],
             "amount_usd": [21.59, 10.0],
+            "line_count": [1, 3],
+        }),
+        "fct_order_returns": pd.DataFrame({
+            "order_id": ["C9", "o1"],
+            "line_number": ["1", ""],
+            "subscriber_key": [key(0), key(2)],
+            "product_id": ["p1", "p2"],
+            "returned_at": ts("2026-03-05", "2026-03-06"),
+            "returned_amount": [5.0, 2.5],
+            "currency": ["EUR", "USD"],
+            "returned_amount_usd": [5.4, 2.5],
+            "netted_order_id": ["o1", "o1"],
+            "matched_by": ["latest_order_with_product", "same_order"],
         }),
         "consent_records_untied": pd.DataFrame({
             "source_file": ["suppressions.parquet"],
@@ -508,7 +526,7 @@ def test_unusually_high_landing_mess_warns_without_blocking() -> None:
     orders = good_frames()["orders"]
     orders = pd.concat([orders] * 10, ignore_index=True)
     orders["order_id"] = [f"o{i}" for i in range(len(orders))]
-    orders.loc[:9, "amount"] = "-12.50"  # a third of all amounts
+    orders.loc[:9, "amount"] = "12,50"  # a third of all amounts: a decimal comma
     outcome = validate("orders", orders)
     assert not outcome.blocking_failed
     (warning,) = outcome.warning_failures

@@ -30,6 +30,7 @@ DBT_COPIES = {
     "AGE_BANDS": "age_bands",
     "GENDERS": "genders",
     "SOURCE_SYSTEMS": "source_systems",
+    "RETURN_MATCHES": "return_matches",
 }
 
 # (suite, column) -> the value set it must hold. Every in-set expectation on one of these
@@ -52,6 +53,8 @@ GX_COPIES = {
     ("fct_email_events", "event_type"): vocabulary.EMAIL_EVENT_TYPES,
     ("orders", "currency"): vocabulary.CURRENCIES,
     ("fct_orders", "currency"): vocabulary.CURRENCIES,
+    ("fct_order_returns", "currency"): vocabulary.CURRENCIES,
+    ("fct_order_returns", "matched_by"): vocabulary.RETURN_MATCHES,
     ("products", "category"): vocabulary.PRODUCT_CATEGORIES,
     ("campaigns", "category"): (*vocabulary.PRODUCT_CATEGORIES, "general"),
     ("subscriber_profiles", "top_category"): CATEGORY_OR_NONE,

@@ -139,6 +139,52 @@ def _manifest_extracted_at(landing_dir: Path) -> tuple[datetime | None, str | No
     return parsed.to_pydatetime(), None
 
 
+def _readable_timestamps(path: Path, column: str) -> pd.Series:
+    """The column's values that are timestamps the contract reads, in UTC (naive)."""
+    try:
+        values = pq.read_table(path, columns=[column]).column(0).to_pandas()
+    except (pa.ArrowException, OSError, KeyError):
+        return pd.Series(dtype="datetime64[ns]")
+    values = values.dropna().astype(str).str.strip()
+    readable = values[values.map(is_accepted_timestamp)]
+    parsed = pd.to_datetime(readable.str.replace("Z", "+00:00", regex=False), utc=True, errors="coerce", format="ISO8601")
+    return parsed.dropna().dt.tz_localize(None)
+
+
+def first_behaviour_at(landing_dir: Path) -> datetime | None:
+    """The earliest readable send or order of the initial export: where the history the
+    models learn from starts (marts.training_examples counts from the first send or order)."""
+    firsts = [
+        stamps.min()
+        for file in landing_files(landing_dir) if file.batch == "initial" and file.table in ("sends", "orders")
+        for stamps in [_readable_timestamps(file.path, TIMESTAMP_COLUMNS[file.table][0])] if not stamps.empty
+    ]
+    return min(firsts).to_pydatetime() if firsts else None
+
+
+def history_problems(first_at: datetime | None, cut: datetime, needs: dict[str, int], required: str) -> tuple[list[str], list[str]]:
+    """(problems, notes) of the history's length for the models: `needs` is the days each
+    model needs (ml.propensity.training.history_days_needed), `required` the one the loop
+    cannot run without (a problem when short); the others only get a note."""
+    last_day = (cut - timedelta(seconds=1)).date()  # the loop's first day, as the pipeline counts it
+    span = None if first_at is None else (last_day - first_at.date()).days
+    has = "no readable send or order" if span is None else f"{span:,} days (from {first_at:%Y-%m-%d} to {last_day})"
+    problems, notes = [], []
+    for model, needed in needs.items():
+        if span is not None and span >= needed:
+            continue
+        if model == required:
+            more = needed if span is None else needed - span
+            problems.append(
+                f"orders.parquet, sends.parquet: the history is too short to train the {model} model: it needs "
+                f"{needed} days from the first send or order to the export's cut, and the data has {has}. Fix: "
+                f"export at least {more:,} more days of history."
+            )
+        else:
+            notes.append(f"The {model} model needs {needed} days of history and the data has {has}: it will not be trained.")
+    return problems, notes
+
+
 def latest_event_at(landing_dir: Path) -> datetime | None:
     """The latest readable timestamp of the initial export (UTC), robust to far-future garbage:
     from the top, a timestamp more than LATEST_EVENT_MAX_GAP after the next earlier one is
@@ -167,8 +213,10 @@ def latest_event_at(landing_dir: Path) -> datetime | None:
     return pd.Timestamp(every[top]).to_pydatetime()
 
 
-def preflight(landing_dir: Path) -> Preflight:
-    """Every problem of `landing_dir` (docs/data_contract.md) at once, and where as of comes from."""
+def preflight(landing_dir: Path, history_needs: dict[str, int] | None = None, required_model: str = "") -> Preflight:
+    """Every problem of `landing_dir` (docs/data_contract.md) at once, and where as of comes
+    from. With `history_needs` ({model: days}), the history is also measured against what
+    each model needs: too short for `required_model` is a problem, for the others a note."""
     landing_dir = Path(landing_dir)
     if not landing_dir.is_dir():
         return Preflight(problems=[
@@ -201,6 +249,10 @@ def preflight(landing_dir: Path) -> Preflight:
                 f"No {MANIFEST_FILE}: as of is the latest event in the data, {extracted_at:%Y-%m-%d %H:%M:%S} UTC "
                 "(never the machine's clock). Write the manifest to set it yourself."
             )
+    if history_needs and extracted_at is not None and not problems:
+        short, said = history_problems(first_behaviour_at(landing_dir), extracted_at, history_needs, required_model)
+        problems += short
+        notes += said
     return Preflight(
         problems=problems, notes=notes, extracted_at=extracted_at, extracted_at_source=source, row_counts=row_counts
     )

@@ -87,6 +87,13 @@ def history_days_needed(spec: ModelSpec, test_cutoffs: int = 1) -> int:
     )
 
 
+def history_days_needed_by_model(specs: tuple[ModelSpec, ...] | None = None) -> dict[str, int]:
+    """{model key: history_days_needed} for every model spec (the landing check reads it)."""
+    from ml.propensity.specs import MODEL_SPECS
+
+    return {spec.key: history_days_needed(spec) for spec in (specs or MODEL_SPECS)}
+
+
 class NotEnoughHistory(ValueError):
     """The training examples hold too few labelled cutoffs for ``spec`` to train and test."""
 

@@ -146,7 +146,8 @@ def corrupt_table(
         elif kind == "invalid_amount":
             original = table["amount"].take(rows).to_pylist()
             pool = _pick(NON_NUMERIC_AMOUNTS, draw("amount_text", rows))
-            broken = [f"-{a}" if x < 0.4 else "0.00" if x < 0.6 else p for a, x, p in zip(original, u, pool)]
+            # A negative amount is a return in contract v2, not a broken value: zeros and text.
+            broken = ["0.00" if x < 0.3 else "-0" if x < 0.6 else p for a, x, p in zip(original, u, pool)]
             replace(kind, "amount", rows, broken)
         elif kind == "unknown_currency":
             replace(kind, "currency", rows, _pick(UNKNOWN_CURRENCIES, u))

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from ml.landing.hillstrom import install_hillstrom
 from ml.landing.contract import LANDING_TABLES, check_landing_folder, clip_long_text, with_optional_columns
 from ml.landing.preflight import preflight
+from ml.propensity.specs import PURCHASE
+from ml.propensity.training import history_days_needed_by_model
 from ml.simulator import AudienceConfig, DirtyDataConfig, generate_landing
 from ml.simulator.world import World, drop_folder
 from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
@@ -67,7 +69,7 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
     else:
         # Your own folder: every problem at once (files, columns, types, timestamp formats,
         # the manifest), before anything reads a row.
-        report = preflight(landing)
+        report = preflight(landing, history_days_needed_by_model(), required_model=PURCHASE.key)
         if not report.ok:
             raise dg.Failure(report.message(landing))
         for note in report.notes:

@@ -14,7 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from ml.propensity.features import ID_COLUMNS
-from ml.propensity.specs import MODEL_SPECS, ModelSpec, spec_by_key
+from ml.propensity.specs import MODEL_SPECS, PURCHASE, ModelSpec, spec_by_key
 from ml.tracking import MlflowTarget
 from orchestration import tables
 from orchestration.resources import PipelineSettings, code_version
@@ -81,25 +81,30 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 dataset_source=str(settings.warehouse_path()),
                 run_tags={"code_version": code, "dagster.run_id": context.run_id},
             )
-        except NotEnoughHistory as error:
-            # No model can be trained: fail, saying the cause and the fix.
-            span = warehouse.read(
-                f"select (select max(as_of) from {tables.WAREHOUSE_AS_OF}) as as_of, least("
-                f"(select min(sent_at) from {tables.FCT_SENDS}), (select min(ordered_at) from {tables.FCT_ORDERS})"
-                ") as first_data_at"
-            ).iloc[0]
-            message = error.explain(days_of_history(span["first_data_at"], span["as_of"]))
-            context.log.error(message)
-            raise dg.Failure(description=message, metadata={"training_examples": len(examples)}) from error
-        except LabelHasOneClass as error:
+        except (NotEnoughHistory, LabelHasOneClass) as error:
+            if isinstance(error, NotEnoughHistory):
+                span = warehouse.read(
+                    f"select (select max(as_of) from {tables.WAREHOUSE_AS_OF}) as as_of, least("
+                    f"(select min(sent_at) from {tables.FCT_SENDS}), (select min(ordered_at) from {tables.FCT_ORDERS})"
+                    ") as first_data_at"
+                ).iloc[0]
+                message = error.explain(days_of_history(span["first_data_at"], span["as_of"]))
+            else:
+                message = str(error)
+            if spec.key == PURCHASE.key:
+                # The loop scores, targets and reads experiments with this model: without it
+                # no day can run, so fail, saying the cause and the fix.
+                context.log.error(message)
+                raise dg.Failure(description=message, metadata={"training_examples": len(examples)}) from error
             # Empty is a state: this model has nothing to learn from this data (no clicks
-            # without an ESP export); the others train, and the run goes on without it.
-            context.log.warning(str(error))
-            yield dg.MaterializeResult(metadata={"trained": False, "status": str(error), "training_examples": len(examples)})
+            # without an ESP export, a history too short for its label); the others train,
+            # and the run goes on without it.
+            context.log.warning(message)
+            yield dg.MaterializeResult(metadata={"trained": False, "status": message, "training_examples": len(examples)})
             for check in (GATE_CHECK, BIAS_CHECK):
                 yield dg.AssetCheckResult(
                     check_name=check, passed=True, severity=dg.AssetCheckSeverity.WARN,
-                    description=f"nothing to check: {error}",
+                    description=f"nothing to check: {message}",
                 )
             return
         decided_at = datetime.now(timezone.utc).replace(tzinfo=None)

@@ -81,7 +81,7 @@ def test_a_quarantined_drop_row_names_its_drop_file_and_row(compiled_project) ->
         {"order_id": "O2", "crm_id": "C00000001", "product_id": "P1", "ordered_at": "2024-06-01 12:00:00",
          "amount": "12.00", "currency": "USD"},
         {"order_id": "O3", "crm_id": "C00000001", "product_id": "P1", "ordered_at": "2024-06-01 13:00:00",
-         "amount": "-1", "currency": "USD"},
+         "amount": "0", "currency": "USD"},
     ]}}
     connection = run(compiled_project, base_landing(), drops, ["quarantine_rows", "fct_orders"])
     assert connection.execute(

@@ -74,7 +74,7 @@ DROPS = {
             event("V9", "S3", "E00000001", "open", "2024-07-02 12:00:00"),
         ],
         "orders": [order("O3", "2024-07-02 20:00:00", "10.00", "USD"),
-                   order("O4", "2024-07-02 20:30:00", "-3", "USD")],  # row 1: invalid_amount
+                   order("O4", "2024-07-02 20:30:00", "0", "USD")],  # row 1: invalid_amount (zero)
         "esp_subscribers": [{"esp_id": "E00000002", "email": "quinn.example@example.com", "first_name": "Quinn",
                              "created_at": "2024-01-12 09:00:00", "timezone": "Europe/Paris"}],
     },

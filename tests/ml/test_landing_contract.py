@@ -19,7 +19,9 @@ DBT_PROJECT_YML = Path(__file__).resolve().parents[2] / "dbt_project" / "dbt_pro
 
 
 def _write_contract_folder(folder, rows=2):
-    for table, columns in LANDING_COLUMNS.items():
+    # The required columns, and the order lines' amount (a line needs a value: an amount, or
+    # a quantity and a unit price).
+    for table, columns in {**LANDING_COLUMNS, "orders": (*LANDING_COLUMNS["orders"], "amount")}.items():
         pd.DataFrame(
             {c: [float(i) if c in NUMERIC_COLUMNS else f"{c}-{i}" for i in range(rows)] for c in columns}
         ).to_parquet(folder / f"{table}.parquet")
@@ -69,7 +71,10 @@ def test_invalid_utf8_is_named_by_file_column_and_row_never_by_value(tmp_path):
 def test_the_optional_crm_columns_may_be_left_out_or_carried_as_text(tmp_path):
     """timezone (v2), birth_year and gender (audit attributes) are optional: a CRM export
     without them is complete; when present they are held to the contract like any other column."""
-    assert OPTIONAL_COLUMNS == {"crm_subscribers": ("timezone", "birth_year", "gender"), "esp_subscribers": ("timezone",)}
+    assert OPTIONAL_COLUMNS == {
+        "crm_subscribers": ("timezone", "birth_year", "gender"), "esp_subscribers": ("timezone",),
+        "orders": ("amount", "line_number", "quantity", "unit_price", "returns_order_id"),
+    }
     _write_contract_folder(tmp_path, rows=3)
     assert "birth_year" not in pq.read_schema(tmp_path / "crm_subscribers.parquet").names
     assert check_landing_folder(tmp_path)["crm_subscribers"] == 3

@@ -106,3 +106,27 @@ def test_a_missing_folder_says_which_and_how_to_fix(tmp_path) -> None:
 
 def test_a_shape_keeps_no_letter_or_digit() -> None:
     assert timestamp_shape(" 12/01/2010 8:26am ") == "NN/NN/NNNN N:NNaa"
+
+
+def test_a_history_too_short_for_the_required_model_is_a_problem_saying_how_many_days_are_needed(tmp_path) -> None:
+    # base_landing(): the first send is 2024-03-01, the cut 2024-06-30 00:00 (last day 06-29): 120 days.
+    needs = {"purchase": 56, "churn": 84, "yearly": 400}
+    report = preflight(landing_folder(tmp_path), needs, required_model="purchase")
+    assert report.problems == []
+    assert report.notes == [
+        "The yearly model needs 400 days of history and the data has 120 days (from 2024-03-01 to 2024-06-29): "
+        "it will not be trained."
+    ]
+    short = preflight(landing_folder(tmp_path), {"purchase": 150}, required_model="purchase")
+    assert short.problems == [
+        "orders.parquet, sends.parquet: the history is too short to train the purchase model: it needs 150 days "
+        "from the first send or order to the export's cut, and the data has 120 days (from 2024-03-01 to "
+        "2024-06-29). Fix: export at least 30 more days of history."
+    ]
+
+
+def test_the_history_starts_at_the_first_send_or_order_whichever_is_first(tmp_path) -> None:
+    from ml.landing.preflight import first_behaviour_at
+
+    orders = [{**base_landing()["orders"][0], "ordered_at": "2024-02-01T09:00:00+01:00"}]
+    assert first_behaviour_at(landing_folder(tmp_path, orders=orders)) == datetime(2024, 2, 1, 8, 0)

@@ -64,9 +64,9 @@ select
     -returns.amount * rates.usd_per_unit as returned_amount_usd,
     coalesce(by_reference.netted_order_id, by_same_order.netted_order_id, by_product.netted_order_id) as netted_order_id,
     case
-        when by_reference.netted_order_id is not null then 'returns_order_id'
-        when by_same_order.netted_order_id is not null then 'same_order'
-        when by_product.netted_order_id is not null then 'latest_order_with_product'
+        when by_reference.netted_order_id is not null then '{{ var('return_matches')[0] }}'
+        when by_same_order.netted_order_id is not null then '{{ var('return_matches')[1] }}'
+        when by_product.netted_order_id is not null then '{{ var('return_matches')[2] }}'
     end as matched_by
 from returns
 inner join {{ ref('subscriber_identity_crosswalk') }} as crosswalk
