@@ -189,21 +189,12 @@ def latest_event_at(landing_dir: Path) -> datetime | None:
     """The latest readable timestamp of the initial export (UTC), robust to far-future garbage:
     from the top, a timestamp more than LATEST_EVENT_MAX_GAP after the next earlier one is
     dropped, until the latest one is not."""
-    stamps = []
-    for file in landing_files(landing_dir):
-        if file.batch != "initial":
-            continue
-        for column in TIMESTAMP_COLUMNS.get(file.table, ()):
-            try:
-                values = pq.read_table(file.path, columns=[column]).column(0).to_pandas()
-            except (pa.ArrowException, OSError, KeyError):
-                continue
-            values = values.dropna().astype(str).str.strip()
-            readable = values[values.map(is_accepted_timestamp)]
-            if readable.empty:
-                continue
-            parsed = pd.to_datetime(readable.str.replace("Z", "+00:00", regex=False), utc=True, errors="coerce", format="ISO8601")
-            stamps.append(parsed.dropna().dt.tz_localize(None).to_numpy())
+    stamps = [
+        readable.to_numpy()
+        for file in landing_files(landing_dir) if file.batch == "initial"
+        for column in TIMESTAMP_COLUMNS.get(file.table, ())
+        for readable in [_readable_timestamps(file.path, column)] if not readable.empty
+    ]
     if not stamps:
         return None
     every = np.sort(np.concatenate(stamps))
