@@ -187,8 +187,12 @@ class PipelineSettings(dg.ConfigurableResource):
 
     def initial_export_day(self) -> date:
         """The last whole day of the initial export: the loop's first day."""
-        extracted_at, _ = self.initial_export_cut()
-        return (extracted_at - timedelta(seconds=1)).date()
+        return self.export_day(self.initial_export_cut()[0])
+
+    @staticmethod
+    def export_day(cut: datetime) -> date:
+        """The last whole day before the moment an export was cut."""
+        return (cut - timedelta(seconds=1)).date()
 
     @staticmethod
     def as_of(day: date) -> datetime:
@@ -297,6 +301,10 @@ class Warehouse:
 
     def read_table(self, table: str) -> pd.DataFrame:
         return self.read(f"select * from {table}")
+
+    def read_table_if_exists(self, table: str) -> pd.DataFrame:
+        """The table, or an empty frame before its first day (a Python-written table)."""
+        return self.read_table(table) if self.has_table(table) else pd.DataFrame()
 
     def write_table(self, frame: pd.DataFrame, table: str) -> int:
         """Replace ``schema.table`` with the frame; returns the row count written."""

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd
 
 from ml.propensity.promotion import champion_version
 from ml.propensity.scoring import no_champion_reason
@@ -265,10 +264,9 @@ def main() -> None:
 
     client = settings.mlflow_client()
     warehouse = settings.warehouse()
-    promotions = (
-        warehouse.read(f"select * from {tables.MODEL_PROMOTIONS} order by decided_at")
-        if warehouse.has_table(tables.MODEL_PROMOTIONS) else pd.DataFrame()
-    )
+    promotions = warehouse.read_table_if_exists(tables.MODEL_PROMOTIONS)
+    if not promotions.empty:
+        promotions = promotions.sort_values("decided_at", kind="stable")
     print(f"\nMLflow: {settings.tracking_uri()}")
     for spec in MODEL_SPECS:
         champion = champion_version(client, spec.registered_model_name)

@@ -66,10 +66,8 @@ def feature_drift_report(context: dg.AssetExecutionContext, settings: PipelineSe
     client = settings.mlflow_client()
     # Without a champion (the gate refused every version) there are no important features
     # to watch: the report and the share check still run.
-    champion = (
-        client.get_model_version_by_alias(PURCHASE.registered_model_name, CHAMPION_ALIAS)
-        if champion_version(client, PURCHASE.registered_model_name) is not None else None
-    )
+    version = champion_version(client, PURCHASE.registered_model_name)
+    champion = None if version is None else client.get_model_version(PURCHASE.registered_model_name, version)
     watched = [] if champion is None else important_features(
         load_run_dict(client, champion.run_id, "feature_importance.json")["features"])
     drifted_important = [name for name in watched if name in summary.columns and summary.columns[name].drifted]

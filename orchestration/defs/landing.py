@@ -48,7 +48,9 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
     (first day), then each live day hands the ESP the sends the pipeline planned for that
     day (`outbox/<day>/sends.parquet`) and lands what people did as the day's drop."""
     day = partition_day(context)
-    first_day = settings.initial_export_day()
+    # Without a manifest, your own folder's cut is read from its timestamps: once per step.
+    cut, as_of_from = settings.initial_export_cut()
+    first_day = settings.export_day(cut)
     landing = settings.landing_path()
     source = "user folder" if settings.user_landing_dir() else "simulated world"
     facts: dict = {}
@@ -75,7 +77,6 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
         for note in report.notes:
             context.log.info(note)
         row_counts = report.row_counts
-    _, as_of_from = settings.initial_export_cut()
     folder = landing if day == first_day else drop_folder(landing, day)
     docs = settings.data_docs_site()
     for table in LANDING_TABLES:

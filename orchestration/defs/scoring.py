@@ -68,9 +68,7 @@ def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSetti
     if champion_version(client, PURCHASE.registered_model_name) is None:
         # Empty is a state: no version passed the gate (or none was trained), so nothing is
         # scored; the day gets an empty, typed slice and the reason.
-        decisions = warehouse.read(f"select * from {tables.MODEL_PROMOTIONS}") if warehouse.has_table(
-            tables.MODEL_PROMOTIONS) else pd.DataFrame()
-        status = no_champion_reason(PURCHASE.registered_model_name, decisions)
+        status = no_champion_reason(PURCHASE.registered_model_name, warehouse.read_table_if_exists(tables.MODEL_PROMOTIONS))
         context.log.warning(f"Scored nobody on {day}: {status}")
         warehouse.replace_day(empty_scores().assign(scored_on=pd.Timestamp(day)), tables.PROPENSITY_SCORES, "scored_on", day)
         yield dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": status, "table": tables.PROPENSITY_SCORES})

@@ -169,8 +169,7 @@ def uplift_estimates(context: dg.AssetExecutionContext, settings: PipelineSettin
     if champion_version(client, PURCHASE.registered_model_name) is None:
         # Empty is a state: the uplift model is judged against the propensity champion, and
         # there is none; the day gets no estimates, and the decisions use no uplift.
-        promotions = warehouse.read(f"select * from {tables.MODEL_PROMOTIONS}") if warehouse.has_table(
-            tables.MODEL_PROMOTIONS) else pd.DataFrame()
+        promotions = warehouse.read_table_if_exists(tables.MODEL_PROMOTIONS)
         status = f"no uplift fitted: {no_champion_reason(PURCHASE.registered_model_name, promotions)}"
         context.log.warning(status)
         warehouse.replace_day(pd.DataFrame(columns=list(UPLIFT_ESTIMATE_COLUMN_TYPES)), tables.UPLIFT_ESTIMATES,
