@@ -65,6 +65,24 @@ DOCS_SITE_NAME = "pipeline_quality"
 DOCS_STORE_DIRNAME = "gx_stores"
 
 
+@dataclass(frozen=True)
+class WarehouseTable:
+    """A table in a DuckDB file, validated where it lives by GX's SQL engine (ml/gx_duckdb.py),
+    not read into pandas: the same suite, a fraction of the time and memory."""
+
+    database: Path
+    relation: str  # as dbt names it: "catalog"."schema"."table"
+
+    def open(self) -> Any:
+        """A read-only connection to hold open while GX validates: GX's connections then join
+        this open database instead of opening the file again for every query (a validation
+        took 9x longer without it). The same settings as ml/gx_duckdb.py's: DuckDB refuses
+        mixed ones in one process."""
+        import duckdb
+
+        return duckdb.connect(str(self.database), read_only=True)
+
+
 class SuiteLoadError(ValueError):
     """A suite file is not a valid GX 1.x expectation suite."""
 
@@ -231,33 +249,57 @@ class DataDocsSite:
 
 
 def validate_table(
-    df: pd.DataFrame,
+    data: pd.DataFrame | WarehouseTable,
     suite_path: Path,
     *,
     table_name: str,
     docs: DataDocsSite | None = None,
 ) -> ValidationOutcome:
-    """Validate a DataFrame against a suite file; return counts, never row values.
+    """Validate a DataFrame, or a warehouse table in place, against a suite file; return counts,
+    never row values.
 
-    Runs the documented GX 1.x flow on a fresh in-memory context (pandas data source,
-    dataframe asset, whole-dataframe batch definition, ValidationDefinition). When a Data
-    Docs site is given, the scrubbed result is queued on it and `docs_path` is its
-    index.html; the caller builds the site once after its validations.
+    Runs the documented GX 1.x flow on a fresh in-memory context: a pandas data source with a
+    dataframe asset, or a SQL data source with a query asset over the DuckDB table; a whole-table
+    batch definition; a ValidationDefinition. When a Data Docs site is given, the scrubbed result
+    is queued on it and `docs_path` is its index.html; the caller builds the site once after its
+    validations.
     """
     import great_expectations as gx
 
     suite_file = Path(suite_path)
     context = _new_context()
     suite = context.suites.add(load_suite(suite_file))
-    batch_definition = (
-        context.data_sources.add_pandas(name="pipeline")
-        .add_dataframe_asset(name=table_name)
-        .add_batch_definition_whole_dataframe(name="whole_table")
-    )
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"validate_{table_name}", data=batch_definition, suite=suite)
-    )
-    result = validation.run(batch_parameters={"dataframe": df}, result_format=RESULT_FORMAT)
+    if isinstance(data, WarehouseTable):
+        from ml.gx_duckdb import connection_string
+
+        source = context.data_sources.add_sql(name="warehouse", connection_string=connection_string(data.database))
+        batch_definition = source.add_query_asset(
+            name=table_name, query=f"select * from {data.relation}"
+        ).add_batch_definition_whole_table(name="whole_table")
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"validate_{table_name}", data=batch_definition, suite=suite)
+        )
+        with data.open() as database:
+            row_count = int(database.execute(f"select count(*) from {data.relation}").fetchone()[0])
+            try:
+                result = validation.run(result_format=RESULT_FORMAT)
+            finally:
+                # Their connections must not outlive the validation (DuckDB would refuse a
+                # later read-write connection in this process): the data source's engine and
+                # the one its execution engine made.
+                source.get_execution_engine().close()
+                source.get_engine().dispose()
+    else:
+        batch_definition = (
+            context.data_sources.add_pandas(name="pipeline")
+            .add_dataframe_asset(name=table_name)
+            .add_batch_definition_whole_dataframe(name="whole_table")
+        )
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"validate_{table_name}", data=batch_definition, suite=suite)
+        )
+        result = validation.run(batch_parameters={"dataframe": data}, result_format=RESULT_FORMAT)
+        row_count = len(data)
     scrub_validation_result(result)
 
     error_failures: list[dict[str, Any]] = []
@@ -279,7 +321,7 @@ def validate_table(
         table_name=table_name,
         suite_name=suite.name,
         success=bool(result.success),
-        row_count=len(df),
+        row_count=row_count,
         evaluated_expectations=int(statistics["evaluated_expectations"]),
         successful_expectations=int(statistics["successful_expectations"]),
         error_failures=tuple(error_failures),

@@ -7,7 +7,7 @@ import logging
 import dagster as dg
 import pandas as pd
 
-from ml.quality import DataDocsSite, ValidationOutcome, validate_table
+from ml.quality import DataDocsSite, ValidationOutcome, WarehouseTable, validate_table
 from orchestration.resources import EXPECTATIONS_DIR
 
 # The check's description (shown beside its status in the UI) and the log name at most this
@@ -29,7 +29,7 @@ def gx_check_spec(asset_key: dg.AssetKey, table: str) -> dg.AssetCheckSpec:
 
 
 def run_gx_check(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | WarehouseTable,
     *,
     table: str,
     asset_key: dg.AssetKey,

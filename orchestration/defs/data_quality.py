@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ml.quality import WarehouseTable
 from orchestration.dbt_project import email_dbt_project, mart_relations
 from orchestration.gx_checks import gx_check_spec, run_gx_check
 from orchestration import tables
@@ -16,13 +17,13 @@ def _mart_expectations() -> dg.AssetChecksDefinition:
         name="mart_expectations",
     )
     def mart_expectations(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
-        """One Great Expectations suite per mart, expectations/<mart>.json."""
-        warehouse = settings.warehouse()
+        """One Great Expectations suite per mart, expectations/<mart>.json, run inside DuckDB."""
+        database = settings.warehouse_path()
         docs = settings.data_docs_site()
         for check_key in context.selected_asset_check_keys:
             model = check_key.asset_key.path[-1]
-            frame = warehouse.read_table(marts[model])
-            yield run_gx_check(frame, table=model, asset_key=check_key.asset_key, docs=docs, log=context.log)
+            table = WarehouseTable(database=database, relation=marts[model])
+            yield run_gx_check(table, table=model, asset_key=check_key.asset_key, docs=docs, log=context.log)
         docs.build()
 
     return mart_expectations
