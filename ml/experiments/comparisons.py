@@ -1,9 +1,11 @@
 """Several arms against one control, with the family-wise error held by Holm's procedure.
 
 With three variants compared against control at 5% each, the chance that at least one
-no-better variant looks significant is up to 14%. Holm's step-down adjustment
-(statsmodels' `multipletests(method="holm")`) holds that chance at 5% and is never less
-powerful than Bonferroni. Applied to always-valid p-values it stays valid under daily
+no-better variant looks significant is up to 14%. Holm's step-down adjustment holds that
+chance at 5% and is never less powerful than Bonferroni. It is computed here in numpy and
+tested equal to statsmodels' `multipletests(method="holm")`, because that function runs a
+full `gc.collect()` on every call: 20 calls took 5.5 s of a 7.5 s experiment readout inside a
+Dagster process. Applied to always-valid p-values it stays valid under daily
 peeking: Holm rejects a true null only if the smallest true-null p-value falls below
 alpha / (number of true nulls), and by a union bound over the always-valid p-values that
 happens on any day with probability at most alpha.
@@ -13,28 +15,32 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from ml.experiments.sequential import rate_difference_sequence
 from ml.experiments.statistics import rate_difference
 
 ARM_COUNT_COLUMNS = ("arm", "successes", "n")
 
-HOLM_METHOD = "Holm step-down adjustment across arms vs control (statsmodels multipletests)"
+HOLM_METHOD = "Holm step-down adjustment across arms vs control"
 
 
 def holm_adjusted(p_values: np.ndarray | list[float], alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """(adjusted p-values, rejected at `alpha`) by Holm's procedure, from statsmodels.
+    """(adjusted p-values, rejected at `alpha`) by Holm's procedure: the k-th smallest of m
+    p-values is multiplied by m - k + 1, made non-decreasing in that order, capped at 1; a
+    hypothesis is rejected when its adjusted p-value is at most alpha (statsmodels' rule).
 
     NaN p-values (an arm without members yet) are left out of the family and stay NaN.
     """
     p_values = np.asarray(p_values, dtype=float)
     adjusted = np.full(p_values.shape, np.nan)
     rejected = np.zeros(p_values.shape, dtype=bool)
-    present = ~np.isnan(p_values)
-    if present.any():
-        reject, corrected, _, _ = multipletests(p_values[present], alpha=alpha, method="holm")
-        adjusted[present], rejected[present] = corrected, reject
+    present = np.flatnonzero(~np.isnan(p_values))
+    if present.size:
+        order = present[np.argsort(p_values[present], kind="stable")]
+        family = order.size
+        stepped = np.maximum.accumulate(p_values[order] * np.arange(family, 0, -1))
+        adjusted[order] = np.minimum(stepped, 1.0)
+        rejected[order] = adjusted[order] <= alpha
     return adjusted, rejected
 
 

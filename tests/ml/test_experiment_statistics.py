@@ -433,3 +433,16 @@ def test_decision_on_a_simulated_daily_experiment_ships_only_once_the_sequence_c
     assert set(verdicts[:first_ship]) == {"keep_running"}
     assert daily.loc[first_ship, "ci_low"] > 0 >= daily.loc[first_ship - 1, "ci_low"]
     assert first_ship + 1 == 24  # the day, for this seed
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_holm_equals_statsmodels_on_random_families(seed):
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(1, 8))
+    # small p-values, any p-values, and ties (rounded)
+    p_values = [rng.uniform(0, 0.2, size), rng.uniform(0, 1, size), np.round(rng.uniform(0, 0.1, size), 2)][seed % 3]
+    alpha = [0.05, 0.1, 0.01][seed % 3]
+    adjusted, rejected = holm_adjusted(p_values, alpha)
+    reject, corrected, _, _ = multipletests(p_values, alpha=alpha, method="holm")
+    np.testing.assert_allclose(adjusted, corrected, rtol=1e-12)
+    assert rejected.tolist() == reject.tolist()
