@@ -176,45 +176,6 @@ def test_the_two_dbt_phases_build_every_model_exactly_once():
     assert {"stg_hillstrom__customers", "subscriber_eligibility", "fct_send_outcomes"} <= second
 
 
-def _test_node(name: str, kind: str, model: str, kwargs: dict, where: str | None = None) -> dict:
-    return {"resource_type": "test", "name": name, "test_metadata": {"name": kind, "kwargs": kwargs},
-            "depends_on": {"nodes": [f"model.p.{model}"]}, "config": {"where": where}}
-
-
-def test_the_daily_run_leaves_to_gx_only_the_mart_tests_gx_repeats_exactly(tmp_path):
-    from orchestration.defs.warehouse import tests_checked_by_gx
-
-    suite = [
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "severity": "critical"},
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "b", "row_condition": "x"}},
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "c"}, "severity": "warning"},
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "d", "mostly": 0.9}},
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "e", "value_set": ["x", "y"]}},
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "f", "value_set": ["x", "y"]}},
-        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "g"}},
-    ]
-    (tmp_path / "people.json").write_text(json.dumps({"name": "people", "expectations": suite}))
-    models = {
-        "model.p.people": {"resource_type": "model", "name": "people", "fqn": ["p", "marts", "core", "people"]},
-        "model.p.stg_people": {"resource_type": "model", "name": "stg_people", "fqn": ["p", "staging", "stg_people"]},
-    }
-    tests = [
-        _test_node("same_a", "not_null", "people", {"column_name": "a"}),
-        _test_node("gx_has_condition_b", "not_null", "people", {"column_name": "b"}),
-        _test_node("gx_only_warns_c", "not_null", "people", {"column_name": "c"}),
-        _test_node("gx_allows_some_d", "not_null", "people", {"column_name": "d"}),
-        _test_node("same_set_e", "accepted_values", "people", {"column_name": "e", "values": ["y", "x"]}),
-        _test_node("other_set_f", "accepted_values", "people", {"column_name": "f", "values": ["x"]}),
-        _test_node("same_g", "unique", "people", {"column_name": "g"}),
-        _test_node("dbt_has_where_a", "not_null", "people", {"column_name": "a"}, where="x > 0"),
-        _test_node("unique_kind_mismatch_a", "unique", "people", {"column_name": "a"}),
-        _test_node("staging_a", "not_null", "stg_people", {"column_name": "a"}),
-    ]
-    manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"nodes": {**models, **{f"test.p.{t['name']}": t for t in tests}}}))
-    assert tests_checked_by_gx(manifest, tmp_path) == ["same_a", "same_g", "same_set_e"]
-
-
 def test_dbt_reads_the_as_of_from_the_table_the_orchestration_writes():
     import yaml
 

@@ -16,7 +16,6 @@ from ml.landing.health import systemic_breakages
 from orchestration.dbt_project import email_dbt_project
 from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
 from orchestration.resources import (
-    EXPECTATIONS_DIR,
     PipelineSettings,
     subscriber_key_secret_is_configured,
     subscriber_key_secret_problem,
@@ -53,55 +52,12 @@ def verdict_phase_args() -> list[str]:
             "--indirect-selection", "cautious", *NOT_IN_DAILY_RUNS]
 
 
-# dbt generic tests and the Great Expectations expectation that checks the same thing.
-_GX_TWIN_OF = {
-    "not_null": "expect_column_values_to_not_be_null",
-    "unique": "expect_column_values_to_be_unique",
-    "accepted_values": "expect_column_values_to_be_in_set",
-}
-
-
-def tests_checked_by_gx(manifest_path: Path, expectations_dir: Path) -> list[str]:
-    """The mart tests the daily run leaves to Great Expectations: a `not_null`, `unique` or
-    `accepted_values` test on a mart column whose GX suite has the same check, blocking
-    (critical), on every row (no `row_condition`, no `mostly`), with the same value set.
-    Both run after the mart is built and both block what reads it, so running both every day
-    checks the same thing twice (docs/warehouse.md, "What the daily run skips")."""
-    nodes = json.loads(manifest_path.read_text())["nodes"]
-    suites: dict[str, list[dict[str, Any]]] = {}
-    twins = []
-    for node in nodes.values():
-        kind = node.get("test_metadata", {}).get("name")
-        parents = [nodes[p] for p in node.get("depends_on", {}).get("nodes", []) if p in nodes]
-        if node["resource_type"] != "test" or kind not in _GX_TWIN_OF or len(parents) != 1:
-            continue
-        model, kwargs = parents[0], node["test_metadata"]["kwargs"]
-        if model["fqn"][1:2] != ["marts"] or node["config"].get("where"):
-            continue
-        suite_file = expectations_dir / f"{model['name']}.json"
-        if model["name"] not in suites:
-            suites[model["name"]] = json.loads(suite_file.read_text())["expectations"] if suite_file.exists() else []
-        for expectation in suites[model["name"]]:
-            their = expectation["kwargs"]
-            if (
-                expectation["type"] == _GX_TWIN_OF[kind]
-                and their.get("column") == kwargs.get("column_name")
-                and expectation.get("severity", "critical") == "critical"
-                and not their.get("row_condition") and their.get("mostly", 1) == 1
-                and (kind != "accepted_values" or sorted(map(str, their["value_set"])) == sorted(map(str, kwargs["values"])))
-            ):
-                twins.append(node["name"])
-                break
-    return sorted(twins)
-
-
-def rest_phase_args(manifest_path: Path, expectations_dir: Path = EXPECTATIONS_DIR) -> list[str]:
-    """The verdict models and the seeds (built with them) are excluded, and the mart tests
-    Great Expectations repeats. "buildable" keeps the tests between a mart and a verdict model
-    (e.g. relationships to int_subscribers_unified), which "eager" would drop with the
-    excluded parent."""
-    excluded = ["resource_type:seed", *verdict_models(manifest_path), *tests_checked_by_gx(manifest_path, expectations_dir)]
-    return ["--exclude", " ".join(excluded), "--indirect-selection", "buildable", *NOT_IN_DAILY_RUNS]
+def rest_phase_args(manifest_path: Path) -> list[str]:
+    """The verdict models and the seeds (built with them) are excluded. "buildable" keeps the
+    tests between a mart and a verdict model (e.g. relationships to int_subscribers_unified),
+    which "eager" would drop with the excluded parent."""
+    return ["--exclude", " ".join(["resource_type:seed", *verdict_models(manifest_path)]),
+            "--indirect-selection", "buildable", *NOT_IN_DAILY_RUNS]
 
 # Which team answers for a folder of models.
 _OWNERS = {
