@@ -12,7 +12,8 @@ things, each because of a measured failure:
   back empty ("list index out of range"; great_expectations issue 11579). The connections only
   read, so there is nothing to begin, commit or roll back, and DuckDB runs each statement in its
   own transaction anyway. (Buffering every result instead made GX's column reflection, which
-  runs `select *` over the whole table, fetch every row: 9x slower.)
+  runs `select *` over the whole table, fetch every row: 5.8 s instead of 1.2 s for the
+  500,000-row fct_send_outcomes.)
 - **Reported as PostgreSQL.** GX picks its SQL for regular expressions by dialect and has none
   for "duckdb". duckdb-engine is built on SQLAlchemy's PostgreSQL dialect and DuckDB's `~` and
   `!~` are PostgreSQL's partial-match operators, so GX's PostgreSQL SQL is right here

@@ -74,10 +74,9 @@ class WarehouseTable:
     relation: str  # as dbt names it: "catalog"."schema"."table"
 
     def open(self) -> Any:
-        """A read-only connection to hold open while GX validates: GX's connections then join
-        this open database instead of opening the file again for every query (a validation
-        took 9x longer without it). The same settings as ml/gx_duckdb.py's: DuckDB refuses
-        mixed ones in one process."""
+        """A read-only connection to hold open while GX validates: the connections of GX's two
+        engines then join this open database instead of each opening the file. The same
+        settings as ml/gx_duckdb.py's: DuckDB refuses mixed ones in one process."""
         import duckdb
 
         return duckdb.connect(str(self.database), read_only=True)
