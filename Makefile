@@ -56,10 +56,11 @@ test: install
 test-soak: install
 	$(BIN)/python -m pytest -m soak tests/test_runs_survive.py
 
+# The Dagster UI (dg dev) and the MLflow UI as one process group: Ctrl-C, or either server
+# failing, stops both (orchestration/ui.py). Schedules and sensors stay stopped unless
+# PIPELINE_AUTOMATION=running (a deployment).
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STATE)/mlflow/mlflow.db --host 127.0.0.1 --port 5000 & \
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/python -m orchestration.ui
 
 bench: install
 	$(BIN)/python -m pytest -m bench -s tests/bench
