@@ -29,6 +29,9 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from urllib.parse import urlsplit
+
+from orchestration.reports import DAGSTER_UI_URL, MLFLOW_UI_URL
 from orchestration.resources import REPO_ROOT, PipelineSettings
 
 # After SIGTERM, how long the servers get to shut down before SIGKILL.
@@ -171,8 +174,8 @@ def ui_commands(settings: PipelineSettings, *, host: str, dagster_port: int, mlf
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--dagster-port", type=int, default=3000)
-    parser.add_argument("--mlflow-port", type=int, default=5000)
+    parser.add_argument("--dagster-port", type=int, default=urlsplit(DAGSTER_UI_URL).port)
+    parser.add_argument("--mlflow-port", type=int, default=urlsplit(MLFLOW_UI_URL).port)
     args = parser.parse_args(argv)
     started_at = time.monotonic()
 

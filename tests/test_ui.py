@@ -127,3 +127,14 @@ def test_an_interrupt_stops_both_and_exits_cleanly():
 
 def test_a_server_that_exits_by_itself_is_a_failure():
     assert run_group([["true"], ["sleep", "300"]], grace_seconds=5) == 1
+
+
+def test_make_docs_on_a_state_without_a_warehouse_says_to_run_the_demo_first(tmp_path):
+    from orchestration.reports import generate_dbt_docs, write_index
+    from orchestration.resources import PipelineSettings
+
+    settings = PipelineSettings(state_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"no warehouse at .*warehouse\.duckdb.*make demo"):
+        generate_dbt_docs(settings)
+    index = write_index(settings).read_text()  # the index still says what is missing and how to get it
+    assert "run `make docs`" in index and 'href="http://127.0.0.1:5000"' in index

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from ml.reports import template_environment
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 INDEX_FILE = "index.html"
 
 # The kinds of report, in the order the page lists them, and how each is found (relative to
@@ -108,13 +107,7 @@ def collect_reports(
 
 
 def render_reports_index(index: ReportsIndex, *, generated_at: datetime | None = None) -> str:
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    environment = template_environment()
     stamp = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     return environment.get_template("reports_index.html.j2").render(index=index, generated_at=stamp)
 
