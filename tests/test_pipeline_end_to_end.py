@@ -32,6 +32,10 @@ EXPECTED_WARNINGS: set[tuple[str, str]] = {
     # 0.9272 vs 0.9269) and worse calibrated (ECE 0.035 against the champion's 0.024), so it
     # is refused and v1 stays champion.
     ("churn_risk_model", "promotion_gate"),
+    # Evidently's own tests, shown as they are (issue 14): on the live days a few features'
+    # per-column tests fail, far below the drifted share that is dataset drift; the two
+    # retraining checks (feature_drift_share, important_feature_drift) stay green.
+    ("feature_drift_report", "evidently_tests"),
 }
 # Measured on this audience (see the issue note): the policy's true incremental purchases
 # per live day, as a multiple of random targeting of the same volume.
