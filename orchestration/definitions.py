@@ -1,5 +1,6 @@
 """Entry point for `dagster dev` / the webserver: every definition lives in `defs/`."""
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -17,4 +18,8 @@ def with_code_version(spec: dg.AssetSpec, version: str) -> dg.AssetSpec:
 def defs() -> dg.Definitions:
     loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
     version = code_version()
-    return loaded.map_asset_specs(func=lambda spec: with_code_version(spec, version))
+    with warnings.catch_warnings():
+        # A public Definitions method marked preview in Dagster 1.13; its warning would be
+        # logged at every load of the code server.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return loaded.map_asset_specs(func=lambda spec: with_code_version(spec, version))
