@@ -601,3 +601,17 @@ def test_the_reports_render_offline_in_headless_chromium(pipeline_run, tmp_path,
         # Every suite reached Data Docs, Hillstrom's included.
         validated = {p.name for p in (reports / "data_docs" / "validations").iterdir()}
         assert {"hillstrom", "subscriber_profiles", "crm_subscribers"} <= validated
+
+
+def test_the_demo_summary_writes_and_links_the_reports_index(pipeline_run, warehouse, monkeypatch, capsys):
+    from orchestration import summary
+
+    _, state = pipeline_run
+    index = state / "reports" / "index.html"
+    index.unlink(missing_ok=True)
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(state))
+    monkeypatch.delenv("PIPELINE_LANDING_DIR", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    summary.main()
+    assert index.resolve().as_uri() in capsys.readouterr().out
+    assert f"experiment_report_{EXPERIMENT}_{LAST_DAY}.html" in index.read_text()
