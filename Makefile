@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STATE := $(abspath $(or $(PIPELINE_STATE_DIR),$(CURDIR)/.state))
 export DAGSTER_HOME := $(STATE)/dagster_home
 
-.PHONY: install demo materialize simulate summary rollback test test-soak ui bench clean
+.PHONY: install demo materialize simulate summary rollback test test-soak ui docs chromium bench clean
 
 # The pipeline's own commands see the same state folder as the Dagster home above.
-materialize simulate summary rollback ui: export PIPELINE_STATE_DIR := $(STATE)
+materialize simulate summary rollback ui docs: export PIPELINE_STATE_DIR := $(STATE)
 
 # Live days the demo runs after the history, and days `make simulate` adds.
 LIVE_DAYS ?= 7
@@ -59,10 +59,21 @@ test: install
 test-soak: install
 	$(BIN)/python -m pytest -m soak tests/test_runs_survive.py
 
+# The Dagster UI (dg dev) and the MLflow UI as one process group: Ctrl-C, or either server
+# failing, stops both (orchestration/ui.py). Schedules and sensors stay stopped unless
+# PIPELINE_AUTOMATION=running (a deployment).
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STATE)/mlflow/mlflow.db --host 127.0.0.1 --port 5000 & \
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/python -m orchestration.ui
+
+# dbt docs (one static page, opens from disk) into the state's dbt/docs, and the reports
+# index, reports/index.html: every report a run produced, the dbt docs, links to the UIs.
+docs: install
+	$(BIN)/python -m orchestration.reports
+
+# Headless Chromium (the Debian package) for the browser test of the reports (tests/test_reports_render.py);
+# without it that test is skipped and says how to install it. Needs root (or sudo).
+chromium:
+	command -v chromium >/dev/null || apt-get install -y chromium || sudo apt-get install -y chromium
 
 bench: install
 	$(BIN)/python -m pytest -m bench -s tests/bench

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ml.reports.offline_docs import make_data_docs_offline
+
 if TYPE_CHECKING:
     import great_expectations as gx
     from great_expectations.core import ExpectationSuiteValidationResult
@@ -244,6 +246,7 @@ class DataDocsSite:
             store.set(result_key, result)
         self._pending.clear()
         context.build_data_docs(site_names=[DOCS_SITE_NAME])
+        make_data_docs_offline(self.docs_dir)  # GX's pages load their CSS/JS from CDNs
         return self.index_path
 
 

@@ -17,6 +17,12 @@ from urllib.parse import urlparse
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+# The MLflow UI opens an experiment on the page its kind names: model training runs, not the
+# GenAI traces page it guesses for an experiment without this tag (MLflow 3's UI).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_EXPERIMENT_KIND = "custom_model_development"
+
+
 @dataclass(frozen=True)
 class MlflowTarget:
     """Where runs, artifacts and registered models go.
@@ -49,7 +55,10 @@ def ensure_experiment(target: MlflowTarget) -> str:
     if experiment is None:
         location = None if target.artifact_location is None else artifact_location_uri(target.artifact_location)
         try:
-            return client.create_experiment(target.experiment_name, artifact_location=location)
+            return client.create_experiment(
+                target.experiment_name, artifact_location=location,
+                tags={EXPERIMENT_KIND_TAG: TRAINING_EXPERIMENT_KIND},
+            )
         except MlflowException:
             # Another process may have created it between the lookup and the create.
             experiment = client.get_experiment_by_name(target.experiment_name)
@@ -59,6 +68,8 @@ def ensure_experiment(target: MlflowTarget) -> str:
         raise ValueError(
             f"MLflow experiment {target.experiment_name!r} is deleted; restore it or use another name"
         )
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != TRAINING_EXPERIMENT_KIND:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_EXPERIMENT_KIND)
     return experiment.experiment_id
 
 

@@ -293,9 +293,13 @@ def main() -> None:
         after = f"v{decision.champion_after}" if decision.champion_after else "none"
         print(f"    {decision.model_name} v{decision.version}: {decision.action} (champion after: {after})")
 
+    from orchestration.reports import write_index
+
     print(f"\nReports: {settings.reports_path()}")
     for path in sorted(settings.reports_path().glob("*.html")):
-        print(f"  {path.name}")
+        if path.name != "index.html":
+            print(f"  {path.name}")
+    print(f"  Every report, the Data Docs, the dbt docs (`make docs`) and the model cards: {write_index(settings).as_uri()}")
     print("\nBrowse it all with `make ui` (Dagster on :3000, MLflow on :5000).")
 
 

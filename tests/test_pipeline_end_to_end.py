@@ -32,6 +32,10 @@ EXPECTED_WARNINGS: set[tuple[str, str]] = {
     # 0.9272 vs 0.9269) and worse calibrated (ECE 0.035 against the champion's 0.024), so it
     # is refused and v1 stays champion.
     ("churn_risk_model", "promotion_gate"),
+    # Evidently's own tests, shown as they are (issue 14): on the live days a few features'
+    # per-column tests fail, far below the drifted share that is dataset drift; the two
+    # retraining checks (feature_drift_share, important_feature_drift) stay green.
+    ("feature_drift_report", "evidently_tests"),
 }
 # Measured on this audience (see the issue note): the policy's true incremental purchases
 # per live day, as a multiple of random targeting of the same volume.
@@ -564,3 +568,50 @@ def test_the_demo_summary_prints_each_live_day_and_judges_the_policy(pipeline_ru
     assert re.search(r"purchase_propensity: champion v[12], test AUC 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", printed), printed
     assert "churn_risk v1: bootstrap (champion after: v1)" in printed
     assert "churn_risk v2: " in printed
+
+
+@pytest.mark.parametrize("page", ["reports index", "experiment report", "feature drift report", "Data Docs validation"])
+def test_the_reports_render_offline_in_headless_chromium(pipeline_run, tmp_path, page):
+    """Issue 14: each kind of report renders in the Debian Chromium with no host reachable: a
+    screenshot with ink on it, no console message, nothing fetched from another host."""
+    from orchestration.reports import write_index
+    from orchestration.resources import PipelineSettings
+    from tests.browser import chromium, ink_share, remote_references, render
+
+    chromium()  # skips, naming the install command, when Chromium is absent
+    _, state = pipeline_run
+    reports = state / "reports"
+    path = {
+        "reports index": lambda: write_index(PipelineSettings(state_dir=str(state))),
+        "experiment report": lambda: reports / f"experiment_report_{EXPERIMENT}_{LAST_DAY}.html",
+        "feature drift report": lambda: reports / f"feature_drift_report_{LAST_DAY}.html",
+        "Data Docs validation": lambda: next((reports / "data_docs" / "validations" / "subscriber_profiles").rglob("*.html")),
+    }[page]()
+    html = path.read_text()
+    assert remote_references(html) == []
+    rendering = render(path, tmp_path)
+    assert rendering.console == ()
+    assert ink_share(rendering.screenshot) > 0.02, f"{page} rendered (nearly) blank: {rendering.screenshot}"
+    if page == "reports index":
+        # It lists the reports of this run, each link resolving to a file.
+        links = re.findall(r'<li><a href="([^"]+)">', html)
+        assert f"experiment_report_{EXPERIMENT}_{LAST_DAY}.html" in links
+        assert "data_docs/index.html" in links and any(link.startswith("model_cards/") for link in links)
+        assert all((reports / link).resolve().is_file() for link in links)
+        # Every suite reached Data Docs, Hillstrom's included.
+        validated = {p.name for p in (reports / "data_docs" / "validations").iterdir()}
+        assert {"hillstrom", "subscriber_profiles", "crm_subscribers"} <= validated
+
+
+def test_the_demo_summary_writes_and_links_the_reports_index(pipeline_run, warehouse, monkeypatch, capsys):
+    from orchestration import summary
+
+    _, state = pipeline_run
+    index = state / "reports" / "index.html"
+    index.unlink(missing_ok=True)
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(state))
+    monkeypatch.delenv("PIPELINE_LANDING_DIR", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    summary.main()
+    assert index.resolve().as_uri() in capsys.readouterr().out
+    assert f"experiment_report_{EXPERIMENT}_{LAST_DAY}.html" in index.read_text()

@@ -217,3 +217,51 @@ def segment_aucs(
                     auc = float(roc_auc_score(labels[mask], scores[mask]))
             rows.append(dict(zip(SEGMENT_COLUMNS, (attribute, group, n, positives, auc, low, high))))
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+
+
+# The diagnostic plots logged on every training run, by artifact file name.
+DIAGNOSTIC_PLOTS = ("plots/roc_curve.png", "plots/precision_recall.png", "plots/calibration.png",
+                    "plots/feature_importance.png")
+TOP_IMPORTANCE_PLOTTED = 15
+
+
+def diagnostic_figures(labels, scores, importance: pd.DataFrame) -> dict:
+    """ROC, precision-recall, calibration (equal-frequency bins) and gain-importance figures of
+    a model on its test rows, by DIAGNOSTIC_PLOTS name. Plain matplotlib `Figure` objects
+    (no pyplot, so no process-wide figure state); `importance` has columns feature, gain_share."""
+    from matplotlib.figure import Figure
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
+
+    y = _labels(labels)
+    p = _scores(scores, len(y))
+    _require_both_classes(y)
+    roc, pr, calibration, gains = (Figure(figsize=(5, 4), layout="constrained") for _ in range(4))
+
+    fpr, tpr, _ = roc_curve(y, p)
+    axes = roc.add_subplot()
+    axes.plot(fpr, tpr, label=f"model (AUC {roc_auc_score(y, p):.3f})")
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
+    axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve (test rows)")
+    axes.legend(loc="lower right")
+
+    precision, recall, _ = precision_recall_curve(y, p)
+    axes = pr.add_subplot()
+    axes.plot(recall, precision, label=f"model (AP {average_precision_score(y, p):.3f})")
+    axes.axhline(y.mean(), linestyle="--", color="grey", label=f"base rate {y.mean():.3f}")
+    axes.set(xlabel="recall", ylabel="precision", title="Precision-recall (test rows)")
+    axes.legend(loc="upper right")
+
+    bins = calibration_bins(y, p)
+    axes = calibration.add_subplot()
+    top = float(max(bins["mean_score"].max(), bins["observed_rate"].max()))
+    axes.plot([0, top], [0, top], linestyle="--", color="grey", label="perfect")
+    axes.plot(bins["mean_score"], bins["observed_rate"], marker="o", label=f"model (ECE {expected_calibration_error(y, p):.4f})")
+    axes.set(xlabel="mean predicted probability", ylabel="observed rate", title="Calibration (equal-frequency bins)")
+    axes.legend(loc="upper left")
+
+    shown = importance.head(TOP_IMPORTANCE_PLOTTED).iloc[::-1]
+    axes = gains.add_subplot()
+    axes.barh(shown["feature"], shown["gain_share"])
+    axes.set(xlabel="share of total gain", title=f"Feature importance (gain, top {len(shown)})")
+
+    return dict(zip(DIAGNOSTIC_PLOTS, (roc, pr, calibration, gains), strict=True))

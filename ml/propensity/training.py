@@ -265,15 +265,16 @@ def train_model(
 
     ``examples`` is `marts.training_examples`; ``dataset_source`` says where it came from
     (e.g. the warehouse path and table) and is recorded with the logged datasets, which hold
-    features and label only, never subscriber keys. ``run_tags`` go on the run (e.g. the
-    code version and the orchestrator's run id).
+    features and label only, never subscriber keys. ``run_tags`` go on the run and on the
+    registered version (e.g. the git commit, the orchestrator's run id and asset key). The run
+    carries ROC, precision-recall, calibration and feature-importance plots (DIAGNOSTIC_PLOTS).
     """
     import mlflow.data
     import mlflow.lightgbm
     from mlflow.entities import Dataset, DatasetInput, InputTag, LoggedModelOutput, Metric, Param
     from mlflow.models import infer_signature
 
-    from ml.propensity.metrics import bootstrap_auc, expected_calibration_error
+    from ml.propensity.metrics import bootstrap_auc, diagnostic_figures, expected_calibration_error
 
     label, params, features = spec.label, spec.params, spec.features
     missing = [c for c in (*ID_COLUMNS, label) if c not in examples.columns]
@@ -400,6 +401,8 @@ def train_model(
             run_id, {"importance_type": "gain", "features": importance.to_dict(orient="records")}, "feature_importance.json"
         )
         client.log_dict(run_id, asdict(params), "training_params.json")
+        for artifact_file, figure in diagnostic_figures(test_y.to_numpy(), test_scores, importance).items():
+            client.log_figure(run_id, figure, artifact_file)
 
         ensure_registered_model(client, name, description=spec.target)
         version = str(
@@ -410,7 +413,9 @@ def train_model(
                 source=logged_model.artifact_location,
                 run_id=run_id,
                 model_id=model_id,
-                tags={"run_id": run_id, "model": spec.key, "label": label, "feature_list_sha256": feature_hash},
+                tags={**(run_tags or {}), "run_id": run_id, "model": spec.key, "label": label,
+                      "feature_list_sha256": feature_hash},
+                description=f"{spec.target} (run {run_id}); the model card replaces this once written.",
             ).version
         )
         client.set_registered_model_alias(name, CHALLENGER_ALIAS, version)

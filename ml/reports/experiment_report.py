@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from ml.experiments.bayesian import BAYESIAN_METHOD
 from ml.experiments.comparisons import HOLM_METHOD
@@ -20,6 +20,7 @@ from ml.experiments.outcomes import PRE_PERIOD_DAYS
 from ml.experiments.power import PowerAnalysis
 from ml.experiments.readout import GUARDRAIL_METRICS, OUTCOME_METRICS, RATE_NAMES, ExperimentSummary
 from ml.experiments.sequential import SEQUENTIAL_METHOD
+from ml.reports import template_environment
 from ml.experiments.statistics import (
     MEAN_CI_METHOD,
     MEAN_DIFFERENCE_METHOD,
@@ -28,7 +29,6 @@ from ml.experiments.statistics import (
     SRM_METHOD,
 )
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 MISSING = "–"  # an en dash where a figure cannot be computed (an empty arm, a constant metric)
 
 
@@ -54,13 +54,7 @@ FORMATS = {
 
 
 def _environment() -> Environment:
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    environment = template_environment()
     environment.filters.update(FORMATS)
     environment.filters["attr_fmt"] = lambda value, name: FORMATS[name](value)
     return environment

@@ -1,6 +1,8 @@
 """The jobs, schedules and sensors: the daily loop, training on its own cadence, and
 retraining when a model check fails."""
 
+import os
+from collections.abc import Mapping
 from datetime import date
 
 import dagster as dg
@@ -52,19 +54,41 @@ uplift_benchmark_job = dg.define_asset_job(
     tags=ONE_RUN_PER_WAREHOUSE,
 )
 
-# Stopped by default: a dev `make ui` must not start runs by itself. Turn on in production.
-# At 05:00 UTC it runs the partition of the day that just ended (everything known at its end).
-daily_loop_schedule = dg.build_schedule_from_partitioned_job(
-    run_daily_loop_job, hour_of_day=5, default_status=dg.DefaultScheduleStatus.STOPPED
-)
+# The one switch for automation: schedules and run-requesting sensors are STOPPED unless the
+# environment says `running`. A dev `make ui` must not start runs by itself (the daily schedule
+# would re-run the whole pipeline at 05:00 UTC); a deployment sets PIPELINE_AUTOMATION=running.
+AUTOMATION_ENV = "PIPELINE_AUTOMATION"
+AUTOMATION_VALUES = ("stopped", "running")
 
-weekly_training_schedule = dg.ScheduleDefinition(
-    name="weekly_training_schedule",
-    job=train_models_job,
-    cron_schedule="0 3 * * 1",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-)
+
+def automation_running(environ: Mapping[str, str] | None = None) -> bool:
+    """True when PIPELINE_AUTOMATION is `running` (deployment); False when unset or `stopped` (dev)."""
+    value = (os.environ if environ is None else environ).get(AUTOMATION_ENV, "").strip().lower() or "stopped"
+    if value not in AUTOMATION_VALUES:
+        raise ValueError(
+            f"{AUTOMATION_ENV}={value!r} is not a valid value: set it to 'running' in a deployment "
+            "(schedules and sensors start runs) or 'stopped' (the default, for dev)"
+        )
+    return value == "running"
+
+
+def automation(running: bool) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
+    """The schedules and the retraining sensor, all running or all stopped. The dead-run sensor
+    runs either way: it only marks dead runs failed and never starts one."""
+    schedule_status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+    sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+    # At 05:00 UTC it runs the partition of the day that just ended (everything known at its end).
+    daily_loop_schedule = dg.build_schedule_from_partitioned_job(
+        run_daily_loop_job, hour_of_day=5, default_status=schedule_status
+    )
+    weekly_training_schedule = dg.ScheduleDefinition(
+        name="weekly_training_schedule",
+        job=train_models_job,
+        cron_schedule="0 3 * * 1",
+        execution_timezone="UTC",
+        default_status=schedule_status,
+    )
+    return [daily_loop_schedule, weekly_training_schedule], [build_retraining_sensor(sensor_status)]
 
 
 @dg.sensor(
@@ -125,29 +149,42 @@ def retraining_reasons(evaluations) -> list[str]:
     )
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[run_daily_loop_job],
-    request_job=train_models_job,
-    # Stopped by default like the schedules: a dev `make ui` must not start runs by itself.
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description=(
-        "After each successful day of the loop, retrains every model when a drift or decay check of "
-        "that day failed (RETRAINING_CHECKS). The reasons go on the training run as a tag."
-    ),
-)
-def retrain_on_failed_model_checks(context: dg.RunStatusSensorContext):
-    records = context.instance.all_logs(
-        context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+def build_retraining_sensor(default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        name="retrain_on_failed_model_checks",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[run_daily_loop_job],
+        request_job=train_models_job,
+        default_status=default_status,
+        description=(
+            "After each successful day of the loop, retrains every model when a drift or decay check of "
+            "that day failed (RETRAINING_CHECKS). The reasons go on the training run as a tag."
+        ),
     )
-    reasons = retraining_reasons(record.asset_check_evaluation for record in records)
-    day = date.fromisoformat(context.dagster_run.tags["dagster/partition"])
-    if not retraining_due(reasons, day, last_trained_day(context.instance)):
-        return dg.SkipReason(
-            f"no retraining: {'; '.join(reasons) or 'every drift and decay check passed'}"
-            f" (cooldown {RETRAIN_COOLDOWN_DAYS} days)"
+    def retrain_on_failed_model_checks(context: dg.RunStatusSensorContext):
+        records = context.instance.all_logs(
+            context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
         )
-    return dg.RunRequest(
-        run_key=f"retrain-after-{context.dagster_run.run_id}",
-        tags={"retraining_reasons": "; ".join(reasons)[:2000], LOOP_DAY_TAG: day.isoformat()},
+        reasons = retraining_reasons(record.asset_check_evaluation for record in records)
+        day = date.fromisoformat(context.dagster_run.tags["dagster/partition"])
+        if not retraining_due(reasons, day, last_trained_day(context.instance)):
+            return dg.SkipReason(
+                f"no retraining: {'; '.join(reasons) or 'every drift and decay check passed'}"
+                f" (cooldown {RETRAIN_COOLDOWN_DAYS} days)"
+            )
+        return dg.RunRequest(
+            run_key=f"retrain-after-{context.dagster_run.run_id}",
+            tags={"retraining_reasons": "; ".join(reasons)[:2000], LOOP_DAY_TAG: day.isoformat()},
+        )
+
+    return retrain_on_failed_model_checks
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    schedules, sensors = automation(automation_running())
+    return dg.Definitions(
+        jobs=[run_daily_loop_job, train_models_job, uplift_benchmark_job],
+        schedules=schedules,
+        sensors=[dead_run_sensor, *sensors],
     )

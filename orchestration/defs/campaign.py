@@ -552,3 +552,141 @@ def _power_analysis(warehouse, summary, design: ExperimentDesign, since) -> Powe
     if not 0 < daily_rate < 1:
         return None
     return days_to_detect(min(arm_sizes), control, baseline_daily_rate=daily_rate, relative_mde=design.relative_mde)
+
+
+# Checks on the end of the loop (issue 14): the outcomes account for the plan, and the report's
+# sample-ratio test is a check of its own.
+
+# The ESP may drop a few planned sends (bounced addresses it already knows, its own
+# suppressions) without reporting them: up to this share of a day's plan may be missing.
+UNREPORTED_SENDS_TOLERANCE = 0.02
+
+
+def _run_day(context: dg.AssetCheckExecutionContext) -> date | None:
+    tagged = context.run.tags.get("dagster/partition")
+    return date.fromisoformat(tagged) if tagged else None
+
+
+@dg.asset_check(
+    asset=dg.AssetKey("fct_send_outcomes"),
+    additional_deps=[dg.AssetKey("planned_sends")],
+    description=(
+        "Every planned send of a day whose ESP export has landed is accounted for in marts.fct_send_outcomes "
+        f"(at most {UNREPORTED_SENDS_TOLERANCE:.0%} of a day's plan may go unreported by the ESP)."
+    ),
+)
+def every_planned_send_has_an_outcome(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
+    warehouse = settings.warehouse()
+    if not warehouse.has_table(tables.PLANNED_SENDS):
+        return dg.AssetCheckResult(passed=True, description="nothing planned yet")
+    day = _run_day(context) or date.max
+    per_day = warehouse.read(
+        f"""
+        with landed as (select max(cast(sent_at as date)) as last_day from {tables.FCT_SEND_OUTCOMES})
+        select p.planned_for, count(*) as planned, count(o.send_id) as landed
+        from {tables.PLANNED_SENDS} p
+        left join {tables.FCT_SEND_OUTCOMES} o on o.send_id = p.send_plan_id
+        where p.planned_for <= (select last_day from landed) and p.planned_for <= ?
+        group by all order by p.planned_for
+        """,
+        [day],
+    )
+    if per_day.empty:
+        return dg.AssetCheckResult(passed=True, description="no planned day has landed yet")
+    per_day["missing_share"] = 1 - per_day["landed"] / per_day["planned"]
+    short = per_day[per_day["missing_share"] > UNREPORTED_SENDS_TOLERANCE]
+    return dg.AssetCheckResult(
+        passed=short.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{int(per_day['landed'].sum()):,} of {int(per_day['planned'].sum()):,} planned sends over "
+            f"{len(per_day)} day(s) have an outcome"
+            + ("" if short.empty else "; missing more than the tolerance on "
+               + ", ".join(f"{r.planned_for:%Y-%m-%d} ({r.missing_share:.1%})" for r in short.itertuples()))
+        ),
+        metadata={"days": len(per_day), "planned": int(per_day["planned"].sum()),
+                  "landed": int(per_day["landed"].sum()),
+                  "worst_missing_share": round(float(per_day["missing_share"].max()), 4)},
+    )
+
+
+@dg.asset_check(
+    asset=dg.AssetKey("experiment_report"),
+    description=(
+        "The report's sample-ratio test: arm sizes match the design (chi-square, the report's threshold). "
+        "A mismatch means the assignment or the outcome data is broken and no lift can be trusted."
+    ),
+)
+def sample_ratio_matches_the_design(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
+    design = experiment_design(settings)
+    day = _run_day(context)
+    twins = sorted(settings.reports_path().glob(f"experiment_report_{design.experiment_id}_*.json"))
+    if day is not None:
+        twins = [path for path in twins if path.stem.endswith(day.isoformat())]
+    if not twins:
+        return dg.AssetCheckResult(passed=True, description="no report yet: nothing sent to read")
+    figures = json.loads(twins[-1].read_text())
+    return dg.AssetCheckResult(
+        passed=bool(figures["srm_passed"]),
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"chi-square {figures['srm_chi2']:.2f}, p = {figures['srm_p_value']:.4f} on "
+                    f"{figures['n_members']:,} members ({twins[-1].name})",
+        metadata={"srm_p_value": round(float(figures["srm_p_value"]), 4), "members": int(figures["n_members"]),
+                  "report_json": dg.MetadataValue.path(str(twins[-1]))},
+    )
+
+
+@dg.asset_check(
+    asset=dg.AssetKey("subject_line_variants"),
+    description="Every segment of the day has at least one subject line that passed the guardrails "
+                "(its approved fallback at least): nobody is planned a send without usable copy.",
+)
+def every_segment_has_usable_copy(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
+    day = _run_day(context)
+    segments = settings.warehouse().read(
+        f"select top_category, lifecycle_stage, count(*) filter (guardrail_passed) as usable "
+        f"from {tables.SUBJECT_LINE_VARIANTS} "
+        f"where composed_on = coalesce(cast(? as date), (select max(composed_on) from {tables.SUBJECT_LINE_VARIANTS})) "
+        "group by all",
+        [day],
+    )
+    without = segments[segments["usable"] == 0]
+    return dg.AssetCheckResult(
+        passed=not segments.empty and without.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(f"{len(segments) - len(without)} of {len(segments)} segments have usable copy"
+                     + ("" if without.empty else ": none for " + ", ".join(
+                         f"{r.top_category}/{r.lifecycle_stage}" for r in without.itertuples()))),
+        metadata={"segments": len(segments), "segments_without_copy": len(without)},
+    )
+
+
+@dg.asset_check(
+    asset=dg.AssetKey("send_time_experiment"),
+    additional_deps=[dg.AssetKey("planned_sends")],
+    description="The send-time arms of the latest planned day match the design's split (chi-square, "
+                "p >= 0.001): a skewed split means the hash or the plan is broken.",
+)
+def send_time_arms_match_the_design(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
+    from scipy.stats import chisquare
+
+    from ml.decisioning.send_time import FIXED_HOUR_ARM, OPTIMISED_ARM
+
+    counts = settings.warehouse().read(
+        f"select send_time_arm, count(*) as sends from {tables.PLANNED_SENDS} "
+        f"where planned_for = (select max(planned_for) from {tables.PLANNED_SENDS}) and send_time_arm is not null "
+        "group by all"
+    ).set_index("send_time_arm")["sends"] if settings.warehouse().has_table(tables.PLANNED_SENDS) else pd.Series(dtype=int)
+    total = int(counts.sum())
+    if total == 0:
+        return dg.AssetCheckResult(passed=True, description="no send planned with a send-time arm yet")
+    share = SendTimePolicy().fixed_hour_share
+    observed = [int(counts.get(FIXED_HOUR_ARM, 0)), int(counts.get(OPTIMISED_ARM, 0))]
+    p_value = float(chisquare(observed, [share * total, (1 - share) * total]).pvalue)
+    return dg.AssetCheckResult(
+        passed=p_value >= 0.001,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"fixed_hour {observed[0]:,} / optimised {observed[1]:,} against a {share:.0%} design share: "
+                    f"chi-square p = {p_value:.4f}",
+        metadata={"fixed_hour": observed[0], "optimised": observed[1], "p_value": round(p_value, 4)},
+    )

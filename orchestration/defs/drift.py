@@ -13,6 +13,18 @@ from orchestration.partitions import daily_partitions, one_run_per_day, partitio
 from orchestration.resources import PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
+EVIDENTLY_TESTS_CHECK = "evidently_tests"
+
+
+def evidently_test_failures(summary) -> list[str]:
+    """Evidently's failed tests of a DriftSummary, one phrase each: the drifted-share test, then
+    each drifted column with its method, score and threshold."""
+    failed = [f"share of drifted columns {summary.share_drifted:.0%} >= {summary.drift_share_threshold:.0%}"] if (
+        summary.dataset_drift) else []
+    return failed + [
+        f"{name}: {column.method} {column.score:.4f} (threshold {column.threshold})"
+        for name, column in summary.columns.items() if column.drifted
+    ]
 
 
 @dg.asset(
@@ -30,6 +42,15 @@ OWNERS = ["team:ml-engineering"]
     kinds={"evidently", "html"},
     owners=OWNERS,
     check_specs=[
+        dg.AssetCheckSpec(
+            EVIDENTLY_TESTS_CHECK,
+            asset="feature_drift_report",
+            description=(
+                "Evidently's own tests, as its report's Tests tab shows them: one drift test per feature and "
+                "the dataset's drifted-share test. Fails (warning) when any of them fails, naming each, so a "
+                "failing drift test is never shown green. Only the two checks below trigger retraining."
+            ),
+        ),
         dg.AssetCheckSpec(
             "feature_drift_share",
             asset="feature_drift_report",
@@ -82,6 +103,17 @@ def feature_drift_report(context: dg.AssetExecutionContext, settings: PipelineSe
             "reference_rows": summary.reference_rows,
             "current_rows": summary.current_rows,
         }
+    )
+    failures = evidently_test_failures(summary)
+    tests = summary.n_columns + 1
+    yield dg.AssetCheckResult(
+        check_name=EVIDENTLY_TESTS_CHECK,
+        passed=not failures,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(f"{len(failures)} of {tests} Evidently tests failed: " + "; ".join(failures)) if failures
+        else f"all {tests} Evidently tests passed",
+        metadata={"tests": tests, "failed": len(failures), "passed": tests - len(failures),
+                  "report": dg.MetadataValue.path(str(summary.html_path))},
     )
     yield dg.AssetCheckResult(
         check_name="feature_drift_share",

@@ -163,4 +163,6 @@ def hillstrom_export(context: dg.AssetExecutionContext, settings: PipelineSettin
             "sha256_verified": True,
         }
     )
-    yield run_gx_check(frame, table="hillstrom", asset_key=landing_key("hillstrom"), docs=None, log=context.log)
+    docs = settings.data_docs_site()  # every suite reaches Data Docs, Hillstrom's too
+    yield run_gx_check(frame, table="hillstrom", asset_key=landing_key("hillstrom"), docs=docs, log=context.log)
+    docs.build()

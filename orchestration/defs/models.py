@@ -17,6 +17,7 @@ from ml.propensity.features import ID_COLUMNS
 from ml.propensity.specs import MODEL_SPECS, PURCHASE, ModelSpec, spec_by_key
 from ml.tracking import MlflowTarget
 from orchestration import tables
+from orchestration.links import key_figures_table, mlflow_run_url, mlflow_tags, model_version_url
 from orchestration.resources import PipelineSettings, code_version
 
 OWNERS = ["team:ml-engineering"]
@@ -79,7 +80,7 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 tracking=target,
                 dataset_name=tables.TRAINING_EXAMPLES,
                 dataset_source=str(settings.warehouse_path()),
-                run_tags={"code_version": code, "dagster.run_id": context.run_id},
+                run_tags=mlflow_tags(context, code),
             )
         except (NotEnoughHistory, LabelHasOneClass) as error:
             if isinstance(error, NotEnoughHistory):
@@ -133,25 +134,27 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
             code_version=code,
             landing_batches=tuple(str(b) for b in landing_batches),
             links={
-                "MLflow run": f"{settings.tracking_uri()} run {result.run_id}",
+                "MLflow run": mlflow_run_url(result.experiment_id, result.run_id),
                 "Dagster run": context.run_id,
             },
         )
         card = publish_model_card(target.client, facts, settings.reports_path() / "model_cards")
+        metrics = result.metrics
         yield dg.MaterializeResult(
             metadata={
                 "trained": True,
-                "mlflow_run_id": result.run_id,
+                "key_figures": key_figures_table({
+                    "version": f"v{result.model_version} (champion after the gate: "
+                               f"{'v' + record.champion_after if record.champion_after else 'none'})",
+                    "test AUC [95% CI]": f"{metrics['test_auc']:.4f} [{metrics['test_auc_low']:.4f}, {metrics['test_auc_high']:.4f}]",
+                    "test ECE": f"{metrics['test_ece']:.4f}",
+                    "rows (train / test)": f"{result.n_train:,} / {result.n_test:,}",
+                    "gate": decision.summary(),
+                }),
+                "mlflow_run": dg.MetadataValue.url(mlflow_run_url(result.experiment_id, result.run_id)),
+                "model_version": dg.MetadataValue.url(model_version_url(result.model_name, result.model_version)),
                 "model_uri": result.model_uri,
-                "model_version": int(result.model_version),
-                "champion_version": record.champion_after or "none",
-                "gate": decision.summary(),
-                "tracking_uri": settings.tracking_uri(),
-                "train_rows": result.n_train,
-                "test_rows": result.n_test,
-                "test_auc": round(result.metrics["test_auc"], 4),
-                "test_auc_ci": f"[{result.metrics['test_auc_low']:.4f}, {result.metrics['test_auc_high']:.4f}]",
-                "test_ece": round(result.metrics["test_ece"], 4),
+                "test_auc": round(metrics["test_auc"], 4),
                 "model_card": dg.MetadataValue.md(card.markdown),
                 "model_card_html": dg.MetadataValue.path(str(card.html_path)),
             }

@@ -10,10 +10,14 @@ from ml.propensity.promotion import CHAMPION_ALIAS, champion_version
 from ml.propensity.scoring import (
     ELIGIBILITY_COUNT_COLUMNS, empty_scores, no_champion_reason, nobody_scored_reason, score_subscribers,
 )
+from ml.propensity.score_checks import (
+    IN_RANGE, MIN_DISTINCT_SCORES, MIN_SCORE_STD, NOT_COLLAPSED, ONE_PER_ELIGIBLE_PERSON, SCORE_CHECKS, check_scores,
+)
 from ml.propensity.service import ModelService
 from ml.propensity.specs import PURCHASE
 
 from orchestration import tables
+from orchestration.links import model_version_url
 from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
 from orchestration.resources import PipelineSettings
 
@@ -29,10 +33,25 @@ from orchestration.resources import PipelineSettings
     ),
     partitions_def=daily_partitions,
     backfill_policy=one_run_per_day,
-    group_name="scoring",
+    group_name="models",
     kinds={"lightgbm", "duckdb"},
     owners=["team:ml-engineering"],
     check_specs=[
+        dg.AssetCheckSpec(
+            IN_RANGE, asset="propensity_scores", blocking=True,
+            description="Every score of the day is a probability: in [0, 1], none missing. Blocks the sends.",
+        ),
+        dg.AssetCheckSpec(
+            ONE_PER_ELIGIBLE_PERSON, asset="propensity_scores", blocking=True,
+            description="Exactly one score per eligible subscriber of the day (marts.subscriber_eligibility), "
+                        "none for anyone else. Blocks the sends.",
+        ),
+        dg.AssetCheckSpec(
+            NOT_COLLAPSED, asset="propensity_scores",
+            description=f"The day's scores are spread out (at least {MIN_DISTINCT_SCORES} distinct values and a "
+                        f"standard deviation of {MIN_SCORE_STD} or more): a model that says the same for "
+                        "everyone cannot rank.",
+        ),
         dg.AssetCheckSpec(
             "prediction_drift",
             asset="propensity_scores",
@@ -72,7 +91,7 @@ def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSetti
         context.log.warning(f"Scored nobody on {day}: {status}")
         warehouse.replace_day(empty_scores().assign(scored_on=pd.Timestamp(day)), tables.PROPENSITY_SCORES, "scored_on", day)
         yield dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": status, "table": tables.PROPENSITY_SCORES})
-        for check in ("prediction_drift", "live_auc_decay"):
+        for check in (*SCORE_CHECKS, "prediction_drift", "live_auc_decay"):
             yield dg.AssetCheckResult(check_name=check, passed=True, severity=dg.AssetCheckSeverity.WARN,
                                       description=f"nothing to check: {status}")
         return
@@ -107,13 +126,20 @@ def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSetti
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            "model_version": dg.MetadataValue.url(model_version_url(PURCHASE.registered_model_name, model.version)),
             "model_uri": model_uri,
-            "model_version": int(model.version),
             "status": status,
-            "mean_score": float(scores["propensity_score"].mean()) if rows else None,
+            "mean_score": round(float(scores["propensity_score"].mean()), 4) if rows else None,
             "table": tables.PROPENSITY_SCORES,
         }
     )
+    eligible = warehouse.read(f"select subscriber_key from {tables.SUBSCRIBER_ELIGIBILITY} where is_eligible")
+    for result in check_scores(scores, eligible["subscriber_key"]):
+        yield dg.AssetCheckResult(
+            check_name=result.name, passed=result.passed,
+            severity=dg.AssetCheckSeverity.WARN if result.name == NOT_COLLAPSED else dg.AssetCheckSeverity.ERROR,
+            description=result.description, metadata=result.figures,
+        )
     if prediction_drift is None:
         yield dg.AssetCheckResult(
             check_name="prediction_drift", passed=True, severity=dg.AssetCheckSeverity.WARN,

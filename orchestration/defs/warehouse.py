@@ -71,7 +71,7 @@ _OWNERS = {
 
 
 class EmailPipelineTranslator(DagsterDbtTranslator):
-    """Groups dbt models by folder: staging, intermediate, and one group per mart area."""
+    """Groups dbt models by layer (get_group_name) and keys them by name."""
 
     @staticmethod
     def _area(dbt_resource_props: Mapping[str, Any]) -> str:
@@ -89,9 +89,12 @@ class EmailPipelineTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        """The groups as people name them: landing (sources), staging (staging, intermediate and
+        seeds), quality (quarantine and reconciliation), marts (every other mart area)."""
         if dbt_resource_props["resource_type"] == "source":
             return "landing"
-        return f"warehouse_{self._area(dbt_resource_props)}"
+        area = self._area(dbt_resource_props)
+        return area if area in ("staging", "quality") else "staging" if area in ("intermediate", "warehouse") else "marts"
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
         return _OWNERS.get(self._area(dbt_resource_props), ["team:data-engineering"])

@@ -251,7 +251,8 @@ class FakeMlflowClient:
     def get_experiment_by_name(self, name):
         return None
 
-    def create_experiment(self, name, artifact_location=None):
+    def create_experiment(self, name, artifact_location=None, tags=None):
+        self.experiment_tags = dict(tags or {})
         return "7"
 
     def create_run(self, experiment_id, run_name, tags):
