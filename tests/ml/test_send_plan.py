@@ -9,13 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.copy.approval import AutoApproval, approved_block_ids, new_variant_records, with_approval_states
 from ml.copy.blocks import load_approved_blocks
+from ml.copy.email_blocks import load_email_blocks
 from ml.copy.variants import compose_variants
 from ml.decisioning.policy import RANDOM_CONTROL, SELECTED_BY_SCORE, SELECTED_BY_UPLIFT, TargetingPolicy, target
 from ml.decisioning.uplift.decision import BEYOND_BUDGET, NOT_WORTH_THE_COST
 from ml.decisioning.send_plan import DECISION_COLUMNS, DECISIONS, PLANNED_SEND_COLUMNS, plan_sends, send_plan_id
 
 BLOCKS = Path(__file__).resolve().parents[2] / "data" / "copy" / "approved_subject_lines.v1.json"
+EMAIL_BLOCKS = BLOCKS.with_name("approved_email_blocks.v1.json")
 PLANNED_AT = datetime(2025, 6, 1, 6, 0)
 PLANNED_FOR = date(2025, 6, 2)
 KEYS = [f"k{i}" for i in range(8)]
@@ -25,7 +28,12 @@ ESP_CONTACTS = pd.DataFrame({"subscriber_key": KEYS, "esp_id": [f"E{i}" for i in
 @pytest.fixture(scope="module")
 def variants():
     segments = pd.DataFrame({"top_category": ["toys", "beauty"], "lifecycle_stage": ["active", "lapsed"]})
-    return compose_variants(load_approved_blocks(BLOCKS), segments)
+    blocks, email_blocks = load_approved_blocks(BLOCKS), load_email_blocks(EMAIL_BLOCKS)
+    composed = compose_variants(blocks, segments, email_blocks=email_blocks)
+    # Approved as the pipeline approves them: auto-approval of approved_blocks compositions.
+    log = new_variant_records(composed, pd.Series(dtype="object"), auto=AutoApproval(approved_blocks=True),
+                              at=PLANNED_AT, approved_block_ids=approved_block_ids(blocks, email_blocks))
+    return with_approval_states(composed, log)
 
 
 def inputs(**eligibility_overrides):
