@@ -13,7 +13,7 @@ from typing import Annotated, Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from ml.copy.blocks import GENERAL_CATEGORY, ApprovedBlocksError, Block
+from ml.copy.blocks import GENERAL_CATEGORY, ApprovedBlocksError, Block, exactly_or_at_least, schema_error
 from ml.propensity.features import PRODUCT_CATEGORIES
 
 SEGMENT_CATEGORIES = (GENERAL_CATEGORY, *PRODUCT_CATEGORIES)
@@ -51,18 +51,12 @@ class EmailBlocksDocument(BaseModel):
     @field_validator("preheaders", "body_blocks")
     @classmethod
     def _every_segment_category(cls, mapping: dict) -> dict:
-        missing = [c for c in SEGMENT_CATEGORIES if c not in mapping]
-        unknown = sorted(set(mapping) - set(SEGMENT_CATEGORIES))
-        if missing or unknown:
-            raise ValueError(f"needs exactly the categories {list(SEGMENT_CATEGORIES)} (missing {missing}, unknown {unknown})")
-        return mapping
+        return exactly_or_at_least(mapping, SEGMENT_CATEGORIES, exact=True)
 
     @field_validator("category_terms")
     @classmethod
     def _product_categories(cls, mapping: dict) -> dict:
-        if sorted(mapping) != sorted(PRODUCT_CATEGORIES):
-            raise ValueError(f"needs exactly the categories {list(PRODUCT_CATEGORIES)}, has {sorted(mapping)}")
-        return mapping
+        return exactly_or_at_least(mapping, PRODUCT_CATEGORIES, exact=True)
 
 
 @dataclass(frozen=True)
@@ -120,10 +114,7 @@ def parse_email_blocks(document: Mapping[str, Any]) -> EmailBlocks:
     try:
         parsed = EmailBlocksDocument.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'document'}: {error['msg']}" for error in exc.errors()
-        )
-        raise ApprovedBlocksError("schema", problems) from exc
+        raise schema_error(exc) from exc
     ids = [parsed.footer.id, parsed.unsubscribe.id, *(b.id for b in parsed.preheaders.values()),
            *(b.id for blocks in parsed.body_blocks.values() for b in blocks)]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})

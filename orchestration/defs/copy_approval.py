@@ -15,7 +15,6 @@ Each decision appends one row to ml.copy_variant_approvals (who, when, why); the
 one ml.copy.approval.TRANSITIONS allows.
 """
 
-from __future__ import annotations
 
 import argparse
 import sys

@@ -86,7 +86,7 @@ class CopyProviderResource(dg.ConfigurableResource):
                              timeout=self.timeout_seconds, max_retries=self.max_retries)
 
     @contextmanager
-    def generator(self, settings: PipelineSettings, email_blocks: EmailBlocks) -> Iterator[OpenAICompatibleProvider | None]:
+    def generator(self, settings: PipelineSettings, email_blocks: EmailBlocks) -> Iterator["OpenAICompatibleProvider | None"]:
         """The generating provider for one run of the copy step (None for approved_blocks):
         its prompt registered and looked up by alias, its calls traced to MLflow."""
         if self.provider_name() == APPROVED_BLOCKS:
