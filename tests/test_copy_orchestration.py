@@ -156,6 +156,8 @@ def test_approval_by_cli_and_by_job_and_the_planned_sends_check(copy_run, monkey
     assert unapproved_planned_sends(warehouse, send_day).to_dict("list") == {
         "approval_state": ["no_record", "proposed"], "sends": [1, 1]}
 
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(settings.state_path() / "elsewhere"))
+    assert approval_cli(["--list"]) == 2 and "no warehouse at" in capsys.readouterr().err
     monkeypatch.setenv("PIPELINE_STATE_DIR", str(settings.state_path()))
     assert approval_cli(["--list"]) == 0 and good in capsys.readouterr().out
     assert approval_cli([good, "retired", "--reviewer", "Ana", "--reason", "x"]) == 2  # proposed cannot retire
@@ -176,3 +178,28 @@ def test_approval_by_cli_and_by_job_and_the_planned_sends_check(copy_run, monkey
         ["approved", "retired", "Ben", "season over"],
     ]
     assert unapproved_planned_sends(warehouse, send_day)["sends"].sum() == 2
+
+
+def test_the_definitions_hold_the_provider_resource_the_review_job_and_the_blocking_check():
+    from orchestration.definitions import defs as build_defs
+
+    defs = build_defs()
+    graph = defs.resolve_asset_graph()
+    blocking = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys
+                if graph.get_check_spec(key).blocking}
+    assert ("planned_sends", "only_approved_variants_planned") in blocking
+    assert defs.resolve_job_def("review_copy_variant_job") is not None
+    provider = defs.resources["copy_provider"]
+    assert isinstance(provider, CopyProviderResource) and provider.auto_approve_approved_blocks is True
+
+
+def test_with_nothing_configured_the_provider_is_approved_blocks_and_a_bad_name_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("COPY_PROVIDER", raising=False)
+    assert CopyProviderResource().provider_name() == "approved_blocks"
+    monkeypatch.setenv("COPY_PROVIDER", "gpt")
+    with pytest.raises(dg.Failure, match="'gpt'.*not one of"):
+        CopyProviderResource().provider_name()
+    monkeypatch.setenv("COPY_PROVIDER", "openai_compatible")
+    monkeypatch.delenv("COPY_BASE_URL", raising=False)
+    with pytest.raises(dg.Failure, match="COPY_BASE_URL"):
+        CopyProviderResource().openai_client()

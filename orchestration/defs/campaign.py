@@ -84,10 +84,11 @@ def subject_line_variants(
     )
     briefs = segment_briefs(segments, season=season_of(day))
     states = variant_states(warehouse)
+    # Earlier days' generated variants (a table from before providers has no provider column).
     previous = warehouse.read(
-        f"select * from {tables.SUBJECT_LINE_VARIANTS} where composed_on < ? and provider is not null "
-        f"and provider <> '{APPROVED_BLOCKS}'", [day],
-    ) if warehouse.has_table(tables.SUBJECT_LINE_VARIANTS) else pd.DataFrame()
+        f"select * from {tables.SUBJECT_LINE_VARIANTS} where composed_on < ? and provider <> '{APPROVED_BLOCKS}'", [day],
+    ) if warehouse.has_table(tables.SUBJECT_LINE_VARIANTS) and "provider" in warehouse.read(
+        f"select * from {tables.SUBJECT_LINE_VARIANTS} limit 0").columns else pd.DataFrame()
     with copy_provider.generator(settings, email_blocks) as generator:
         variants = day_variants(briefs, email_blocks, ApprovedBlocksProvider(blocks, email_blocks), generator,
                                 carried_generated_variants(previous, states))

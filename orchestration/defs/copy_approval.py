@@ -131,7 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reason")
     parser.add_argument("--list", action="store_true", help="list the variants waiting for a reviewer")
     args = parser.parse_args(argv)
-    warehouse = PipelineSettings().warehouse()
+    settings = PipelineSettings()
+    warehouse = settings.warehouse()
+    if not warehouse.path.exists():
+        print(f"error: no warehouse at {warehouse.path}: the pipeline has not run on this state. Fix: set "
+              "PIPELINE_STATE_DIR to the state folder of your runs (default .state), or run the pipeline first.",
+              file=sys.stderr)
+        return 2
     if args.list:
         waiting = waiting_for_review(warehouse)
         print(waiting.to_string(index=False) if len(waiting) else "No variant is waiting for a reviewer.")
