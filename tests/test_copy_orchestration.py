@@ -203,3 +203,20 @@ def test_with_nothing_configured_the_provider_is_approved_blocks_and_a_bad_name_
     monkeypatch.delenv("COPY_BASE_URL", raising=False)
     with pytest.raises(dg.Failure, match="COPY_BASE_URL"):
         CopyProviderResource().openai_client()
+
+
+def test_a_changed_template_is_a_new_version_and_only_moving_the_alias_releases_it(copy_run):
+    from ml.copy.prompts import ensure_registered_prompt
+
+    _, settings, _, _, _ = copy_run
+    client = settings.mlflow_client()
+    current = ensure_registered_prompt(client, alias="staging")
+    changed = [{"role": "user", "content": "Season {{ season }}, stage {{ lifecycle_stage }}"}]
+    after_change = ensure_registered_prompt(client, alias="staging", template=changed)
+    assert after_change.version == current.version  # registered, but the alias still decides
+    versions = sorted(int(v.version) for v in client.search_prompt_versions(PROMPT_NAME))
+    assert len(versions) == 2 and ensure_registered_prompt(client, alias="staging", template=changed).version == current.version
+    assert len(client.search_prompt_versions(PROMPT_NAME)) == 2  # no third version for the same text
+    client.set_prompt_alias(PROMPT_NAME, "staging", versions[-1])
+    released = ensure_registered_prompt(client, alias="staging")
+    assert released.version == versions[-1] and released.template[0]["content"].startswith("Season")

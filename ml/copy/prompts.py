@@ -108,8 +108,7 @@ def _versions(client, name: str) -> list:
         found = client.search_prompt_versions(name)
     except MlflowException:
         return []
-    versions = getattr(found, "prompt_versions", found)
-    return list(versions or [])
+    return list(found)
 
 
 def _same_template(left, right) -> bool:

@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol, Sequence
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ml.copy.blocks import GENERAL_CATEGORY, UNKNOWN_STAGE, ApprovedBlocks
+from ml.copy.blocks import UNKNOWN_STAGE, ApprovedBlocks
 from ml.copy.email_blocks import SEGMENT_CATEGORIES, EmailBlocks
 from ml.copy.guardrails import MAX_PREHEADER_LENGTH, MAX_SUBJECT_LENGTH
 from ml.copy.prompts import RegisteredPrompt, format_messages
