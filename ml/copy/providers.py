@@ -143,8 +143,10 @@ class OpenAICompatibleProvider:
     name = OPENAI_COMPATIBLE
 
     def __init__(self, client, *, prompt: RegisteredPrompt, email_blocks: EmailBlocks,
-                 parameters: GenerationParameters, tracer: GenerationTracer | None = None) -> None:
+                 parameters: GenerationParameters, tracer: GenerationTracer | None = None,
+                 max_consecutive_failures: int = 3) -> None:
         self.client = client
+        self.max_consecutive_failures = max_consecutive_failures
         self.prompt = prompt
         self.email_blocks = email_blocks
         self.parameters = parameters
@@ -164,7 +166,22 @@ class OpenAICompatibleProvider:
         })
 
     def variants(self, briefs: Sequence[SegmentBrief]) -> pd.DataFrame:
-        rows = [self._row(self.generate(brief)) for brief in briefs if brief.lifecycle_stage != UNKNOWN_STAGE]
+        """One generated candidate (or failed attempt) per brief with a known stage. After
+        `max_consecutive_failures` timeouts or provider errors in a row the endpoint is not
+        called again in this run: the remaining segments are recorded as `provider_error`
+        (a hanging endpoint would otherwise cost every segment its timeouts and retries)."""
+        rows, failures_in_a_row = [], 0
+        for brief in briefs:
+            if brief.lifecycle_stage == UNKNOWN_STAGE:
+                continue
+            if failures_in_a_row >= self.max_consecutive_failures:
+                attempt = _Attempt(brief, reasons=["provider_error"],
+                                   detail=f"not called: the endpoint failed {failures_in_a_row} times in a row")
+            else:
+                attempt = self.generate(brief)
+                unreachable = attempt.reasons and attempt.reasons[0] in ("timeout", "provider_error")
+                failures_in_a_row = failures_in_a_row + 1 if unreachable else 0
+            rows.append(self._row(attempt))
         return pd.DataFrame(rows, columns=list(VARIANT_COLUMNS)).astype({"is_fallback": bool, "guardrail_passed": bool})
 
     def generate(self, brief: SegmentBrief) -> _Attempt:

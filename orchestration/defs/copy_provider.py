@@ -51,6 +51,8 @@ class CopyProviderResource(dg.ConfigurableResource):
     max_retries: int = 2
     temperature: float = 0.7
     max_tokens: int = 400
+    # Timeouts or provider errors in a row after which the run stops calling the endpoint.
+    max_consecutive_failures: int = 3
     prompt_alias: str = DEFAULT_PROMPT_ALIAS
     # The one auto-approval there is: compositions of approved blocks by the deterministic
     # approved_blocks provider. Everything generated waits for a reviewer.
@@ -99,6 +101,7 @@ class CopyProviderResource(dg.ConfigurableResource):
             yield OpenAICompatibleProvider(
                 self.openai_client(), prompt=prompt, email_blocks=email_blocks, parameters=self.parameters(),
                 tracer=MlflowGenerationTracer(client, experiment_id),
+                max_consecutive_failures=self.max_consecutive_failures,
             )
 
 

@@ -176,3 +176,17 @@ def test_with_no_generator_the_day_is_todays_composition():
     variants = day_variants(briefs, EMAIL_BLOCKS, default)
     assert set(variants["provider"]) == {"approved_blocks"}
     assert variants["variant_id"].tolist() == default.variants(briefs)["variant_id"].tolist()
+
+
+def test_an_unreachable_endpoint_is_given_up_after_consecutive_failures():
+    briefs = segment_briefs(pd.DataFrame({"top_category": ["toys"] * 5,
+                                          "lifecycle_stage": ["new", "active", "at_risk", "lapsed", "never_engaged"]}),
+                            season="winter")
+    with chat_server(lambda stage, category: "timeout") as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="test", timeout=0.2, max_retries=0)
+        provider = OpenAICompatibleProvider(client, prompt=PROMPT, email_blocks=EMAIL_BLOCKS,
+                                            parameters=GenerationParameters(model="m"), max_consecutive_failures=2)
+        variants = provider.variants(briefs)
+    assert len(server.requests) == 2
+    assert variants["rejection_reason"].tolist() == ["timeout", "timeout", *["provider_error"] * 3]
+    assert "not called" in json.loads(variants["composition_recipe"].iloc[-1])["detail"]
