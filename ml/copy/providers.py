@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol, Sequence
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ml.copy.approval import APPROVED_BLOCKS_PROVIDER
 from ml.copy.blocks import UNKNOWN_STAGE, ApprovedBlocks
 from ml.copy.email_blocks import SEGMENT_CATEGORIES, EmailBlocks
 from ml.copy.guardrails import MAX_PREHEADER_LENGTH, MAX_SUBJECT_LENGTH
@@ -37,7 +38,7 @@ from ml.copy.tracing import GenerationTracer
 from ml.copy.variants import GENERATION_METHOD_GENERATED, VARIANT_COLUMNS, check_variants, compose_variants, segment_keys
 from ml.vocabulary import LIFECYCLE_STAGES
 
-APPROVED_BLOCKS = "approved_blocks"
+APPROVED_BLOCKS = APPROVED_BLOCKS_PROVIDER
 OPENAI_COMPATIBLE = "openai_compatible"
 PROVIDERS = (APPROVED_BLOCKS, OPENAI_COMPATIBLE)
 

@@ -35,7 +35,9 @@ from ml.propensity.specs import PURCHASE
 from ml.reports.experiment_report import render_experiment_report
 from orchestration import tables
 from orchestration.partitions import daily_partitions, one_run_per_day, next_day, partition_day
-from orchestration.defs.copy_approval import day_variants_with_states, unapproved_planned_sends, variant_states
+from orchestration.defs.copy_approval import (
+    day_variants_with_states, earlier_generated_variants, unapproved_planned_sends, variant_states,
+)
 from orchestration.defs.copy_provider import APPROVED_EMAIL_BLOCKS, CopyProviderResource
 from orchestration.resources import APPROVED_SUBJECT_LINES, PipelineSettings
 
@@ -84,14 +86,9 @@ def subject_line_variants(
     )
     briefs = segment_briefs(segments, season=season_of(day))
     states = variant_states(warehouse)
-    # Earlier days' generated variants (a table from before providers has no provider column).
-    previous = warehouse.read(
-        f"select * from {tables.SUBJECT_LINE_VARIANTS} where composed_on < ? and provider <> '{APPROVED_BLOCKS}'", [day],
-    ) if warehouse.has_table(tables.SUBJECT_LINE_VARIANTS) and "provider" in warehouse.read(
-        f"select * from {tables.SUBJECT_LINE_VARIANTS} limit 0").columns else pd.DataFrame()
     with copy_provider.generator(settings, email_blocks) as generator:
         variants = day_variants(briefs, email_blocks, ApprovedBlocksProvider(blocks, email_blocks), generator,
-                                carried_generated_variants(previous, states))
+                                carried_generated_variants(earlier_generated_variants(warehouse, day), states))
     rows = warehouse.replace_day(
         variants.assign(composed_on=pd.Timestamp(day)), tables.SUBJECT_LINE_VARIANTS, "composed_on", day,
         column_types={**VARIANT_COLUMN_TYPES, "composed_on": "timestamp"},

@@ -24,7 +24,7 @@ import dagster as dg
 import pandas as pd
 
 from ml.copy.approval import (
-    APPROVAL_LOG_COLUMN_TYPES, APPROVED, DECISIONS, PROPOSED, STATE_ORDER, ApprovalError, decision_row,
+    APPROVAL_LOG_COLUMN_TYPES, APPROVED, APPROVED_BLOCKS_PROVIDER, DECISIONS, PROPOSED, STATE_ORDER, ApprovalError, decision_row,
 )
 from orchestration import tables
 from orchestration.resources import PipelineSettings, Warehouse
@@ -53,6 +53,18 @@ def day_variants_with_states(warehouse: Warehouse, day: date) -> pd.DataFrame:
     return warehouse.read(
         f"select v.* exclude (composed_on), s.approval_state from {tables.SUBJECT_LINE_VARIANTS} v "
         f"left join ({approval_states_sql()}) s using (variant_id) where v.composed_on = ?", [day])
+
+
+def earlier_generated_variants(warehouse: Warehouse, day: date) -> pd.DataFrame:
+    """Generated (not approved_blocks) variants of the days before `day`; empty before the
+    first, or for a table from before providers (no provider column)."""
+    if not warehouse.has_table(tables.SUBJECT_LINE_VARIANTS) or "provider" not in warehouse.read(
+            f"select * from {tables.SUBJECT_LINE_VARIANTS} limit 0").columns:
+        return pd.DataFrame()
+    return warehouse.read(
+        f"select * from {tables.SUBJECT_LINE_VARIANTS} where composed_on < ? and provider <> '{APPROVED_BLOCKS_PROVIDER}'",
+        [day],
+    )
 
 
 def unapproved_planned_sends(warehouse: Warehouse, send_day: date) -> pd.DataFrame:

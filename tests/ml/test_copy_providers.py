@@ -190,3 +190,35 @@ def test_an_unreachable_endpoint_is_given_up_after_consecutive_failures():
     assert len(server.requests) == 2
     assert variants["rejection_reason"].tolist() == ["timeout", "timeout", *["provider_error"] * 3]
     assert "not called" in json.loads(variants["composition_recipe"].iloc[-1])["detail"]
+
+
+class RecordingGenerator:
+    name = "openai_compatible"
+
+    def __init__(self, rows):
+        self.rows, self.asked = rows, []
+
+    def variants(self, briefs):
+        self.asked.extend((b.top_category, b.lifecycle_stage) for b in briefs)
+        return self.rows[[(c, s) in self.asked for c, s in zip(self.rows["top_category"], self.rows["lifecycle_stage"])]]
+
+
+def test_a_proposed_or_approved_generated_variant_is_kept_and_its_segment_not_generated_again(generation):
+    from ml.copy.approval import current_states
+    from ml.copy.providers import carried_generated_variants
+
+    segments, variants, log, _, _, _ = generation
+    earlier = variants.assign(composed_on=pd.Timestamp("2026-07-01"))
+    generated = variants[variants["provider"] == "openai_compatible"]
+    carried = carried_generated_variants(earlier, current_states(log))
+    assert carried[["top_category", "lifecycle_stage"]].values.tolist() == [["apparel", "active"]]  # only the good one
+    briefs = segment_briefs(segments, season="summer")
+    generator = RecordingGenerator(generated)
+    day = day_variants(briefs, EMAIL_BLOCKS, ApprovedBlocksProvider(BLOCKS, EMAIL_BLOCKS), generator, carried)
+    assert ("apparel", "active") not in generator.asked and len(generator.asked) == len(SCRIPTED) - 1
+    kept = day[(day["provider"] == "openai_compatible") & (day["top_category"] == "apparel")]
+    assert kept["variant_id"].tolist() == carried["variant_id"].tolist()
+    # Rejected by a reviewer: no longer carried, so the segment is generated again.
+    rejected = pd.concat([log, pd.DataFrame([decision_row(carried["variant_id"].item(), "proposed", "rejected",
+                                                           reviewer="r", reason="off", at=datetime(2026, 7, 1, 9))])])
+    assert carried_generated_variants(earlier, current_states(rejected)).empty
