@@ -392,3 +392,16 @@ def test_nobody_assigned_plans_no_sends_and_the_status_says_why(variants):
     assert result.status() == "0 sends planned: not_consented 8"
     assert usual.status() == f"{len(usual.sends)} sends planned"
     assert plan(variants, *(frame.iloc[:0] for frame in inputs())).status() == "0 sends planned: nobody to decide about"
+
+
+def test_a_send_whose_segment_s_generated_copy_failed_gets_the_approved_default_and_records_why(variants):
+    failed = variants.iloc[[0]].assign(
+        top_category="toys", lifecycle_stage="active", variant_id="g_failed", provider="openai_compatible",
+        subject_line=None, guardrail_passed=False, rejection_reason="timeout", approval_state=None, is_fallback=False)
+    sends = plan(pd.concat([variants, failed], ignore_index=True), *inputs()).sends.set_index("subscriber_key")
+    toys_treated = sends[(sends["arm"] == "treatment") & (sends["top_category"] == "toys")]
+    others = sends.drop(toys_treated.index)
+    assert len(toys_treated) == 1 and set(toys_treated["copy_fallback_reason"]) == {"timeout"}
+    assert len(others) == 6  # control (generic copy) and the beauty segment, which had no generated copy
+    assert set(toys_treated["copy_provider"]) == {"approved_blocks"}
+    assert others["copy_fallback_reason"].isna().all()
