@@ -113,6 +113,9 @@ def test_generation_calls_are_traced_in_mlflow_with_segment_inputs_and_tokens(co
     assert all(set(i["segment"]) == {"lifecycle_stage", "top_category", "recommendation_category", "season"}
                for i in inputs)
     assert {i["segment"]["top_category"] for i in inputs} == {category for category, _ in SCRIPTED}
+    version = str(set(variants(settings)["prompt_version"].dropna()).pop())
+    assert {trace.info.tags["mlflow.linkedPrompts"] for trace in traces} == {
+        json.dumps([{"name": PROMPT_NAME, "version": version}])}
 
 
 def test_the_good_answer_awaits_a_reviewer_and_compositions_of_approved_blocks_are_auto_approved(copy_run):

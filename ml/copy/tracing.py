@@ -17,15 +17,23 @@ class GenerationTracer(Protocol):
 
 
 class MlflowGenerationTracer:
-    """One MLflow trace (span type LLM) per generation call, in `experiment_id`."""
+    """One MLflow trace (span type LLM) per generation call, in `experiment_id`, linked to the
+    registered prompt version it used (`prompt`: an ml.copy.prompts.RegisteredPrompt), so the
+    MLflow UI leads from the prompt version to its calls and back."""
 
-    def __init__(self, client, experiment_id: str) -> None:
+    def __init__(self, client, experiment_id: str, prompt=None) -> None:
         self.client = client
         self.experiment_id = experiment_id
+        self.prompt = prompt
+        self._prompt_version = None
 
     def start(self, name: str, inputs: dict[str, Any], attributes: dict[str, Any]) -> str | None:
         span = self.client.start_trace(name, span_type="LLM", inputs=inputs, attributes=attributes,
                                        experiment_id=self.experiment_id)
+        if self.prompt is not None:
+            if self._prompt_version is None:
+                self._prompt_version = self.client.get_prompt_version(self.prompt.name, self.prompt.version)
+            self.client.link_prompt_versions_to_trace([self._prompt_version], span.trace_id)
         return span.trace_id
 
     def end(self, trace_id: str | None, outputs: dict[str, Any], attributes: dict[str, Any], ok: bool) -> None:

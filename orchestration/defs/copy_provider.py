@@ -100,7 +100,7 @@ class CopyProviderResource(dg.ConfigurableResource):
         with mlflow_tracing(settings.tracking_uri(), experiment_id):
             yield OpenAICompatibleProvider(
                 self.openai_client(), prompt=prompt, email_blocks=email_blocks, parameters=self.parameters(),
-                tracer=MlflowGenerationTracer(client, experiment_id),
+                tracer=MlflowGenerationTracer(client, experiment_id, prompt=prompt),
                 max_consecutive_failures=self.max_consecutive_failures,
             )
 
