@@ -33,6 +33,9 @@ DBT_TABLES = (
 
 # Written by the Python assets, in schema `ml`.
 SUBJECT_LINE_VARIANTS = "ml.subject_line_variants"
+# Every approval move of a copy variant (proposed -> approved/rejected, approved -> retired),
+# append-only, with reviewer, time and reason (ml/copy/approval.py).
+COPY_VARIANT_APPROVALS = "ml.copy_variant_approvals"
 PROPENSITY_SCORES = "ml.propensity_scores"
 EXPERIMENT_ASSIGNMENTS = "ml.experiment_assignments"
 PLANNED_SENDS = "ml.planned_sends"

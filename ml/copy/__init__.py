@@ -1,1 +1,2 @@
-"""Email copy: approved blocks, composed variants, guardrails, per-person choice."""
+"""Email copy: approved blocks, providers (approved_blocks, openai_compatible), guardrails,
+approval, rendering, and the per-person choice of an approved variant (docs/copy.md)."""

@@ -90,17 +90,17 @@ class ApprovedBlocksDocument(BaseModel):
     @field_validator("category_labels")
     @classmethod
     def _a_label_per_segment_category(cls, mapping: dict) -> dict:
-        return _exactly_or_at_least(mapping, (GENERAL_CATEGORY, *PRODUCT_CATEGORIES), exact=False)
+        return exactly_or_at_least(mapping, (GENERAL_CATEGORY, *PRODUCT_CATEGORIES), exact=False)
 
     @field_validator("category_hooks")
     @classmethod
     def _hooks_per_segment_category(cls, mapping: dict) -> dict:
-        return _exactly_or_at_least(mapping, (GENERAL_CATEGORY, *PRODUCT_CATEGORIES), exact=True)
+        return exactly_or_at_least(mapping, (GENERAL_CATEGORY, *PRODUCT_CATEGORIES), exact=True)
 
     @field_validator("lifecycle_closers")
     @classmethod
     def _every_stage(cls, mapping: dict) -> dict:
-        return _exactly_or_at_least(mapping, LIFECYCLE_STAGES, exact=True)
+        return exactly_or_at_least(mapping, LIFECYCLE_STAGES, exact=True)
 
     @field_validator("category_fallbacks")
     @classmethod
@@ -111,7 +111,7 @@ class ApprovedBlocksDocument(BaseModel):
         return mapping
 
 
-def _exactly_or_at_least(mapping: dict, required: tuple[str, ...], *, exact: bool) -> dict:
+def exactly_or_at_least(mapping: dict, required: tuple[str, ...], *, exact: bool) -> dict:
     missing = [key for key in required if key not in mapping]
     if missing:
         raise ValueError(f"lacks {missing}")
@@ -157,10 +157,7 @@ def parse_approved_blocks(document: Mapping[str, Any]) -> ApprovedBlocks:
     try:
         parsed = ApprovedBlocksDocument.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'document'}: {error['msg']}" for error in exc.errors()
-        )
-        raise ApprovedBlocksError("schema", problems) from exc
+        raise schema_error(exc) from exc
 
     category_labels = parsed.category_labels
     for category, label in category_labels.items():
@@ -217,6 +214,14 @@ def parse_approved_blocks(document: Mapping[str, Any]) -> ApprovedBlocks:
         fallback=fallback,
         category_fallbacks=category_fallbacks,
     )
+
+
+def schema_error(exc: ValidationError) -> ApprovedBlocksError:
+    """A blocks file's pydantic errors as one `schema` error naming each field and problem."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'document'}: {error['msg']}" for error in exc.errors()
+    )
+    return ApprovedBlocksError("schema", problems)
 
 
 def fill_category_label(text: str, category_label: str) -> str:

@@ -99,6 +99,8 @@ PLANNED_SEND_COLUMN_TYPES = {
     "is_fallback": "boolean",
     "composition_recipe": "varchar",
     "blocks_version": "varchar",
+    "copy_provider": "varchar",
+    "copy_fallback_reason": "varchar",  # why generated copy was not sent (ml.copy.variants.CHOICE_COLUMNS)
     **RECOMMENDATION_COLUMN_TYPES,
     **SEND_TIME_COLUMN_TYPES,
     "feature_list_sha256": "varchar",

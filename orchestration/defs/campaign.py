@@ -9,8 +9,15 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 import pandas as pd
 
+from ml.copy.approval import APPROVAL_LOG_COLUMN_TYPES, approved_block_ids, new_variant_records
 from ml.copy.blocks import load_approved_blocks
-from ml.copy.variants import compose_variants
+from ml.copy.email_blocks import load_email_blocks
+from ml.copy.providers import (
+    APPROVED_BLOCKS, PRODUCT_CATEGORY_INPUT, PROFILE_SEGMENT_INPUT, RECOMMENDATION_SEGMENT_INPUT, ApprovedBlocksProvider,
+    carried_generated_variants, day_variants, season_of, segment_briefs, segment_inputs,
+)
+from ml.copy.render import write_previews
+from ml.copy.variants import VARIANT_COLUMN_TYPES
 from ml.decisioning.policy import BY_PROPENSITY, BY_UPLIFT, TargetingPolicy
 from ml.decisioning.send_plan import (
     CONSENT_INPUT, CONTACT_POLICY_INPUT, DECISION_COLUMN_TYPES, PLANNED, PLANNED_SEND_COLUMN_TYPES, PROFILE_INPUT,
@@ -28,6 +35,10 @@ from ml.propensity.specs import PURCHASE
 from ml.reports.experiment_report import render_experiment_report
 from orchestration import tables
 from orchestration.partitions import daily_partitions, one_run_per_day, next_day, partition_day
+from orchestration.defs.copy_approval import (
+    day_variants_with_states, earlier_generated_variants, unapproved_planned_sends, variant_states,
+)
+from orchestration.defs.copy_provider import APPROVED_EMAIL_BLOCKS, CopyProviderResource
 from orchestration.resources import APPROVED_SUBJECT_LINES, PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
@@ -39,36 +50,73 @@ def experiment_design(settings: PipelineSettings) -> ExperimentDesign:
 
 
 @dg.asset(
-    deps=["subscriber_profiles"],
+    deps=["subscriber_profiles", "product_recommendations", "fct_orders"],
     description=(
-        "Subject-line candidates per (top category, lifecycle stage) segment, composed only from "
-        "the human-approved blocks in data/copy/approved_subject_lines.v1.json and checked by "
-        "guardrails; every segment keeps the approved fallback. Table ml.subject_line_variants, "
-        "one slice per day (composed_on)."
+        "Email copy candidates per (top category, lifecycle stage) segment: subject line, preheader and body "
+        "blocks. The approved_blocks provider composes them from the human-approved blocks in data/copy/ (the "
+        "default, offline); when the copy_provider resource is openai_compatible, an OpenAI-compatible endpoint "
+        "also writes one per segment from segment-level attributes only, with the prompt from the MLflow Prompt "
+        "Registry, traced in MLflow. Every candidate passes the guardrails or is kept with its rejection reason; "
+        "new passing ones are recorded as proposed in ml.copy_variant_approvals (approved_blocks compositions are "
+        "auto-approved when the config says so). Previews of the approved and proposed emails are rendered to "
+        "reports/copy/<day>/. Table ml.subject_line_variants, one slice per day (composed_on)."
     ),
     group_name=GROUP,
-    kinds={"python", "duckdb"},
+    kinds={"python", "duckdb", "html"},
     owners=OWNERS,
     partitions_def=daily_partitions,
     backfill_policy=one_run_per_day,
 )
-def subject_line_variants(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
+def subject_line_variants(
+    context: dg.AssetExecutionContext, settings: PipelineSettings, copy_provider: CopyProviderResource
+) -> dg.MaterializeResult:
     warehouse = settings.warehouse()
     day = partition_day(context)
     blocks = load_approved_blocks(APPROVED_SUBJECT_LINES)
-    segments = warehouse.read(
-        f"select distinct top_category, lifecycle_stage from {tables.SUBSCRIBER_PROFILES} order by all"
+    email_blocks = load_email_blocks(APPROVED_EMAIL_BLOCKS)
+    segments = segment_inputs(
+        warehouse.read(f"select {', '.join(PROFILE_SEGMENT_INPUT)} from {tables.SUBSCRIBER_PROFILES}"),
+        warehouse.read(
+            f"select {', '.join(RECOMMENDATION_SEGMENT_INPUT)} from {tables.PRODUCT_RECOMMENDATIONS} where recommended_on = ?",
+            [day],
+        ) if warehouse.has_table(tables.PRODUCT_RECOMMENDATIONS) else pd.DataFrame(columns=list(RECOMMENDATION_SEGMENT_INPUT)),
+        warehouse.read(
+            f"select distinct {', '.join(PRODUCT_CATEGORY_INPUT)} from {tables.FCT_ORDERS} where product_id is not null"
+        ),
     )
-    variants = compose_variants(blocks, segments).assign(composed_on=pd.Timestamp(day))
-    rows = warehouse.replace_day(variants, tables.SUBJECT_LINE_VARIANTS, "composed_on", day)
+    briefs = segment_briefs(segments, season=season_of(day))
+    states = variant_states(warehouse)
+    with copy_provider.generator(settings, email_blocks) as generator:
+        variants = day_variants(briefs, email_blocks, ApprovedBlocksProvider(blocks, email_blocks), generator,
+                                carried_generated_variants(earlier_generated_variants(warehouse, day), states))
+    rows = warehouse.replace_day(
+        variants.assign(composed_on=pd.Timestamp(day)), tables.SUBJECT_LINE_VARIANTS, "composed_on", day,
+        column_types={**VARIANT_COLUMN_TYPES, "composed_on": "timestamp"},
+    )
+    records = new_variant_records(variants, states, auto=copy_provider.auto_approval(), at=settings.as_of(day),
+                                  approved_block_ids=approved_block_ids(blocks, email_blocks))
+    warehouse.append_rows(records, tables.COPY_VARIANT_APPROVALS, APPROVAL_LOG_COLUMN_TYPES)
+    day_states = day_variants_with_states(warehouse, day)
+    previews = write_previews(day_states, segments, email_blocks, settings.reports_path() / "copy" / day.isoformat(),
+                              day=day.isoformat())
+    generated = variants[variants["provider"] != APPROVED_BLOCKS]
+    rejected = variants.loc[~variants["guardrail_passed"], "rejection_reason"]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "segments": len(segments),
-            "blocks_version": blocks.blocks_version,
+            "segments": len(briefs),
+            "provider": copy_provider.provider_name(),
+            "blocks_version": f"{blocks.blocks_version}+{email_blocks.blocks_version}",
             "passed_guardrails": int(variants["guardrail_passed"].sum()),
             "failed_guardrails": int((~variants["guardrail_passed"]).sum()),
+            "rejected_by_reason": {str(k): int(n) for k, n in rejected.value_counts().sort_index().items()},
             "fallbacks": int(variants["is_fallback"].sum()),
+            "generated": len(generated),
+            "prompt": ", ".join(sorted({f"{n} v{int(v)}" for n, v in zip(generated["prompt_name"], generated["prompt_version"])
+                                        if isinstance(n, str)})) or "none",
+            "by_approval_state": {str(k): int(n) for k, n in
+                                  day_states["approval_state"].fillna("no_record").value_counts().sort_index().items()},
+            "previews": dg.MetadataValue.path(str(previews[-1])),
         }
     )
 
@@ -190,6 +238,15 @@ OPT_OUT_HISTORY_DAYS = 90
             ),
         ),
         dg.AssetCheckSpec(
+            "only_approved_variants_planned",
+            asset="planned_sends",
+            blocking=True,
+            description=(
+                "Every send planned for the next day names a copy variant whose approval state is `approved` "
+                "now (ml.copy_variant_approvals); a proposed, rejected, retired or unrecorded one fails the run."
+            ),
+        ),
+        dg.AssetCheckSpec(
             "every_person_has_one_decision",
             asset="send_decisions",
             blocking=True,
@@ -227,7 +284,7 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
             "on contact.subscriber_key = consent.subscriber_key and contact.send_day = ?",
             [send_day],
         ),
-        warehouse.read(f"select * exclude (composed_on) from {tables.SUBJECT_LINE_VARIANTS} where composed_on = ?", [day]),
+        day_variants_with_states(warehouse, day),
         warehouse.read(
             f"select subscriber_key, min(source_id) as esp_id from {tables.SUBSCRIBER_IDENTITY_CROSSWALK} "
             "where source_system = 'esp' group by subscriber_key"
@@ -302,6 +359,9 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
             "stopped_arms (sent control's copy)": ", ".join(sorted(stopped_arms)) or "none",
             "by_selection": {reason: int(n) for reason, n in plan.sends["selected_by"].value_counts().sort_index().items()},
             "fallback_subjects": int(plan.sends["is_fallback"].sum()),
+            "copy_fallbacks_by_reason": {
+                str(reason): int(n) for reason, n in plan.sends["copy_fallback_reason"].value_counts().sort_index().items()
+            },
             "by_send_time_source": {
                 source: int(n) for source, n in plan.sends["send_time_source"].value_counts().sort_index().items()
             },
@@ -324,6 +384,15 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
         asset_key="planned_sends",
         passed=bool(violations == 0),
         metadata={"ineligible_planned_sends": int(violations), "planned_for": send_day.isoformat()},
+    )
+    unapproved = unapproved_planned_sends(warehouse, send_day)
+    yield dg.AssetCheckResult(
+        check_name="only_approved_variants_planned",
+        asset_key="planned_sends",
+        passed=unapproved.empty,
+        metadata={"unapproved_planned_sends": int(unapproved["sends"].sum()),
+                  "by_state": {state: int(n) for state, n in zip(unapproved["approval_state"], unapproved["sends"])},
+                  "planned_for": send_day.isoformat()},
     )
     record = warehouse.read(
         f"""

@@ -1,4 +1,5 @@
 import copy
+from datetime import datetime
 import json
 from pathlib import Path
 import re
@@ -6,10 +7,13 @@ import re
 import pandas as pd
 import pytest
 
+from ml.copy.approval import AutoApproval, approved_block_ids, new_variant_records, with_approval_states
 from ml.copy.blocks import LIFECYCLE_STAGES, ApprovedBlocksError, load_approved_blocks, parse_approved_blocks
+from ml.copy.email_blocks import load_email_blocks
 from ml.copy.guardrails import MAX_SUBJECT_LENGTH, check_guardrails
 from ml.copy.variants import (
     CHOICE_COLUMNS,
+    compose_variants,
     GENERATION_METHOD_COMPOSED,
     GENERATION_METHOD_FALLBACK,
     VARIANT_COLUMNS,
@@ -50,6 +54,18 @@ def minimal_document():
     }
 
 
+EMAIL_BLOCKS = load_email_blocks(Path(__file__).resolve().parents[2] / "data" / "copy" / "approved_email_blocks.v1.json")
+
+
+def compose(blocks, segments, **kwargs):
+    """The variants as the pipeline has them: composed with the approved email blocks, and
+    approved by the approved_blocks auto-approval (when their blocks are all approved)."""
+    variants = compose_variants(blocks, segments, email_blocks=EMAIL_BLOCKS, **kwargs)
+    log = new_variant_records(variants, pd.Series(dtype="object"), auto=AutoApproval(approved_blocks=True),
+                              at=datetime(2025, 6, 1), approved_block_ids=approved_block_ids(blocks, EMAIL_BLOCKS))
+    return with_approval_states(variants, log)
+
+
 @pytest.fixture(scope="module")
 def real_blocks():
     return load_approved_blocks(APPROVED_SUBJECT_LINES)
@@ -60,7 +76,7 @@ APPROVED_SUBJECT_LINES = Path(__file__).resolve().parents[2] / "data" / "copy" /
 
 @pytest.fixture(scope="module")
 def real_variants(real_blocks):
-    return compose_variants(real_blocks, ALL_SEGMENTS)
+    return compose(real_blocks, ALL_SEGMENTS)
 
 
 def subscribers_frame(n=600):
@@ -195,9 +211,11 @@ def test_invalid_json_file_is_rejected(tmp_path):
 
 
 def test_composition_shape_and_provenance(real_blocks, real_variants):
-    assert list(real_variants.columns) == list(VARIANT_COLUMNS)
+    assert list(real_variants.columns) == [*VARIANT_COLUMNS, "approval_state"]
     assert not real_variants.duplicated(["top_category", "lifecycle_stage", "variant_id"]).any()
-    assert (real_variants["blocks_version"] == real_blocks.blocks_version).all()
+    both_versions = f"{real_blocks.blocks_version}+{EMAIL_BLOCKS.blocks_version}"
+    assert (real_variants["blocks_version"] == both_versions).all()
+    assert (real_variants["provider"] == "approved_blocks").all() and real_variants["prompt_name"].isna().all()
     composed = real_variants[~real_variants["is_fallback"]]
     assert (composed["generation_method"] == GENERATION_METHOD_COMPOSED).all()
     assert (real_variants.loc[real_variants["is_fallback"], "generation_method"] == GENERATION_METHOD_FALLBACK).all()
@@ -254,7 +272,7 @@ def test_bad_blocks_are_kept_flagged_and_never_chosen():
     document["category_hooks"]["apparel"] = _blocks("hk_apparel", ["guaranteed bargains", "x" * 80])
     blocks = parse_approved_blocks(document)
     segments = pd.DataFrame({"top_category": ["apparel"], "lifecycle_stage": ["new"]})
-    variants = compose_variants(blocks, segments, variants_per_segment=10)
+    variants = compose(blocks, segments, variants_per_segment=10)
     composed = variants[~variants["is_fallback"]]
     assert len(composed) == 6 and not composed["guardrail_passed"].any()  # 2 hooks x (1 opener + 2 closers)
     failures = set().union(*(json.loads(f) for f in composed["guardrail_failures"]))
@@ -271,7 +289,7 @@ def test_category_fallback_is_preferred_over_generic_when_nothing_composed_passe
     document = minimal_document()
     document["category_hooks"]["toys"] = _blocks("hk_toys", ["guaranteed fun"])
     segments = pd.DataFrame({"top_category": ["toys"], "lifecycle_stage": ["active"]})
-    variants = compose_variants(parse_approved_blocks(document), segments)
+    variants = compose(parse_approved_blocks(document), segments)
     chosen = choose_variant_per_subscriber(
         pd.DataFrame({"subscriber_key": ["k1", "k2"], "top_category": "toys", "lifecycle_stage": "active"}),
         variants,
@@ -283,17 +301,17 @@ def test_category_fallback_is_preferred_over_generic_when_nothing_composed_passe
 
 
 def test_composition_is_deterministic(real_blocks):
-    first = compose_variants(real_blocks, ALL_SEGMENTS)
-    second = compose_variants(real_blocks, ALL_SEGMENTS.sample(frac=1, random_state=3))
+    first = compose(real_blocks, ALL_SEGMENTS)
+    second = compose(real_blocks, ALL_SEGMENTS.sample(frac=1, random_state=3))
     pd.testing.assert_frame_equal(first, second)
 
 
 def test_variant_ids_change_with_the_blocks_version():
     document = minimal_document()
     segments = pd.DataFrame({"top_category": ["home"], "lifecycle_stage": ["active"]})
-    before = compose_variants(parse_approved_blocks(document), segments, variants_per_segment=10)
+    before = compose(parse_approved_blocks(document), segments, variants_per_segment=10)
     document["version"] = "test2"
-    after = compose_variants(parse_approved_blocks(document), segments, variants_per_segment=10)
+    after = compose(parse_approved_blocks(document), segments, variants_per_segment=10)
     assert sorted(before["subject_line"]) == sorted(after["subject_line"])
     assert not set(before["variant_id"]) & set(after["variant_id"])
 
@@ -301,11 +319,11 @@ def test_variant_ids_change_with_the_blocks_version():
 def test_variants_per_segment_limits_composed_lines_and_alternates_patterns():
     blocks = parse_approved_blocks(minimal_document())
     segments = pd.DataFrame({"top_category": ["home"], "lifecycle_stage": ["new"]})
-    variants = compose_variants(blocks, segments, variants_per_segment=2)
+    variants = compose(blocks, segments, variants_per_segment=2)
     composed = variants[~variants["is_fallback"]]
     assert len(composed) == 2
     assert {json.loads(r)["pattern"] for r in composed["composition_recipe"]} == {"pt_a", "pt_b"}
-    assert len(compose_variants(blocks, segments, variants_per_segment=0).query("not is_fallback")) == 0
+    assert len(compose(blocks, segments, variants_per_segment=0).query("not is_fallback")) == 0
 
 
 # ----------------------------------------------------------------------------- choice
@@ -367,7 +385,7 @@ def test_not_personalised_gives_everyone_the_generic_fallback(real_blocks, real_
 
 def test_choice_refuses_segments_that_were_not_composed():
     blocks = parse_approved_blocks(minimal_document())
-    variants = compose_variants(blocks, pd.DataFrame({"top_category": ["home"], "lifecycle_stage": ["new"]}))
+    variants = compose(blocks, pd.DataFrame({"top_category": ["home"], "lifecycle_stage": ["new"]}))
     subscribers = pd.DataFrame({"subscriber_key": ["k"], "top_category": ["toys"], "lifecycle_stage": ["new"]})
     with pytest.raises(ValueError, match="no variants were composed"):
         choose_variant_per_subscriber(subscribers, variants, personalised=True)

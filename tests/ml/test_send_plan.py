@@ -9,13 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.copy.approval import AutoApproval, approved_block_ids, new_variant_records, with_approval_states
 from ml.copy.blocks import load_approved_blocks
+from ml.copy.email_blocks import load_email_blocks
 from ml.copy.variants import compose_variants
 from ml.decisioning.policy import RANDOM_CONTROL, SELECTED_BY_SCORE, SELECTED_BY_UPLIFT, TargetingPolicy, target
 from ml.decisioning.uplift.decision import BEYOND_BUDGET, NOT_WORTH_THE_COST
 from ml.decisioning.send_plan import DECISION_COLUMNS, DECISIONS, PLANNED_SEND_COLUMNS, plan_sends, send_plan_id
 
 BLOCKS = Path(__file__).resolve().parents[2] / "data" / "copy" / "approved_subject_lines.v1.json"
+EMAIL_BLOCKS = BLOCKS.with_name("approved_email_blocks.v1.json")
 PLANNED_AT = datetime(2025, 6, 1, 6, 0)
 PLANNED_FOR = date(2025, 6, 2)
 KEYS = [f"k{i}" for i in range(8)]
@@ -25,7 +28,12 @@ ESP_CONTACTS = pd.DataFrame({"subscriber_key": KEYS, "esp_id": [f"E{i}" for i in
 @pytest.fixture(scope="module")
 def variants():
     segments = pd.DataFrame({"top_category": ["toys", "beauty"], "lifecycle_stage": ["active", "lapsed"]})
-    return compose_variants(load_approved_blocks(BLOCKS), segments)
+    blocks, email_blocks = load_approved_blocks(BLOCKS), load_email_blocks(EMAIL_BLOCKS)
+    composed = compose_variants(blocks, segments, email_blocks=email_blocks)
+    # Approved as the pipeline approves them: auto-approval of approved_blocks compositions.
+    log = new_variant_records(composed, pd.Series(dtype="object"), auto=AutoApproval(approved_blocks=True),
+                              at=PLANNED_AT, approved_block_ids=approved_block_ids(blocks, email_blocks))
+    return with_approval_states(composed, log)
 
 
 def inputs(**eligibility_overrides):
@@ -384,3 +392,16 @@ def test_nobody_assigned_plans_no_sends_and_the_status_says_why(variants):
     assert result.status() == "0 sends planned: not_consented 8"
     assert usual.status() == f"{len(usual.sends)} sends planned"
     assert plan(variants, *(frame.iloc[:0] for frame in inputs())).status() == "0 sends planned: nobody to decide about"
+
+
+def test_a_send_whose_segment_s_generated_copy_failed_gets_the_approved_default_and_records_why(variants):
+    failed = variants.iloc[[0]].assign(
+        top_category="toys", lifecycle_stage="active", variant_id="g_failed", provider="openai_compatible",
+        subject_line=None, guardrail_passed=False, rejection_reason="timeout", approval_state=None, is_fallback=False)
+    sends = plan(pd.concat([variants, failed], ignore_index=True), *inputs()).sends.set_index("subscriber_key")
+    toys_treated = sends[(sends["arm"] == "treatment") & (sends["top_category"] == "toys")]
+    others = sends.drop(toys_treated.index)
+    assert len(toys_treated) == 1 and set(toys_treated["copy_fallback_reason"]) == {"timeout"}
+    assert len(others) == 6  # control (generic copy) and the beauty segment, which had no generated copy
+    assert set(toys_treated["copy_provider"]) == {"approved_blocks"}
+    assert others["copy_fallback_reason"].isna().all()
