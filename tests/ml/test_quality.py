@@ -425,3 +425,18 @@ def test_data_docs_render_an_expectation_that_raised_without_errors(
     assert render_errors == []
     (page,) = (docs_dir / "validations" / "people").rglob("*.html")
     assert "raised an exception" in page.read_text() and EXCEPTION_WITHHELD in page.read_text()
+
+
+def test_a_suite_changed_between_builds_is_shown_as_it_is_now(tmp_path: Path) -> None:
+    docs_dir = tmp_path / "data_docs"
+    expectation = {"type": "expect_column_to_exist", "kwargs": {"column": "order_id"}, "severity": "critical"}
+    suite = write_suite(tmp_path, "orders_fake", [expectation])
+    first_run = DataDocsSite(docs_dir)
+    validate_table(pd.DataFrame({"order_id": ["o1"]}), suite, table_name="orders_fake", docs=first_run)
+    first_run.build()
+    suite = write_suite(tmp_path, "orders_fake", [expectation, {**expectation, "kwargs": {"column": "placed_at"}}])
+    second_run = DataDocsSite(docs_dir)
+    validate_table(pd.DataFrame({"order_id": ["o1"], "placed_at": ["x"]}), suite, table_name="orders_fake", docs=second_run)
+    second_run.build()
+    (page,) = (docs_dir / "expectations").rglob("orders_fake.html")
+    assert "placed_at" in page.read_text()
