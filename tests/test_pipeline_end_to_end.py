@@ -33,13 +33,14 @@ EXPECTED_WARNINGS: set[tuple[str, str]] = {
     # per-column tests fail, far below the drifted share that is dataset drift; the two
     # retraining checks (feature_drift_share, important_feature_drift) stay green.
     ("feature_drift_report", "evidently_tests"),
-    # The gate at work: the purchase model retrained on the last day ranks worse (AUC 0.7097
-    # vs the champion's 0.7197) and drops 0.084 AUC on the 0-89 day tenure band, so it is
-    # refused and v1 stays champion. (Until issue 12 it was the churn model: subject lines now
-    # have at most 60 characters and variant ids cover the whole email, so people got other
-    # lines, the simulated world answered differently and the churn challenger now wins,
-    # 0.9285 vs 0.9259.)
-    ("purchase_propensity_model", "promotion_gate"),
+    # The gate at work: the churn model retrained on the last day ranks the same (AUC 0.9264
+    # vs the champion's 0.9263) and is worse calibrated (ECE 0.0357, above the 0.03 maximum and
+    # 0.01 above the champion's 0.0238), so it is refused and v1 stays champion; the purchase
+    # challenger is promoted (0.7316 vs 0.7200). Same figures in repeated runs, now that the
+    # models read their examples in a fixed order. (Issue 12's branch alone refused purchase
+    # instead: subject lines of at most 60 characters and whole-email variant ids changed who
+    # got which line, so the simulated world answered differently.)
+    ("churn_risk_model", "promotion_gate"),
 }
 # Measured on this audience (see the issue note): the policy's true incremental purchases
 # per live day, as a multiple of random targeting of the same volume.

@@ -101,6 +101,19 @@ def test_time_split_holds_out_the_latest_cutoffs():
     assert train2["cutoff_at"].max() < test2["cutoff_at"].min()
 
 
+def test_time_split_gives_the_same_rows_in_the_same_order_whatever_order_they_came_in():
+    # A warehouse table built in parallel keeps no row order; the model and the gate must not
+    # depend on it.
+    examples = make_training_examples(40, 5)
+    shuffled = examples.sample(frac=1.0, random_state=3)
+    for (a, b) in zip(time_split(examples), time_split(shuffled)):
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    train, _ = time_split(shuffled)
+    assert list(train[["cutoff_at", "subscriber_key"]].itertuples(index=False)) == sorted(
+        train[["cutoff_at", "subscriber_key"]].itertuples(index=False)
+    )
+
+
 @pytest.mark.parametrize(("n_cutoffs", "test_cutoffs"), [(1, 1), (2, 2), (3, 0)])
 def test_time_split_needs_enough_cutoffs(n_cutoffs, test_cutoffs):
     with pytest.raises(ValueError):
