@@ -51,7 +51,7 @@ rollback: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m orchestration.rollback --model "$(MODEL)" --to-version "$(VERSION)" --reason "$(REASON)"
 
 # Two workers, one test file each (files share module fixtures such as the end-to-end run):
-# 8 to 11 min on 2 cores (13 to 18 min of CPU), the slowest files first (tests/conftest.py).
+# about 6 min on 2 cores when the machine is quiet (337 s), the slowest files first (tests/conftest.py).
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
