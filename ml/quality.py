@@ -265,9 +265,11 @@ def validate_table(
     *,
     table_name: str,
     docs: DataDocsSite | None = None,
+    run_name: str | None = None,
 ) -> ValidationOutcome:
     """Validate a DataFrame, or a warehouse table in place, against a suite file; return counts,
-    never row values.
+    never row values. `run_name` (the orchestrator's run id) names the validation run, so its
+    Data Docs page says which run it belongs to.
 
     Runs the documented GX 1.x flow on a fresh in-memory context: a pandas data source with a
     dataframe asset, or a SQL data source with a query asset over the DuckDB table; a whole-table
@@ -276,7 +278,9 @@ def validate_table(
     validations.
     """
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
 
+    run_id = RunIdentifier(run_name=run_name) if run_name else None
     suite_file = Path(suite_path)
     context = _new_context()
     suite = context.suites.add(load_suite(suite_file))
@@ -293,7 +297,7 @@ def validate_table(
         with data.open() as database:
             row_count = int(database.execute(f"select count(*) from {data.relation}").fetchone()[0])
             try:
-                result = validation.run(result_format=RESULT_FORMAT)
+                result = validation.run(result_format=RESULT_FORMAT, run_id=run_id)
             finally:
                 # Their connections must not outlive the validation (DuckDB would refuse a
                 # later read-write connection in this process): the data source's engine and
@@ -309,7 +313,7 @@ def validate_table(
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"validate_{table_name}", data=batch_definition, suite=suite)
         )
-        result = validation.run(batch_parameters={"dataframe": data}, result_format=RESULT_FORMAT)
+        result = validation.run(batch_parameters={"dataframe": data}, result_format=RESULT_FORMAT, run_id=run_id)
         row_count = len(data)
     scrub_validation_result(result)
 

@@ -35,12 +35,14 @@ def run_gx_check(
     asset_key: dg.AssetKey,
     docs: DataDocsSite | None,
     log: logging.Logger | dg.DagsterLogManager | None = None,
+    run_id: str | None = None,
 ) -> dg.AssetCheckResult:
     """The table's suite as a check result; its validation is queued on `docs` (build it once
     after the step's validations). When it fails, the failed expectations, one sentence each,
     are the result's description and its `failed_expectations` metadata, and go to `log`
-    (the step's `context.log`): error level when they block, warning level when they do not."""
-    outcome = validate_table(frame, EXPECTATIONS_DIR / f"{table}.json", table_name=table, docs=docs)
+    (the step's `context.log`): error level when they block, warning level when they do not.
+    `run_id` (the Dagster run's) names the validation run in Data Docs."""
+    outcome = validate_table(frame, EXPECTATIONS_DIR / f"{table}.json", table_name=table, docs=docs, run_name=run_id)
     if outcome.blocking_failed:
         severity, passed = dg.AssetCheckSeverity.ERROR, False
     elif outcome.warning_failures:

@@ -110,3 +110,16 @@ def test_the_loop_says_which_expectation_stopped_the_day(tmp_path: Path) -> None
         "failed blocking checks:\n  - training_examples gx_training_examples: expect_table_row_count_to_be_between "
         "observed 0, expected at least 1 (and 1 more)"
     )
+
+
+def test_the_data_docs_page_of_a_check_is_named_after_the_dagster_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml.quality import DataDocsSite
+
+    write_suite(tmp_path, [{"type": "expect_column_to_exist", "kwargs": {"column": "a"}, "severity": "critical"}])
+    monkeypatch.setattr(gx_checks, "EXPECTATIONS_DIR", tmp_path)
+    docs = DataDocsSite(tmp_path / "docs")
+    run_gx_check(pd.DataFrame({"a": [1]}), table="tiny", asset_key=dg.AssetKey("tiny"), docs=docs, run_id="4f1c2e9a-run")
+    docs.build()
+    (page,) = (tmp_path / "docs" / "validations" / "tiny").rglob("*.html")
+    assert "4f1c2e9a-run" in page.relative_to(tmp_path / "docs").parts
+    assert "4f1c2e9a-run" in (tmp_path / "docs" / "index.html").read_text()

@@ -103,7 +103,7 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
             )
             continue
         frame = with_optional_columns(clip_long_text(frame, table), table)
-        yield run_gx_check(frame, table=table, asset_key=landing_key(table), docs=docs, log=context.log)
+        yield run_gx_check(frame, table=table, asset_key=landing_key(table), docs=docs, log=context.log, run_id=context.run_id)
     docs.build()
 
 
@@ -164,5 +164,5 @@ def hillstrom_export(context: dg.AssetExecutionContext, settings: PipelineSettin
         }
     )
     docs = settings.data_docs_site()  # every suite reaches Data Docs, Hillstrom's too
-    yield run_gx_check(frame, table="hillstrom", asset_key=landing_key("hillstrom"), docs=docs, log=context.log)
+    yield run_gx_check(frame, table="hillstrom", asset_key=landing_key("hillstrom"), docs=docs, log=context.log, run_id=context.run_id)
     docs.build()
