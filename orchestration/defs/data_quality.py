@@ -23,7 +23,7 @@ def _mart_expectations() -> dg.AssetChecksDefinition:
         for check_key in context.selected_asset_check_keys:
             model = check_key.asset_key.path[-1]
             table = WarehouseTable(database=database, relation=marts[model])
-            yield run_gx_check(table, table=model, asset_key=check_key.asset_key, docs=docs, log=context.log, run_id=context.run_id)
+            yield run_gx_check(table, table=model, asset_key=check_key.asset_key, docs=docs, log=context.log, run_id=context.run.run_id)
         docs.build()
 
     return mart_expectations
