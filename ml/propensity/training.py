@@ -162,12 +162,11 @@ def time_split(examples: pd.DataFrame, test_cutoffs: int = 1) -> tuple[pd.DataFr
     # In one fixed order, whatever order the rows came in: a warehouse table built in parallel
     # keeps its rows in no fixed order, and LightGBM's sums and the bootstrap's resamples
     # follow row order, so the same examples must give the same model and the same gate.
-    order = ["cutoff_at", "subscriber_key"] if "subscriber_key" in examples.columns else ["cutoff_at"]
-    examples = examples.assign(_cutoff=cutoff_at).sort_values(
-        ["_cutoff", *order[1:]], kind="stable"
-    ).drop(columns="_cutoff")
-    is_test = pd.to_datetime(examples["cutoff_at"]) >= cutoffs[-test_cutoffs]
-    return examples.loc[~is_test].copy(), examples.loc[is_test].copy()
+    by = ["_cutoff", "subscriber_key"] if "subscriber_key" in examples.columns else ["_cutoff"]
+    ordered = examples.assign(_cutoff=cutoff_at).sort_values(by, kind="stable")
+    is_test = ordered["_cutoff"] >= cutoffs[-test_cutoffs]
+    ordered = ordered.drop(columns="_cutoff")
+    return ordered.loc[~is_test].copy(), ordered.loc[is_test].copy()
 
 
 def purge_overlapping_labels(

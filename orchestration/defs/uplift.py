@@ -179,8 +179,7 @@ def uplift_estimates(context: dg.AssetExecutionContext, settings: PipelineSettin
                                   description=f"nothing to check: {status}")
         return
     examples = warehouse.read(
-        f"select subscriber_key, cutoff_at, {PURCHASE_LABEL}, {', '.join(FEATURE_COLUMNS)} from {tables.TRAINING_EXAMPLES} "
-        "order by cutoff_at, subscriber_key"  # a fixed order, as for the propensity models
+        f"select subscriber_key, cutoff_at, {PURCHASE_LABEL}, {', '.join(FEATURE_COLUMNS)} from {tables.TRAINING_EXAMPLES}"
     )
     exposure = warehouse.read(exposure_sql(tables.TRAINING_EXAMPLES, tables.FCT_SENDS, tables.FCT_EMAIL_EVENTS))
     loop_started_at, units = _loop_units(warehouse, day)

@@ -57,6 +57,19 @@ def test_only_randomised_rows_are_kept_with_their_treatment():
         randomised_examples(examples, exposure, loop_started_at=None, loop_units=units.assign(unit="policy"))
 
 
+def test_the_randomised_rows_come_out_the_same_whatever_order_the_examples_came_in():
+    examples = pd.concat([feature_frame(30, seed=c).assign(cutoff_at=pd.Timestamp(day))
+                          for c, day in enumerate(["2026-05-01", "2026-05-08", "2026-05-15"])])
+    examples[PURCHASE_LABEL] = np.arange(len(examples)) % 2
+    exposure = examples[["subscriber_key", "cutoff_at"]].assign(
+        sends_before=2, sends_in_window=1, got_first_campaign=lambda f: np.arange(len(f)) % 3 == 0, opted_out_before=False,
+    )
+    read = lambda frame: randomised_examples(frame, exposure, loop_started_at=None).rows  # noqa: E731
+    first, shuffled = read(examples), read(examples.sample(frac=1.0, random_state=5))
+    assert len(first) == 90
+    pd.testing.assert_frame_equal(first, shuffled)
+
+
 def test_the_balance_check_tells_random_sends_from_targeted_ones():
     rows = feature_frame(4_000, seed=1)
     rng = np.random.default_rng(2)

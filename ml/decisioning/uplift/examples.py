@@ -114,6 +114,11 @@ def randomised_examples(
     units = loop_units if loop_units is not None else pd.DataFrame(columns=list(UNIT_COLUMNS))
     if set(units["unit"].dropna()) - {LOOP_HOLDOUT, LOOP_RANDOM_CONTROL}:
         raise ValueError(f"loop units must be {LOOP_HOLDOUT!r} or {LOOP_RANDOM_CONTROL!r}")
+    # In one fixed order, whatever order the warehouse returned (a table built in parallel
+    # keeps none): the uplift learners' fits follow row order, as the propensity models' do.
+    examples = examples.assign(_cutoff=pd.to_datetime(examples["cutoff_at"])).sort_values(
+        ["_cutoff", "subscriber_key"], kind="stable"
+    ).drop(columns="_cutoff")
     rows = examples.merge(
         exposure[list(EXPOSURE_COLUMNS)], on=["subscriber_key", "cutoff_at"], how="inner", validate="one_to_one"
     )
