@@ -341,17 +341,26 @@ class Warehouse:
         return len(frame)
 
     def replace_day(
-        self, frame: pd.DataFrame, table: str, day_column: str, day: date, column_types: dict[str, str] | None = None
+        self, frame: pd.DataFrame, table: str, day_column: str, day: date, column_types: dict[str, str] | None = None,
+        run_id: str | None = None,
     ) -> int:
         """Replace one day's rows of ``schema.table`` with the frame (whose ``day_column`` must
         all be ``day``), creating the table on the first day, with ``column_types`` (column ->
         SQL type) when given, else with the frame's types; a declared column the table lacks
-        is added. Re-running a day therefore replaces exactly that day. Returns the day's row
-        count."""
+        is added. With ``run_id`` (the Dagster run writing the day), every row records it in
+        tables.RUN_ID_COLUMN_TYPES' column. Re-running a day therefore replaces exactly that
+        day. Returns the day's row count."""
         if not frame.empty and not (pd.to_datetime(frame[day_column]).dt.date == day).all():
             raise ValueError(f"rows written as day {day} of {table} carry other days in {day_column}")
         if column_types is not None and list(frame.columns) != list(column_types):
             raise ValueError(f"rows for {table} have columns {list(frame.columns)}; expected {list(column_types)}")
+        if run_id is not None:
+            (run_column,) = tables.RUN_ID_COLUMN_TYPES
+            if run_column in frame.columns:
+                raise ValueError(f"rows for {table} already carry {run_column}; pass run_id or the column, not both")
+            frame = frame.assign(**{run_column: str(run_id)})
+            if column_types is not None:
+                column_types = {**column_types, **tables.RUN_ID_COLUMN_TYPES}
         schema = table.split(".")[0]
         create = (
             f"create table if not exists {table} as select * from frame_to_write limit 0" if column_types is None

@@ -50,6 +50,9 @@ EXPERIMENT_VERDICTS = "ml.experiment_verdicts"
 # Why each person was or was not emailed on a send day: one row per person per day
 # (ml.decisioning.send_plan.DECISION_COLUMNS). The table auditors query.
 SEND_DECISIONS = "ml.send_decisions"
+# The Dagster run that wrote each row, on the tables an auditor follows back to a run
+# (PROPENSITY_SCORES, PLANNED_SENDS, SEND_DECISIONS): Warehouse.replace_day(run_id=...) adds it.
+RUN_ID_COLUMN_TYPES = {"dagster_run_id": "varchar"}
 # The moment the warehouse is built as of: one row, written before each dbt build and read
 # by dbt's as_of() macro (dbt var as_of_relation).
 WAREHOUSE_AS_OF = "ml.warehouse_as_of"

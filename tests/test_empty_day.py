@@ -28,6 +28,12 @@ PEOPLE = 40
 @pytest.fixture
 def nobody_eligible(tmp_path):
     """A state whose 40 subscribers all lack a consent record, with a purchase champion."""
+    return state_with_purchase_champion(tmp_path, eligible=False)
+
+
+def state_with_purchase_champion(tmp_path, *, eligible: bool) -> PipelineSettings:
+    """A state of 40 subscribers, all eligible or all lacking a consent record, with a small
+    registered purchase champion and its training rows; no dbt."""
     settings = PipelineSettings(state_dir=str(tmp_path / "state"))
     settings.state_path().mkdir(parents=True, exist_ok=True)
     examples = make_training_examples(600, 3, seed=2)
@@ -36,7 +42,8 @@ def nobody_eligible(tmp_path):
     warehouse.write_table(features, tables.SCORING_FEATURES)
     warehouse.write_table(examples.drop(columns=[c for c in examples if c.startswith("_")]), tables.TRAINING_EXAMPLES)
     warehouse.write_table(pd.DataFrame({
-        "subscriber_key": features["subscriber_key"], "is_eligible": False, "exclusion_reason": "no_consent_record",
+        "subscriber_key": features["subscriber_key"], "is_eligible": eligible,
+        "exclusion_reason": None if eligible else "no_consent_record",
     }), tables.SUBSCRIBER_ELIGIBILITY)
     client = settings.mlflow_client()
     result = train_model(

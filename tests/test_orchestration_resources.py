@@ -79,6 +79,25 @@ def test_a_day_table_created_from_declared_types_takes_a_first_day_of_nulls_and_
     assert warehouse.read("select run_id from ml.decisions order by day")["run_id"].tolist() == [None, None, "r3"]
 
 
+def test_a_day_written_with_a_run_id_records_it_on_every_row_and_an_older_table_gains_the_column(tmp_path):
+    from orchestration import tables
+
+    warehouse = PipelineSettings(state_dir=str(tmp_path)).warehouse()
+    types = {"day": "date", "v": "bigint"}
+    day1, day2 = date(2026, 7, 1), date(2026, 7, 2)
+    # A table written before runs were recorded.
+    warehouse.replace_day(pd.DataFrame({"day": [day1], "v": [1]}), "ml.scores", "day", day1, column_types=types)
+    assert warehouse.replace_day(
+        pd.DataFrame({"day": [day2, day2], "v": [2, 3]}), "ml.scores", "day", day2, column_types=types, run_id="run-2"
+    ) == 2
+    (column,) = tables.RUN_ID_COLUMN_TYPES
+    assert warehouse.read(f"select {column} from ml.scores order by v")[column].tolist() == [None, "run-2", "run-2"]
+    assert warehouse.read(f"select data_type from information_schema.columns where column_name = '{column}'")[
+        "data_type"].tolist() == ["VARCHAR"]
+    with pytest.raises(ValueError, match="not both"):
+        warehouse.replace_day(pd.DataFrame({"day": [day2], "v": [2], column: ["x"]}), "ml.scores", "day", day2, run_id="r")
+
+
 def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, monkeypatch):
     # Exporting PIPELINE_LANDING_DIR would make later assets think the user brought their own data.
     monkeypatch.delenv("PIPELINE_LANDING_DIR", raising=False)

@@ -315,6 +315,15 @@ def test_three_models_each_with_a_bootstrapped_champion_a_recorded_decision_and_
     assert purchase.data.metrics["test_auc"] > 0.65
     # Every day's scores come from the champion of the day (v1: the retraining came after).
     assert warehouse.execute("select distinct model_version from ml.propensity_scores").fetchall() == [("1",)]
+    # From any score, planned send or decision to the MLflow run that trained v1 and to the
+    # Dagster run that wrote the row: one of the runs, one run per day.
+    v1_run = client.get_model_version("purchase_propensity", "1").run_id
+    runs = {result.run_id for result in pipeline_run[0].results}
+    for table, day in (("propensity_scores", "scored_on"), ("planned_sends", "planned_for"), ("send_decisions", "decided_for")):
+        model_runs = warehouse.execute(f"select distinct model_run_id from ml.{table} where model_version is not null")
+        assert model_runs.fetchall() == [(v1_run,)], table
+        per_day = warehouse.execute(f"select {day}, list(distinct dagster_run_id) from ml.{table} group by all").fetchall()
+        assert per_day and all(len(ids) == 1 and ids[0] in runs for _, ids in per_day), (table, per_day)
 
 
 def test_the_report_shows_each_arms_own_outcomes_and_intervals(pipeline_run, warehouse):
@@ -430,6 +439,7 @@ def test_every_planned_send_carries_its_decision_trace(warehouse):
         "model_name", "model_version", "propensity_score", "features_cutoff_at", "feature_list_sha256",
         "experiment_id", "arm", "variant_id", "subject_line", "composition_recipe", "blocks_version",
         "consent_status", "consent_valid_from", "consent_source", "recommendation_source", "recommendation_run_id",
+        "model_run_id", "dagster_run_id",
     )
     missing = warehouse.execute(
         "select count(*) from ml.planned_sends where " + " or ".join(f"{c} is null" for c in traced)

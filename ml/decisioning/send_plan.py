@@ -4,7 +4,7 @@ decision record: one row per person per send day, emailed or not, saying why.
 Who gets an email is decided by joining the experiment assignment, the propensity score,
 the profile segment, the consent verdict and the contact policy's verdict for the day; the
 consent verdict is the gate, the contact policy the second one. Every send carries its trace
-(arm, model version and score, feature cutoff, subject-line variant and its block recipe,
+(arm, model version, its MLflow training run and the score, feature cutoff, subject-line variant and its block recipe,
 consent proof, contact policy version), so "why did this person get this email" has an answer;
 the decision record answers "why not" for everyone else.
 """
@@ -25,7 +25,7 @@ from ml.decisioning.policy import NOT_SELECTED_REASONS, SELECTED_BY_SCORE, SELEC
 from ml.experiments.design import HOLDOUT_ARM
 
 ASSIGNMENT_INPUT = ("subscriber_key", "experiment_id", "arm")
-SCORE_INPUT = ("subscriber_key", "propensity_score", "model_name", "model_version", "cutoff_at")
+SCORE_INPUT = ("subscriber_key", "propensity_score", "model_name", "model_version", "model_run_id", "cutoff_at")
 PROFILE_INPUT = ("subscriber_key", "top_category", "lifecycle_stage")
 CONSENT_INPUT = (
     "subscriber_key", "is_eligible", "consent_status", "consent_valid_from", "consent_source", "consent_proof",
@@ -52,13 +52,15 @@ RECOMMENDATION_COLUMN_TYPES = {
 # purchase if emailed, and the MLflow run of the fit that made it.
 UPLIFT_INPUT = ("subscriber_key", "uplift_estimate", "uplift_run_id")
 
-# The experiment arm and the scores a send or decision rests on.
+# The experiment arm and the scores a send or decision rests on; `model_run_id` is the MLflow
+# run that trained the scoring version (ml.propensity.scoring.SCORE_COLUMN_TYPES).
 ASSIGNMENT_AND_SCORE_TYPES = {
     "experiment_id": "varchar",
     "arm": "varchar",
     "propensity_score": "double",
     "model_name": "varchar",
     "model_version": "varchar",
+    "model_run_id": "varchar",
     "features_cutoff_at": "timestamp",
     "uplift_estimate": "double",
     "uplift_run_id": "varchar",

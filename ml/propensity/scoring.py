@@ -14,16 +14,20 @@ import pandas as pd
 
 from ml.propensity.service import ModelService
 
-SCORE_COLUMNS = (
-    "subscriber_key",
-    "cutoff_at",
-    "propensity_score",
-    "score_rank",
-    "score_decile",
-    "model_name",
-    "model_version",
-    "scored_at",
-)
+# Column -> SQL type of a scores frame. `model_run_id` is the MLflow run that trained the
+# version (the registry's run of that version), so a score leads to its training run.
+SCORE_COLUMN_TYPES = {
+    "subscriber_key": "varchar",
+    "cutoff_at": "timestamp_ns",
+    "propensity_score": "double",
+    "score_rank": "bigint",
+    "score_decile": "bigint",
+    "model_name": "varchar",
+    "model_version": "varchar",
+    "model_run_id": "varchar",
+    "scored_at": "timestamp_ns",
+}
+SCORE_COLUMNS = tuple(SCORE_COLUMN_TYPES)
 
 
 def score_subscribers(
@@ -33,7 +37,8 @@ def score_subscribers(
     scored_at: datetime | None = None,
 ) -> pd.DataFrame:
     """One row per subscriber with the purchase propensity, its rank (1 = most likely) and
-    decile (1 = top 10 %), plus which model version produced it. Columns: SCORE_COLUMNS."""
+    decile (1 = top 10 %), plus which model version produced it and the MLflow run that
+    trained that version. Columns: SCORE_COLUMNS."""
     missing = [c for c in ("subscriber_key", "cutoff_at") if c not in features.columns]
     if missing:
         raise ValueError(f"scoring features lack columns {missing}")
@@ -57,6 +62,7 @@ def score_subscribers(
     scored["score_decile"] = score_deciles(scored["score_rank"].to_numpy(), len(scored))
     scored["model_name"] = model.model_name
     scored["model_version"] = str(model.version)
+    scored["model_run_id"] = model.run_id
     scored["scored_at"] = pd.Timestamp(scored_at)
     return scored[list(SCORE_COLUMNS)]
 
@@ -72,6 +78,7 @@ def empty_scores() -> pd.DataFrame:
         "score_decile": pd.Series(dtype="int64"),
         "model_name": pd.Series(dtype="string"),
         "model_version": pd.Series(dtype="string"),
+        "model_run_id": pd.Series(dtype="string"),
         "scored_at": pd.Series(dtype="datetime64[ns]"),
     })[list(SCORE_COLUMNS)]
 

@@ -319,12 +319,13 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
         ),
     )
     rows = warehouse.replace_day(
-        plan.sends, tables.PLANNED_SENDS, "planned_for", send_day, column_types=PLANNED_SEND_COLUMN_TYPES
+        plan.sends, tables.PLANNED_SENDS, "planned_for", send_day, column_types=PLANNED_SEND_COLUMN_TYPES,
+        run_id=context.run_id,
     )
-    decisions = plan.decisions.assign(dagster_run_id=context.run_id)
+    decisions = plan.decisions
     decision_rows = warehouse.replace_day(
-        decisions, tables.SEND_DECISIONS, "decided_for", send_day,
-        column_types={**DECISION_COLUMN_TYPES, "dagster_run_id": "varchar"},
+        decisions, tables.SEND_DECISIONS, "decided_for", send_day, column_types=DECISION_COLUMN_TYPES,
+        run_id=context.run_id,
     )
     outbox = write_outbox(plan.sends, settings.outbox_path(send_day))
     status = plan.status()

@@ -8,7 +8,7 @@ from ml.propensity.drift import build_drift_report
 from ml.propensity.monitoring import MAX_AUC_DECAY, LivePerformance, latest_matured_day, live_performance
 from ml.propensity.promotion import CHAMPION_ALIAS, champion_version
 from ml.propensity.scoring import (
-    ELIGIBILITY_COUNT_COLUMNS, empty_scores, no_champion_reason, nobody_scored_reason, score_subscribers,
+    ELIGIBILITY_COUNT_COLUMNS, SCORE_COLUMN_TYPES, empty_scores, no_champion_reason, nobody_scored_reason, score_subscribers,
 )
 from ml.propensity.score_checks import (
     IN_RANGE, MIN_DISTINCT_SCORES, MIN_SCORE_STD, NOT_COLLAPSED, ONE_PER_ELIGIBLE_PERSON, SCORE_CHECKS, check_scores,
@@ -21,13 +21,17 @@ from orchestration.links import model_version_url
 from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
 from orchestration.resources import PipelineSettings
 
+# ml.propensity_scores: the scores, the day they are for, and (added on write) the Dagster run.
+SCORES_TABLE_TYPES = {**SCORE_COLUMN_TYPES, "scored_on": "timestamp_ns"}
+
 
 @dg.asset(
     deps=[PURCHASE.asset_name, "scoring_features", "subscriber_eligibility"],
     description=(
         "Purchase propensity for every eligible subscriber as of the day, from the registered "
         "version behind the `champion` alias at scoring time (each row names it): only a "
-        "version the promotion gate passed (or a rollback restored) ever scores. "
+        "version the promotion gate passed (or a rollback restored) ever scores. Each row carries the "
+        "version's MLflow training run (model_run_id) and the Dagster run that scored it (dagster_run_id). "
         "Ineligible subscribers are not scored: their exclusion reason stays in "
         "marts.subscriber_eligibility. Table ml.propensity_scores, one slice per day (scored_on)."
     ),
@@ -89,7 +93,8 @@ def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSetti
         # scored; the day gets an empty, typed slice and the reason.
         status = no_champion_reason(PURCHASE.registered_model_name, warehouse.read_table_if_exists(tables.MODEL_PROMOTIONS))
         context.log.warning(f"Scored nobody on {day}: {status}")
-        warehouse.replace_day(empty_scores().assign(scored_on=pd.Timestamp(day)), tables.PROPENSITY_SCORES, "scored_on", day)
+        warehouse.replace_day(empty_scores().assign(scored_on=pd.Timestamp(day)), tables.PROPENSITY_SCORES, "scored_on", day,
+                              column_types=SCORES_TABLE_TYPES, run_id=context.run_id)
         yield dg.MaterializeResult(metadata={"dagster/row_count": 0, "status": status, "table": tables.PROPENSITY_SCORES})
         for check in (*SCORE_CHECKS, "prediction_drift", "live_auc_decay"):
             yield dg.AssetCheckResult(check_name=check, passed=True, severity=dg.AssetCheckSeverity.WARN,
@@ -99,7 +104,8 @@ def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSetti
     model = ModelService.load(client, PURCHASE, alias=CHAMPION_ALIAS)
     model_uri = model.model_uri
     scores = score_subscribers(features, model, scored_at=settings.as_of(day)).assign(scored_on=pd.Timestamp(day))
-    rows = warehouse.replace_day(scores, tables.PROPENSITY_SCORES, "scored_on", day)
+    rows = warehouse.replace_day(scores, tables.PROPENSITY_SCORES, "scored_on", day, column_types=SCORES_TABLE_TYPES,
+                                 run_id=context.run_id)
     if rows:
         status = f"scored {rows:,} eligible subscribers"
         context.log.info(f"Scored {rows} eligible subscribers with {model_uri}")

@@ -78,6 +78,8 @@ def test_scores_are_probabilities_ranked_with_model_lineage(registered):
     assert scored["score_rank"].tolist() == list(range(1, 251))
     assert scored["score_decile"].value_counts().sort_index().tolist() == [25] * 10
     assert set(scored["model_name"]) == {"propensity_scoring_test"}
+    # Each score leads to the MLflow run that trained its version.
+    assert set(scored["model_run_id"]) == {result.run_id} and result.run_id
     assert set(scored["model_version"]) == {result.model_version}
     assert (scored["scored_at"] == pd.Timestamp(SCORED_AT)).all()
     assert (scored["cutoff_at"] == pd.Timestamp("2025-06-01")).all()
@@ -196,7 +198,7 @@ def test_nobody_scored_names_the_top_exclusion_reasons_with_their_counts():
 def test_with_no_champion_the_day_gets_typed_empty_scores_and_the_gate_s_reason():
     import duckdb
 
-    from ml.propensity.scoring import SCORE_COLUMNS, empty_scores, no_champion_reason
+    from ml.propensity.scoring import SCORE_COLUMN_TYPES, SCORE_COLUMNS, empty_scores, no_champion_reason
 
     empty = empty_scores()
     assert list(empty.columns) == list(SCORE_COLUMNS) and empty.empty
@@ -205,8 +207,11 @@ def test_with_no_champion_the_day_gets_typed_empty_scores_and_the_gate_s_reason(
     types = dict(connection.execute("select column_name, column_type from (describe scores)").fetchall())
     assert types == {
         "subscriber_key": "VARCHAR", "cutoff_at": "TIMESTAMP_NS", "propensity_score": "DOUBLE", "score_rank": "BIGINT",
-        "score_decile": "BIGINT", "model_name": "VARCHAR", "model_version": "VARCHAR", "scored_at": "TIMESTAMP_NS",
+        "score_decile": "BIGINT", "model_name": "VARCHAR", "model_version": "VARCHAR", "model_run_id": "VARCHAR",
+        "scored_at": "TIMESTAMP_NS",
     }
+    # The frame's types are the table's declared ones.
+    assert types == {name: sql_type.upper() for name, sql_type in SCORE_COLUMN_TYPES.items()}
     decisions = pd.DataFrame({
         "model_name": ["purchase_propensity", "purchase_propensity", "churn_risk"],
         "version": ["2", "1", "1"], "action": ["refused", "refused", "bootstrap"],

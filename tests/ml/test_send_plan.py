@@ -41,7 +41,7 @@ def inputs(**eligibility_overrides):
     assignments = pd.DataFrame({"subscriber_key": KEYS, "experiment_id": "exp", "arm": arms})
     scores = pd.DataFrame(
         {"subscriber_key": KEYS, "propensity_score": [0.1 * i for i in range(8)], "model_name": "m",
-         "model_version": "3", "cutoff_at": pd.Timestamp("2025-05-31")}
+         "model_version": "3", "model_run_id": "mlflow-run-3", "cutoff_at": pd.Timestamp("2025-05-31")}
     )
     profiles = pd.DataFrame(
         {"subscriber_key": KEYS, "top_category": ["toys", "beauty"] * 4, "lifecycle_stage": ["active", "lapsed"] * 4}
@@ -77,6 +77,10 @@ def test_every_sendable_member_outside_the_holdout_gets_one_traced_send(variants
     assert sends.set_index("subscriber_key").loc["k5", "propensity_score"] == pytest.approx(0.5)
     assert (sends["campaign_id"] == "exp:2025-06-02").all() and (sends["planned_for"] == pd.Timestamp(PLANNED_FOR)).all()
     assert sends.set_index("subscriber_key").loc["k5", "esp_id"] == "E5"
+    # From a send, and from everyone's decision, to the MLflow run that trained the scoring model.
+    assert set(sends["model_run_id"]) == {"mlflow-run-3"}
+    scored = result.decisions["propensity_score"].notna()
+    assert scored.sum() == 8 and set(result.decisions.loc[scored, "model_run_id"]) == {"mlflow-run-3"}
     assert sends["subject_line"].notna().all() and (sends["blocks_version"] != "").all()
     # Control gets the generic fallback; treatment a segment line.
     assert sends.loc[sends["arm"] == "control", "is_fallback"].all()
