@@ -316,6 +316,7 @@ def validate_table(
         result = validation.run(batch_parameters={"dataframe": data}, result_format=RESULT_FORMAT, run_id=run_id)
         row_count = len(data)
     scrub_validation_result(result)
+    name_data_asset(result, table_name)
 
     error_failures: list[dict[str, Any]] = []
     warning_failures: list[dict[str, Any]] = []
@@ -343,6 +344,16 @@ def validate_table(
         warning_failures=tuple(warning_failures),
         docs_path=docs_path,
     )
+
+
+def name_data_asset(result: ExpectationSuiteValidationResult, table_name: str) -> None:
+    """Name the table in the result's batch spec, in place, where GX left it out.
+
+    GX's validation page reads the data asset from the batch spec (`meta.batch_spec`), which
+    a dataframe batch lacks (only the SQL one has it): its page said "Data asset: None"."""
+    spec = result.meta.get("batch_spec")
+    if spec is not None and not spec.get("data_asset_name"):
+        spec["data_asset_name"] = table_name
 
 
 def scrub_validation_result(result: ExpectationSuiteValidationResult) -> None:
