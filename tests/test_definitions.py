@@ -184,3 +184,38 @@ def test_dbt_reads_the_as_of_from_the_table_the_orchestration_writes():
 
     dbt_vars = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
     assert dbt_vars["as_of_relation"] == tables.WAREHOUSE_AS_OF
+
+
+def test_every_dbt_table_shows_typed_columns_and_every_dbt_check_says_what_it_checks(defs):
+    """The yml's column types reach Dagster's column schema, and each dbt test's check has a
+    description (its yml one, or the sentence orchestration/dbt_test_descriptions.py makes)."""
+    from dagster_dbt.asset_utils import DAGSTER_DBT_UNIQUE_ID_METADATA_KEY
+
+    dbt_tables = {key: spec for key, spec in _specs(defs).items()
+                  if spec.metadata.get(DAGSTER_DBT_UNIQUE_ID_METADATA_KEY, "").startswith(("model.", "seed."))}
+    assert len(dbt_tables) >= 50
+    untyped = [
+        (key.to_user_string(), column.name) for key, spec in dbt_tables.items()
+        for column in spec.metadata["dagster/column_schema"].columns if column.type in ("", "?")
+    ]
+    assert untyped == []
+    profiles = {column.name: column.type for column in
+                dbt_tables[dg.AssetKey("subscriber_profiles")].metadata["dagster/column_schema"].columns}
+    assert profiles["subscriber_key"] == "varchar"
+    graph = defs.resolve_asset_graph()
+    dbt_checks = {key: graph.get_check_spec(key) for key in graph.asset_check_keys
+                  if DAGSTER_DBT_UNIQUE_ID_METADATA_KEY in graph.get_check_spec(key).metadata}
+    assert len(dbt_checks) >= 300
+    assert [key.name for key, spec in dbt_checks.items() if not (spec.description or "").strip()] == []
+    described = {(key.asset_key.to_user_string(), key.name): spec.description for key, spec in dbt_checks.items()}
+    assert described[("currency_rates", "not_null_currency_rates_currency")] == "`currency` is never null."
+    assert described[("pii/subscriber_vault", "relationships_subscriber_vault_subscriber_key__subscriber_key__ref_int_subscribers_unified_")] == (
+        "Every `subscriber_key` is a `subscriber_key` of `int_subscribers_unified`.")
+    assert described[("quarantine_rows", "accepted_values_quarantine_rows_reason_code___var_reason_codes_")] == (
+        "`reason_code` is one of `var('reason_codes')`.")
+    assert described[("hillstrom_arm_outcomes", "hillstrom_published_means")].startswith("The vendored Hillstrom file")
+    (expression,) = [text for (asset, name), text in described.items()
+                     if asset == "subscriber_eligibility" and name.startswith("expression_is_true_")]
+    assert expression == (
+        "Every row satisfies `is_eligible = (exclusion_reason is null) and is_eligible = (len(exclusion_reasons) = 0) "
+        "and (not is_eligible or consent_status = 'subscribed')`.")

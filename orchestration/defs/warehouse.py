@@ -14,6 +14,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from ml.landing.health import systemic_breakages
 from orchestration.dbt_project import email_dbt_project
+from orchestration.dbt_test_descriptions import describe_dbt_test
 from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
 from orchestration.resources import (
     PipelineSettings,
@@ -98,6 +99,19 @@ class EmailPipelineTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
         return _OWNERS.get(self._area(dbt_resource_props), ["team:data-engineering"])
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project) -> dg.AssetCheckSpec | None:
+        """dagster-dbt's check, described by orchestration/dbt_test_descriptions.py (it reads only
+        a test's meta.description). The override point dagster-dbt calls per test, like
+        get_asset_spec per node."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return dg.AssetCheckSpec(
+            name=spec.name, asset=spec.asset_key, description=describe_dbt_test(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps, blocking=spec.blocking, metadata=spec.metadata,
+            automation_condition=spec.automation_condition, partitions_def=spec.partitions_def,
+        )
 
 
 @dataclass(frozen=True)

@@ -411,3 +411,23 @@ def test_a_crm_export_without_the_optional_audit_columns_builds_with_unknown_pro
     with dbt_build.connect() as conn:
         rows = conn.execute("select distinct age_band, gender from marts.subscriber_profiles").fetchall()
     assert rows == [("unknown", "unknown")]
+
+
+def test_every_declared_column_has_the_type_its_built_relation_has(dbt_build: DbtBuild) -> None:
+    """The `data_type` of every column in the `_<dir>__models.yml` files (Dagster's column
+    schema shows them) is the type DuckDB built: a changed model cannot leave a stale type."""
+    nodes = json.loads((dbt_build.work_dir / "target" / "manifest.json").read_text())["nodes"].values()
+    declared = built = 0
+    wrong = []
+    with dbt_build.connect(attach_vault=True) as conn:
+        for node in nodes:
+            if node["resource_type"] not in ("model", "seed") or not node["columns"]:
+                continue
+            actual = {name: sql_type.lower() for name, sql_type, *_ in conn.execute(f"describe {node['relation_name']}").fetchall()}
+            for column, info in node["columns"].items():
+                declared += 1
+                built += column in actual
+                if (info.get("data_type") or "").lower() != actual.get(column):
+                    wrong.append((node["name"], column, info.get("data_type"), actual.get(column)))
+    assert declared > 350 and built == declared
+    assert wrong == []
