@@ -407,6 +407,14 @@ def test_asset_metadata_shows_quarantine_and_identity_numbers(pipeline_run):
     identity = materialisations["subscriber_identity_crosswalk"]
     truth = json.loads((state / "simulator" / "truth.json").read_text())
     assert identity["canonical_subscribers"].value == truth["expected_canonical_subscribers"]
+    # The planned sends and the scores show a small embedded plot on every planning day.
+    plotted = {
+        m.asset_key.to_user_string(): m.metadata for m in result.asset_materializations_for_node("planned_sends_and_decisions")
+        if m.asset_key.to_user_string() == "planned_sends"
+    }
+    assert plotted["planned_sends"]["sends_per_day"].value.startswith("![sends planned per day up to ")
+    for scores in result.asset_materializations_for_node("propensity_scores"):
+        assert "(data:image/png;base64," in scores.metadata["score_histogram"].value
 
 
 def test_every_live_send_left_at_its_scheduled_time_outside_quiet_hours_in_the_person_s_zone(warehouse):

@@ -23,6 +23,11 @@ def test_every_score_names_the_dagster_run_and_the_champion_s_mlflow_run(tmp_pat
     )
     run = dg.materialize([propensity_scores], partition_key=DAY, resources={"settings": settings},
                          instance=dg.DagsterInstance.ephemeral())
+    # The asset page shows the day's scores as a small embedded histogram.
+    (materialization,) = run.asset_materializations_for_node("propensity_scores")
+    histogram = materialization.metadata["score_histogram"]
+    assert isinstance(histogram, dg.MarkdownMetadataValue)
+    assert histogram.value.startswith(f"![propensity scores of {DAY}](data:image/png;base64,")
     client = settings.mlflow_client()
     champion = client.get_model_version_by_alias(PURCHASE.registered_model_name, CHAMPION_ALIAS)
     rows = settings.warehouse().read(

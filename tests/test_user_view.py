@@ -94,3 +94,30 @@ def test_a_failing_evidently_test_is_named_in_the_check():
     assert evidently_test_failures(summary({"a": True, "b": False, "c": False}, False)) == [
         "a: wasserstein 0.2500 (threshold 0.1)"]
     assert evidently_test_failures(summary({"a": True, "b": True}, True))[0] == "share of drifted columns 100% >= 30%"
+
+
+def test_the_planned_sends_page_plots_the_sends_of_each_day_up_to_the_send_day(tmp_path):
+    from datetime import date
+
+    import pandas as pd
+
+    from orchestration import tables
+    from orchestration.defs.campaign import PLOTTED_SEND_DAYS, sends_per_day
+    from orchestration.resources import PipelineSettings
+
+    warehouse = PipelineSettings(state_dir=str(tmp_path)).warehouse()
+    def plan(planned: dict) -> None:
+        warehouse.write_table(pd.DataFrame({"planned_for": [pd.Timestamp(day) for day, n in planned.items() for _ in range(n)]}),
+                              tables.PLANNED_SENDS)
+
+    july = {date(2026, 7, 1): 3, date(2026, 7, 2): 2, date(2026, 7, 4): 1, date(2026, 7, 5): 4}
+    plan(july)
+    # A young state: from the first plan on, a day without sends as zero, nothing after the send day.
+    days, counts = sends_per_day(warehouse, date(2026, 7, 4))
+    assert [day.day for day in days] == [1, 2, 3, 4] and counts == [3, 2, 0, 1]
+    plan({date(2026, 5, 1): 9, **july})
+    # Never more than PLOTTED_SEND_DAYS days back.
+    days, counts = sends_per_day(warehouse, date(2026, 5, 20))
+    assert (days[0], len(days), counts[0], sum(counts)) == (date(2026, 5, 1), 20, 9, 9)
+    days, counts = sends_per_day(warehouse, date(2026, 7, 5))
+    assert len(days) == PLOTTED_SEND_DAYS and days[-1] == date(2026, 7, 5) and sum(counts) == 10

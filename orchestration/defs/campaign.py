@@ -33,6 +33,7 @@ from ml.experiments.statistics import sample_ratio_check
 from ml.propensity.features import feature_list_hash
 from ml.propensity.specs import PURCHASE
 from ml.reports.experiment_report import render_experiment_report
+from ml.reports.small_plots import daily_counts, markdown_image
 from orchestration import tables
 from orchestration.partitions import daily_partitions, one_run_per_day, next_day, partition_day
 from orchestration.defs.copy_approval import (
@@ -366,6 +367,9 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
             "by_send_time_source": {
                 source: int(n) for source, n in plan.sends["send_time_source"].value_counts().sort_index().items()
             },
+            "sends_per_day": dg.MetadataValue.md(markdown_image(
+                daily_counts(*sends_per_day(warehouse, send_day), ylabel="planned sends"),
+                f"sends planned per day up to {send_day}")),
         }
     )
     violations = warehouse.read(
@@ -474,6 +478,25 @@ def send_time_experiment(context: dg.AssetExecutionContext, settings: PipelineSe
 OUTBOX_COLUMNS = {"send_plan_id": "send_id", "esp_id": "esp_id", "campaign_id": "campaign_id",
                   "subject_line": "subject_line", "variant_category": "category",
                   "scheduled_send_at": "scheduled_at"}
+
+
+# The days the planned sends' plot shows, up to and including the send day.
+PLOTTED_SEND_DAYS = 30
+
+
+def sends_per_day(warehouse, send_day: date) -> tuple[list[date], list[int]]:
+    """The sends planned for each of the last PLOTTED_SEND_DAYS days up to ``send_day``, from
+    the first day with a plan (in a young state); a day without a plan counts zero."""
+    first = send_day - timedelta(days=PLOTTED_SEND_DAYS - 1)
+    planned = warehouse.read(
+        f"select cast(planned_for as date) as day, count(*) as sends from {tables.PLANNED_SENDS} "
+        "where cast(planned_for as date) <= ? group by all",
+        [send_day],
+    )
+    counts = dict(zip(pd.to_datetime(planned["day"]).dt.date, planned["sends"]))
+    start = max(first, min(counts, default=send_day))
+    days = [start + timedelta(days=k) for k in range((send_day - start).days + 1)]
+    return days, [int(counts.get(day, 0)) for day in days]
 
 
 def write_outbox(sends: pd.DataFrame, path) -> "Path":

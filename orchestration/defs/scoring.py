@@ -15,6 +15,7 @@ from ml.propensity.score_checks import (
 )
 from ml.propensity.service import ModelService
 from ml.propensity.specs import PURCHASE
+from ml.reports.small_plots import markdown_image, score_histogram
 
 from orchestration import tables
 from orchestration.links import model_version_url
@@ -136,6 +137,8 @@ def propensity_scores(context: dg.AssetExecutionContext, settings: PipelineSetti
             "model_uri": model_uri,
             "status": status,
             "mean_score": round(float(scores["propensity_score"].mean()), 4) if rows else None,
+            "score_histogram": dg.MetadataValue.md(markdown_image(
+                score_histogram(scores["propensity_score"]), f"propensity scores of {day}")) if rows else None,
             "table": tables.PROPENSITY_SCORES,
         }
     )
