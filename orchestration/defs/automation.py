@@ -12,7 +12,7 @@ from orchestration.defs.uplift import BENCHMARK_ASSET
 
 # dagster.yaml (orchestration/dagster.yaml) queues runs with this tag one at a time: one
 # Dagster home per state folder, so one run per warehouse. The run lock backs this up for
-# runs started outside the queue (`dagster job execute`).
+# runs started outside the queue (`dg launch`, docs/loop.md).
 ONE_RUN_PER_WAREHOUSE = {"email_pipeline/warehouse": "state"}
 
 MODELS = dg.AssetSelection.assets(*(spec.asset_name for spec in MODEL_SPECS))
