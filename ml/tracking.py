@@ -73,6 +73,35 @@ def ensure_experiment(target: MlflowTarget) -> str:
     return experiment.experiment_id
 
 
+# The experiment MLflow's SQL store creates in every new database (id 0, "Default"): runs
+# started without an experiment land there. The pipeline names an experiment for every run.
+DEFAULT_EXPERIMENT_ID = "0"
+
+
+def retire_empty_default_experiment(client: MlflowClient) -> bool:
+    """Soft-delete MLflow's "Default" experiment when it holds no run, so the UI lists only
+    the pipeline's experiments; True when it was deleted now.
+
+    It cannot be avoided: MLflow 3's SQLAlchemyStore inserts experiment 0 whenever it opens a
+    database that lacks it (`_create_default_experiment`, run by its constructor), so every
+    client and `mlflow server` recreates a removed one. A deleted experiment still exists, so
+    it is not recreated, and the UI hides it (it stays under "deleted" and can be restored).
+    One with runs is left alone."""
+    from mlflow.entities import ViewType
+    from mlflow.exceptions import MlflowException
+
+    try:
+        default = client.get_experiment(DEFAULT_EXPERIMENT_ID)
+    except MlflowException:
+        return False  # a store without one (not the SQL store)
+    if default.lifecycle_stage != "active":
+        return False
+    if client.search_runs([DEFAULT_EXPERIMENT_ID], run_view_type=ViewType.ALL, max_results=1):
+        return False
+    client.delete_experiment(DEFAULT_EXPERIMENT_ID)
+    return True
+
+
 def ensure_registered_model(client: MlflowClient, name: str, description: str | None = None) -> None:
     """Create the registered model unless it exists."""
     from mlflow.exceptions import MlflowException

@@ -147,11 +147,18 @@ class PipelineSettings(dg.ConfigurableResource):
 
     def mlflow_client(self):
         """An `MlflowClient` bound to this run's tracking store and registry: ml/ gets it
-        explicitly, so nothing sets MLflow's process-wide URIs."""
+        explicitly, so nothing sets MLflow's process-wide URIs. In the state's own store, the
+        empty "Default" experiment MLflow creates with the database is deleted (a remote
+        server's is left alone)."""
         from mlflow import MlflowClient
 
+        from ml.tracking import retire_empty_default_experiment
+
         uri = self.tracking_uri()
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        if not (self.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
+            retire_empty_default_experiment(client)
+        return client
 
     def mlflow_artifact_location(self) -> str:
         return (self.state_path() / "mlflow" / "artifacts").as_uri()

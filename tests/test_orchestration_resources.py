@@ -131,6 +131,10 @@ def test_the_mlflow_client_is_bound_to_the_state_store_without_touching_process_
     assert client.tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
     assert mlflow.get_tracking_uri() == process_uri
     assert "MLFLOW_TRACKING_URI" not in os.environ
+    # The state's own store lists no "Default" experiment; a configured server keeps its own.
+    assert [e.name for e in client.search_experiments()] == []
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'server.db'}")
+    assert [e.name for e in PipelineSettings(state_dir=str(tmp_path)).mlflow_client().search_experiments()] == ["Default"]
 
 
 def test_the_dbt_manifest_is_current_until_a_project_file_changes(tmp_path):

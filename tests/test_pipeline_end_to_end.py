@@ -286,6 +286,8 @@ def test_three_models_each_with_a_bootstrapped_champion_a_recorded_decision_and_
     _, state = pipeline_run
     uri = f"sqlite:///{state / 'mlflow' / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    # Only the pipeline's experiments: MLflow's empty "Default" was retired.
+    assert "Default" not in {experiment.name for experiment in client.search_experiments()}
     decisions = warehouse.execute(
         "select model_name, version, action, previous_champion, champion_after from ml.model_promotions "
         "order by model_name, version"
