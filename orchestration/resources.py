@@ -73,7 +73,7 @@ class PipelineSettings(dg.ConfigurableResource):
         if waited > 1:
             context.log.info(f"Waited {waited:.0f} s for the previous run on this state to finish.")
         if context.instance is not None:
-            run_id = context.dagster_run.run_id if context.dagster_run else None
+            run_id = context.run.run_id if context.run else None
             for dead in fail_runs_whose_process_died(context.instance, current_run_id=run_id):
                 context.log.warning(f"Marked run {dead} failed: its process had died.")
 

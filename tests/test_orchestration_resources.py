@@ -179,3 +179,20 @@ def test_a_growing_log_takes_later_rows_whose_first_row_had_nulls(tmp_path):
     assert rows.astype(object).where(rows.notna(), None).values.tolist() == [["1", None, True], ["2", "1", True]]
     with pytest.raises(ValueError, match="expected"):
         warehouse.append_rows(record("3", "2").drop(columns="passed"), "ml.model_promotions", PromotionRecord.SQL_TYPES)
+
+
+def test_the_run_lock_setup_reads_the_run_through_the_current_api(tmp_path):
+    """setup_for_execution finds the current run with InitResourceContext.run: the deprecated
+    dagster_run warned on every run."""
+    import warnings
+
+    @dg.asset
+    def uses_settings(settings: PipelineSettings) -> None:
+        settings.state_path()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = dg.materialize([uses_settings], resources={"settings": PipelineSettings(state_dir=str(tmp_path))},
+                                instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    assert [str(w.message) for w in caught if "InitResourceContext" in str(w.message)] == []
