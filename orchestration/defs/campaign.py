@@ -193,7 +193,8 @@ OPT_OUT_HISTORY_DAYS = 90
             deps=PLANNED_SENDS_DEPS,
             description=(
                 "The emails to send the next day, one row each with its full decision trace: experiment "
-                "arm, model version and score, targeting group and why the policy selected it, feature "
+                "arm, model version, its MLflow training run (model_run_id) and score, targeting group and why "
+                "the policy selected it, the Dagster run that planned it (dagster_run_id), feature "
                 "cutoff, subject-line variant and its block recipe, the recommended products and the MLflow "
                 "run of their fit, the consent proof it rests on and the contact policy version it was "
                 "judged under. Holdout members get no send, nor anyone the "
@@ -216,8 +217,9 @@ OPT_OUT_HISTORY_DAYS = 90
                 "first gate that stopped them: not_consented, not_assigned, held_out, not_scored, "
                 "not_contactable, no_esp_contact, not_selected), every consent and contact-policy reason "
                 "that applies, the contact policy version, the targeting policy and its propensity or uplift cut, "
-                "the score and model version, the uplift estimate and its MLflow run, the arm, the recommended products with their source and "
-                "MLflow run, and for a send its id and subject-line variant. "
+                "the score and model version with its MLflow training run, the uplift estimate and its MLflow run, the arm, "
+                "the recommended products with their source and MLflow run, for a send its id and subject-line variant, "
+                "and the Dagster run that decided (dagster_run_id). "
                 "No PII. Table ml.send_decisions, one slice per send day (decided_for)."
             ),
             group_name=GROUP,
@@ -325,7 +327,7 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
     )
     decisions = plan.decisions
     decision_rows = warehouse.replace_day(
-        decisions, tables.SEND_DECISIONS, "decided_for", send_day, column_types=DECISION_COLUMN_TYPES,
+        plan.decisions, tables.SEND_DECISIONS, "decided_for", send_day, column_types=DECISION_COLUMN_TYPES,
         run_id=context.run_id,
     )
     outbox = write_outbox(plan.sends, settings.outbox_path(send_day))
