@@ -81,6 +81,20 @@ NO_CATEGORY = "none"
 TOP_CATEGORY_SLOT_LEVELS = (*vocabulary.CATEGORY_SLOTS, vocabulary.OTHER_CATEGORY_SLOT, NO_CATEGORY)
 
 
+def category_slot_params(category_slots: pd.DataFrame) -> dict[str, str]:
+    """What each category slot stood for, from `marts.category_slots` (columns slot,
+    slot_label, assigned_by), as MLflow params: {category_slot_1: its label, ...,
+    category_slots_assigned_by: mapping_file or top_revenue}. An unfilled slot is '(empty)'."""
+    filled = category_slots[category_slots["slot"].isin(vocabulary.CATEGORY_SLOTS)]
+    labels = filled.groupby("slot")["slot_label"].unique()
+    several = [slot for slot, values in labels.items() if len(values) > 1]
+    if several:
+        raise ValueError(f"category slots {several} have more than one label in category_slots")
+    params = {slot: str(labels[slot][0]) if slot in labels.index else "(empty)" for slot in vocabulary.CATEGORY_SLOTS}
+    params["category_slots_assigned_by"] = ",".join(sorted(category_slots["assigned_by"].unique())) or "(no categories)"
+    return params
+
+
 def feature_list_hash(columns: tuple[str, ...] | list[str] = FEATURE_COLUMNS) -> str:
     """Short SHA-256 of the ordered feature names: equal hashes mean compatible inputs."""
     return hashlib.sha256("\n".join(columns).encode("utf-8")).hexdigest()[:16]

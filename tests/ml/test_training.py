@@ -12,7 +12,9 @@ import pytest
 
 from dataclasses import replace
 
-from ml.propensity.features import FEATURE_COLUMNS, PURCHASE_LABEL, TOP_CATEGORY_SLOT_LEVELS, feature_list_hash, prepare_features
+from ml.propensity.features import (
+    FEATURE_COLUMNS, PURCHASE_LABEL, TOP_CATEGORY_SLOT_LEVELS, category_slot_params, feature_list_hash, prepare_features,
+)
 from ml.propensity.promotion import CHALLENGER_ALIAS
 from ml.propensity.specs import CHURN, MODEL_SPECS, PURCHASE, ModelSpec, TrainingParams
 from ml.tracking import (
@@ -65,6 +67,20 @@ def test_prepare_features_keeps_a_null_category_missing_and_rejects_unknown_ones
     # A category name is not a slot: the marts map names to slots (marts.category_slots).
     with pytest.raises(ValueError, match=r"unknown values \['garden'\]"):
         prepare_features(examples.assign(top_category_slot=["garden", "category_slot_2"]))
+
+
+def test_category_slot_params_name_each_slot_once_and_refuse_a_slot_with_two_labels():
+    slots = pd.DataFrame({
+        "slot": ["category_slot_1", "category_slot_1", "category_slot_2", "category_other"],
+        "slot_label": ["home", "home", "media", "other"],
+        "assigned_by": ["mapping_file"] * 4,
+    })
+    assert category_slot_params(slots) == {
+        "category_slot_1": "home", "category_slot_2": "media", "category_slot_3": "(empty)", "category_slot_4": "(empty)",
+        "category_slot_5": "(empty)", "category_slot_6": "(empty)", "category_slots_assigned_by": "mapping_file",
+    }
+    with pytest.raises(ValueError, match=r"\['category_slot_2'\] have more than one label"):
+        category_slot_params(slots.assign(slot=["category_slot_1", "category_slot_1", "category_slot_2", "category_slot_2"]))
 
 
 def test_prepare_features_lists_missing_columns():
@@ -228,6 +244,7 @@ def trained(tmp_path_factory):
         tracking=target,
         dataset_name="training_examples",
         dataset_source=str(tmp / "warehouse.duckdb"),
+        feature_params={"category_slot_1": "Garden & Patio", "category_slots_assigned_by": "top_revenue"},
     )
     side_effects = {
         "environment_changes": {k: v for k, v in os.environ.items() if environment_before.get(k) != v},
@@ -265,6 +282,9 @@ def test_training_logs_params_metrics_and_importance_to_the_run(trained):
     assert run.data.params["lgbm_deterministic"] == "True"
     assert run.data.params["first_test_cutoff"] == pd.Timestamp(trained[2]["cutoff_at"].max()).isoformat()
     assert run.data.params["n_train_cutoffs"] == "3"
+    # What the category slots meant for this model, for whoever reads the run later.
+    assert (run.data.params["category_slot_1"], run.data.params["category_slots_assigned_by"]) == (
+        "Garden & Patio", "top_revenue")
     for key in ("test_auc", "test_pr_auc", "test_log_loss", "test_base_rate", "n_train", "n_test", "best_iteration"):
         assert run.data.metrics[key] == pytest.approx(result.metrics[key])
     assert run.data.tags["feature_list_sha256"] == feature_list_hash()
