@@ -24,6 +24,10 @@ with mapping as (
     where category is not null and model_category is not null
 ),
 
+mapping_in_use as (
+    select count(*) > 0 as in_use from mapping
+),
+
 ranking_bounds as (
     select least({{ first_data_day() }} + to_days(28), {{ as_of() }}) as ranked_before
 ),
@@ -61,16 +65,18 @@ ranked_model_categories as (
         category as model_category,
         row_number() over (order by ranking_revenue_usd desc, category) as slot_position
     from revenue
-    where ranking_revenue_usd > 0 and not exists (select 1 from mapping)
+    cross join mapping_in_use
+    where ranking_revenue_usd > 0 and not mapping_in_use.in_use
 ),
 
 slots as (
     select
         model_category,
         slot_position,
-        {%- for slot in var('category_slots') %}
-        {{ "case" if loop.first }} when slot_position = {{ loop.index }} then '{{ slot }}'
-        {%- endfor %}
+        case slot_position
+            {%- for slot in var('category_slots') %}
+            when {{ loop.index }} then '{{ slot }}'
+            {%- endfor %}
         end as slot
     from ranked_model_categories
     where slot_position <= {{ n_slots }}
@@ -81,12 +87,16 @@ select
     coalesce(slots.slot, '{{ var("category_other_slot") }}') as slot,
     coalesce(slots.slot_position, {{ n_slots + 1 }}) as slot_position,
     coalesce(slots.model_category, '{{ var("category_other_label") }}') as slot_label,
-    case when exists (select 1 from mapping) then '{{ var("category_slot_sources")[0] }}'
+    case when mapping_in_use.in_use then '{{ var("category_slot_sources")[0] }}'
         else '{{ var("category_slot_sources")[1] }}' end as assigned_by,
     revenue.ranking_revenue_usd,
     ranking_bounds.ranked_before
 from known_categories
 cross join ranking_bounds
+cross join mapping_in_use
 left join mapping on mapping.category = known_categories.category
-left join slots on slots.model_category = coalesce(mapping.model_category, case when not exists (select 1 from mapping) then known_categories.category end)
+-- with a mapping, a category fills its model category's slot (unlisted: none, so other);
+-- without one, its own slot when it ranked
+left join slots
+    on slots.model_category = case when mapping_in_use.in_use then mapping.model_category else known_categories.category end
 left join revenue on revenue.category = known_categories.category
