@@ -37,9 +37,18 @@ def category_mapping_csv(landing_dir: Path) -> Path:
 def category_mapping_problems(landing_dir: Path) -> list[str]:
     """Every problem of the landing folder's mapping file, each naming the file, the problem
     and the fix; none without the file (it is optional)."""
+    misplaced = [
+        f"{path.relative_to(landing_dir)}: the mapping is read only from the top of the landing folder, never from a "
+        f"drop. Fix: move it to {CATEGORY_MAPPING_FILE} (replacing the old one), or delete it."
+        for path in sorted(Path(landing_dir).glob(f"*/**/{CATEGORY_MAPPING_FILE}"))
+    ]
     path = Path(landing_dir) / CATEGORY_MAPPING_FILE
     if not path.exists():
-        return []
+        return misplaced
+    return misplaced + _mapping_file_problems(path)
+
+
+def _mapping_file_problems(path: Path) -> list[str]:
     name = CATEGORY_MAPPING_FILE
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)

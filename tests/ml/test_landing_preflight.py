@@ -170,3 +170,13 @@ def test_a_category_mapping_without_its_header_says_which_columns_it_needs(tmp_p
         "with the header category,model_category, one row per product category as products.parquet spells it, "
         "each with the model category it counts towards (at most 6 distinct ones)."
     ]
+
+
+def test_a_category_mapping_in_a_drop_folder_is_named_as_never_read(tmp_path) -> None:
+    folder = landing_folder(tmp_path)
+    (folder / "drops" / "2024-07-01").mkdir(parents=True)
+    (folder / "drops" / "2024-07-01" / "category_mapping.csv").write_text("category,model_category\nBooks,media\n")
+    assert preflight(folder).problems == [
+        "drops/2024-07-01/category_mapping.csv: the mapping is read only from the top of the landing folder, never "
+        "from a drop. Fix: move it to category_mapping.csv (replacing the old one), or delete it."
+    ]
