@@ -47,7 +47,25 @@ CURRENCIES = ("USD", "EUR", "GBP")
 # How a return line found the order it is netted against (marts.fct_order_returns.matched_by),
 # in the order they are tried (docs/data_contract.md, order lines and returns).
 RETURN_MATCHES = ("returns_order_id", "same_order", "latest_order_with_product")
-PRODUCT_CATEGORIES = ("apparel", "beauty", "electronics", "home", "outdoor", "toys")
+# The simulated shop's product categories, which the approved copy blocks are written for
+# (data/copy). Not a closed list of the landing contract: a shop's products may carry any
+# category; the models see them through the category slots below.
+SIMULATOR_CATEGORIES = ("apparel", "beauty", "electronics", "home", "outdoor", "toys")
+# The models' category features are generic slots (docs/data_contract.md, "Product
+# categories"): marts.category_slots maps every product category to one of
+# CATEGORY_SLOT_COUNT slots, by the optional mapping file in the landing folder, else by
+# revenue rank (the top CATEGORY_SLOT_COUNT categories); every other category goes to
+# OTHER_CATEGORY_SLOT, never dropped. Six slots: the simulator's six categories map one to one.
+CATEGORY_SLOT_COUNT = 6
+CATEGORY_SLOTS = tuple(f"category_slot_{n}" for n in range(1, CATEGORY_SLOT_COUNT + 1))
+OTHER_CATEGORY_SLOT = "category_other"
+# The label of the other bucket in marts.category_slots.slot_label and subscriber_profiles.top_category.
+OTHER_CATEGORY_LABEL = "other"
+# How marts.category_slots filled the slots: from the mapping file, or by revenue rank.
+CATEGORY_SLOT_SOURCES = ("mapping_file", "top_revenue")
+# The category the order-lines connector gives products without one: never ranked for a slot
+# (it says nothing about taste), so it falls in the other bucket.
+UNCATEGORISED = "uncategorised"
 # Where a person is in their relationship with the shop (marts.subscriber_profiles).
 LIFECYCLE_STAGES = ("new", "active", "at_risk", "lapsed", "never_engaged")
 # Audit attributes (marts.subscriber_profiles): used only to audit model decisions per

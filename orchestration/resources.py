@@ -211,6 +211,8 @@ class PipelineSettings(dg.ConfigurableResource):
         return Warehouse(self.warehouse_path())
 
     def dbt_vars(self) -> dict[str, str]:
+        from ml.landing.categories import category_mapping_csv
+
         """The dbt vars that place this state's files (dbt_project/profiles.yml and the
         sources), passed as `--vars`, so nothing is written to this process's environment.
         They stay the same from day to day, so dbt parses only what changed (the day itself
@@ -221,6 +223,7 @@ class PipelineSettings(dg.ConfigurableResource):
             "warehouse_path": str(self.warehouse_path()),
             "pii_vault_path": str(self.pii_vault_path()),
             "default_timezone": self.default_timezone,
+            "category_mapping_csv": str(category_mapping_csv(self.landing_path())),
         }
 
 

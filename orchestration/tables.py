@@ -10,6 +10,8 @@ SUBSCRIBER_CONTACT_POLICY = "marts.subscriber_contact_policy"
 SUBSCRIBER_IDENTITY_CROSSWALK = "marts.subscriber_identity_crosswalk"
 TRAINING_EXAMPLES = "marts.training_examples"
 SCORING_FEATURES = "marts.scoring_features"
+# Which product category fills each of the models' category slots (logged with each model).
+CATEGORY_SLOTS = "marts.category_slots"
 FCT_SENDS = "marts.fct_sends"
 FCT_EMAIL_EVENTS = "marts.fct_email_events"
 FCT_ORDERS = "marts.fct_orders"
@@ -23,6 +25,7 @@ DBT_TABLES = (
     SUBSCRIBER_IDENTITY_CROSSWALK,
     TRAINING_EXAMPLES,
     SCORING_FEATURES,
+    CATEGORY_SLOTS,
     FCT_SENDS,
     FCT_EMAIL_EVENTS,
     FCT_ORDERS,

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from ml import vocabulary
-from ml.propensity.features import FEATURE_COLUMNS, LABEL_COLUMNS, PRODUCT_CATEGORIES, SEGMENT_COLUMNS
+from ml.propensity.features import FEATURE_COLUMNS, LABEL_COLUMNS, SEGMENT_COLUMNS, TOP_CATEGORY_SLOT_LEVELS
 from ml.landing.contract import LANDING_COLUMNS, OPTIONAL_COLUMNS
 from ml.privacy import subscriber_key
 from ml.quality import WarehouseTable, load_suite, validate_table
@@ -37,6 +37,7 @@ EXPECTED_MARTS = {
     "subscriber_profiles", "training_examples", "scoring_features", "quarantine_rows",
     "landing_reconciliation", "hillstrom_arm_outcomes", "fct_sends", "fct_email_events", "fct_orders",
     "consent_records_untied", "fct_send_outcomes", "subscriber_contact_policy", "fct_order_returns",
+    "category_slots",
 }
 # Structural expectations: the only error-severity kinds allowed on the dirty landing files.
 STRUCTURAL_TYPES = {"expect_column_to_exist", "expect_column_values_to_be_in_type_list"}
@@ -277,7 +278,8 @@ def profiles_frame() -> pd.DataFrame:
         "lifecycle_stage": ["active", "at_risk", "lapsed", "never_engaged", "new"],
         "age_band": ["18-24", "65+", "unknown", "35-44", "unknown"],
         "gender": ["female", "male", "unknown", "non_binary", "not_stated"],
-        "top_category": ["apparel", "none", "toys", "none", "home"],
+        "top_category_slot": ["category_slot_1", "none", "category_other", "none", "category_slot_6"],
+        "top_category": ["apparel", "none", "other", "none", "garden"],
         "as_of": eligibility["as_of"],
     })
 
@@ -323,7 +325,7 @@ def feature_frame(n_subscribers: int, cutoffs: list[str], with_labels: bool) -> 
         "days_since_last_click": np.where(clicks_90d > 0, rng.integers(0, 90, rows), np.nan),
         "preferred_send_hour": np.where(opens_90d > 0, rng.integers(0, 24, rows), np.nan),
         "fatigue_score": sends_30d / (1 + opens_30d + 2 * clicks_30d),
-        "top_category": rng.choice([*PRODUCT_CATEGORIES, "none"], rows),
+        "top_category_slot": rng.choice(list(TOP_CATEGORY_SLOT_LEVELS), rows),
     })
     if with_labels:
         frame["lifecycle_stage"] = rng.choice(list(vocabulary.LIFECYCLE_STAGES), rows)
@@ -466,6 +468,15 @@ def mart_frames() -> dict[str, pd.DataFrame]:
             "reason_code": ["unknown_subscriber"],
         }),
         "fct_send_outcomes": send_outcomes_frame(),
+        "category_slots": pd.DataFrame({
+            "category": ["Garden & Patio", "toys", "uncategorised"],
+            "slot": ["category_slot_1", "category_slot_2", "category_other"],
+            "slot_position": [1, 2, 7],
+            "slot_label": ["Garden & Patio", "toys", "other"],
+            "assigned_by": ["top_revenue"] * 3,
+            "ranking_revenue_usd": [120.5, 80.0, None],
+            "ranked_before": ts("2026-03-01", "2026-03-01", "2026-03-01"),
+        }),
         "_hillstrom": hillstrom,
     }
 
@@ -621,6 +632,14 @@ def test_a_rate_above_one_blocks_training() -> None:
     frame.loc[0, "open_rate_30d"] = 1.5
     outcome = validate("training_examples", frame)
     assert error_pairs(outcome) == {("expect_column_values_to_be_between", "open_rate_30d", None)}
+
+
+def test_a_category_in_a_slot_the_models_do_not_have_blocks() -> None:
+    frame = good_frames()["category_slots"]
+    frame.loc[0, "slot"] = "garden"
+    outcome = validate("category_slots", frame)
+    assert outcome.blocking_failed
+    assert [f["expectation_type"] for f in outcome.error_failures] == ["expect_column_values_to_be_in_set"]
 
 
 def test_scoring_features_must_have_one_cutoff_and_unique_subscribers() -> None:

@@ -24,7 +24,8 @@ DBT_COPIES = {
     "SUPPRESSION_REASONS": "suppression_reasons",
     "EMAIL_EVENT_TYPES": "email_event_types",
     "CURRENCIES": "accepted_currencies",
-    "PRODUCT_CATEGORIES": "product_categories",
+    "CATEGORY_SLOTS": "category_slots",
+    "CATEGORY_SLOT_SOURCES": "category_slot_sources",
     "LIFECYCLE_STAGES": "lifecycle_stages",
     "TENURE_BANDS": "tenure_bands",
     "AGE_BANDS": "age_bands",
@@ -35,7 +36,7 @@ DBT_COPIES = {
 
 # (suite, column) -> the value set it must hold. Every in-set expectation on one of these
 # columns is listed, so a new suite cannot hold a private copy unnoticed.
-CATEGORY_OR_NONE = (*vocabulary.PRODUCT_CATEGORIES, "none")
+TOP_SLOT_LEVELS = (*vocabulary.CATEGORY_SLOTS, vocabulary.OTHER_CATEGORY_SLOT, "none")
 GX_COPIES = {
     ("quarantine_rows", "reason_code"): vocabulary.REASON_CODES,
     ("consent_records_untied", "reason_code"): vocabulary.REASON_CODES,
@@ -55,11 +56,11 @@ GX_COPIES = {
     ("fct_orders", "currency"): vocabulary.CURRENCIES,
     ("fct_order_returns", "currency"): vocabulary.CURRENCIES,
     ("fct_order_returns", "matched_by"): vocabulary.RETURN_MATCHES,
-    ("products", "category"): vocabulary.PRODUCT_CATEGORIES,
-    ("campaigns", "category"): (*vocabulary.PRODUCT_CATEGORIES, "general"),
-    ("subscriber_profiles", "top_category"): CATEGORY_OR_NONE,
-    ("training_examples", "top_category"): CATEGORY_OR_NONE,
-    ("scoring_features", "top_category"): CATEGORY_OR_NONE,
+    ("subscriber_profiles", "top_category_slot"): TOP_SLOT_LEVELS,
+    ("training_examples", "top_category_slot"): TOP_SLOT_LEVELS,
+    ("scoring_features", "top_category_slot"): TOP_SLOT_LEVELS,
+    ("category_slots", "slot"): (*vocabulary.CATEGORY_SLOTS, vocabulary.OTHER_CATEGORY_SLOT),
+    ("category_slots", "assigned_by"): vocabulary.CATEGORY_SLOT_SOURCES,
     ("subscriber_profiles", "lifecycle_stage"): vocabulary.LIFECYCLE_STAGES,
     ("training_examples", "lifecycle_stage"): vocabulary.LIFECYCLE_STAGES,
     ("subscriber_profiles", "age_band"): vocabulary.AGE_BANDS,
@@ -85,6 +86,29 @@ def in_set_expectations():
 @pytest.mark.parametrize("name, var", sorted(DBT_COPIES.items()))
 def test_every_dbt_var_list_equals_its_python_source(name: str, var: str) -> None:
     assert DBT_VARS[var] == list(getattr(vocabulary, name))
+
+
+def test_the_category_slots_are_one_definition_in_python_dbt_and_the_feature_contract() -> None:
+    """The slot count and names (ml.vocabulary) are dbt's vars, and the model's feature
+    levels; the simulator's categories fill the slots one to one."""
+    from ml.propensity.features import TOP_CATEGORY_SLOT_LEVELS
+
+    assert len(vocabulary.CATEGORY_SLOTS) == vocabulary.CATEGORY_SLOT_COUNT == len(DBT_VARS["category_slots"])
+    assert DBT_VARS["category_other_slot"] == vocabulary.OTHER_CATEGORY_SLOT
+    assert DBT_VARS["category_other_label"] == vocabulary.OTHER_CATEGORY_LABEL
+    assert DBT_VARS["uncategorised_category"] == vocabulary.UNCATEGORISED
+    assert TOP_CATEGORY_SLOT_LEVELS == TOP_SLOT_LEVELS
+    assert len(vocabulary.SIMULATOR_CATEGORIES) == vocabulary.CATEGORY_SLOT_COUNT
+    assert "product_categories" not in DBT_VARS  # no closed list of category names left in SQL
+
+
+def test_the_category_ranking_waits_for_the_feature_warm_up() -> None:
+    """marts.category_slots ranks on orders before the first data day + FEATURE_WARM_UP_DAYS,
+    the earliest training cutoff, so no cutoff's label window feeds the ranking."""
+    from ml.propensity.features import FEATURE_WARM_UP_DAYS
+
+    sql = (REPO / "dbt_project" / "models" / "marts" / "features" / "category_slots.sql").read_text()
+    assert re.findall(r"first_data_day\(\) \}\} \+ to_days\((\d+)\)", sql) == [str(FEATURE_WARM_UP_DAYS)]
 
 
 def test_the_accepted_timestamp_shapes_are_one_list_in_python_and_dbt() -> None:

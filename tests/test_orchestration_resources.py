@@ -99,6 +99,8 @@ def test_a_day_written_with_a_run_id_records_it_on_every_row_and_an_older_table_
 
 
 def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, monkeypatch):
+    from ml.landing.categories import EMPTY_CATEGORY_MAPPING
+
     # Exporting PIPELINE_LANDING_DIR would make later assets think the user brought their own data.
     monkeypatch.delenv("PIPELINE_LANDING_DIR", raising=False)
     environment_before = dict(os.environ)
@@ -110,6 +112,8 @@ def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, 
         "warehouse_path": str(tmp_path / "warehouse.duckdb"),
         "pii_vault_path": str(tmp_path / "pii_vault.duckdb"),
         "default_timezone": "UTC",
+        # no category_mapping.csv in the landing folder: the header-only file in the repo
+        "category_mapping_csv": str(EMPTY_CATEGORY_MAPPING),
     }
     assert dict(os.environ) == environment_before
     assert settings.user_landing_dir() is None

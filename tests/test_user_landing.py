@@ -1,6 +1,7 @@
 """Your own data, end to end: a hand-made order-lines export (four months, cancellations,
-lines without a customer id, clock times in Europe/London, no ESP data), converted by the
-connector and run by `make demo`'s loop. It must exit 0, train a model, print the summary,
+lines without a customer id, clock times in Europe/London, no ESP data, free-form product
+categories, more than the models' six category slots), converted by the connector and run by
+`make demo`'s loop. It must exit 0, train a model, print the summary,
 say that experiments need ESP data, and leave the landing folder byte for byte as it was."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.fixtures.order_lines_export import write_order_lines_export
+from ml.vocabulary import CATEGORY_SLOT_COUNT, CATEGORY_SLOTS, SIMULATOR_CATEGORIES
+from tests.fixtures.order_lines_export import write_categories, write_order_lines_export
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +37,10 @@ def test_an_order_lines_export_without_esp_data_runs_the_demo_to_exit_0_and_stay
     export, landing, state = tmp_path / "export.csv", tmp_path / "landing", tmp_path / "state"
     facts = write_order_lines_export(export)
     assert (facts.last_day - facts.first_day).days >= 90
+    categories = write_categories(export, tmp_path / "categories.csv")
+    assert categories > CATEGORY_SLOT_COUNT
     assert connect(["order-lines", str(export), str(landing), "--date-format", "%m/%d/%Y %H:%M",
-                    "--timezone", "Europe/London"]) == 0
+                    "--timezone", "Europe/London", "--categories", str(tmp_path / "categories.csv")]) == 0
     assert not (landing / "_manifest.json").exists()  # as of comes from the data
     report = json.loads((landing / "connector_report.json").read_text())["order-lines"]
     before = folder_hashes(landing)
@@ -70,6 +74,24 @@ def test_an_order_lines_export_without_esp_data_runs_the_demo_to_exit_0_and_stay
         # Every cancellation line of a known customer is netted against an order of theirs.
         returns, netted = warehouse.execute("select count(*), count(netted_order_id) from marts.fct_order_returns").fetchone()
         assert 0 < returns == netted <= report["cancellation_lines"]
+        # The free-form categories: the top six by revenue fill the slots, the rest are in the
+        # other bucket, none dropped; and a category none of the simulator's six is a feature.
+        slots = warehouse.execute(
+            "select slot, count(*), min(assigned_by), max(assigned_by) from marts.category_slots group by all order by slot"
+        ).fetchall()
+        assert report["categories"] == categories and report["categories_beyond_the_category_slots"] == categories - 6
+        assert slots == [("category_other", categories - CATEGORY_SLOT_COUNT, "top_revenue", "top_revenue")] + [
+            (slot, 1, "top_revenue", "top_revenue") for slot in CATEGORY_SLOTS]
+        featured = warehouse.execute(
+            "select slots.slot_label, count(*) from marts.training_examples as examples "
+            "inner join marts.category_slots as slots on slots.slot = examples.top_category_slot "
+            "where examples.top_category_slot <> 'category_other' group by all").fetchall()
+        assert featured and not {label for label, _ in featured} & set(SIMULATOR_CATEGORIES)
+        assert sum(n for _, n in featured) > 0
+        # Profiles (and the copy segments) carry the category's own name.
+        profiled = {label for (label,) in warehouse.execute("select distinct top_category from marts.subscriber_profiles").fetchall()}
+        assert profiled - {"none", "other"} and profiled - {"none", "other"} <= {label for label, _ in featured} | set(
+            label for (label,) in warehouse.execute("select slot_label from marts.category_slots").fetchall())
         # Nobody consented, so nobody is planned, and each person's decision says so.
         assert warehouse.execute("select decision, count(*) from ml.send_decisions group by all").fetchall() == [
             ("not_consented", facts.customers_with_orders)

@@ -1,5 +1,5 @@
 {#-
-  The model features of ml/propensity/features.py (NUMERIC_FEATURES, then top_category, in that order)
+  The model features of ml/propensity/features.py (NUMERIC_FEATURES, then top_category_slot, in that order)
   for every (subscriber_key, cutoff_at) pair of `spine` (a relation or CTE name).
 
   Point in time: only facts strictly before cutoff_at are used (events at exactly cutoff_at
@@ -16,9 +16,12 @@
   preferred_send_hour    most frequent local hour (subscriber time zone) of opens, ties to
                          the earliest hour; null when no opens
   fatigue_score          sends_30d / (1 + opens_30d + 2 * clicks_30d)
-  top_category           known category with most orders + clicks (via the campaign's
-                         category; 'general' and unknown ones ignored), ties alphabetical;
-                         'none' without signal
+  top_category_slot      the category slot (marts.category_slots) with most orders + clicks:
+                         an order counts for its product's category, a click for its
+                         campaign's category when that is a known product category ('general'
+                         and other campaign-only categories are ignored); a category outside
+                         the slots counts for category_other; ties to the lower slot
+                         (category_other last); 'none' without signal
   Numeric outputs are double so their types are stable between training and scoring.
 -#}
 {% macro subscriber_features(spine) -%}
@@ -151,14 +154,14 @@ _category_signals as (
 ),
 
 _top_categories as (
-    select subscriber_key, cutoff_at, category as top_category
+    select subscriber_key, cutoff_at, slot as top_category_slot
     from (
-        select subscriber_key, cutoff_at, category, count(*) as signals
+        select _category_signals.subscriber_key, _category_signals.cutoff_at, slots.slot, slots.slot_position, count(*) as signals
         from _category_signals
-        where category in {{ sql_list(var('product_categories')) }}
-        group by subscriber_key, cutoff_at, category
+        inner join {{ ref('category_slots') }} as slots on slots.category = _category_signals.category
+        group by all
     )
-    qualify row_number() over (partition by subscriber_key, cutoff_at order by signals desc, category) = 1
+    qualify row_number() over (partition by subscriber_key, cutoff_at order by signals desc, slot_position) = 1
 ),
 
 _consent as (
@@ -195,7 +198,7 @@ select
     cast(coalesce(_send_stats.sends_30d, 0) as double)
         / (1 + coalesce(_engagement_stats.opens_30d, 0) + 2 * coalesce(_engagement_stats.clicks_30d, 0))
         as fatigue_score,
-    coalesce(_top_categories.top_category, 'none') as top_category
+    coalesce(_top_categories.top_category_slot, 'none') as top_category_slot
 from _spine
 left join _subscribers
     on _subscribers.subscriber_key = _spine.subscriber_key

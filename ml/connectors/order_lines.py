@@ -16,9 +16,8 @@ import pandas as pd
 from ml.connectors.countries import country_code
 from ml.connectors.exports import ConnectorError, ExportColumn, read_export, read_timestamps, require_columns, without_zero_decimals
 from ml.connectors.landing_writer import empty_frame, write_new_landing_folder
-from ml.vocabulary import CURRENCIES, PRODUCT_CATEGORIES
+from ml.vocabulary import CATEGORY_SLOT_COUNT, CURRENCIES, UNCATEGORISED
 
-UNCATEGORISED = "uncategorised"
 
 NO_ESP_DATA_NOTE = (
     "no ESP data: sends, experiments and consent need an ESP export (python -m ml.connectors esp-events ...)"
@@ -142,7 +141,10 @@ def convert_order_lines(
         **country_report,
         "products": len(products),
         "products_categorised": int((products["category"] != UNCATEGORISED).sum()),
-        "categories_outside_the_model": sorted(set(products["category"]) - set(PRODUCT_CATEGORIES) - {UNCATEGORISED}),
+        # Free-form categories fill the models' CATEGORY_SLOT_COUNT category slots (the top ones by
+        # revenue, or category_mapping.csv); the rest count towards the other bucket.
+        "categories": len(set(products["category"]) - {UNCATEGORISED}),
+        "categories_beyond_the_category_slots": max(0, len(set(products["category"]) - {UNCATEGORISED}) - CATEGORY_SLOT_COUNT),
         "first_timestamp": first_at,
         "last_timestamp": last_at,
         "ambiguous_clock_times": times.ambiguous,

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Mapping
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from ml.copy.guardrails import check_guardrails
-from ml.propensity.features import PRODUCT_CATEGORIES
+from ml.vocabulary import SIMULATOR_CATEGORIES
 from ml.vocabulary import LIFECYCLE_STAGES
 
 # Segment category for subscribers without a known top category (and the category of
@@ -90,12 +90,12 @@ class ApprovedBlocksDocument(BaseModel):
     @field_validator("category_labels")
     @classmethod
     def _a_label_per_segment_category(cls, mapping: dict) -> dict:
-        return exactly_or_at_least(mapping, (GENERAL_CATEGORY, *PRODUCT_CATEGORIES), exact=False)
+        return exactly_or_at_least(mapping, (GENERAL_CATEGORY, *SIMULATOR_CATEGORIES), exact=False)
 
     @field_validator("category_hooks")
     @classmethod
     def _hooks_per_segment_category(cls, mapping: dict) -> dict:
-        return exactly_or_at_least(mapping, (GENERAL_CATEGORY, *PRODUCT_CATEGORIES), exact=True)
+        return exactly_or_at_least(mapping, (GENERAL_CATEGORY, *SIMULATOR_CATEGORIES), exact=True)
 
     @field_validator("lifecycle_closers")
     @classmethod
@@ -105,7 +105,7 @@ class ApprovedBlocksDocument(BaseModel):
     @field_validator("category_fallbacks")
     @classmethod
     def _known_categories(cls, mapping: dict) -> dict:
-        unknown = sorted(set(mapping) - set(PRODUCT_CATEGORIES))
+        unknown = sorted(set(mapping) - set(SIMULATOR_CATEGORIES))
         if unknown:
             raise ValueError(f"unknown categories {unknown}")
         return mapping
@@ -169,7 +169,7 @@ def parse_approved_blocks(document: Mapping[str, Any]) -> ApprovedBlocks:
         if "hook" not in slots:
             raise ApprovedBlocksError("schema", f"pattern {block.id} must use the {{hook}} slot")
     openers = tuple(parsed.openers)
-    segment_categories = (GENERAL_CATEGORY, *PRODUCT_CATEGORIES)
+    segment_categories = (GENERAL_CATEGORY, *SIMULATOR_CATEGORIES)
     hooks = {category: tuple(parsed.category_hooks[category]) for category in segment_categories}
     closers = {stage: tuple(parsed.lifecycle_closers[stage]) for stage in LIFECYCLE_STAGES}
     fallback = parsed.fallback

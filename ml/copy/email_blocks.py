@@ -14,9 +14,9 @@ from typing import Annotated, Any, Mapping
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from ml.copy.blocks import GENERAL_CATEGORY, ApprovedBlocksError, Block, exactly_or_at_least, schema_error
-from ml.propensity.features import PRODUCT_CATEGORIES
+from ml.vocabulary import SIMULATOR_CATEGORIES
 
-SEGMENT_CATEGORIES = (GENERAL_CATEGORY, *PRODUCT_CATEGORIES)
+SEGMENT_CATEGORIES = (GENERAL_CATEGORY, *SIMULATOR_CATEGORIES)
 Term = Annotated[str, StringConstraints(strict=True, min_length=1, pattern=r"\S")]
 
 
@@ -56,7 +56,7 @@ class EmailBlocksDocument(BaseModel):
     @field_validator("category_terms")
     @classmethod
     def _product_categories(cls, mapping: dict) -> dict:
-        return exactly_or_at_least(mapping, PRODUCT_CATEGORIES, exact=True)
+        return exactly_or_at_least(mapping, SIMULATOR_CATEGORIES, exact=True)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from ml.copy.blocks import GENERAL_CATEGORY, UNKNOWN_STAGE, ApprovedBlocks, Bloc
 from ml.copy.email_blocks import EmailBlocks
 from ml.copy.guardrails import check_email
 from ml.copy.render import render_email
-from ml.propensity.features import PRODUCT_CATEGORIES
+from ml.vocabulary import SIMULATOR_CATEGORIES
 
 GENERATION_METHOD_COMPOSED = "approved_block_composition"
 GENERATION_METHOD_FALLBACK = "approved_fallback"
@@ -310,7 +310,7 @@ def variant_id(text: str, blocks_version: str, *, preheader: str = "", body_bloc
 def segment_keys(frame: pd.DataFrame) -> pd.DataFrame:
     """Normalised segment columns: unknown/missing category -> general, missing stage -> unknown."""
     category = frame["top_category"].astype("object")
-    category = category.where(category.isin(PRODUCT_CATEGORIES), GENERAL_CATEGORY)
+    category = category.where(category.isin(SIMULATOR_CATEGORIES), GENERAL_CATEGORY)
     stage = frame["lifecycle_stage"].astype("object")
     stage = stage.where(stage.notna(), UNKNOWN_STAGE).astype(str)
     return pd.DataFrame({"top_category": category.to_numpy(), "lifecycle_stage": stage.to_numpy()})

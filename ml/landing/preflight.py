@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ml.landing.categories import category_mapping_problems
 from ml.landing.contract import (
     MANIFEST_FILE,
     TIMESTAMP_COLUMNS,
@@ -221,6 +222,7 @@ def preflight(landing_dir: Path, history_needs: dict[str, int] | None = None, re
         except (pa.ArrowException, OSError):
             continue  # reported by landing_folder_problems, with what the file looks like
         problems.extend(_timestamp_problems(file.name, file.table, parquet))
+    problems.extend(category_mapping_problems(landing_dir))
     notes = []
     extracted_at, manifest_problem = _manifest_extracted_at(landing_dir)
     source = f"{MANIFEST_FILE} extracted_at"

@@ -126,7 +126,7 @@ def build_drift_report(
     """Compare ``columns`` of ``current`` against ``reference``, write Evidently's HTML report
     to ``html_path`` and return the parsed result.
 
-    Pass raw mart rows (``top_category`` as text). ID and label columns are dropped even if
+    Pass raw mart rows (``top_category_slot`` as text). ID and label columns are dropped even if
     listed. Inputs above ``max_rows`` rows are sampled deterministically to bound run time.
     Recency features are compared capped at ``recency_cap_days`` (`cap_recency`; None
     compares them raw).

@@ -44,7 +44,10 @@ NUMERIC_FEATURES = (
     "fatigue_score",
 )
 
-CATEGORICAL_FEATURES = ("top_category",)
+# The slot of the person's top category (most orders + clicks), one of
+# TOP_CATEGORY_SLOT_LEVELS: generic slots, not category names, so any shop's categories fit
+# (marts.category_slots says which category fills which slot; docs/data_contract.md).
+CATEGORICAL_FEATURES = ("top_category_slot",)
 
 # "Days since the last order / open / click": null when there is none before the cutoff.
 RECENCY_FEATURES = tuple(column for column in NUMERIC_FEATURES if column.startswith("days_since_"))
@@ -72,11 +75,24 @@ PURCHASE_LABEL = "label_purchase_14d"
 # model cards). Segments, never features: a model does not see them.
 SEGMENT_COLUMNS = ("lifecycle_stage", "tenure_band", "source_systems")
 
-# Known categories, so encodings are stable between training and scoring.
-PRODUCT_CATEGORIES = vocabulary.PRODUCT_CATEGORIES
+# `top_category_slot` levels in a fixed order, so training and scoring encode identically:
+# the slots, the other bucket (a category outside the slots), 'none' (no category signal).
+NO_CATEGORY = "none"
+TOP_CATEGORY_SLOT_LEVELS = (*vocabulary.CATEGORY_SLOTS, vocabulary.OTHER_CATEGORY_SLOT, NO_CATEGORY)
 
-# `top_category` levels in a fixed order, so training and scoring encode identically.
-TOP_CATEGORY_LEVELS = PRODUCT_CATEGORIES + ("none",)
+
+def category_slot_params(category_slots: pd.DataFrame) -> dict[str, str]:
+    """What each category slot stood for, from `marts.category_slots` (columns slot,
+    slot_label, assigned_by), as MLflow params: {category_slot_1: its label, ...,
+    category_slots_assigned_by: mapping_file or top_revenue}. An unfilled slot is '(empty)'."""
+    filled = category_slots[category_slots["slot"].isin(vocabulary.CATEGORY_SLOTS)]
+    labels = filled.groupby("slot")["slot_label"].unique()
+    several = [slot for slot, values in labels.items() if len(values) > 1]
+    if several:
+        raise ValueError(f"category slots {several} have more than one label in category_slots")
+    params = {slot: str(labels[slot][0]) if slot in labels.index else "(empty)" for slot in vocabulary.CATEGORY_SLOTS}
+    params["category_slots_assigned_by"] = ",".join(sorted(category_slots["assigned_by"].unique())) or "(no categories)"
+    return params
 
 
 def feature_list_hash(columns: tuple[str, ...] | list[str] = FEATURE_COLUMNS) -> str:
@@ -88,7 +104,7 @@ def prepare_features(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_COL
     """The model input: exactly ``columns`` (a model spec's features, by default the whole
     contract) in contract order, all float64.
 
-    `top_category` becomes its position in TOP_CATEGORY_LEVELS (a fixed code, NaN when null;
+    `top_category_slot` becomes its position in TOP_CATEGORY_SLOT_LEVELS (a fixed code, NaN when null;
     an unknown value is an error), and LightGBM is told the column is categorical. Codes
     rather than a pandas Categorical because MLflow signatures and JSON serving inputs have
     no categorical type: with codes the registered model also works through pyfunc.
@@ -107,9 +123,9 @@ def prepare_features(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_COL
             raise ValueError(f"feature {column!r} is not numeric: {error}") from error
     for column in (c for c in CATEGORICAL_FEATURES if c in columns):
         values = frame[column].astype("object")
-        unknown = sorted({str(v) for v in values.dropna().unique()} - set(TOP_CATEGORY_LEVELS))
+        unknown = sorted({str(v) for v in values.dropna().unique()} - set(TOP_CATEGORY_SLOT_LEVELS))
         if unknown:
-            raise ValueError(f"feature {column!r} has unknown values {unknown}; expected {list(TOP_CATEGORY_LEVELS)}")
-        codes = pd.Categorical(values, categories=list(TOP_CATEGORY_LEVELS)).codes
+            raise ValueError(f"feature {column!r} has unknown values {unknown}; expected {list(TOP_CATEGORY_SLOT_LEVELS)}")
+        codes = pd.Categorical(values, categories=list(TOP_CATEGORY_SLOT_LEVELS)).codes
         prepared[column] = np.where(codes >= 0, codes, np.nan).astype("float64")
     return prepared[[column for column in FEATURE_COLUMNS if column in columns]]

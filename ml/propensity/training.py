@@ -265,6 +265,7 @@ def train_model(
     dataset_source: str,
     run_tags: dict[str, str] | None = None,
     test_cutoffs: int = 1,
+    feature_params: dict[str, str] | None = None,
 ) -> TrainingResult:
     """Train ``spec``'s model, evaluate on the latest labelled cutoff(s), log to MLflow,
     register, alias ``challenger``.
@@ -274,6 +275,8 @@ def train_model(
     features and label only, never subscriber keys. ``run_tags`` go on the run and on the
     registered version (e.g. the git commit, the orchestrator's run id and asset key). The run
     carries ROC, precision-recall, calibration and feature-importance plots (DIAGNOSTIC_PLOTS).
+    ``feature_params`` are logged as params: what the features meant for this run (which
+    category fills each category slot, `features.category_slot_params`).
     """
     import mlflow.data
     import mlflow.lightgbm
@@ -337,6 +340,7 @@ def train_model(
         "last_train_cutoff": pd.Timestamp(train_cutoffs[-1]).isoformat(),
         "n_test_cutoffs": test_cutoffs,
         "first_test_cutoff": pd.Timestamp(first_test_cutoff).isoformat(),
+        **(feature_params or {}),
     }
     with warnings.catch_warnings():
         # Known-benign MLflow notes about dataset metadata: a local path matches two

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from ml.propensity.features import PRODUCT_CATEGORIES
+from ml.vocabulary import SIMULATOR_CATEGORIES
 from ml.simulator import behaviour, engine, formatting, names, state
 from ml.simulator import randomness as rnd
 from ml.simulator.config import AudienceConfig
@@ -65,7 +65,7 @@ PEOPLE_SCHEMA = pa.schema(
         ("crm_signup_at", pa.timestamp("s")), ("esp_created_at", pa.timestamp("s")),
         ("timezone", pa.string()), ("country", pa.string()),
         ("engagement", pa.float64()), ("price_sensitivity", pa.float64()),
-        *[(f"affinity_{c}", pa.float64()) for c in PRODUCT_CATEGORIES],
+        *[(f"affinity_{c}", pa.float64()) for c in SIMULATOR_CATEGORIES],
         ("top_category", pa.string()), ("preferred_local_hour", pa.int64()),
         ("churn_hazard", pa.float64()), ("churned_at", pa.timestamp("s")),
         ("base_daily_purchase_hazard", pa.float64()), ("persuadability", pa.float64()),
@@ -508,7 +508,7 @@ def _people_table(people: People) -> pa.Table:
         "country": _strings(people.country),
         "engagement": people.engagement,
         "price_sensitivity": people.price_sensitivity,
-        **{f"affinity_{c}": people.affinity[:, i] for i, c in enumerate(PRODUCT_CATEGORIES)},
+        **{f"affinity_{c}": people.affinity[:, i] for i, c in enumerate(SIMULATOR_CATEGORIES)},
         "top_category": _strings(people.top_category),
         "preferred_local_hour": people.preferred_local_hour,
         "churn_hazard": people.churn_hazard,

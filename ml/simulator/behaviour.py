@@ -19,9 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ml.propensity.features import PRODUCT_CATEGORIES
+from ml.vocabulary import SIMULATOR_CATEGORIES
 
-N_CATEGORIES = len(PRODUCT_CATEGORIES)
+N_CATEGORIES = len(SIMULATOR_CATEGORIES)
 GENERAL = -1  # category code of campaigns that promote no single category
 
 MAX_OPEN_PROBABILITY = 0.9
@@ -46,8 +46,8 @@ EXPLORE_CATEGORY = 0.2  # share of purchases outside the person's own affinity
 
 
 def category_codes(categories: Sequence[str] | np.ndarray) -> np.ndarray:
-    """Index in PRODUCT_CATEGORIES, GENERAL for anything else (e.g. 'general')."""
-    lookup = {c: i for i, c in enumerate(PRODUCT_CATEGORIES)}
+    """Index in SIMULATOR_CATEGORIES, GENERAL for anything else (e.g. 'general')."""
+    lookup = {c: i for i, c in enumerate(SIMULATOR_CATEGORIES)}
     return np.array([lookup.get(c, GENERAL) for c in categories], dtype=np.int64)
 
 

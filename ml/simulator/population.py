@@ -12,7 +12,7 @@ from datetime import timedelta
 import numpy as np
 import pyarrow as pa
 
-from ml.propensity.features import PRODUCT_CATEGORIES
+from ml.vocabulary import SIMULATOR_CATEGORIES
 from ml.simulator import behaviour, formatting, names
 from ml.simulator import randomness as rnd
 from ml.simulator.config import MAX_PEOPLE, AudienceConfig
@@ -110,7 +110,7 @@ class People:
 
     @property
     def top_category(self) -> np.ndarray:
-        return np.array(PRODUCT_CATEGORIES)[self.affinity.argmax(axis=1)]
+        return np.array(SIMULATOR_CATEGORIES)[self.affinity.argmax(axis=1)]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -150,7 +150,7 @@ def draw_people(config: AudienceConfig, person_ids: np.ndarray) -> People:
 
     engagement = _sigmoid(-1.1 + 0.9 * z("engagement"))
     price_sensitivity = _sigmoid(0.9 * z("price_sensitivity"))
-    scores = np.stack([1.2 * z(f"affinity/{c}") for c in PRODUCT_CATEGORIES], axis=1)
+    scores = np.stack([1.2 * z(f"affinity/{c}") for c in SIMULATOR_CATEGORIES], axis=1)
     affinity = np.exp(scores - scores.max(axis=1, keepdims=True))
     affinity /= affinity.sum(axis=1, keepdims=True)
 
@@ -301,7 +301,7 @@ def draw_catalogue(seed: int, per_category: int = 10) -> Catalogue:
     """`per_category` products per category with list prices in USD, sorted by price."""
     rng = np.random.default_rng([seed, 1])
     categories, prices = [], []
-    for category in PRODUCT_CATEGORIES:
+    for category in SIMULATOR_CATEGORIES:
         low, high = names.CATEGORY_PRICE_RANGES[category]
         raw = np.exp(rng.uniform(np.log(low), np.log(high), per_category))
         cents = rng.choice([0.99, 0.90, 0.50, 0.00], per_category)
@@ -313,7 +313,7 @@ def draw_catalogue(seed: int, per_category: int = 10) -> Catalogue:
         product_id=np.array([f"P{1001 + i}" for i in range(n)]),
         category=np.array(categories),
         price=price,
-        by_category=np.arange(n).reshape(len(PRODUCT_CATEGORIES), per_category),
+        by_category=np.arange(n).reshape(len(SIMULATOR_CATEGORIES), per_category),
     )
 
 
@@ -364,7 +364,7 @@ def draw_calendar(config: AudienceConfig) -> Calendar:
     if n > MAX_CAMPAIGNS:
         raise ValueError(f"{n} campaigns exceed the simulator's limit of {MAX_CAMPAIGNS}")
     category = np.where(
-        rng.random(n) < 0.25, "general", np.array(PRODUCT_CATEGORIES)[rng.integers(0, len(PRODUCT_CATEGORIES), n)]
+        rng.random(n) < 0.25, "general", np.array(SIMULATOR_CATEGORIES)[rng.integers(0, len(SIMULATOR_CATEGORIES), n)]
     ).astype(object)
     subject = np.array([names.SUBJECT_LINES[c][rng.integers(0, len(names.SUBJECT_LINES[c]))] for c in category])
     theme = np.array(names.CAMPAIGN_THEMES)[rng.integers(0, len(names.CAMPAIGN_THEMES), n)]

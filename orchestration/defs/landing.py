@@ -5,6 +5,7 @@ import pandas as pd
 
 from datetime import datetime, timedelta
 
+from ml.landing.categories import CATEGORY_MAPPING_FILE, category_mapping_csv
 from ml.landing.hillstrom import install_hillstrom
 from ml.landing.contract import LANDING_TABLES, check_landing_folder, clip_long_text, with_optional_columns
 from ml.landing.preflight import preflight
@@ -17,6 +18,8 @@ from orchestration.gx_checks import gx_check_spec, run_gx_check
 from orchestration.resources import VENDORED_HILLSTROM, PipelineSettings
 
 OWNERS = ["team:data-engineering"]
+# The asset of the optional category mapping file (dbt source catalog.category_mapping).
+CATEGORY_MAPPING_ASSET = "category_mapping"
 
 
 def landing_key(table: str) -> dg.AssetKey:
@@ -36,6 +39,19 @@ def landing_key(table: str) -> dg.AssetKey:
             owners=OWNERS,
         )
         for table in LANDING_TABLES
+    ]
+    + [
+        dg.AssetSpec(
+            landing_key(CATEGORY_MAPPING_ASSET),
+            description=(
+                f"The optional `{CATEGORY_MAPPING_FILE}` (category,model_category): which product categories fill "
+                "the models' category slots; without it, the top categories by revenue (docs/data_contract.md, "
+                "'Product categories'). Validated by the landing preflight."
+            ),
+            group_name="landing",
+            kinds={"csv"},
+            owners=OWNERS,
+        )
     ],
     check_specs=[gx_check_spec(landing_key(table), table) for table in LANDING_TABLES],
     name="landing_exports",
@@ -104,6 +120,16 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
             continue
         frame = with_optional_columns(clip_long_text(frame, table), table)
         yield run_gx_check(frame, table=table, asset_key=landing_key(table), docs=docs, log=context.log, run_id=context.run_id)
+    mapping = category_mapping_csv(landing)
+    yield dg.MaterializeResult(
+        asset_key=landing_key(CATEGORY_MAPPING_ASSET),
+        metadata={
+            "path": dg.MetadataValue.path(str(mapping)),
+            "present": mapping.parent == landing,
+            "dagster/row_count": len(pd.read_csv(mapping, dtype=str)),
+            "slots_from": "the mapping file" if mapping.parent == landing else "the top categories by revenue",
+        },
+    )
     docs.build()
 
 

@@ -66,11 +66,13 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     def _model(context: dg.AssetExecutionContext, settings: PipelineSettings):
         from ml.audit.card_facts import build_model_card_facts, publish_model_card
         from ml.propensity.governance import review_challenger
+        from ml.propensity.features import category_slot_params
         from ml.propensity.training import LabelHasOneClass, NotEnoughHistory, days_of_history, train_model
 
         warehouse = settings.warehouse()
         columns = ", ".join(dict.fromkeys([*ID_COLUMNS, *spec.features, *spec.segments, spec.label]))
         examples = warehouse.read(f"select {columns} from {tables.TRAINING_EXAMPLES}")
+        slots = warehouse.read(f"select slot, slot_label, assigned_by from {tables.CATEGORY_SLOTS}")
         target = mlflow_target(settings, spec)
         code = code_version()
         try:
@@ -81,6 +83,7 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 dataset_name=tables.TRAINING_EXAMPLES,
                 dataset_source=str(settings.warehouse_path()),
                 run_tags=mlflow_tags(context, code),
+                feature_params=category_slot_params(slots),
             )
         except (NotEnoughHistory, LabelHasOneClass) as error:
             if isinstance(error, NotEnoughHistory):

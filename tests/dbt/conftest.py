@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ml.landing.categories import category_mapping_csv
 from tests.fixtures.tiny_landing import write_tiny_landing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,7 @@ def dbt_vars(landing_dir: Path, state_dir: Path, as_of: str) -> dict[str, str]:
         "hillstrom_csv": str(landing_dir / "hillstrom.csv"),
         "warehouse_path": str(state_dir / "warehouse.duckdb"),
         "pii_vault_path": str(state_dir / "pii_vault.duckdb"),
+        "category_mapping_csv": str(category_mapping_csv(landing_dir)),
         "as_of": as_of,
     }
 

@@ -207,7 +207,7 @@ def test_feature_marts_follow_the_feature_contract(dbt_build: DbtBuild) -> None:
         scoring_rows = conn.execute("select count(*), min(cutoff_at), max(cutoff_at) from marts.scoring_features").fetchone()
     assert training == [*ID_COLUMNS, *FEATURE_COLUMNS, *SEGMENT_COLUMNS, *LABEL_COLUMNS]
     assert [name for name, _ in scoring] == [*ID_COLUMNS, *FEATURE_COLUMNS]
-    assert all(kind == "DOUBLE" for name, kind in scoring if name not in ("subscriber_key", "cutoff_at", "top_category"))
+    assert all(kind == "DOUBLE" for name, kind in scoring if name not in ("subscriber_key", "cutoff_at", "top_category_slot"))
     assert scoring_rows[0] == len(dbt_build.expected["people"])
     assert str(scoring_rows[1]) == str(scoring_rows[2]) == dbt_build.expected["extracted_at"]
 

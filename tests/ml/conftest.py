@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS, PRODUCT_CATEGORIES, SEGMENT_COLUMNS
+from ml.propensity.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS, SEGMENT_COLUMNS
+from ml.vocabulary import CATEGORY_SLOTS
 
 
 def fake_subscriber_keys(n: int, salt: str = "test") -> list[str]:
@@ -33,7 +34,7 @@ def make_feature_rows(
     affinity = rng.lognormal(mean=-1.0, sigma=0.8, size=n_subscribers)
     engagement = rng.beta(2, 5, size=n_subscribers)
     signup_days_before_first_cutoff = rng.integers(30, 900, size=n_subscribers)
-    favourite = rng.choice(np.array(PRODUCT_CATEGORIES), size=n_subscribers)
+    favourite = rng.choice(np.array(CATEGORY_SLOTS), size=n_subscribers)
 
     frames = []
     for index, cutoff in enumerate(cutoffs):
@@ -62,7 +63,7 @@ def make_feature_rows(
             click_rate_30d = np.where(sends_30d > 0, clicks_30d / sends_30d, np.nan)
             open_rate_90d = np.where(sends_90d > 0, opens_90d / sends_90d, np.nan)
             click_rate_90d = np.where(sends_90d > 0, clicks_90d / sends_90d, np.nan)
-        top_category = np.where(orders_total > 0, favourite, "none")
+        top_category_slot = np.where(orders_total > 0, favourite, "none")
         frames.append(
             pd.DataFrame(
                 {
@@ -92,7 +93,7 @@ def make_feature_rows(
                     "days_since_last_click": np.where(clicks_90d > 0, rng.uniform(0, 90, size=n).round(), np.nan),
                     "preferred_send_hour": np.where(opens_90d > 0, rng.integers(6, 23, size=n), np.nan),
                     "fatigue_score": sends_7d / (1.0 + opens_7d),
-                    "top_category": top_category,
+                    "top_category_slot": top_category_slot,
                     "_affinity": affinity,
                     "_engagement": engagement,
                     "_cutoff_index": index,
@@ -111,7 +112,7 @@ def make_training_examples(
     shuffle_labels: bool = False,
 ) -> pd.DataFrame:
     """A `training_examples`-shaped frame whose purchase label depends on the features:
-    recent orders, click rate, recency and an electronics bump. ``shuffle_labels`` destroys
+    recent orders, click rate, recency and a bump for category slot 3. ``shuffle_labels`` destroys
     the signal (same base rate), for tests that a model does not find signal that is not there.
     """
     cutoffs = list(pd.date_range("2025-01-05", periods=n_cutoffs, freq=f"{cutoff_spacing_days}D"))
@@ -123,7 +124,7 @@ def make_training_examples(
         + 1.1 * np.log1p(rows["orders_90d"])
         + 4.0 * rows["click_rate_30d"].fillna(0.0)
         - 0.012 * recency
-        + 0.8 * (rows["top_category"] == "electronics")
+        + 0.8 * (rows["top_category_slot"] == "category_slot_3")
     )
     rows["label_purchase_14d"] = (rng.random(len(rows)) < 1 / (1 + np.exp(-logit))).astype("int64")
     rows["label_click_7d"] = (rng.random(len(rows)) < rows["_engagement"] * 0.5).astype("int64")

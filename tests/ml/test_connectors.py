@@ -106,7 +106,8 @@ def test_order_lines_become_contract_v2_order_lines_customers_and_products(tmp_p
     report = json.loads((output / "connector_report.json").read_text())["order-lines"]
     assert {key: report[key] for key in (
         "rows_read", "lines_written", "cancellation_lines", "lines_without_customer_id", "customers", "products",
-        "products_categorised", "first_timestamp", "last_timestamp", "currency", "timezone",
+        "products_categorised", "categories", "categories_beyond_the_category_slots", "first_timestamp",
+        "last_timestamp", "currency", "timezone",
     )} == {
         "rows_read": 6,
         "lines_written": 6,
@@ -115,6 +116,8 @@ def test_order_lines_become_contract_v2_order_lines_customers_and_products(tmp_p
         "customers": 2,
         "products": 3,
         "products_categorised": 1,
+        "categories": 1,  # home; 'uncategorised' is no category
+        "categories_beyond_the_category_slots": 0,
         "first_timestamp": "2011-03-25T17:00:00+00:00",
         "last_timestamp": "2011-03-29T10:15:00+01:00",
         "currency": "GBP",

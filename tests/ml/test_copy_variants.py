@@ -20,7 +20,7 @@ from ml.copy.variants import (
     choose_variant_per_subscriber,
     compose_variants,
 )
-from ml.propensity.features import PRODUCT_CATEGORIES
+from ml.vocabulary import SIMULATOR_CATEGORIES
 
 FIRST_NAMES = (
     "Anna", "Ben", "Chloe", "David", "Emma", "Finn", "Grace", "Hannah", "Isla", "James", "Jack", "Laura",
@@ -28,7 +28,7 @@ FIRST_NAMES = (
 )
 
 ALL_SEGMENTS = pd.DataFrame(
-    [(c, s) for c in (*PRODUCT_CATEGORIES, None, "garden") for s in (*LIFECYCLE_STAGES, None)],
+    [(c, s) for c in (*SIMULATOR_CATEGORIES, None, "garden") for s in (*LIFECYCLE_STAGES, None)],
     columns=["top_category", "lifecycle_stage"],
 )
 
@@ -39,7 +39,7 @@ def _blocks(prefix, texts):
 
 def minimal_document():
     """A small valid document: one opener, two hooks per category, two closers per stage."""
-    categories = ("general", *PRODUCT_CATEGORIES)
+    categories = ("general", *SIMULATOR_CATEGORIES)
     return {
         "version": "test1",
         "approved_by": "test review",
@@ -80,7 +80,7 @@ def real_variants(real_blocks):
 
 
 def subscribers_frame(n=600):
-    categories = [*PRODUCT_CATEGORIES, None]
+    categories = [*SIMULATOR_CATEGORIES, None]
     return pd.DataFrame(
         {
             "subscriber_key": [f"{i:064x}" for i in range(n)],
@@ -144,7 +144,7 @@ def test_real_blocks_file_loads(real_blocks):
     assert real_blocks.approved_by and real_blocks.approved_at
     assert re.fullmatch(r"v1-[0-9a-f]{12}", real_blocks.blocks_version)
     assert real_blocks.blocks_version == f"v1-{real_blocks.content_hash[:12]}"
-    assert set(real_blocks.category_hooks) == {"general", *PRODUCT_CATEGORIES}
+    assert set(real_blocks.category_hooks) == {"general", *SIMULATOR_CATEGORIES}
     assert set(real_blocks.lifecycle_closers) == set(LIFECYCLE_STAGES)
     assert check_guardrails(real_blocks.fallback.text) == []
 
@@ -220,7 +220,7 @@ def test_composition_shape_and_provenance(real_blocks, real_variants):
     assert (composed["generation_method"] == GENERATION_METHOD_COMPOSED).all()
     assert (real_variants.loc[real_variants["is_fallback"], "generation_method"] == GENERATION_METHOD_FALLBACK).all()
     # Unknown or missing categories become the general segment; missing stages get fallbacks only.
-    assert set(real_variants["top_category"]) == {"general", *PRODUCT_CATEGORIES}
+    assert set(real_variants["top_category"]) == {"general", *SIMULATOR_CATEGORIES}
     unknown_stage = real_variants[real_variants["lifecycle_stage"] == "unknown"]
     assert len(unknown_stage) and unknown_stage["is_fallback"].all()
 
@@ -229,7 +229,7 @@ def test_every_real_segment_has_several_passing_personalised_lines(real_variants
     known = real_variants[real_variants["lifecycle_stage"].isin(LIFECYCLE_STAGES)]
     composed_passing = known[~known["is_fallback"] & known["guardrail_passed"]]
     per_segment = composed_passing.groupby(["top_category", "lifecycle_stage"]).size()
-    assert len(per_segment) == (len(PRODUCT_CATEGORIES) + 1) * len(LIFECYCLE_STAGES)
+    assert len(per_segment) == (len(SIMULATOR_CATEGORIES) + 1) * len(LIFECYCLE_STAGES)
     assert per_segment.min() >= 2
 
 
@@ -336,7 +336,7 @@ def test_every_subscriber_gets_a_passing_choice_of_its_segment(real_variants):
     assert chosen["subscriber_key"].tolist() == subscribers["subscriber_key"].tolist()
     assert chosen["subject_line"].map(check_guardrails).map(len).eq(0).all()
     # Subscribers in known segments get personalised, category-matched copy.
-    known = subscribers["top_category"].isin(PRODUCT_CATEGORIES).to_numpy()
+    known = subscribers["top_category"].isin(SIMULATOR_CATEGORIES).to_numpy()
     assert not chosen.loc[known, "is_fallback"].any()
     assert (chosen.loc[known, "variant_category"].to_numpy() == subscribers.loc[known, "top_category"].to_numpy()).all()
     assert (chosen.loc[~known, "variant_category"] == "general").all()

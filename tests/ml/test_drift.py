@@ -10,7 +10,7 @@ from ml.propensity.drift import build_drift_report, cap_recency, parse_drift_res
 from ml.propensity.features import FEATURE_COLUMNS, LONGEST_WINDOW_DAYS, RECENCY_FEATURES
 from tests.ml.conftest import make_feature_rows
 
-COLUMNS = ["orders_90d", "click_rate_30d", "tenure_days", "top_category"]
+COLUMNS = ["orders_90d", "click_rate_30d", "tenure_days", "top_category_slot"]
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:
@@ -22,7 +22,7 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
             "orders_90d": rng.poisson(1.5, size=n).astype(float),
             "click_rate_30d": rng.beta(2, 8, size=n),
             "tenure_days": rng.normal(400, 100, size=n),
-            "top_category": rng.choice(["apparel", "toys", "none"], size=n, p=[0.4, 0.3, 0.3]),
+            "top_category_slot": rng.choice(["category_slot_1", "category_other", "none"], size=n, p=[0.4, 0.3, 0.3]),
         }
     )
 
@@ -37,16 +37,16 @@ def test_a_shifted_column_is_flagged_and_the_others_are_not(tmp_path):
     assert summary.drifted_columns == ["tenure_days"]
     assert (summary.n_columns, summary.n_drifted_columns, summary.share_drifted) == (4, 1, 0.25)
     assert summary.dataset_drift is False  # 1 of 4 is below the preset's 50 % share
-    assert summary.columns["top_category"].method == "Jensen-Shannon distance"
+    assert summary.columns["top_category_slot"].method == "Jensen-Shannon distance"
     assert summary.empty_columns == {}
 
 
 def test_dataset_drift_follows_the_share_of_drifted_columns(tmp_path):
     reference, current = _frame(1500, seed=1), _frame(1500, seed=2)
     current["tenure_days"] += 150
-    current["top_category"] = "apparel"
+    current["top_category_slot"] = "category_slot_1"
     summary = build_drift_report(reference, current, html_path=tmp_path / "drift.html", columns=COLUMNS)
-    assert set(summary.drifted_columns) == {"top_category", "tenure_days"}
+    assert set(summary.drifted_columns) == {"top_category_slot", "tenure_days"}
     assert summary.share_drifted == 0.5 and summary.dataset_drift is True
     stricter = build_drift_report(
         reference, current, html_path=tmp_path / "drift2.html", columns=COLUMNS, drift_share=0.75

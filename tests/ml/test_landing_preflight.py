@@ -130,3 +130,53 @@ def test_the_history_starts_at_the_first_send_or_order_whichever_is_first(tmp_pa
 
     orders = [{**base_landing()["orders"][0], "ordered_at": "2024-02-01T09:00:00+01:00"}]
     assert first_behaviour_at(landing_folder(tmp_path, orders=orders)) == datetime(2024, 2, 1, 8, 0)
+
+
+def test_a_good_category_mapping_passes_and_dbt_is_told_to_read_it(tmp_path) -> None:
+    from ml.landing.categories import EMPTY_CATEGORY_MAPPING, category_mapping_csv
+
+    folder = landing_folder(tmp_path)
+    assert category_mapping_csv(folder) == EMPTY_CATEGORY_MAPPING  # optional: without it, revenue ranks
+    (folder / "category_mapping.csv").write_text(
+        "category,model_category\nGarden & Patio,home\n Kitchen , home\nBooks,media\n")
+    assert preflight(folder).problems == []
+    assert category_mapping_csv(folder) == folder / "category_mapping.csv"
+
+
+def test_every_problem_of_a_category_mapping_names_the_file_the_lines_and_the_fix(tmp_path) -> None:
+    folder = landing_folder(tmp_path)
+    rows = [f"c{k},m{k}" for k in range(7)]  # seven model categories for six slots
+    (folder / "category_mapping.csv").write_text(
+        "category,model_category\n" + "\n".join(rows) + "\nc0,m0\nc9,\n,m1\nc10,other\n")
+    problems = preflight(folder).problems
+    assert problems == [
+        "category_mapping.csv: line(s) 10, 11 have a blank category or model_category. Fix: fill both, or delete "
+        "the line (an unlisted category counts towards the other bucket).",
+        "category_mapping.csv: categories 'c0' are listed more than once. Fix: give each category one line, with "
+        "one model_category.",
+        "category_mapping.csv: 8 model categories ('m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6', 'other'), and the "
+        "models have 6 category slots. Fix: map the categories onto at most 6 model categories; leave the rest "
+        "out (they count towards the other bucket).",
+        "category_mapping.csv: model_category 'other' is the name of the bucket for unlisted categories. Fix: "
+        "leave those categories out of the file instead.",
+    ]
+
+
+def test_a_category_mapping_without_its_header_says_which_columns_it_needs(tmp_path) -> None:
+    folder = landing_folder(tmp_path)
+    (folder / "category_mapping.csv").write_text("stock_code,category\n85123A,home\n")
+    assert preflight(folder).problems == [
+        "category_mapping.csv: missing column(s) model_category (it has stock_code, category). Fix: write a CSV "
+        "with the header category,model_category, one row per product category as products.parquet spells it, "
+        "each with the model category it counts towards (at most 6 distinct ones)."
+    ]
+
+
+def test_a_category_mapping_in_a_drop_folder_is_named_as_never_read(tmp_path) -> None:
+    folder = landing_folder(tmp_path)
+    (folder / "drops" / "2024-07-01").mkdir(parents=True)
+    (folder / "drops" / "2024-07-01" / "category_mapping.csv").write_text("category,model_category\nBooks,media\n")
+    assert preflight(folder).problems == [
+        "drops/2024-07-01/category_mapping.csv: the mapping is read only from the top of the landing folder, never "
+        "from a drop. Fix: move it to category_mapping.csv (replacing the old one), or delete it."
+    ]

@@ -90,25 +90,25 @@ def test_scores_do_not_depend_on_which_categories_the_frame_holds(registered):
     features = make_scoring_features(300)
     full = score_subscribers(features, model)
     # Only two categories present: a data-dependent encoding would shift the codes.
-    subset = features[features["top_category"].isin(["toys", "none"])]
+    subset = features[features["top_category_slot"].isin(["category_slot_6", "none"])]
     assert 0 < len(subset) < len(features)
     partial = score_subscribers(subset, model)
     merged = partial.merge(full, on="subscriber_key", suffixes=("_subset", "_full"))
     np.testing.assert_array_equal(merged["propensity_score_subset"], merged["propensity_score_full"])
 
 
-def test_top_category_changes_the_score(registered):
-    # Guards the test above: if the model ignored top_category, it would prove nothing.
+def test_top_category_slot_changes_the_score(registered):
+    # Guards the test above: if the model ignored top_category_slot, it would prove nothing.
     _, _, _, model = registered
     features = make_scoring_features(300)
-    buyers = features[features["top_category"] != "none"]
+    buyers = features[features["top_category_slot"] != "none"]
 
     def scores_as(category: str) -> pd.Series:
-        scored = score_subscribers(buyers.assign(top_category=category), model)
+        scored = score_subscribers(buyers.assign(top_category_slot=category), model)
         return scored.set_index("subscriber_key")["propensity_score"].sort_index()
 
-    # The fake data gives electronics buyers a higher purchase rate.
-    assert scores_as("electronics").mean() > 1.2 * scores_as("apparel").mean()
+    # The fake data gives slot 3's buyers a higher purchase rate.
+    assert scores_as("category_slot_3").mean() > 1.2 * scores_as("category_slot_1").mean()
 
 
 def test_scoring_validates_its_input(registered):

@@ -12,7 +12,9 @@ import pytest
 
 from dataclasses import replace
 
-from ml.propensity.features import FEATURE_COLUMNS, PURCHASE_LABEL, TOP_CATEGORY_LEVELS, feature_list_hash, prepare_features
+from ml.propensity.features import (
+    FEATURE_COLUMNS, PURCHASE_LABEL, TOP_CATEGORY_SLOT_LEVELS, category_slot_params, feature_list_hash, prepare_features,
+)
 from ml.propensity.promotion import CHALLENGER_ALIAS
 from ml.propensity.specs import CHURN, MODEL_SPECS, PURCHASE, ModelSpec, TrainingParams
 from ml.tracking import (
@@ -52,23 +54,38 @@ def test_prepare_features_returns_exactly_the_contract_as_floats():
 
 def test_prepare_features_encodes_top_category_with_fixed_codes_whatever_the_frame_holds():
     examples = make_training_examples(20, 2)
-    only_two = examples.head(3).assign(top_category=["toys", "none", "toys"])
-    all_levels = examples.head(len(TOP_CATEGORY_LEVELS)).assign(top_category=list(reversed(TOP_CATEGORY_LEVELS)))
-    assert prepare_features(only_two)["top_category"].tolist() == [5.0, 6.0, 5.0]
-    assert prepare_features(all_levels)["top_category"].tolist() == [6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
+    only_two = examples.head(3).assign(top_category_slot=["category_slot_6", "none", "category_other"])
+    all_levels = examples.head(len(TOP_CATEGORY_SLOT_LEVELS)).assign(top_category_slot=list(reversed(TOP_CATEGORY_SLOT_LEVELS)))
+    assert prepare_features(only_two)["top_category_slot"].tolist() == [5.0, 7.0, 6.0]
+    assert prepare_features(all_levels)["top_category_slot"].tolist() == [7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
 
 
 def test_prepare_features_keeps_a_null_category_missing_and_rejects_unknown_ones():
     examples = make_training_examples(20, 2).head(2)
-    with_null = examples.assign(top_category=[None, "beauty"])
-    assert np.isnan(prepare_features(with_null)["top_category"].iloc[0])
+    with_null = examples.assign(top_category_slot=[None, "category_slot_2"])
+    assert np.isnan(prepare_features(with_null)["top_category_slot"].iloc[0])
+    # A category name is not a slot: the marts map names to slots (marts.category_slots).
     with pytest.raises(ValueError, match=r"unknown values \['garden'\]"):
-        prepare_features(examples.assign(top_category=["garden", "beauty"]))
+        prepare_features(examples.assign(top_category_slot=["garden", "category_slot_2"]))
+
+
+def test_category_slot_params_name_each_slot_once_and_refuse_a_slot_with_two_labels():
+    slots = pd.DataFrame({
+        "slot": ["category_slot_1", "category_slot_1", "category_slot_2", "category_other"],
+        "slot_label": ["home", "home", "media", "other"],
+        "assigned_by": ["mapping_file"] * 4,
+    })
+    assert category_slot_params(slots) == {
+        "category_slot_1": "home", "category_slot_2": "media", "category_slot_3": "(empty)", "category_slot_4": "(empty)",
+        "category_slot_5": "(empty)", "category_slot_6": "(empty)", "category_slots_assigned_by": "mapping_file",
+    }
+    with pytest.raises(ValueError, match=r"\['category_slot_2'\] have more than one label"):
+        category_slot_params(slots.assign(slot=["category_slot_1", "category_slot_1", "category_slot_2", "category_slot_2"]))
 
 
 def test_prepare_features_lists_missing_columns():
-    examples = make_training_examples(20, 2).drop(columns=["sends_7d", "top_category"])
-    with pytest.raises(ValueError, match=r"lacks columns \['sends_7d', 'top_category'\]"):
+    examples = make_training_examples(20, 2).drop(columns=["sends_7d", "top_category_slot"])
+    with pytest.raises(ValueError, match=r"lacks columns \['sends_7d', 'top_category_slot'\]"):
         prepare_features(examples)
 
 
@@ -175,9 +192,9 @@ def test_fit_is_deterministic_and_uses_fixed_category_codes():
     np.testing.assert_array_equal(first.predict_proba(features), second.predict_proba(features))
     assert counts == {"n_fit": 480 * 2, "n_validation": 120 * 2}
     assert first.booster_.feature_name() == list(FEATURE_COLUMNS)
-    # top_category is split on as a category, not as an ordered number.
+    # top_category_slot is split on as a category, not as an ordered number.
     model_json = first.booster_.dump_model()
-    assert model_json["feature_names"].index("top_category") in _categorical_split_features(model_json)
+    assert model_json["feature_names"].index("top_category_slot") in _categorical_split_features(model_json)
 
 
 def _categorical_split_features(model_json: dict) -> set[int]:
@@ -227,6 +244,7 @@ def trained(tmp_path_factory):
         tracking=target,
         dataset_name="training_examples",
         dataset_source=str(tmp / "warehouse.duckdb"),
+        feature_params={"category_slot_1": "Garden & Patio", "category_slots_assigned_by": "top_revenue"},
     )
     side_effects = {
         "environment_changes": {k: v for k, v in os.environ.items() if environment_before.get(k) != v},
@@ -264,6 +282,9 @@ def test_training_logs_params_metrics_and_importance_to_the_run(trained):
     assert run.data.params["lgbm_deterministic"] == "True"
     assert run.data.params["first_test_cutoff"] == pd.Timestamp(trained[2]["cutoff_at"].max()).isoformat()
     assert run.data.params["n_train_cutoffs"] == "3"
+    # What the category slots meant for this model, for whoever reads the run later.
+    assert (run.data.params["category_slot_1"], run.data.params["category_slots_assigned_by"]) == (
+        "Garden & Patio", "top_revenue")
     for key in ("test_auc", "test_pr_auc", "test_log_loss", "test_base_rate", "n_train", "n_test", "best_iteration"):
         assert run.data.metrics[key] == pytest.approx(result.metrics[key])
     assert run.data.tags["feature_list_sha256"] == feature_list_hash()

@@ -12,13 +12,13 @@ from ml.decisioning.uplift.daily import PROPENSITY_BASELINE, estimate_uplift, fi
 from ml.decisioning.uplift.examples import (
     BALANCED_AUC, LOOP_HOLDOUT, LOOP_RANDOM_CONTROL, SHOP_HISTORY, assignment_balance, randomised_examples,
 )
-from ml.propensity.features import NUMERIC_FEATURES, PRODUCT_CATEGORIES, PURCHASE_LABEL
+from ml.propensity.features import NUMERIC_FEATURES, PURCHASE_LABEL, TOP_CATEGORY_SLOT_LEVELS
 
 
 def feature_frame(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({column: rng.random(n) for column in NUMERIC_FEATURES})
-    frame["top_category"] = rng.choice(PRODUCT_CATEGORIES, n)
+    frame["top_category_slot"] = rng.choice(TOP_CATEGORY_SLOT_LEVELS, n)
     frame["subscriber_key"] = [f"key{i:06d}" for i in range(n)]
     frame["cutoff_at"] = pd.Timestamp("2026-05-01")
     return frame

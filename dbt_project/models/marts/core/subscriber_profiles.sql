@@ -1,7 +1,9 @@
 {#-
   One row per canonical subscriber as of the run: identity facts, consent and suppression
-  state, eligibility, RFM, engagement counts and a lifecycle stage. Counts and
-  top_category come from scoring_features, so profiles and the model agree.
+  state, eligibility, RFM, engagement counts and a lifecycle stage. Counts and the top
+  category come from scoring_features, so profiles and the model agree: top_category_slot
+  is the model's feature, top_category its label in marts.category_slots (the category, or
+  the mapping file's model category, 'other' for the other bucket, 'none' without signal).
   lifecycle_stage: new (first seen < 30 days ago), never_engaged (no open, click or
   order ever), active (last one <= 30 days ago), at_risk (<= 90 days), lapsed.
 -#}
@@ -27,6 +29,10 @@ suppressions as (
 
 features as (
     select * from {{ ref('scoring_features') }}
+),
+
+slot_labels as (
+    select distinct slot, slot_label from {{ ref('category_slots') }}
 )
 
 select
@@ -56,9 +62,11 @@ select
         days_between('subscribers.first_seen_at', as_of()), 'features.days_since_last_open',
         'features.days_since_last_click', 'features.days_since_last_order'
     ) }} as lifecycle_stage,
-    features.top_category,
+    features.top_category_slot,
+    coalesce(slot_labels.slot_label, features.top_category_slot) as top_category,
     {{ as_of() }} as as_of
 from subscribers
 left join eligibility on eligibility.subscriber_key = subscribers.subscriber_key
 left join suppressions on suppressions.subscriber_key = subscribers.subscriber_key
 left join features on features.subscriber_key = subscribers.subscriber_key
+left join slot_labels on slot_labels.slot = features.top_category_slot

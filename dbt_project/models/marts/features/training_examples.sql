@@ -20,10 +20,7 @@ with bounds as (
     select
         {{ as_of() }} as as_of,
         cast(date_trunc('day', {{ as_of() }}) as timestamp) as anchor_day,
-        cast(date_trunc('day', least(
-            (select min(sent_at) from {{ ref('fct_sends') }}),
-            (select min(ordered_at) from {{ ref('fct_orders') }})
-        )) as timestamp) as first_data_day
+        {{ first_data_day() }} as first_data_day
 ),
 
 cutoffs as (
