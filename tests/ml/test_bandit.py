@@ -203,3 +203,32 @@ def test_regret_is_reproducible_and_the_bandit_sees_outcomes_only_a_day_later(sm
     # On the first day nothing is known: the weights are those of no data.
     no_data = BANDIT.allocate(pd.DataFrame(columns=["arm", "successes", "n"]), 0)["weight"].to_numpy()
     assert np.allclose(first.daily.filter(like="weight_").iloc[0].to_numpy(), no_data)
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def test_the_report_plots_and_tabulates_each_days_allocation(tmp_path):
+    from ml.experiments.readout import summarise_experiment
+    from ml.reports.experiment_report import render_experiment_report
+    from tests.ml.test_experiment import members_with_outcomes
+    from tests.report_reader import report_tables
+
+    data = [counts(), counts(control=(5, 300), variant_a=(9, 300), variant_b=(4, 300), variant_c=(6, 300)),
+            counts(control=(11, 500), variant_a=(25, 900), variant_b=(7, 400), variant_c=(12, 500))]
+    allocations = pd.concat([
+        allocation_rows(BANDIT.allocate(c if len(c) else pd.DataFrame(columns=["arm", "successes", "n"]), DAY + timedelta(d)),
+                        allocated_on=DAY + timedelta(d), experiment_id=DESIGN.experiment_id, metric="conversion_rate",
+                        design=DESIGN, seed=BANDIT.seed)
+        for d, c in enumerate(data)], ignore_index=True)
+    frame = members_with_outcomes(4_000, {arm: 0.03 for arm in DESIGN.arms}, design=DESIGN,
+                                  unsubscribe_rates={arm: 0.003 for arm in DESIGN.arms})
+    page = render_experiment_report(summarise_experiment(frame, DESIGN), tmp_path / "r.html", context={},
+                                    bandit_allocations=allocations).read_text()
+    shown = {(row["attrs"]["data-day"], row["attrs"]["data-arm"]): row["cells"][6]["text"]
+             for row in report_tables(page)["bandit-allocation"]}
+    assert shown == {(str(r.allocated_on), r.arm): f"{r.weight:.2%}" for r in allocations.itertuples()}
+    plot = page[page.index('<figure id="bandit-allocation-plot">'):page.index("</figure>")]
+    assert plot.count("<svg") == 1 and all(arm in plot for arm in BANDIT.arms)
+    assert "bandit-allocation" not in render_experiment_report(
+        summarise_experiment(frame, DESIGN), tmp_path / "fixed.html", context={}).read_text()
