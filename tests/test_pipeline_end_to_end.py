@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from statsmodels.stats.proportion import proportion_confint
 
 from ml.copy.approval import AUTO_REVIEWER
+from ml.experiments.design import VARIANT_ARMS
 from tests.report_reader import arm_figures, arm_sizes, verdicts
 
 pytestmark = pytest.mark.e2e
@@ -346,7 +347,7 @@ def test_the_report_shows_each_arms_own_outcomes_and_intervals(pipeline_run, war
     )
     by_arm = outcomes.groupby("arm").agg(n=("arm", "size"), converted=("converted", "sum"), clicked=("clicked", "sum"))
     assert arm_sizes(page) == by_arm["n"].to_dict()
-    assert by_arm.loc["holdout", "clicked"] == 0 and by_arm.loc["treatment", "clicked"] > 0
+    assert by_arm.loc["holdout", "clicked"] == 0 and (by_arm.loc[list(VARIANT_ARMS), "clicked"] > 0).all()
     shown = arm_figures(page)
     for arm, row in by_arm.iterrows():
         for metric in ("converted", "clicked"):
@@ -356,12 +357,19 @@ def test_the_report_shows_each_arms_own_outcomes_and_intervals(pipeline_run, war
     assert (reports / f"feature_drift_report_{LAST_DAY}.html").stat().st_size > 10_000
     # The JSON twin holds the same figures, and the verdict the page states.
     twin = json.loads((reports / f"experiment_report_{EXPERIMENT}_{LAST_DAY}.json").read_text())
-    n = int(by_arm.loc["treatment", "n"])
-    assert twin["treatment.n"] == n and twin["treatment.conversion_rate"] == by_arm.loc["treatment", "converted"] / n
-    assert verdicts(page)[("treatment", "control")][0] == twin["treatment_vs_control.verdict"]
+    for arm in VARIANT_ARMS:
+        n = int(by_arm.loc[arm, "n"])
+        assert twin[f"{arm}.n"] == n and twin[f"{arm}.conversion_rate"] == by_arm.loc[arm, "converted"] / n
+        assert verdicts(page)[(arm, "control")][0] == twin[f"{arm}_vs_control.verdict"]
     recorded = warehouse.execute(
-        "select arm, baseline, verdict from ml.experiment_verdicts where read_on = ?", [LAST_DAY]).fetchall()
-    assert recorded == [("treatment", "control", twin["treatment_vs_control.verdict"])]
+        "select arm, baseline, verdict from ml.experiment_verdicts where read_on = ? order by arm", [LAST_DAY]).fetchall()
+    assert recorded == [(arm, "control", twin[f"{arm}_vs_control.verdict"]) for arm in VARIANT_ARMS]
+    # Each variant arm sends one copy per segment (its slot), and the arms' copies differ.
+    per_segment = warehouse.execute(
+        "select arm, top_category, lifecycle_stage, count(distinct variant_id) as lines, any_value(variant_id) as line "
+        "from ml.planned_sends where starts_with(arm, 'variant_') group by all").df()
+    assert (per_segment["lines"] == 1).all()
+    assert (per_segment.groupby(["top_category", "lifecycle_stage"])["line"].nunique() > 1).any()
     assert twin["power_analysis"]["relative_mde"] == 0.1 and f'data-power-days="{twin["power_analysis"]["days_needed"] or "never"}"' in page
 
 

@@ -156,14 +156,16 @@ def check_variants(variants: pd.DataFrame, email_blocks: EmailBlocks) -> pd.Data
 
 
 def choose_variant_per_subscriber(
-    subscribers: pd.DataFrame, variants: pd.DataFrame, *, personalised: bool
+    subscribers: pd.DataFrame, variants: pd.DataFrame, *, personalised: bool, slot: int | None = None
 ) -> pd.DataFrame:
     """Pick one approved, passing variant per subscriber, deterministically.
 
     Only rows with `guardrail_passed` and `approval_state` "approved" can be chosen.
     Personalised: the segment's approved generated variants if it has any, else its composed
     variants, spread across them by a hash of subscriber_key and the segment's variant set
-    (falling back to the category fallback, then the generic fallback). When the segment had
+    (falling back to the category fallback, then the generic fallback). With a `slot` (an
+    experiment arm's copy slot), everyone in a segment gets the same one of those variants
+    instead: the one at position `slot` (modulo their number) in variant-id order. When the segment had
     generated copy that cannot be sent, `copy_fallback_reason` says why (its rejection code,
     or its approval state). Not personalised: the generic fallback for everyone. Returns
     `CHOICE_COLUMNS` in the subscribers' order.
@@ -207,6 +209,10 @@ def choose_variant_per_subscriber(
     hashes = _hash_to_uint64(
         [f"{set_id}:{key}" for set_id, key in zip(members["_set_id"], members["subscriber_key"])]
     )
+    if slot is not None:
+        if not (isinstance(slot, (int, np.integer)) and slot >= 0):
+            raise ValueError(f"slot must be a non-negative whole number, got {slot!r}")
+        hashes = np.full(len(members), slot, dtype=np.uint64)
     members["_rank"] = (hashes % members["_candidates"].to_numpy().astype(np.uint64)).astype(np.int64)
     chosen = members.merge(candidates, on=["top_category", "lifecycle_stage", "_rank"], how="left")
     chosen = chosen.sort_values("_order")

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 import hashlib
 from datetime import date, datetime
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ import pandas as pd
 from ml.copy.variants import CHOICE_COLUMNS, choose_variant_per_subscriber
 from ml.decisioning.uplift.send_cost import OptOutRates, send_costs
 from ml.decisioning.policy import NOT_SELECTED_REASONS, SELECTED_BY_SCORE, SELECTED_BY_UPLIFT, TargetingPolicy, target
-from ml.experiments.design import HOLDOUT_ARM
+from ml.experiments.design import DEFAULT_PERSONALISED_ARMS, HOLDOUT_ARM
 
 ASSIGNMENT_INPUT = ("subscriber_key", "experiment_id", "arm")
 SCORE_INPUT = ("subscriber_key", "propensity_score", "model_name", "model_version", "model_run_id", "cutoff_at")
@@ -200,6 +201,7 @@ def plan_sends(
     uplift: pd.DataFrame | None = None,
     opt_out: OptOutRates | None = None,
     stopped_arms: frozenset[str] = frozenset(),
+    personalised_arms: Mapping[str, int | None] | None = None,
 ) -> SendPlan:
     """Plan one email per assigned, scored, eligible member outside the holdout.
 
@@ -209,7 +211,8 @@ def plan_sends(
     gap, fatigue); they are counted per reason. Of the sendable, the
     targeting `policy` picks who is emailed (ml/decisioning/policy.py; default: the top 50%
     by propensity plus a 10% random control). Each sent arm draws its subject line from
-    `variants`: treatment personalised, other arms the generic one. The ESP sends by its own
+    `variants`: the `personalised_arms` (arm -> copy slot; the design's, default
+    `treatment` spread by a hash) their segment's personalised copy, other arms the generic one. The ESP sends by its own
     contact id (`esp_contacts`); a sendable member it has no contact for is counted, not sent.
     Each send and decision carries the person's `recommendations` of the day
     (RECOMMENDATION_INPUT; none given: empty lists), for the copy step and the audit, and
@@ -277,7 +280,7 @@ def plan_sends(
     not_selected = int(passed_over.sum())
     sends = _sends(
         targeted[~passed_over], variants, products, timing, planned_for, feature_list_sha256,
-        planned_at, stopped_arms,
+        planned_at, stopped_arms, DEFAULT_PERSONALISED_ARMS if personalised_arms is None else personalised_arms,
     )
     decisions = _decision_record(
         assignments, scores, uplift, profiles, eligibility, esp_contacts, targeted, sends, products,
@@ -343,7 +346,7 @@ def _with_products(frame: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
 
 def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, products: pd.DataFrame, timing: pd.DataFrame,
            planned_for: date, feature_list_sha256: str, planned_at: datetime,
-           stopped_arms: frozenset[str] = frozenset()) -> pd.DataFrame:
+           stopped_arms: frozenset[str], personalised_arms: Mapping[str, int | None]) -> pd.DataFrame:
     """PLANNED_SEND_COLUMNS for the members the policy chose: their subject line and ids."""
     if chosen_members.empty:
         return empty_plan()
@@ -351,7 +354,8 @@ def _sends(chosen_members: pd.DataFrame, variants: pd.DataFrame, products: pd.Da
         choose_variant_per_subscriber(
             chosen_members.loc[chosen_members["arm"] == arm, ["subscriber_key", "top_category", "lifecycle_stage"]],
             variants,
-            personalised=(arm == "treatment" and arm not in stopped_arms),
+            personalised=(arm in personalised_arms and arm not in stopped_arms),
+            slot=personalised_arms.get(arm),
         )
         for arm in sorted(chosen_members["arm"].unique())
     ]

@@ -3,7 +3,9 @@
 Arms are assigned by hashing `experiment_id:subscriber_key` into a uniform bucket, so the
 same subscriber lands in the same arm on every run and on every machine, and a new
 experiment id re-randomises independently. The holdout receives nothing; control gets the
-generic approved subject line and treatment the personalised one.
+generic approved subject line and each personalised arm its segment's personalised copy:
+`treatment` spread over the segment's variants by a hash, a variant arm of a multi-arm
+design (`MULTI_ARM_DESIGN`) the one variant at its copy slot.
 """
 
 from __future__ import annotations
@@ -22,6 +24,18 @@ HOLDOUT_ARM = "holdout"
 CONTROL_ARM = "control"
 TREATMENT_ARM = "treatment"
 DEFAULT_ARMS = {HOLDOUT_ARM: 0.10, CONTROL_ARM: 0.45, TREATMENT_ARM: 0.45}
+# Personalised arm -> copy slot: None spreads the arm over its segment's variants by a hash;
+# a slot gives everyone of a segment the variant at that position (ml.copy.variants).
+DEFAULT_PERSONALISED_ARMS: dict[str, int | None] = {TREATMENT_ARM: None}
+
+# The declared multi-arm experiment (the demo's): the persistent holdout, control (the generic
+# approved subject line) and three subject-line variants, each a fixed slot of the segment's
+# approved personalised copy, sharing the sent traffic equally.
+VARIANT_ARMS = ("variant_a", "variant_b", "variant_c")
+MULTI_ARM_DESIGN = {
+    "arms": {HOLDOUT_ARM: 0.10, CONTROL_ARM: 0.225, **{arm: 0.225 for arm in VARIANT_ARMS}},
+    "personalised_arms": {arm: slot for slot, arm in enumerate(VARIANT_ARMS)},
+}
 
 ASSIGNMENT_COLUMNS = ("subscriber_key", "experiment_id", "arm", "bucket")
 
@@ -39,7 +53,6 @@ class ExperimentDesign:
     salt: str = ""
     holdout_arm: str = HOLDOUT_ARM
     control_arm: str = CONTROL_ARM
-    treatment_arm: str = TREATMENT_ARM
     # Members of two compared arms together at which the always-valid intervals are tightest
     # (ml.experiments.sequential); declared up front, any value keeps them valid.
     planned_members: int = 5_000
@@ -48,6 +61,9 @@ class ExperimentDesign:
     # the primary metric worth detecting, which the power analysis turns into days.
     decision_rule: DecisionRule = field(default_factory=lambda: DecisionRule("conversion_rate"))
     relative_mde: float = 0.10
+    # The arms sent personalised copy, each with its copy slot (see DEFAULT_PERSONALISED_ARMS);
+    # the other sent arms get the generic line. Each is compared with control.
+    personalised_arms: Mapping[str, int | None] = field(default_factory=lambda: dict(DEFAULT_PERSONALISED_ARMS))
 
     def __post_init__(self) -> None:
         if not isinstance(self.experiment_id, str) or not self.experiment_id.strip():
@@ -68,19 +84,37 @@ class ExperimentDesign:
             raise ValueError(f"relative_mde must be a positive number, got {self.relative_mde!r}")
         if self.holdout_arm not in self.arms:
             raise ValueError(f"the design must have a holdout arm named {self.holdout_arm!r}")
-        # A private copy, so changing the caller's dict cannot change a validated design.
+        personalised = {arm: slot for arm, slot in self.personalised_arms.items() if arm in self.arms}
+        for arm, slot in self.personalised_arms.items():
+            if arm in (self.holdout_arm, self.control_arm):
+                raise ValueError(f"the {arm!r} arm cannot be sent personalised copy")
+            if slot is not None and not (isinstance(slot, int) and slot >= 0):
+                raise ValueError(f"arm {arm!r} copy slot must be None or a non-negative whole number, got {slot!r}")
+        # Private copies, so changing the caller's dicts cannot change a validated design. A
+        # personalised arm the design does not have is dropped (a design without treatment).
         object.__setattr__(self, "arms", dict(self.arms))
+        object.__setattr__(self, "personalised_arms", personalised)
 
     @property
     def arm_names(self) -> tuple[str, ...]:
         return tuple(self.arms)
 
+    @property
+    def variant_arms(self) -> tuple[str, ...]:
+        """The personalised arms, in design order: those compared with control."""
+        return tuple(arm for arm in self.arms if arm in self.personalised_arms)
+
     def comparisons(self) -> tuple[tuple[str, str], ...]:
-        """(arm, baseline) pairs: every arm vs the holdout, and treatment vs control."""
+        """(arm, baseline) pairs: every arm vs the holdout, and every personalised arm vs control."""
         pairs = [(arm, self.holdout_arm) for arm in self.arms if arm != self.holdout_arm]
-        if self.treatment_arm in self.arms and self.control_arm in self.arms:
-            pairs.append((self.treatment_arm, self.control_arm))
+        if self.control_arm in self.arms:
+            pairs.extend((arm, self.control_arm) for arm in self.variant_arms)
         return tuple(pairs)
+
+
+def multi_arm_design(experiment_id: str, **overrides) -> ExperimentDesign:
+    """The declared multi-arm experiment (`MULTI_ARM_DESIGN`) under `experiment_id`."""
+    return ExperimentDesign(experiment_id=experiment_id, **{**MULTI_ARM_DESIGN, **overrides})
 
 
 def assign_arms(subscriber_keys: pd.Series, design: ExperimentDesign) -> pd.DataFrame:

@@ -314,7 +314,7 @@ def verdict_rows(summary: ExperimentSummary | None, read_on, experiment_id: str)
 def summarise_experiment(
     members_with_outcomes: pd.DataFrame, design: ExperimentDesign, *, confidence_level: float = 0.95
 ) -> ExperimentSummary:
-    """Per-arm statistics, lifts against the holdout (and treatment vs control), and SRM.
+    """Per-arm statistics, lifts against the holdout (and each personalised arm vs control), and SRM.
 
     `members_with_outcomes` has one row per member: `MEMBER_OUTCOME_COLUMNS` (booleans for
     opened/clicked/converted, a float revenue). Arms of the design without members appear

@@ -6,13 +6,17 @@ The page is the Jinja2 template `templates/experiment_report.html.j2`, filled fr
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+import pandas as pd
 from jinja2 import Environment
+from markupsafe import Markup
 
+from ml.experiments.bandit import BANDIT_METHOD
 from ml.experiments.bayesian import BAYESIAN_METHOD
 from ml.experiments.comparisons import HOLM_METHOD
 from ml.experiments.cuped import CUPED_METHOD
@@ -60,6 +64,25 @@ def _environment() -> Environment:
     return environment
 
 
+def allocation_plot_svg(allocations: pd.DataFrame) -> str:
+    """The bandit's share of traffic per arm by day (matplotlib, no pyplot), as inline SVG."""
+    from matplotlib.figure import Figure
+
+    weights = allocations.pivot(index="allocated_on", columns="arm", values="weight").sort_index()
+    figure = Figure(figsize=(7, 3), layout="constrained")
+    axes = figure.add_subplot()
+    days = [str(day) for day in weights.index]
+    for arm in weights.columns:
+        axes.plot(days, weights[arm].to_numpy(), marker="o", label=str(arm))
+    axes.set(ylim=(0, 1), xlabel="allocation day", ylabel="share of the bandit's traffic",
+             title="Bandit allocation over time (the holdout keeps its share)")
+    axes.legend(loc="upper left", fontsize="small")
+    out = io.StringIO()
+    figure.savefig(out, format="svg", metadata={"Date": None})
+    text = out.getvalue()
+    return text[text.index("<svg"):]
+
+
 def render_experiment_report(
     summary: ExperimentSummary,
     html_path: str | Path,
@@ -67,9 +90,12 @@ def render_experiment_report(
     context: Mapping[str, Any],
     generated_at: datetime | None = None,
     power: PowerAnalysis | None = None,
+    bandit_allocations: pd.DataFrame | None = None,
 ) -> Path:
     """Write the report to `html_path`; return the path. `power`, when given, is the
-    declared MDE's power analysis at the current audience.
+    declared MDE's power analysis at the current audience. `bandit_allocations`, for a
+    campaign declared as a bandit, are its days' allocations (ml.experiments.bandit
+    ALLOCATION_COLUMN_TYPES rows): the report then plots and tabulates the allocation over time.
 
     `context` holds run facts to show (model version, blocks version, run ids, ...). Values
     that look like an email address are refused so the report cannot carry PII.
@@ -99,6 +125,11 @@ def render_experiment_report(
             "cuped": CUPED_METHOD,
         },
         pre_period_days=PRE_PERIOD_DAYS,
+        bandit=None if bandit_allocations is None else {
+            "rows": list(bandit_allocations.sort_values(["allocated_on", "arm"]).itertuples(index=False)),
+            "plot": Markup(allocation_plot_svg(bandit_allocations)),
+            "method": BANDIT_METHOD,
+        },
     )
     path = Path(html_path)
     path.parent.mkdir(parents=True, exist_ok=True)

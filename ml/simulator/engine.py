@@ -87,6 +87,27 @@ def send_conditions(
     return p_open, behaviour.click_given_open_probability(people.engagement[idx], match)
 
 
+def purchase_if_sent(
+    people: People, rows: np.ndarray, hazard: np.ndarray, boost_level: np.ndarray,
+    p_delivered: np.ndarray, p_open: np.ndarray, p_click: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The true chance that each of ``people[rows]`` buys within the window of ``hazard``'s
+    days if sent the e-mail (delivered, opened and clicked with the given unconditional
+    chances), and if not sent: (if_sent, if_not_sent). ``boost_level`` is carried in."""
+    persuade, averse = people.persuadability[rows], people.email_averse[rows]
+    penalty = np.where(averse, behaviour.AVERSE_DELIVERY_PENALTY, 0.0)
+    open_boost = behaviour.OPEN_PURCHASE_BOOST * persuade
+    click_boost = behaviour.CLICK_PURCHASE_BOOST * persuade
+    if_not_sent = behaviour.window_purchase_probability(hazard, boost_level, 0.0)
+    if_sent = (
+        (1 - p_delivered) * if_not_sent
+        + (p_delivered - p_open) * behaviour.window_purchase_probability(hazard, boost_level, penalty)
+        + (p_open - p_click) * behaviour.window_purchase_probability(hazard, boost_level, penalty + open_boost)
+        + p_click * behaviour.window_purchase_probability(hazard, boost_level, penalty + open_boost + click_boost)
+    )
+    return if_sent, if_not_sent
+
+
 def react_to_sends(
     seed: int,
     people: People,

@@ -134,3 +134,97 @@ def true_product_rankings(oracle_dir, crm_ids, k: int) -> pd.DataFrame:
         "product_id": catalogue.product_id[top].ravel(),
         "probability": np.take_along_axis(probability, top, axis=1).ravel(),
     })
+
+
+# ----------------------------------------------------------------------------- bandits
+
+
+def arm_copy(subscribers: pd.DataFrame, variants: pd.DataFrame, design) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The subject line and promoted category each of `subscribers` (subscriber_key,
+    top_category, lifecycle_stage) would get in each sent arm of `design`
+    (ml.experiments.design.ExperimentDesign), chosen from `variants` exactly as the plan
+    chooses them (ml.copy.variants.choose_variant_per_subscriber)."""
+    from ml.copy.variants import choose_variant_per_subscriber
+
+    lines, categories = {}, {}
+    for arm in design.arm_names:
+        if arm == design.holdout_arm:
+            continue
+        chosen = choose_variant_per_subscriber(subscribers, variants, personalised=arm in design.personalised_arms,
+                                               slot=design.personalised_arms.get(arm))
+        lines[arm], categories[arm] = chosen["subject_line"].to_numpy(), chosen["variant_category"].to_numpy()
+    return lines, categories
+
+
+def arm_true_conversion(people, subject_lines: dict[str, np.ndarray], categories: dict[str, np.ndarray], *,
+                        window_days: int) -> dict[str, float]:
+    """Each arm's true conversion rate among everyone of `people` sent its copy: the mean,
+    over people, of the world's chance that they buy within `window_days` of the e-mail
+    (`engine.purchase_if_sent`, from a rested state: no carried boost, no recent sends).
+    `subject_lines[arm]` and `categories[arm]` hold the line and promoted category each
+    person would get in that arm. Evaluation only: the pipeline never sees these figures."""
+    from ml.simulator import behaviour, engine
+
+    rows = np.arange(len(people))
+    churned = np.zeros(len(rows), dtype=bool)
+    recent = np.zeros(len(rows), dtype=np.int64)
+    hazard = np.repeat((people.base_purchase_hazard * people.in_crm)[:, None], window_days, axis=1)
+    p_delivered = 1.0 - np.where(people.bad_mailbox, 1.0, behaviour.RANDOM_HARD_BOUNCE)
+    rates = {}
+    for arm, lines in subject_lines.items():
+        codes = behaviour.category_codes(list(categories[arm]))
+        p_open, p_click_given_open = engine.send_conditions(people, rows, codes, list(lines), recent, churned)
+        p_open = p_delivered * p_open
+        if_sent, _ = engine.purchase_if_sent(people, rows, hazard, np.zeros(len(rows)), p_delivered, p_open,
+                                             p_open * p_click_given_open)
+        rates[arm] = float(if_sent.mean())
+    return rates
+
+
+@dataclass(frozen=True)
+class BanditRegret:
+    """Cumulative regret over the horizon against always sending the truly best arm: the
+    expected conversions given up, for the bandit and for a uniform split of the same traffic."""
+
+    best_arm: str
+    true_rates: dict[str, float]
+    bandit_regret: float
+    uniform_regret: float
+    daily: pd.DataFrame  # day, units, bandit_regret, uniform_regret (cumulative), weight_<arm>
+
+
+def bandit_regret(bandit, true_rates: dict[str, float], units_per_day, *, seed: int,
+                  feedback_delay_days: int = 1) -> BanditRegret:
+    """Run `bandit` (ml.experiments.bandit.ThompsonBandit) over the days of `units_per_day`
+    (the bandit's traffic each day) in a world whose arms convert at `true_rates`.
+
+    Each day the bandit allocates from the counts observed so far (outcomes of a day's sends
+    are seen `feedback_delay_days` later), the day's units are split by its weights
+    (multinomial) and convert binomially (numpy, seeded by `seed`). The regret of a day is its
+    units times (best rate - the allocation's expected rate); the uniform split's is the same
+    with equal weights. Both are expectations given the weights, so only the bandit's
+    learning is random. The bandit reads only the simulated counts, never `true_rates`."""
+    arms = list(bandit.arms)
+    if set(true_rates) != set(arms):
+        raise ValueError(f"true_rates must name exactly the bandit's arms {arms}")
+    if feedback_delay_days < 1:
+        raise ValueError("outcomes cannot be seen before the day they happen: feedback_delay_days >= 1")
+    p = np.array([true_rates[a] for a in arms], dtype=float)
+    best = float(p.max())
+    rng = np.random.default_rng(seed)
+    observed: list[tuple[np.ndarray, np.ndarray]] = []  # per day: units, successes per arm
+    rows, bandit_total, uniform_total = [], 0.0, 0.0
+    for day, units in enumerate(int(u) for u in units_per_day):
+        seen = observed[: max(0, day - feedback_delay_days + 1)]
+        n = np.sum([o[0] for o in seen], axis=0) if seen else np.zeros(len(arms), dtype=np.int64)
+        s = np.sum([o[1] for o in seen], axis=0) if seen else np.zeros(len(arms), dtype=np.int64)
+        allocation = bandit.allocate(pd.DataFrame({"arm": arms, "successes": s, "n": n}), day)
+        weights = allocation["weight"].to_numpy()
+        sent = rng.multinomial(units, weights)
+        observed.append((sent, rng.binomial(sent, p)))
+        bandit_total += units * (best - float(weights @ p))
+        uniform_total += units * (best - float(p.mean()))
+        rows.append({"day": day, "units": units, "bandit_regret": bandit_total, "uniform_regret": uniform_total,
+                     **{f"weight_{a}": w for a, w in zip(arms, weights)}})
+    return BanditRegret(best_arm=arms[int(p.argmax())], true_rates=dict(true_rates), bandit_regret=bandit_total,
+                        uniform_regret=uniform_total, daily=pd.DataFrame(rows))

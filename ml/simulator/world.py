@@ -275,18 +275,9 @@ class World:
         )
         p_delivered = np.where(esp_skips, 0.0, 1.0 - np.where(people.bad_mailbox[rows], 1.0, behaviour.RANDOM_HARD_BOUNCE))
         p_open, p_click = p_delivered * p_open, p_delivered * p_open * p_click_given_open
-        hazard = self.daily_hazard(rows, day, window)
-        level = state.boost_level[rows]
-        persuade, averse = people.persuadability[rows], people.email_averse[rows]
-        penalty = np.where(averse, behaviour.AVERSE_DELIVERY_PENALTY, 0.0)
-        open_boost = behaviour.OPEN_PURCHASE_BOOST * persuade
-        click_boost = behaviour.CLICK_PURCHASE_BOOST * persuade
-        if_not_sent = behaviour.window_purchase_probability(hazard, level, 0.0)
-        if_sent = (
-            (1 - p_delivered) * if_not_sent
-            + (p_delivered - p_open) * behaviour.window_purchase_probability(hazard, level, penalty)
-            + (p_open - p_click) * behaviour.window_purchase_probability(hazard, level, penalty + open_boost)
-            + p_click * behaviour.window_purchase_probability(hazard, level, penalty + open_boost + click_boost)
+        averse = people.email_averse[rows]
+        if_sent, if_not_sent = engine.purchase_if_sent(
+            people, rows, self.daily_hazard(rows, day, window), state.boost_level[rows], p_delivered, p_open, p_click
         )
         return pd.DataFrame({
             "send_id": sends["send_id"].to_numpy(),

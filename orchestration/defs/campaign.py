@@ -25,7 +25,7 @@ from ml.decisioning.send_plan import (
 )
 from ml.decisioning.uplift.send_cost import SEND_INPUT as OPT_OUT_SEND_INPUT, opt_out_rates
 from ml.decisioning.send_time import SendTimePolicy, plan_send_times, send_time_readout
-from ml.experiments.design import ExperimentDesign, assign_arms
+from ml.experiments.design import ExperimentDesign, assign_arms, multi_arm_design
 from ml.experiments.outcomes import PRE_PERIOD_DAYS, member_outcomes
 from ml.experiments.power import PowerAnalysis, days_to_detect
 from ml.experiments.readout import VERDICT_COLUMN_TYPES, summarise_experiment, verdict_rows
@@ -47,7 +47,8 @@ GROUP = "campaign"
 
 
 def experiment_design(settings: PipelineSettings) -> ExperimentDesign:
-    return ExperimentDesign(experiment_id=settings.experiment_id)
+    """The declared experiment: holdout, control and three subject-line variants (MULTI_ARM_DESIGN)."""
+    return multi_arm_design(settings.experiment_id)
 
 
 @dg.asset(
@@ -126,7 +127,8 @@ def subject_line_variants(
     deps=["propensity_scores"],
     description=(
         "Deterministic hash of (experiment id, subscriber key) into holdout, control (approved "
-        "generic subject) and treatment (personalised subject) arms, for every scored, eligible "
+        "generic subject) and three subject-line variant arms (each a fixed slot of the segment's approved "
+        "personalised copy; ml.experiments.design.MULTI_ARM_DESIGN), for every scored, eligible "
         "subscriber of the day. The hash makes arms stable across days: the same person stays in "
         "the holdout. Table ml.experiment_assignments, one slice per day (assigned_on)."
     ),
@@ -301,6 +303,7 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
         ),
         uplift=uplift,
         stopped_arms=stopped_arms,
+        personalised_arms=experiment_design(settings).personalised_arms,
         opt_out=opt_out_rates(warehouse.read(
             f"select {', '.join(OPT_OUT_SEND_INPUT)} from {tables.FCT_SEND_OUTCOMES} where sent_at > ? and sent_at <= ?",
             [settings.as_of(day) - timedelta(days=OPT_OUT_HISTORY_DAYS), settings.as_of(day)],
