@@ -91,6 +91,10 @@ def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, 
         "warehouse_path": str(tmp_path / "warehouse.duckdb"),
         "pii_vault_path": str(tmp_path / "pii_vault.duckdb"),
         "default_timezone": "UTC",
+        "max_quarantine_share": 0.05,
+        "duckdb_memory_limit": "4GB",
+        "duckdb_threads": str(os.cpu_count()),
+        "duckdb_temp_directory": str(tmp_path / "duckdb_spill"),
     }
     assert dict(os.environ) == environment_before
     assert settings.user_landing_dir() is None
