@@ -29,10 +29,13 @@ things, each because of a measured failure:
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import duckdb
 import duckdb_engine
 from sqlalchemy.pool import StaticPool
+
+from ml.duckdb_settings import DuckDBSettings
 
 # The URL scheme of the entry point in pyproject.toml ([project.entry-points."sqlalchemy.dialects"]).
 URL_SCHEME = "duckdb+gx"
@@ -58,9 +61,12 @@ class GxDuckDBDialect(duckdb_engine.Dialect):
         pass
 
     def connect(self, *cargs: Any, **cparams: Any) -> duckdb_engine.ConnectionWrapper:
-        return duckdb_engine.ConnectionWrapper(duckdb.connect(cparams["database"], read_only=True))
+        # The URL's query is the connection's configuration (`connection_string`).
+        config = dict(cparams.get("url_config", {}))
+        return duckdb_engine.ConnectionWrapper(duckdb.connect(cparams["database"], read_only=True, config=config))
 
 
-def connection_string(database: Any) -> str:
-    """The GX SQL data source's connection string for a DuckDB file, read-only."""
-    return f"{URL_SCHEME}:///{database}"
+def connection_string(database: Any, settings: DuckDBSettings) -> str:
+    """The GX SQL data source's connection string for a DuckDB file, read-only, with the
+    pipeline's DuckDB settings (the same as every other connection in the process)."""
+    return f"{URL_SCHEME}:///{database}?{urlencode(settings.config())}"

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ml.duckdb_settings import DuckDBSettings, connect as connect_duckdb
 from ml.reports.offline_docs import make_data_docs_offline
 
 if TYPE_CHECKING:
@@ -74,14 +75,13 @@ class WarehouseTable:
 
     database: Path
     relation: str  # as dbt names it: "catalog"."schema"."table"
+    duckdb_settings: DuckDBSettings = DuckDBSettings()
 
     def open(self) -> Any:
         """A read-only connection to hold open while GX validates: the connections of GX's two
         engines then join this open database instead of each opening the file. The same
         settings as ml/gx_duckdb.py's: DuckDB refuses mixed ones in one process."""
-        import duckdb
-
-        return duckdb.connect(str(self.database), read_only=True)
+        return connect_duckdb(self.database, self.duckdb_settings, read_only=True)
 
 
 class SuiteLoadError(ValueError):
@@ -253,8 +253,13 @@ class DataDocsSite:
                 pass  # a suite this site has not shown yet
             context.suites.add(suite)
             store.set(result_key, result)
+        # Only this build's pages are rendered (the index still lists, and cleans, them all):
+        # rendering every stored validation cost about 1 s per build, three builds a day.
+        rendered = [result_key for _, result_key, _ in self._pending] + [
+            result_key.expectation_suite_identifier for _, result_key, _ in self._pending
+        ]
         self._pending.clear()
-        context.build_data_docs(site_names=[DOCS_SITE_NAME])
+        context.build_data_docs(site_names=[DOCS_SITE_NAME], resource_identifiers=rendered)
         make_data_docs_offline(self.docs_dir)  # GX's pages load their CSS/JS from CDNs
         return self.index_path
 
@@ -287,7 +292,7 @@ def validate_table(
     if isinstance(data, WarehouseTable):
         from ml.gx_duckdb import connection_string
 
-        source = context.data_sources.add_sql(name="warehouse", connection_string=connection_string(data.database))
+        source = context.data_sources.add_sql(name="warehouse", connection_string=connection_string(data.database, data.duckdb_settings))
         batch_definition = source.add_query_asset(
             name=table_name, query=f"select * from {data.relation}"
         ).add_batch_definition_whole_table(name="whole_table")

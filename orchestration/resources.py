@@ -24,12 +24,15 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
+from ml.duckdb_settings import DuckDBSettings, connect as connect_duckdb
 from orchestration import tables
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 VENDORED_HILLSTROM = REPO_ROOT / "data" / "hillstrom" / "hillstrom.csv"
+# Under the state folder: what DuckDB spills beyond its memory limit (ml/duckdb_settings.py).
+DUCKDB_SPILL_DIRNAME = "duckdb_spill"
 APPROVED_SUBJECT_LINES = REPO_ROOT / "data" / "copy" / "approved_subject_lines.v1.json"
 
 
@@ -60,6 +63,10 @@ class PipelineSettings(dg.ConfigurableResource):
     # The last fallback of a subscriber's time zone (their own, else their country's, else
     # this): docs/data_contract.md.
     default_timezone: str = "UTC"
+    # DuckDB's memory limit and threads for every connection, in this process and in dbt's
+    # (ml/duckdb_settings.py); it spills to <state>/duckdb_spill beyond the limit.
+    duckdb_memory_limit: str = DuckDBSettings.memory_limit
+    duckdb_threads: int = DuckDBSettings.threads
 
     _run_lock: Any = PrivateAttr(default=None)
 
@@ -207,10 +214,17 @@ class PipelineSettings(dg.ConfigurableResource):
         Everything that landed for the day and before is known; nothing later is."""
         return datetime(day.year, day.month, day.day, 23, 59, 59)
 
-    def warehouse(self) -> "Warehouse":
-        return Warehouse(self.warehouse_path())
+    def duckdb_settings(self) -> DuckDBSettings:
+        return DuckDBSettings(
+            memory_limit=self.duckdb_memory_limit,
+            threads=self.duckdb_threads,
+            temp_directory=str(self.state_path() / DUCKDB_SPILL_DIRNAME),
+        )
 
-    def dbt_vars(self) -> dict[str, str]:
+    def warehouse(self) -> "Warehouse":
+        return Warehouse(self.warehouse_path(), self.duckdb_settings())
+
+    def dbt_vars(self) -> dict[str, Any]:
         from ml.landing.categories import category_mapping_csv
 
         """The dbt vars that place this state's files (dbt_project/profiles.yml and the
@@ -224,6 +238,8 @@ class PipelineSettings(dg.ConfigurableResource):
             "pii_vault_path": str(self.pii_vault_path()),
             "default_timezone": self.default_timezone,
             "category_mapping_csv": str(category_mapping_csv(self.landing_path())),
+            "max_quarantine_share": self.max_quarantine_share,
+            **{f"duckdb_{name}": value for name, value in self.duckdb_settings().config().items()},
         }
 
 
@@ -287,12 +303,13 @@ class Warehouse:
     write and the read-only reads here are the part every asset needs.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, duckdb_settings: DuckDBSettings = DuckDBSettings()):
         self.path = path
+        self.duckdb_settings = duckdb_settings
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        connection = duckdb.connect(str(self.path), read_only=read_only)
+        connection = connect_duckdb(self.path, self.duckdb_settings, read_only=read_only)
         try:
             yield connection
         finally:

@@ -240,7 +240,7 @@ def main() -> None:
     print(f"\nState folder: {state}")
 
     print(f"\nWarehouse (no PII): {settings.warehouse_path()}")
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
+    with settings.warehouse().connect(read_only=True) as connection:
         listed = connection.execute(
             "select table_schema, table_name from information_schema.tables "
             f"where table_schema in {SCHEMAS} order by 1, 2"

@@ -155,25 +155,26 @@ def test_table_names_of_dbt_models_match_the_manifest():
 
 
 
-def test_the_two_dbt_phases_build_every_model_exactly_once():
-    """The verdict phase keeps what its --exclude leaves; the rest phase excludes exactly
-    the verdict models: together every model, none twice, Hillstrom's staging in the rest."""
+def test_every_mart_waits_for_the_landing_verdict_which_reads_every_classified_model():
+    """One dbt build: a failed landing verdict skips every mart, so it must be an ancestor
+    of each, and it must count the verdicts of every `int_*_classified` model."""
     from orchestration.dbt_project import email_dbt_project
-    from orchestration.defs.warehouse import rest_phase_args, verdict_models, verdict_phase_args
+    from orchestration.defs.warehouse import LANDING_VERDICT_MODEL, NOT_IN_DAILY_RUNS
 
-    manifest = email_dbt_project().manifest_path
-    nodes = [n for n in json.loads(manifest.read_text())["nodes"].values() if n["resource_type"] == "model"]
-    excluded_first = tuple(p.removeprefix("path:") + "/" for p in verdict_phase_args()[1].split())
-    first = {n["name"] for n in nodes if not n["original_file_path"].startswith(excluded_first)}
-    second = {n["name"] for n in nodes} - set(rest_phase_args(manifest)[1].split())
-    assert "resource_type:seed" in rest_phase_args(manifest)[1].split()  # seeds go with the verdicts
+    nodes = json.loads(email_dbt_project().manifest_path.read_text())["nodes"]
+    models = {uid: n for uid, n in nodes.items() if n["resource_type"] == "model"}
+    marts = [uid for uid, n in models.items() if n["original_file_path"].startswith("models/marts/")]
+    assert len(marts) > 10
+
+    def ancestors(uid: str) -> set[str]:
+        parents = set(nodes.get(uid, {}).get("depends_on", {}).get("nodes", []))
+        return parents.union(*(ancestors(parent) for parent in parents)) if parents else set()
+
+    assert [uid for uid in marts if LANDING_VERDICT_MODEL not in ancestors(uid)] == []
+    classified = {uid for uid, n in models.items() if n["name"].startswith("int_") and n["name"].endswith("_classified")}
+    assert len(classified) >= 9 and set(models[LANDING_VERDICT_MODEL]["depends_on"]["nodes"]) == classified
     # Unit tests run in `make test`, not in the daily run (docs/warehouse.md).
-    for args in (verdict_phase_args(), rest_phase_args(manifest)):
-        assert args[args.index("--exclude-resource-type") + 1] == "unit_test"
-    assert first == set(verdict_models(manifest)) and not first & second
-    assert first | second == {n["name"] for n in nodes}
-    assert {"stg_crm__subscribers", "int_orders_classified"} <= first
-    assert {"stg_hillstrom__customers", "subscriber_eligibility", "fct_send_outcomes"} <= second
+    assert NOT_IN_DAILY_RUNS == ["--exclude-resource-type", "unit_test"]
 
 
 def test_dbt_reads_the_as_of_from_the_table_the_orchestration_writes():

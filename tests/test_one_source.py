@@ -185,3 +185,24 @@ def test_the_training_cutoff_rule_in_sql_uses_the_python_numbers() -> None:
     assert re.findall(r"// (\d+) \+ 1", cutoffs) == [str(CUTOFF_EVERY_DAYS)]
     assert re.findall(r"\+ to_days\((\d+)\) <= bounds\.as_of", cutoffs) == [str(EXAMPLE_LABEL_DAYS)]
     assert re.findall(r">= bounds\.first_data_day \+ to_days\((\d+)\)", cutoffs) == [str(FEATURE_WARM_UP_DAYS)]
+
+
+def test_a_dbt_build_by_hand_gets_the_pipelines_duckdb_memory_limit_and_spill_folder() -> None:
+    from ml.duckdb_settings import DuckDBSettings
+    from orchestration.resources import DUCKDB_SPILL_DIRNAME
+
+    settings = yaml.safe_load((REPO / "dbt_project" / "profiles.yml").read_text())
+    profile = settings["email_pipeline"]["outputs"]["dev"]["settings"]
+    default = lambda name: re.search(r"var\('duckdb_" + name + r"', '([^']*)'\)", profile[name]).group(1)  # noqa: E731
+    assert default("memory_limit") == DuckDBSettings().memory_limit
+    assert Path(default("temp_directory")).name == DUCKDB_SPILL_DIRNAME
+    assert default("threads") == str(settings["email_pipeline"]["outputs"]["dev"]["threads"])
+
+
+def test_the_landing_verdicts_default_share_is_the_pipelines() -> None:
+    from orchestration.resources import PipelineSettings
+
+    models = yaml.safe_load((REPO / "dbt_project" / "models" / "intermediate" / "_intermediate__models.yml").read_text())
+    (judged,) = [m for m in models["models"] if m["name"] == "int_landing_files_judged"]
+    default = re.search(r"var\('max_quarantine_share', ([0-9.]+)\)", judged["config"]["max_quarantine_share"]).group(1)
+    assert float(default) == PipelineSettings().max_quarantine_share

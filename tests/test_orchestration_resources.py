@@ -114,6 +114,10 @@ def test_dbt_gets_its_paths_as_vars_and_the_environment_is_left_alone(tmp_path, 
         "default_timezone": "UTC",
         # no category_mapping.csv in the landing folder: the header-only file in the repo
         "category_mapping_csv": str(EMPTY_CATEGORY_MAPPING),
+        "max_quarantine_share": 0.05,
+        "duckdb_memory_limit": "4GB",
+        "duckdb_threads": str(os.cpu_count()),
+        "duckdb_temp_directory": str(tmp_path / "duckdb_spill"),
     }
     assert dict(os.environ) == environment_before
     assert settings.user_landing_dir() is None

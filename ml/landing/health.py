@@ -118,3 +118,25 @@ def systemic_breakages(quarantine: pd.DataFrame, max_share: float, min_batch_row
             if breakage is not None:
                 found.append(breakage)
     return found
+
+
+BREAKAGE_COLUMNS = {
+    "source_file": "string", "landing_batch": "string", "file_name": "string", "rows_in": "int64",
+    "rows_quarantined": "int64", "share": "float64", "dominant_reason": "string",
+    "dominant_reason_rows": "int64", "example_shape": "string", "message": "string",
+}
+
+
+def breakage_rows(quarantine: pd.DataFrame, max_share: float, min_batch_rows: int = 100) -> pd.DataFrame:
+    """`systemic_breakages` as a table, one row per breakage with its message, typed even when
+    empty: the rows of dbt's `int_landing_files_judged`, whose test fails on any row."""
+    rows = [
+        {
+            "source_file": b.source_file, "landing_batch": b.landing_batch, "file_name": b.file_name,
+            "rows_in": b.rows_in, "rows_quarantined": b.rows_quarantined, "share": b.share,
+            "dominant_reason": b.dominant_reason, "dominant_reason_rows": b.dominant_reason_rows,
+            "example_shape": b.example_shape, "message": b.message(),
+        }
+        for b in systemic_breakages(quarantine, max_share, min_batch_rows)
+    ]
+    return pd.DataFrame(rows, columns=list(BREAKAGE_COLUMNS)).astype(BREAKAGE_COLUMNS)

@@ -22,7 +22,7 @@ def _mart_expectations() -> dg.AssetChecksDefinition:
         docs = settings.data_docs_site()
         for check_key in context.selected_asset_check_keys:
             model = check_key.asset_key.path[-1]
-            table = WarehouseTable(database=database, relation=marts[model])
+            table = WarehouseTable(database=database, relation=marts[model], duckdb_settings=settings.duckdb_settings())
             yield run_gx_check(table, table=model, asset_key=check_key.asset_key, docs=docs, log=context.log, run_id=context.run.run_id)
         docs.build()
 

@@ -9,10 +9,8 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import pandas as pd
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from ml.landing.health import systemic_breakages
 from orchestration.dbt_project import email_dbt_project
 from orchestration.dbt_test_descriptions import describe_dbt_test
 from orchestration.partitions import daily_partitions, one_run_per_day, partition_day
@@ -22,43 +20,16 @@ from orchestration.resources import (
     subscriber_key_secret_problem,
 )
 
-# The models that give every contract landing row its verdict (staging and intermediate,
-# but the vendored Hillstrom file, which is not a contract export) are built and tested
-# first and judged, then the rest. Both phases stream into Dagster; dagster-dbt appends its
-# own `--select` for the run's subset, so the phases are cut with `--exclude` alone.
-_NOT_VERDICT_PATHS = ("models/marts/", "models/staging/hillstrom/")
-
-
-def verdict_models(manifest_path: Path) -> list[str]:
-    """Names of the verdict models, from the manifest."""
-    nodes = json.loads(manifest_path.read_text())["nodes"].values()
-    return sorted(
-        node["name"] for node in nodes
-        if node["resource_type"] == "model" and not node["original_file_path"].startswith(_NOT_VERDICT_PATHS)
-    )
-
-
 # dbt unit tests check SQL logic on fixed inputs, not the day's data: they run in `make test`
 # (tests/dbt/test_dbt_build.py) and CI, where the SQL changes, not in every daily run
 # (docs/warehouse.md, "What the daily run skips").
-# A flag of its own, not an `--exclude resource_type:unit_test` selector: that one also
-# drops the "buildable" tests between a mart and a verdict model (caught by the end-to-end
-# test test_the_two_dbt_phases_run_every_dbt_test_once).
 NOT_IN_DAILY_RUNS = ["--exclude-resource-type", "unit_test"]
 
+# The landing verdict (dbt_project/models/intermediate/int_landing_files_judged.py): every mart
+# depends on it, and its test fails on any row, so a broken landing file stops the marts
+# inside the one dbt build.
+LANDING_VERDICT_MODEL = "model.email_pipeline.int_landing_files_judged"
 
-def verdict_phase_args() -> list[str]:
-    """Everything but the verdict models is excluded; tests run when all their parents are in."""
-    return ["--exclude", " ".join(f"path:{path.rstrip('/')}" for path in _NOT_VERDICT_PATHS),
-            "--indirect-selection", "cautious", *NOT_IN_DAILY_RUNS]
-
-
-def rest_phase_args(manifest_path: Path) -> list[str]:
-    """The verdict models and the seeds (built with them) are excluded. "buildable" keeps the
-    tests between a mart and a verdict model (e.g. relationships to int_subscribers_unified),
-    which "eager" would drop with the excluded parent."""
-    return ["--exclude", " ".join(["resource_type:seed", *verdict_models(manifest_path)]),
-            "--indirect-selection", "buildable", *NOT_IN_DAILY_RUNS]
 
 # Which team answers for a folder of models.
 _OWNERS = {
@@ -150,33 +121,24 @@ def metadata_from_query(connection: duckdb.DuckDBPyConnection, sql: str) -> Any:
 @contextmanager
 def _warehouse_with_vault(settings: PipelineSettings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the warehouse, with the PII vault attached as `pii`."""
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
+    with settings.warehouse().connect(read_only=True) as connection:
         connection.execute(f"attach '{settings.pii_vault_path()}' as pii (read_only)")
         yield connection
 
 
-def quarantine_counts(
-    connection: duckdb.DuckDBPyConnection, models: Mapping[str, BuiltModel]
-) -> pd.DataFrame:
-    """Rows per (landing file, landing batch, reason code) over every `int_*_classified`
-    model, with one example row's raw values per group (for its shape only; see
-    ml.landing.health, which judges each file and each large enough batch)."""
-    classified = [
-        model.relation for unique_id, model in sorted(models.items())
-        if unique_id.split(".")[-1].startswith("int_") and unique_id.endswith("_classified")
-    ]
-    per_reason = " union all ".join(
-        f"select source_file, landing_batch, reason_code, count(*) as rows, "
-        f"cast(any_value(raw_values) as varchar) as example_raw_values from {relation} group by all"
-        for relation in classified
+def landing_breakages(connection: duckdb.DuckDBPyConnection, models: Mapping[str, BuiltModel]) -> list[str]:
+    """The messages of the landing verdict's rows: each systemically broken file or drop."""
+    relation = models[LANDING_VERDICT_MODEL].relation
+    return [message for (message,) in connection.execute(f"select message from {relation} order by file_name").fetchall()]
+
+
+def landing_verdict_failed(run_results: Mapping[str, Any]) -> bool:
+    """Whether the landing verdict's test failed in this build (its table is then this build's)."""
+    return any(
+        result["status"] == "fail" and result["unique_id"].startswith("test.")
+        and LANDING_VERDICT_MODEL.split(".")[-1] in result["unique_id"]
+        for result in run_results["results"]
     )
-    return connection.execute(
-        f"""
-        select source_file, landing_batch, sum(rows) over (partition by source_file) as rows_in,
-               reason_code, rows, example_raw_values
-        from ({per_reason})
-        """
-    ).df()
 
 
 def _with_warehouse_metadata(
@@ -213,9 +175,9 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
     ):
         """Builds and tests every dbt model: staging, quarantine, identity, consent, marts.
 
-        Staging and intermediate models are built first and judged: a landing file with
-        more than `max_quarantine_share` of its rows quarantined stops the run before any
-        mart is built.
+        One `dbt build`. A landing file with more than `max_quarantine_share` of its rows
+        quarantined fails the landing verdict's test (int_landing_files_judged), on which
+        every mart depends: dbt skips them all, and the step fails naming each file.
         """
         problem = subscriber_key_secret_problem(settings)
         if problem:
@@ -235,29 +197,27 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
         # Held results wait until dbt has released the DuckDB file, then get row counts and
         # the data-quality and identity numbers the UI should show.
         vars_arg = json.dumps(settings.dbt_vars())
-        manifest_path = email_dbt_project().manifest_path
-        verdicts = dbt.cli(
-            ["build", *verdict_phase_args(), "--vars", vars_arg], context=context, target_path=target / "verdicts"
+        build = dbt.cli(
+            ["build", *NOT_IN_DAILY_RUNS, "--vars", vars_arg], context=context, target_path=target / "build",
+            raise_on_error=False,
         )
-        events = list(verdicts.stream())  # a failing verdict test stops here, before any mart
+        events = list(build.stream())
+        verdict_failed = not build.is_successful() and landing_verdict_failed(build.get_artifact("run_results.json"))
+        if not build.is_successful() and not (events or verdict_failed):
+            raise build.get_error()  # nothing was built, perhaps not even the warehouse file
         with _warehouse_with_vault(settings) as connection:
-            breakages = systemic_breakages(quarantine_counts(connection, models), settings.max_quarantine_share)
-        if breakages:
-            raise dg.Failure(
-                "Landing data looks broken, so no mart was built: "
-                + " | ".join(breakage.message() for breakage in breakages),
-                metadata={
-                    "broken_files": [b.source_file for b in breakages],
-                    "max_quarantine_share": settings.max_quarantine_share,
-                },
-            )
-        rest = dbt.cli(
-            ["build", *rest_phase_args(manifest_path), "--vars", vars_arg], context=context, target_path=target / "build"
-        )
-        events += list(rest.stream())
-        with _warehouse_with_vault(settings) as connection:
+            broken = landing_breakages(connection, models) if verdict_failed else []
+            # What did run is recorded even when the build failed: the UI and the loop's message
+            # then show the failed dbt test and what was built before it.
             for event in events:
                 yield _with_warehouse_metadata(event, connection, models)
+        if broken:
+            raise dg.Failure(
+                "Landing data looks broken, so no mart was built: " + " | ".join(broken),
+                metadata={"broken_files": broken, "max_quarantine_share": settings.max_quarantine_share},
+            )
+        if not build.is_successful():
+            raise build.get_error()
 
     return warehouse_models
 

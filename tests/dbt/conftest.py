@@ -49,6 +49,10 @@ def dbt_vars(landing_dir: Path, state_dir: Path, as_of: str) -> dict[str, str]:
         "warehouse_path": str(state_dir / "warehouse.duckdb"),
         "pii_vault_path": str(state_dir / "pii_vault.duckdb"),
         "category_mapping_csv": str(category_mapping_csv(landing_dir)),
+        "duckdb_temp_directory": str(state_dir / "duckdb_spill"),
+        # The fixtures quarantine a large share of their rows on purpose: no file is judged
+        # systemically broken here but in tests/dbt/test_landing_verdict.py.
+        "max_quarantine_share": 1.0,
         "as_of": as_of,
     }
 

@@ -23,7 +23,7 @@ def warehouse(tmp_path: Path, frame: pd.DataFrame) -> WarehouseTable:
 
 def test_the_entry_point_names_the_dialect_and_a_result_outlives_its_connection(tmp_path):
     table = warehouse(tmp_path, pd.DataFrame({"n": range(5)}))
-    engine = sa.create_engine(connection_string(table.database))
+    engine = sa.create_engine(connection_string(table.database, table.duckdb_settings))
     assert isinstance(engine.dialect, GxDuckDBDialect)
     # GX's pattern: the connection goes back before the rows are fetched.
     with engine.connect() as connection:

@@ -72,3 +72,22 @@ def test_a_small_drop_with_one_bad_row_is_not_a_format_change_but_a_file_over_th
     assert [(b.source_file, b.landing_batch) for b in found] == [("orders", None), ("orders", "initial")]
     assert found[0].message().startswith("orders: 30 of 140 rows")
     assert found[1].message().startswith("orders.parquet: 30 of 130 rows")
+
+
+def test_breakage_rows_are_the_breakages_as_a_typed_table_even_when_there_is_none():
+    from ml.landing.health import BREAKAGE_COLUMNS, breakage_rows
+
+    counts = pd.DataFrame({
+        "source_file": ["orders"] * 3, "landing_batch": ["initial", "initial", "2026-07-01"],
+        "reason_code": [None, "invalid_amount", "invalid_amount"], "rows": [900, 10, 150],
+        "example_raw_values": [None, '{"amount": "abc"}', '{"amount": "x1"}'],
+    })
+    table = breakage_rows(counts, max_share=0.05)
+    # Pooled: 160 of 1,060 (15%); the drop alone: 150 of 150; the initial export: 10 of 910 (1%).
+    assert table[["file_name", "rows_in", "rows_quarantined", "dominant_reason_rows"]].values.tolist() == [
+        ["orders", 1060, 160, 160], ["drops/2026-07-01/orders.parquet", 150, 150, 150],
+    ]
+    assert table["message"].tolist() == [b.message() for b in systemic_breakages(counts, max_share=0.05)]
+    assert "{amount: aaa}" in table["message"].iloc[0] and "abc" not in "".join(table["message"])
+    empty = breakage_rows(counts, max_share=1.0)
+    assert empty.empty and dict(empty.dtypes.astype(str)) == BREAKAGE_COLUMNS

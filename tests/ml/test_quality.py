@@ -269,6 +269,9 @@ def test_one_site_lists_every_table_and_keeps_only_the_latest_run(people_suite: 
     validate_table(people(), people_suite, table_name="people", docs=first_run)
     validate_table(pd.DataFrame({"order_id": ["o1"]}), other_suite, table_name="orders_fake", docs=first_run)
     first_run.build()
+    (orders_page,) = (docs_dir / "validations" / "orders_fake").rglob("*.html")
+    orders_page_written = orders_page.stat().st_mtime_ns
+    orders_suite_written = (docs_dir / "expectations" / "orders_fake.html").stat().st_mtime_ns
     failing = people()
     failing.loc[1, "person_id"] = "p0"
     second_run = DataDocsSite(docs_dir)
@@ -279,6 +282,10 @@ def test_one_site_lists_every_table_and_keeps_only_the_latest_run(people_suite: 
     pages = list((docs_dir / "validations" / "people").rglob("*.html"))
     assert len(pages) == 1  # the earlier, passing run of people was replaced
     assert "Failed" in pages[0].read_text()
+    # The second build rendered only its own table's pages; the other table's stayed as they were.
+    (orders_page,) = (docs_dir / "validations" / "orders_fake").rglob("*.html")
+    assert orders_page.stat().st_mtime_ns == orders_page_written
+    assert (docs_dir / "expectations" / "orders_fake.html").stat().st_mtime_ns == orders_suite_written
 
 
 def test_validating_twenty_thousand_rows_is_fast(people_suite: Path) -> None:

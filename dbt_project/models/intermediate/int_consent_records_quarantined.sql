@@ -11,6 +11,7 @@
   are left out: the identical kept copy already counts. Times are read from the row's raw
   values, leniently (lenient_utc_timestamp), only here: clean rows never need it.
 -#}
+-- depends_on: {{ ref('int_landing_files_judged') }}
 {%- set revoking_fragments = var('revocation_event_type_fragments') | join('|') %}
 
 with records as (

@@ -4,6 +4,7 @@
   subscriber_key with such a row. No PII. The vault removes the email and name of these
   rows everywhere it stores them (docs/privacy.md).
 -#}
+-- depends_on: {{ ref('int_landing_files_judged') }}
 with records as (
     select * from {{ ref('int_subscriber_records_keyed') }}
 ),

@@ -1,4 +1,5 @@
 {#- Per arm of the Hillstrom e-mail experiment: size and mean visit, conversion and spend. -#}
+-- depends_on: {{ ref('int_landing_files_judged') }}
 select
     segment,
     count(*) as customers,
