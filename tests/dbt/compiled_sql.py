@@ -46,13 +46,18 @@ class CompiledProject:
         return f"model.email_pipeline.{model}"
 
     def ancestors(self, models: Iterable[str]) -> list[str]:
-        """Unique ids of the models and seeds needed for `models`, in dependency order."""
+        """Unique ids of the models and seeds needed for `models`, in dependency order. The
+        landing verdict (int_landing_files_judged) is left out with its own parents: it is
+        Python run by dbt, not SQL, and its dependants only wait for it (a `depends_on`
+        line), they do not read it."""
         ordered: list[str] = []
         seen: set[str] = set()
 
         def visit(unique_id: str) -> None:
             if unique_id in seen or unique_id not in self.nodes:
                 return
+            if self.nodes[unique_id].get("language") == "python":
+                return  # the landing verdict: not SQL, and its dependants do not read it (see run)
             seen.add(unique_id)
             for parent in self.nodes[unique_id].get("depends_on", {}).get("nodes", []):  # seeds have none
                 visit(parent)
@@ -77,10 +82,6 @@ class CompiledProject:
             connection.execute(f'create schema if not exists "{node["database"]}"."{node["schema"]}"')
             if node["resource_type"] == "seed":
                 self._load_seed(connection, node)
-                continue
-            if node.get("language") == "python":
-                # The landing verdict (int_landing_files_judged) is Python run by dbt, not SQL;
-                # the marts only wait for it (a `depends_on` comment), they do not read it.
                 continue
             kind = "view" if node["config"]["materialized"] == "view" else "table"
             connection.execute(f"create or replace {kind} {node['relation_name']} as {node['compiled_code']}")

@@ -106,7 +106,7 @@ def test_each_variant_arm_is_sent_its_own_slot_and_control_the_generic_line(vari
     people = [f"k{i}" for i in range(len(arms))]
     assignments = pd.DataFrame({"subscriber_key": people, "experiment_id": "exp", "arm": arms})
     scores = pd.DataFrame({"subscriber_key": people, "propensity_score": 0.5, "model_name": "m", "model_version": "1",
-                           "cutoff_at": pd.Timestamp("2025-05-31")})
+                           "model_run_id": "r1", "cutoff_at": pd.Timestamp("2025-05-31")})
     profiles = pd.DataFrame({"subscriber_key": people, "top_category": "toys", "lifecycle_stage": "active"})
     eligibility = pd.DataFrame({
         "subscriber_key": people, "is_eligible": True, "consent_status": "subscribed",
