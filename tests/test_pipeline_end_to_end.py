@@ -676,3 +676,19 @@ def test_the_demo_summary_writes_and_links_the_reports_index(pipeline_run, wareh
     summary.main()
     assert index.resolve().as_uri() in capsys.readouterr().out
     assert f"experiment_report_{EXPERIMENT}_{LAST_DAY}.html" in index.read_text()
+
+
+def test_the_report_asset_shows_its_key_figures_in_one_rounded_table(pipeline_run):
+    """Issue 14: a few headline entries and one table of the comparisons, not a flat entry
+    per figure (about 110 before)."""
+    from ml.experiments.design import multi_arm_design
+
+    runs, _ = pipeline_run
+    metadata = runs.asset_materializations_for_node("experiment_report")[-1].metadata
+    assert len(metadata) <= 12, sorted(metadata)
+    lines = metadata["comparisons"].value.splitlines()
+    assert [cell.strip() for cell in lines[0].split("|")[1:-1]] == [
+        "arm", "baseline", "abs_lift", "always_valid_ci", "holm_p_value", "chance_to_beat", "verdict"]
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines[2:]]
+    assert [(row[0], row[1]) for row in rows] == list(multi_arm_design("any").comparisons())
+    assert all(len(row[2].split(".")[-1]) <= 4 for row in rows)  # abs_lift rounded to 4 places

@@ -210,29 +210,38 @@ class ExperimentSummary:
             )
         return pd.DataFrame(rows)
 
-    def key_metrics(self, metric: str = "converted") -> dict[str, float | int | bool | str | None]:
-        """The figures to glance at, rounded (asset metadata): SRM, and per comparison of
-        `metric` the lift with its always-valid interval, Holm p-value and chance to beat.
-        The full set is `to_metrics`; the tables are in the report."""
-        name = RATE_NAMES[metric]
+    def key_metrics(self) -> dict[str, float | int | bool | str | None]:
+        """The headline figures, rounded (asset metadata): members and the sample-ratio check.
+        Per comparison, the figures to glance at are `key_table`; the full set `to_metrics`."""
         figures: dict[str, Any] = {
             "n_members": self.n_members,
             "srm_p_value": self.sample_ratio["p_value"],
             "srm_passed": self.sample_ratio["passed"],
         }
-        for verdict in self.verdicts:
-            figures[f"{verdict.arm}_vs_{verdict.baseline}.verdict"] = verdict.decision.verdict
-        for comparison in self.comparisons:
-            diff = comparison.rates[metric]
-            prefix = f"{comparison.arm}_vs_{comparison.baseline}.{name}"
-            figures[f"{prefix}_abs_lift"] = diff.absolute_lift
-            figures[f"{prefix}_always_valid_ci"] = f"[{diff.sequential_ci_low:+.4f}, {diff.sequential_ci_high:+.4f}]"
-            figures[f"{prefix}_holm_p_value"] = diff.sequential_p_value_holm
-            figures[f"{prefix}_chance_to_beat"] = diff.chance_to_beat
         return {
             key: round(value, 4) if isinstance(value, float) and math.isfinite(value) else _json_number(value)
             for key, value in figures.items()
         }
+
+    def key_table(self, metric: str = "converted") -> pd.DataFrame:
+        """One row per comparison of `metric`, rounded: the lift with its always-valid
+        interval, the Holm-adjusted always-valid p-value, the chance to beat the baseline and,
+        against control, the day's verdict. One table in the asset's metadata instead of a
+        flat entry per figure."""
+        verdicts = {(v.arm, v.baseline): v.decision.verdict for v in self.verdicts}
+        rows = []
+        for comparison in self.comparisons:
+            diff = comparison.rates[metric]
+            rows.append({
+                "arm": comparison.arm,
+                "baseline": comparison.baseline,
+                "abs_lift": round(diff.absolute_lift, 4),
+                "always_valid_ci": f"[{diff.sequential_ci_low:+.4f}, {diff.sequential_ci_high:+.4f}]",
+                "holm_p_value": round(diff.sequential_p_value_holm, 4),
+                "chance_to_beat": round(diff.chance_to_beat, 4),
+                "verdict": verdicts.get((comparison.arm, comparison.baseline), ""),
+            })
+        return pd.DataFrame(rows)
 
     def to_metrics(self) -> dict[str, float | int | bool | str | None]:
         """Flat, JSON-serialisable metrics (NaN becomes None) for asset metadata and MLflow."""

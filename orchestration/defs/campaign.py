@@ -617,6 +617,7 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
             "sent_members": int(outcomes["is_sent"].sum()),
             "days_observed": round(days_observed, 2),
             **summary.key_metrics(),
+            "comparisons": dg.MetadataValue.md(summary.key_table().to_markdown(index=False)),
         }
     )
     warehouse.replace_day(verdict_rows(summary, day, design.experiment_id), tables.EXPERIMENT_VERDICTS, "read_on",

@@ -442,15 +442,19 @@ def test_the_daily_read_shows_always_valid_intervals_holm_p_values_and_chance_to
         summary.comparison("treatment", "control").rates["converted"].chance_to_beat)
 
 
-def test_key_metrics_are_few_rounded_and_the_same_as_the_full_figures():
+def test_key_figures_are_few_rounded_one_table_and_the_same_as_the_full_figures():
     summary = summarise_experiment(members_with_outcomes(n=8_000), DESIGN)
-    key, full = summary.key_metrics(), summary.to_metrics()
-    assert len(key) == 3 + 4 * len(DESIGN.comparisons()) + len(summary.verdicts) < len(full) / 5
-    assert key["treatment_vs_control.verdict"] == full["treatment_vs_control.verdict"] == "keep_running"
-    lift = full["treatment_vs_holdout.conversion_abs_lift"]
-    assert key["treatment_vs_holdout.conversion_abs_lift"] == round(lift, 4)
+    key, table, full = summary.key_metrics(), summary.key_table(), summary.to_metrics()
+    assert key == {"n_members": full["n_members"], "srm_p_value": round(full["srm_p_value"], 4), "srm_passed": full["srm_passed"]}
+    assert [(row.arm, row.baseline) for row in table.itertuples()] == list(DESIGN.comparisons())
+    row = table.set_index(["arm", "baseline"]).loc[("treatment", "holdout")]
+    assert row["abs_lift"] == round(full["treatment_vs_holdout.conversion_abs_lift"], 4)
     low, high = full["treatment_vs_holdout.conversion_sequential_ci_low"], full["treatment_vs_holdout.conversion_sequential_ci_high"]
-    assert key["treatment_vs_holdout.conversion_always_valid_ci"] == f"[{low:+.4f}, {high:+.4f}]"
+    assert row["always_valid_ci"] == f"[{low:+.4f}, {high:+.4f}]"
+    assert row["holm_p_value"] == round(full["treatment_vs_holdout.conversion_sequential_p_value_holm"], 4)
+    assert row["verdict"] == ""  # verdicts are against control only
+    against_control = table.set_index(["arm", "baseline"]).loc[("treatment", "control")]
+    assert against_control["verdict"] == full["treatment_vs_control.verdict"] == "keep_running"
 
 
 # ----------------------------------------------------------------------------- verdicts and power
