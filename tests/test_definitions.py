@@ -220,3 +220,18 @@ def test_every_dbt_table_shows_typed_columns_and_every_dbt_check_says_what_it_ch
     assert expression == (
         "Every row satisfies `is_eligible = (exclusion_reason is null) and is_eligible = (len(exclusion_reasons) = 0) "
         "and (not is_eligible or consent_status = 'subscribed')`.")
+
+
+def test_the_landing_verdict_is_read_from_this_builds_failed_check():
+    import dagster as dg
+
+    from orchestration.dbt_project import email_dbt_project
+    from orchestration.defs.warehouse import landing_verdict_failed
+
+    nodes = json.loads(email_dbt_project().manifest_path.read_text())["nodes"].values()
+    (name,) = [n["name"] for n in nodes if n["resource_type"] == "test" and n.get("attached_node", "").endswith(".int_landing_files_judged")]
+    verdict = dg.AssetKey(["intermediate", "int_landing_files_judged"])
+    other = dg.AssetCheckResult(check_name="not_null_fct_orders_order_id", passed=False, asset_key=dg.AssetKey("fct_orders"))
+    assert landing_verdict_failed([other, dg.AssetCheckResult(check_name=name, passed=False, asset_key=verdict)])
+    assert not landing_verdict_failed([other, dg.AssetCheckResult(check_name=name, passed=True, asset_key=verdict)])
+    assert not landing_verdict_failed([other])

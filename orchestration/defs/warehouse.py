@@ -1,7 +1,7 @@
 """The dbt project as Dagster assets; dbt tests appear as asset checks."""
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,12 +132,14 @@ def landing_breakages(connection: duckdb.DuckDBPyConnection, models: Mapping[str
     return [message for (message,) in connection.execute(f"select message from {relation} order by file_name").fetchall()]
 
 
-def landing_verdict_failed(run_results: Mapping[str, Any]) -> bool:
-    """Whether the landing verdict's test failed in this build (its table is then this build's)."""
+def landing_verdict_failed(events: Sequence[Any]) -> bool:
+    """Whether this build's events hold a failed check of the landing verdict (its table is
+    then this build's). Read from the stream, not from run_results.json: a build that dies
+    early leaves the previous day's file in place."""
+    verdict = LANDING_VERDICT_MODEL.split(".")[-1]
     return any(
-        result["status"] == "fail" and result["unique_id"].startswith("test.")
-        and LANDING_VERDICT_MODEL.split(".")[-1] in result["unique_id"]
-        for result in run_results["results"]
+        isinstance(event, dg.AssetCheckResult) and not event.passed and verdict in (event.check_name or "")
+        for event in events
     )
 
 
@@ -202,7 +204,7 @@ def _dbt_assets_definition() -> dg.AssetsDefinition:
             raise_on_error=False,
         )
         events = list(build.stream())
-        verdict_failed = not build.is_successful() and landing_verdict_failed(build.get_artifact("run_results.json"))
+        verdict_failed = not build.is_successful() and landing_verdict_failed(events)
         if not build.is_successful() and not (events or verdict_failed):
             raise build.get_error()  # nothing was built, perhaps not even the warehouse file
         with _warehouse_with_vault(settings) as connection:
