@@ -21,7 +21,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class DuckDBSettings:
-    # Per process. The Dagster process and a dbt subprocess together stay within twice this.
+    # Per process (the Dagster process, each dbt subprocess): DuckDB's own buffers. Data
+    # fetched into pandas frames is outside it.
     memory_limit: str = "4GB"
     # 0: one thread per core (DuckDB's own default), written out so that dbt and every
     # connection get the same number.
