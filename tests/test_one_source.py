@@ -192,7 +192,7 @@ def test_a_dbt_build_by_hand_gets_the_pipelines_duckdb_memory_limit_and_spill_fo
     from orchestration.resources import DUCKDB_SPILL_DIRNAME
 
     settings = yaml.safe_load((REPO / "dbt_project" / "profiles.yml").read_text())
-    profile = settings["email_pipeline"]["outputs"]["dev"]["settings"]
+    profile = settings["email_pipeline"]["outputs"]["dev"]["config_options"]
     default = lambda name: re.search(r"var\('duckdb_" + name + r"', '([^']*)'\)", profile[name]).group(1)  # noqa: E731
     assert default("memory_limit") == DuckDBSettings().memory_limit
     assert Path(default("temp_directory")).name == DUCKDB_SPILL_DIRNAME

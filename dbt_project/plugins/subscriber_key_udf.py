@@ -96,8 +96,8 @@ class Plugin(BasePlugin):
         creds.path = project_path(creds.path)
         for attachment in creds.attach or []:
             attachment.path = project_path(attachment.path)
-        if creds.settings and creds.settings.get("temp_directory"):  # DuckDB's spill folder
-            creds.settings["temp_directory"] = project_path(creds.settings["temp_directory"])
+        if config.get("temp_directory"):  # DuckDB's spill folder (profiles.yml config_options)
+            config["temp_directory"] = project_path(config["temp_directory"])
         for path in [creds.path, *[attachment.path for attachment in creds.attach or []]]:
             if Path(path).is_absolute():
                 Path(path).parent.mkdir(parents=True, exist_ok=True)

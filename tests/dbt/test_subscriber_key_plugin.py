@@ -71,7 +71,6 @@ def test_connection_config_creates_state_folders(plugin_module, tmp_path: Path) 
     creds = SimpleNamespace(
         path=str(tmp_path / "state" / "warehouse.duckdb"),
         attach=[SimpleNamespace(path=str(tmp_path / "vault" / "pii_vault.duckdb"))],
-        settings=None,
     )
     plugin = plugin_module.Plugin("subscriber_key_udf", {"secret": "x"})
     plugin.update_connection_config(creds, {})
@@ -80,9 +79,10 @@ def test_connection_config_creates_state_folders(plugin_module, tmp_path: Path) 
 
 
 def test_a_relative_spill_folder_is_read_from_the_project(plugin_module) -> None:
-    creds = SimpleNamespace(path=":memory:", attach=[], settings={"memory_limit": "1GB", "temp_directory": "../.state/duckdb_spill"})
-    plugin_module.Plugin("subscriber_key_udf", {"secret": "x"}).update_connection_config(creds, {})
-    assert creds.settings == {"memory_limit": "1GB", "temp_directory": str(DBT_PROJECT_DIR.parent / ".state" / "duckdb_spill")}
+    creds = SimpleNamespace(path=":memory:", attach=[])
+    config = {"memory_limit": "1GB", "temp_directory": "../.state/duckdb_spill"}
+    plugin_module.Plugin("subscriber_key_udf", {"secret": "x"}).update_connection_config(creds, config)
+    assert config == {"memory_limit": "1GB", "temp_directory": str(DBT_PROJECT_DIR.parent / ".state" / "duckdb_spill")}
 
 
 def test_cursors_find_landing_files_relative_to_the_project(plugin_module) -> None:
