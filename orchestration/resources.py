@@ -144,8 +144,12 @@ class PipelineSettings(dg.ConfigurableResource):
         return DataDocsSite(self.reports_path() / "data_docs")
 
     # -- MLflow ----------------------------------------------------------------------------
+    def _configured_tracking_uri(self) -> str:
+        """A tracking server named in the run config or the environment; "" for the state's own store."""
+        return self.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+
     def tracking_uri(self) -> str:
-        configured = self.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        configured = self._configured_tracking_uri()
         if configured:
             return configured
         mlflow_dir = self.state_path() / "mlflow"
@@ -163,7 +167,7 @@ class PipelineSettings(dg.ConfigurableResource):
 
         uri = self.tracking_uri()
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        if not (self.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
+        if not self._configured_tracking_uri():
             retire_empty_default_experiment(client)
         return client
 
@@ -225,12 +229,12 @@ class PipelineSettings(dg.ConfigurableResource):
         return Warehouse(self.warehouse_path(), self.duckdb_settings())
 
     def dbt_vars(self) -> dict[str, Any]:
-        from ml.landing.categories import category_mapping_csv
-
         """The dbt vars that place this state's files (dbt_project/profiles.yml and the
         sources), passed as `--vars`, so nothing is written to this process's environment.
         They stay the same from day to day, so dbt parses only what changed (the day itself
         reaches dbt through ml.warehouse_as_of, see `Warehouse.write_as_of`)."""
+        from ml.landing.categories import category_mapping_csv
+
         return {
             "landing_dir": str(self.landing_path()),
             "hillstrom_csv": str(self.hillstrom_path()),

@@ -330,7 +330,7 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
     )
     decisions = plan.decisions
     decision_rows = warehouse.replace_day(
-        plan.decisions, tables.SEND_DECISIONS, "decided_for", send_day, column_types=DECISION_COLUMN_TYPES,
+        decisions, tables.SEND_DECISIONS, "decided_for", send_day, column_types=DECISION_COLUMN_TYPES,
         run_id=context.run_id,
     )
     outbox = write_outbox(plan.sends, settings.outbox_path(send_day))

@@ -20,9 +20,10 @@ def _mart_expectations() -> dg.AssetChecksDefinition:
         """One Great Expectations suite per mart, expectations/<mart>.json, run inside DuckDB."""
         database = settings.warehouse_path()
         docs = settings.data_docs_site()
+        duckdb_settings = settings.duckdb_settings()
         for check_key in context.selected_asset_check_keys:
             model = check_key.asset_key.path[-1]
-            table = WarehouseTable(database=database, relation=marts[model], duckdb_settings=settings.duckdb_settings())
+            table = WarehouseTable(database=database, relation=marts[model], duckdb_settings=duckdb_settings)
             yield run_gx_check(table, table=model, asset_key=check_key.asset_key, docs=docs, log=context.log, run_id=context.run.run_id)
         docs.build()
 
