@@ -50,6 +50,16 @@ class CorruptibleFile:
     # Consent files use "case": a revocation tied to nobody stops the run by design
     # (quality.consent_records_untied), which the demo is not meant to show every day.
     unknown_subscriber_style: str = "phantom"
+    # Whether `missing_required_field` may blank the row's own key. Not in the subscriber
+    # files: a subscriber row without its id leaves that person's unsubscribes and complaints
+    # tied to nobody, which stops the run by design (quality.consent_records_untied). At the
+    # default rates a 100,000-person world held 12 such revocations and could never run.
+    may_blank_key: bool = True
+
+    @property
+    def blankable(self) -> tuple[str, ...]:
+        """The required columns `missing_required_field` may blank."""
+        return tuple(column for column in self.required if self.may_blank_key or column != self.key)
 
 
 _SUBSCRIBER_KINDS = (
@@ -65,10 +75,11 @@ CORRUPTIBLE_FILES: dict[str, CorruptibleFile] = {
         CorruptibleFile(
             # A blank CRM email is no issue in contract v2 (the record is keyed by its id).
             "crm_subscribers.parquet", "crm_id", "signup_at", None, ("crm_id", "signup_at"), _SUBSCRIBER_KINDS,
+            may_blank_key=False,
         ),
         CorruptibleFile(
             "esp_subscribers.parquet", "esp_id", "created_at", None, ("esp_id", "email", "created_at"),
-            _SUBSCRIBER_KINDS,
+            _SUBSCRIBER_KINDS, may_blank_key=False,
         ),
         CorruptibleFile(
             # A blank subscriber id would tie a revocation to nobody: see unknown_subscriber_style.

@@ -127,8 +127,8 @@ def corrupt_table(
         u = draw(kind, rows)
         ts = spec.timestamp
         if kind == "missing_required_field":
-            which = rnd.integers(seed, f"dirty/{spec.name}/column", len(spec.required), meta.uid[rows])
-            column = np.array(spec.required, dtype=object)[which]
+            which = rnd.integers(seed, f"dirty/{spec.name}/column", len(spec.blankable), meta.uid[rows])
+            column = np.array(spec.blankable, dtype=object)[which]
             replace(kind, column, rows, [None if x >= 0.25 else "" for x in u])
         elif kind == "invalid_email":
             replace(kind, "email", rows, _break_email(table["email"].take(rows).to_pylist(), u))

@@ -635,3 +635,34 @@ def test_audit_attributes_change_no_other_value(tmp_path, monkeypatch):
     for path in sorted((tmp_path / "a" / "oracle").rglob("*.parquet")):
         other = tmp_path / "b" / "oracle" / path.relative_to(tmp_path / "a" / "oracle")
         pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(other), obj=path.name)
+
+
+def test_every_revocation_names_a_subscriber_row_even_in_a_dirty_world(tmp_path):
+    """A blank subscriber id would leave that person's unsubscribes tied to nobody, which stops
+    the pipeline by design (quality.consent_records_untied): a 100,000-person world at the
+    default rates never ran. So the generator never blanks a subscriber row's own id."""
+    dirty = replace(DirtyDataConfig.clean(), missing_required_field=0.1)
+    config = AudienceConfig(n_people=3000, days=90, seed=7, dirty=dirty)
+    _generate(tmp_path, config)
+    ids = set()
+    for name, (_, id_column) in _SUBSCRIBER_OF.items():
+        if name.startswith(("crm", "esp")):
+            frame = _read(tmp_path, name)
+            ids |= set(frame[id_column].dropna().str.strip().str.upper())
+    consent = _read(tmp_path, "consent_events.parquet")
+    events = _read(tmp_path, "email_events.parquet")
+    events = events[events["event_type"].isin(["unsubscribe", "complaint"])]
+    # An event whose own esp_id is blank is tied through its send, as the pipeline does.
+    sends = _read(tmp_path, "sends.parquet").dropna(subset=["send_id"]).drop_duplicates("send_id")
+    send_esp_id = events["send_id"].map(sends.set_index("send_id")["esp_id"])
+    revocations = pd.concat([
+        consent.loc[consent["status"] != "subscribed", "source_subscriber_id"],
+        _read(tmp_path, "suppressions.parquet")["source_subscriber_id"],
+        events["esp_id"].where(events["esp_id"].fillna("").str.strip() != "", send_esp_id),
+    ]).str.upper()
+    assert len(revocations) > 200
+    blanked = _logged(tmp_path).query("kind == 'missing_required_field'")
+    assert blanked["source_file"].str.startswith(("crm", "esp")).sum() > 100  # the subscriber rows were hit
+    assert not blanked.query("source_file == 'crm_subscribers.parquet'")["column"].eq("crm_id").any()
+    untied = revocations[~revocations.isin(ids)]
+    assert untied.empty, untied.head()
