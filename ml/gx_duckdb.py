@@ -19,7 +19,8 @@ things, each because of a measured failure:
   `!~` are PostgreSQL's partial-match operators, so GX's PostgreSQL SQL is right here
   (tests/ml/test_gx_duckdb.py pins that a value merely *containing* an address is found).
 - **One read-only connection, the pipeline's settings.** It opens with
-  `duckdb.connect(path, read_only=True)` and nothing else: DuckDB refuses a second connection to
+  `duckdb.connect(path, read_only=True)` and nothing else (an in-memory database, which reads
+  landing files through `read_parquet`, cannot be opened read-only and has nothing to protect): DuckDB refuses a second connection to
   a file with different settings in one process, and the pipeline's own read-only connections
   use exactly these. One connection per engine (a static pool), so a result is never lost to
   another checkout; the caller disposes of the engine after its validation
@@ -63,7 +64,9 @@ class GxDuckDBDialect(duckdb_engine.Dialect):
     def connect(self, *cargs: Any, **cparams: Any) -> duckdb_engine.ConnectionWrapper:
         # The URL's query is the connection's configuration (`connection_string`).
         config = dict(cparams.get("url_config", {}))
-        return duckdb_engine.ConnectionWrapper(duckdb.connect(cparams["database"], read_only=True, config=config))
+        # DuckDB opens no in-memory database read-only; one only reads the files its query names.
+        read_only = cparams["database"] != ":memory:"
+        return duckdb_engine.ConnectionWrapper(duckdb.connect(cparams["database"], read_only=read_only, config=config))
 
 
 def connection_string(database: Any, settings: DuckDBSettings) -> str:

@@ -84,6 +84,26 @@ class WarehouseTable:
         return connect_duckdb(self.database, self.duckdb_settings, read_only=True)
 
 
+@dataclass(frozen=True)
+class ParquetFile:
+    """A file validated by GX's SQL engine in an in-memory DuckDB that reads it through
+    `select` (a query over `read_parquet`), not read into pandas: DuckDB streams the file,
+    so memory stays within the connection's limit whatever the file's size."""
+
+    select: str
+    duckdb_settings: DuckDBSettings = DuckDBSettings()
+    database: str = ":memory:"
+
+    @property
+    def relation(self) -> str:
+        return f"({self.select}) as parquet_file"
+
+    def open(self) -> Any:
+        """A connection to hold open while GX validates, as WarehouseTable's (GX's engines
+        open their own in-memory databases; the query needs none of this one's state)."""
+        return connect_duckdb(self.database, self.duckdb_settings, read_only=False)
+
+
 class SuiteLoadError(ValueError):
     """A suite file is not a valid GX 1.x expectation suite."""
 
@@ -265,19 +285,20 @@ class DataDocsSite:
 
 
 def validate_table(
-    data: pd.DataFrame | WarehouseTable,
+    data: pd.DataFrame | WarehouseTable | ParquetFile,
     suite_path: Path,
     *,
     table_name: str,
     docs: DataDocsSite | None = None,
     run_name: str | None = None,
 ) -> ValidationOutcome:
-    """Validate a DataFrame, or a warehouse table in place, against a suite file; return counts,
+    """Validate a DataFrame, a warehouse table in place, or a file read by DuckDB (ParquetFile)
+    against a suite file; return counts,
     never row values. `run_name` (the orchestrator's run id) names the validation run, so its
     Data Docs page says which run it belongs to.
 
     Runs the documented GX 1.x flow on a fresh in-memory context: a pandas data source with a
-    dataframe asset, or a SQL data source with a query asset over the DuckDB table; a whole-table
+    dataframe asset, or a SQL data source with a query asset over the DuckDB relation; a whole-table
     batch definition; a ValidationDefinition. When a Data Docs site is given, the scrubbed result
     is queued on it and `docs_path` is its index.html; the caller builds the site once after its
     validations.
@@ -289,7 +310,7 @@ def validate_table(
     suite_file = Path(suite_path)
     context = _new_context()
     suite = context.suites.add(load_suite(suite_file))
-    if isinstance(data, WarehouseTable):
+    if isinstance(data, (WarehouseTable, ParquetFile)):
         from ml.gx_duckdb import connection_string
 
         source = context.data_sources.add_sql(name="warehouse", connection_string=connection_string(data.database, data.duckdb_settings))

@@ -19,7 +19,8 @@ import pytest
 
 from ml import vocabulary
 from ml.propensity.features import FEATURE_COLUMNS, LABEL_COLUMNS, SEGMENT_COLUMNS, TOP_CATEGORY_SLOT_LEVELS
-from ml.landing.contract import LANDING_COLUMNS, OPTIONAL_COLUMNS
+from ml.duckdb_settings import DuckDBSettings
+from ml.landing.contract import LANDING_COLUMNS, OPTIONAL_COLUMNS, landing_file_for_suite
 from ml.privacy import subscriber_key
 from ml.quality import WarehouseTable, load_suite, validate_table
 
@@ -493,11 +494,17 @@ def good_frames() -> dict[str, pd.DataFrame]:
 
 
 def validate(table: str, frame: pd.DataFrame):
-    """A landing suite runs on the frame in pandas, as the landing checks run; a mart suite runs
-    inside DuckDB (the frame written to a warehouse file first), as the mart checks run."""
-    if table not in EXPECTED_MARTS:
+    """Each suite runs as the pipeline runs it: a landing suite on the frame written to a
+    landing file (in DuckDB, or in pandas for VALIDATED_IN_PANDAS), a mart suite inside DuckDB
+    on the frame written to a warehouse file."""
+    folder = Path(tempfile.mkdtemp(prefix="suite-"))
+    if table == "hillstrom":
         return validate_table(frame, EXPECTATIONS_DIR / f"{table}.json", table_name=table)
-    database = Path(tempfile.mkdtemp(prefix="suite-")) / "warehouse.duckdb"
+    if table not in EXPECTED_MARTS:
+        frame.to_parquet(folder / f"{table}.parquet", index=False)
+        data = landing_file_for_suite(folder / f"{table}.parquet", table, DuckDBSettings())
+        return validate_table(data, EXPECTATIONS_DIR / f"{table}.json", table_name=table)
+    database = folder / "warehouse.duckdb"
     with duckdb.connect(str(database)) as connection:
         connection.execute("create schema marts")
         connection.register("frame", frame)

@@ -2,12 +2,13 @@
 
 import dagster as dg
 import pandas as pd
+import pyarrow.parquet as pq
 
 from datetime import datetime, timedelta
 
 from ml.landing.categories import CATEGORY_MAPPING_FILE, category_mapping_csv
 from ml.landing.hillstrom import install_hillstrom
-from ml.landing.contract import LANDING_TABLES, check_landing_folder, clip_long_text, with_optional_columns
+from ml.landing.contract import LANDING_TABLES, check_landing_folder, landing_file_for_suite
 from ml.landing.preflight import preflight
 from ml.propensity.specs import PURCHASE
 from ml.propensity.training import history_days_needed_by_model
@@ -97,12 +98,12 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
     docs = settings.data_docs_site()
     for table in LANDING_TABLES:
         path = folder / f"{table}.parquet"
-        frame = pd.read_parquet(path) if path.exists() else None
+        rows = pq.read_metadata(path).num_rows if path.exists() else 0
         yield dg.MaterializeResult(
             asset_key=landing_key(table),
             metadata={
                 "path": dg.MetadataValue.path(str(path)),
-                "dagster/row_count": 0 if frame is None else len(frame),
+                "dagster/row_count": rows,
                 "rows_landed_so_far": row_counts[table],
                 "batch": "initial export" if day == first_day else f"daily drop {day}",
                 "source": source,
@@ -110,7 +111,7 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
                 **facts.get(table, {}),
             },
         )
-        if day > first_day and (frame is None or frame.empty):
+        if day > first_day and rows == 0:
             # A daily drop holds only what changed; the suites' row-count expectations are
             # about whole exports, so an empty or absent file in a drop is not validated.
             yield dg.AssetCheckResult(
@@ -118,8 +119,10 @@ def landing_exports(context: dg.AssetExecutionContext, settings: PipelineSetting
                 metadata={"rows": 0, "validated": False, "reason": f"no {table} rows in the daily drop of {day}"},
             )
             continue
-        frame = with_optional_columns(clip_long_text(frame, table), table)
-        yield run_gx_check(frame, table=table, asset_key=landing_key(table), docs=docs, log=context.log, run_id=context.run_id)
+        yield run_gx_check(
+            landing_file_for_suite(path, table, settings.duckdb_settings()),
+            table=table, asset_key=landing_key(table), docs=docs, log=context.log, run_id=context.run_id,
+        )
     mapping = category_mapping_csv(landing)
     yield dg.MaterializeResult(
         asset_key=landing_key(CATEGORY_MAPPING_ASSET),

@@ -125,6 +125,29 @@ def test_long_text_is_clipped_before_expectations_and_still_reads_as_too_long():
     assert time.monotonic() - started < 30
 
 
+def test_duckdb_reads_a_landing_file_as_the_clipped_frame_with_its_optional_columns(tmp_path):
+    """The landing suites run in DuckDB on `landing_file_select`; it must show GX what the
+    pandas twin (clip_long_text + with_optional_columns) shows."""
+    import duckdb
+
+    from ml.landing.contract import clip_long_text, landing_file_select, with_optional_columns
+
+    frame = pd.DataFrame({
+        "crm_id": ["C1", "C2", None], "email": ["a@example.com", "e" * 5000, None],
+        "first_name": ["Ann", "n" * 300, ""], "signup_at": ["2024-01-01 00:00:00"] * 3,
+        "country": ["DE", "FR", None], "gender": ["f", None, "x" * 10_000], "shoe_size": [41, 42, 43],
+    })
+    path = tmp_path / "it's crm_subscribers.parquet"  # a quote in the path is escaped
+    frame.to_parquet(path, index=False)
+    read = duckdb.sql(landing_file_select(path, "crm_subscribers")).df()
+    twin = with_optional_columns(clip_long_text(frame, "crm_subscribers"), "crm_subscribers")
+    assert list(read.columns) == list(twin.columns)  # timezone and birth_year added as nulls
+    assert read["email"].str.len().tolist()[:2] == [13, MAX_TEXT_LENGTH["email"] + 1]
+    assert read["first_name"].str.len().tolist() == [3, MAX_TEXT_LENGTH["default"] + 1, 0]
+    assert read["shoe_size"].tolist() == [41, 42, 43]  # not a contract column: as the file has it
+    pd.testing.assert_frame_equal(read, twin.astype(read.dtypes.to_dict()), check_dtype=False)
+
+
 # -- daily drops ------------------------------------------------------------------------------
 
 
