@@ -112,7 +112,19 @@
     ({%- for value in values -%}'{{ value }}'{{ ", " if not loop.last }}{%- endfor -%})
 {%- endmacro %}
 
-{#- Fractional days from `start_at` to `end_at` (both timestamps), as double. -#}
+{#- Fractional days from `start_at` to `end_at` (both timestamps), as double. Dispatched by
+    adapter (docs/scaling.md): DuckDB's here; another warehouse adds `<adapter>__days_between`. -#}
 {% macro days_between(start_at, end_at) -%}
+    {{ return(adapter.dispatch('days_between')(start_at, end_at)) }}
+{%- endmacro %}
+
+{% macro duckdb__days_between(start_at, end_at) -%}
     ((epoch({{ end_at }}) - epoch({{ start_at }})) / 86400.0)
+{%- endmacro %}
+
+{% macro default__days_between(start_at, end_at) -%}
+    {{ exceptions.raise_compiler_error(
+        "days_between has no implementation for the adapter '" ~ adapter.type() ~ "'. Fix: add a macro "
+        ~ adapter.type() ~ "__days_between(start_at, end_at) to dbt_project/macros/parsing.sql (docs/scaling.md)."
+    ) }}
 {%- endmacro %}
