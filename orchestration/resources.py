@@ -67,6 +67,9 @@ class PipelineSettings(dg.ConfigurableResource):
     # (ml/duckdb_settings.py); it spills to <state>/duckdb_spill beyond the limit.
     duckdb_memory_limit: str = DuckDBSettings.memory_limit
     duckdb_threads: int = DuckDBSettings.threads
+    # Models train on all the cutoffs of at most this many people, a stable sample by
+    # subscriber key (ml/propensity/sampling.py); 0 = everyone. The demo's 20,000 are all in.
+    max_training_people: int = 200_000
 
     _run_lock: Any = PrivateAttr(default=None)
 

@@ -67,11 +67,16 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         from ml.audit.card_facts import build_model_card_facts, publish_model_card
         from ml.propensity.governance import review_challenger
         from ml.propensity.features import category_slot_params
+        from ml.propensity.sampling import sampled_rows_query, training_people_share
         from ml.propensity.training import LabelHasOneClass, NotEnoughHistory, days_of_history, train_model
 
         warehouse = settings.warehouse()
         columns = ", ".join(dict.fromkeys([*ID_COLUMNS, *spec.features, *spec.segments, spec.label]))
-        examples = warehouse.read(f"select {columns} from {tables.TRAINING_EXAMPLES}")
+        people = int(warehouse.read(f"select count(distinct subscriber_key) as n from {tables.TRAINING_EXAMPLES}")["n"].iloc[0])
+        share = training_people_share(people, settings.max_training_people)
+        examples = warehouse.read(sampled_rows_query(tables.TRAINING_EXAMPLES, columns, share))
+        if share < 1:
+            context.log.info(f"training on a stable {share:.1%} sample of {people:,} people ({len(examples):,} rows)")
         slots = warehouse.read(f"select slot, slot_label, assigned_by from {tables.CATEGORY_SLOTS}")
         target = mlflow_target(settings, spec)
         code = code_version()
@@ -83,7 +88,7 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 dataset_name=tables.TRAINING_EXAMPLES,
                 dataset_source=str(settings.warehouse_path()),
                 run_tags=mlflow_tags(context, code),
-                feature_params=category_slot_params(slots),
+                feature_params={**category_slot_params(slots), "training_people_share": f"{share:.4f}"},
             )
         except (NotEnoughHistory, LabelHasOneClass) as error:
             if isinstance(error, NotEnoughHistory):
