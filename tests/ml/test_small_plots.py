@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import time
 from datetime import date, timedelta
 
 import numpy as np
@@ -41,21 +40,18 @@ def test_the_daily_series_has_one_bar_per_day_with_its_count():
     assert len(labels) == 8 and labels[-1] == "06-30" and labels[0] == "06-02"
 
 
-def test_an_embedded_plot_is_a_small_png_made_in_under_a_third_of_a_second():
+def test_an_embedded_plot_is_a_small_png():
+    # Its speed (about 0.15 s warm) is not asserted here: a timed unit test fails on a busy
+    # machine (0.44 s under a load of 10), and speed targets belong to `make bench`.
     import matplotlib.image
 
     scores = np.random.default_rng(4).beta(2, 20, size=20_000)
-    markdown_image(score_histogram(scores[:10]), "warm-up")  # the first figure pays matplotlib's imports
-    started = time.perf_counter()
     markdown = markdown_image(score_histogram(scores), "scores of the day")
-    elapsed = time.perf_counter() - started
     png = _png(markdown)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     image = matplotlib.image.imread(io.BytesIO(png), format="png")
     assert image.shape[:2] == (FIGURE_INCHES[1] * DPI, FIGURE_INCHES[0] * DPI)
     assert len(png) < 5_000, len(png)
-    assert elapsed < 0.3, elapsed
     month = [date(2026, 6, 1) + timedelta(days=k) for k in range(30)]
-    started = time.perf_counter()
     series = _png(markdown_image(daily_counts(month, range(6_000, 6_030), ylabel="sends"), "sends per day"))
-    assert time.perf_counter() - started < 0.3 and len(series) < 5_000, len(series)
+    assert len(series) < 5_000, len(series)
