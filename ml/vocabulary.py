@@ -42,6 +42,8 @@ CONTACT_EXCLUSION_REASONS = ("frequency_cap", "minimum_gap", "fatigue_backoff")
 CONSENT_STATUSES = ("subscribed", "unsubscribed", "erased")
 SUPPRESSION_REASONS = ("hard_bounce", "complaint", "legal_request")
 EMAIL_EVENT_TYPES = ("delivered", "open", "click", "bounce", "unsubscribe", "complaint")
+# The ones that revoke consent (dbt's var revocation_event_type_fragments matches exactly these).
+REVOKING_EMAIL_EVENT_TYPES = ("bounce", "unsubscribe", "complaint")
 CURRENCIES = ("USD", "EUR", "GBP")
 
 # How a return line found the order it is netted against (marts.fct_order_returns.matched_by),

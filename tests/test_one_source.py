@@ -206,3 +206,9 @@ def test_the_landing_verdicts_default_share_is_the_pipelines() -> None:
     (judged,) = [m for m in models["models"] if m["name"] == "int_landing_files_judged"]
     default = re.search(r"var\('max_quarantine_share', ([0-9.]+)\)", judged["config"]["max_quarantine_share"]).group(1)
     assert float(default) == PipelineSettings().max_quarantine_share
+
+
+def test_the_revoking_email_event_types_are_the_ones_dbt_reads_as_revocations():
+    fragments = DBT_VARS["revocation_event_type_fragments"]
+    revoking = tuple(t for t in vocabulary.EMAIL_EVENT_TYPES if any(f in t for f in fragments))
+    assert revoking == vocabulary.REVOKING_EMAIL_EVENT_TYPES

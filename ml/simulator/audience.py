@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from time import perf_counter
 
@@ -45,7 +45,7 @@ from ml.simulator.population import (
     subscriber_ids_by_system,
     vary_emails,
 )
-from ml.vocabulary import EMAIL_EVENT_TYPES
+from ml.vocabulary import EMAIL_EVENT_TYPES, REVOKING_EMAIL_EVENT_TYPES
 
 GENERATOR_NAME = "ml.simulator"
 # Files with one row group per chunk, in the order they are written.
@@ -465,6 +465,8 @@ def _send_tables(
     event_meta = _event_meta(
         event_uid[order], email.event_at[order], person, ESP, ok, lower_bound=people.esp_created_at[person]
     )
+    revoking = [EMAIL_EVENT_TYPES.index(t) for t in REVOKING_EMAIL_EVENT_TYPES]
+    event_meta = replace(event_meta, keeps_subscriber=np.isin(email.event_type[order], revoking))
     return (sends, send_meta), (events, event_meta), probabilities
 
 

@@ -53,6 +53,11 @@ class RowMeta:
     lower_bound: np.ndarray  # signup of the row's subscriber (before_signup), else NO_LOWER_BOUND
     subscriber_ok: np.ndarray  # the referenced subscriber row is clean
     system: np.ndarray  # 0 crm / 1 esp: id space of the subscriber column
+    # Rows whose subscriber id must stay tieable to its person: revocations. A phantom or
+    # blank id on one, with its send's id broken too, ties it to nobody, and the pipeline stops
+    # by design (a 300,000-person world held one). Their unknown_subscriber is "case" style and
+    # missing_required_field never blanks their subscriber column. None = no such rows.
+    keeps_subscriber: np.ndarray | None = None
 
 
 @dataclass
@@ -126,9 +131,14 @@ def corrupt_table(
             continue
         u = draw(kind, rows)
         ts = spec.timestamp
+        keep = np.zeros(len(rows), dtype=bool) if meta.keeps_subscriber is None else meta.keeps_subscriber[rows]
         if kind == "missing_required_field":
             which = rnd.integers(seed, f"dirty/{spec.name}/column", len(spec.blankable), meta.uid[rows])
             column = np.array(spec.blankable, dtype=object)[which]
+            if keep.any():
+                others = [c for c in spec.blankable if c != spec.subscriber]
+                kept_which = rnd.integers(seed, f"dirty/{spec.name}/column_kept", len(others), meta.uid[rows[keep]])
+                column[keep] = np.array(others, dtype=object)[kept_which]
             replace(kind, column, rows, [None if x >= 0.25 else "" for x in u])
         elif kind == "invalid_email":
             replace(kind, "email", rows, _break_email(table["email"].take(rows).to_pylist(), u))
@@ -151,11 +161,14 @@ def corrupt_table(
             replace(kind, "amount", rows, broken)
         elif kind == "unknown_currency":
             replace(kind, "currency", rows, _pick(UNKNOWN_CURRENCIES, u))
-        elif kind == "unknown_subscriber" and spec.unknown_subscriber_style == "case":
-            replace(kind, spec.subscriber, rows, [i.lower() for i in table[spec.subscriber].take(rows).to_pylist()])
         elif kind == "unknown_subscriber":
-            ids = unknown_subscriber_ids(seed, f"dirty/{spec.name}/unknown", meta.uid[rows], meta.system[rows])
-            replace(kind, spec.subscriber, rows, ids)
+            case = keep | (spec.unknown_subscriber_style == "case")
+            if case.any():
+                lowered = [i.lower() for i in table[spec.subscriber].take(rows[case]).to_pylist()]
+                replace(kind, spec.subscriber, rows[case], lowered)
+            if (~case).any():
+                ids = unknown_subscriber_ids(seed, f"dirty/{spec.name}/unknown", meta.uid[rows[~case]], meta.system[rows[~case]])
+                replace(kind, spec.subscriber, rows[~case], ids)
         elif kind == "before_signup":
             earlier = meta.lower_bound[rows] - HOUR - np.floor(u * 30 * DAY).astype(np.int64)
             replace(kind, ts, rows, formatting.timestamps(earlier).to_pylist())

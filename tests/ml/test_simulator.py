@@ -21,6 +21,7 @@ from ml.simulator import behaviour, formatting, names
 from ml.simulator import randomness as rnd
 from ml.simulator.contract import CORRUPTIBLE_FILES, LANDING_COLUMNS
 from ml.simulator.population import canonical_emails, draw_people, vary_emails
+from ml.vocabulary import REVOKING_EMAIL_EVENT_TYPES
 
 REPO = Path(__file__).resolve().parents[2]
 EXTRACTED_AT = "2026-06-30 00:00:00"
@@ -638,10 +639,12 @@ def test_audit_attributes_change_no_other_value(tmp_path, monkeypatch):
 
 
 def test_every_revocation_names_a_subscriber_row_even_in_a_dirty_world(tmp_path):
-    """A blank subscriber id would leave that person's unsubscribes tied to nobody, which stops
-    the pipeline by design (quality.consent_records_untied): a 100,000-person world at the
-    default rates never ran. So the generator never blanks a subscriber row's own id."""
-    dirty = replace(DirtyDataConfig.clean(), missing_required_field=0.1)
+    """A revocation whose subscriber id names nobody stops the pipeline by design
+    (quality.consent_records_untied): 100,000- and 300,000-person worlds at the default rates
+    never ran. So the generator never blanks a subscriber row's own id, and a revoking email
+    event keeps an id that names its person (at worst in another case) even when its send's id
+    is broken too."""
+    dirty = replace(DirtyDataConfig.clean(), missing_required_field=0.1, unknown_subscriber=0.1)
     config = AudienceConfig(n_people=3000, days=90, seed=7, dirty=dirty)
     _generate(tmp_path, config)
     ids = set()
@@ -651,18 +654,20 @@ def test_every_revocation_names_a_subscriber_row_even_in_a_dirty_world(tmp_path)
             ids |= set(frame[id_column].dropna().str.strip().str.upper())
     consent = _read(tmp_path, "consent_events.parquet")
     events = _read(tmp_path, "email_events.parquet")
-    events = events[events["event_type"].isin(["unsubscribe", "complaint"])]
-    # An event whose own esp_id is blank is tied through its send, as the pipeline does.
-    sends = _read(tmp_path, "sends.parquet").dropna(subset=["send_id"]).drop_duplicates("send_id")
-    send_esp_id = events["send_id"].map(sends.set_index("send_id")["esp_id"])
+    events = events[events["event_type"].isin(REVOKING_EMAIL_EVENT_TYPES)]
     revocations = pd.concat([
         consent.loc[consent["status"] != "subscribed", "source_subscriber_id"],
         _read(tmp_path, "suppressions.parquet")["source_subscriber_id"],
-        events["esp_id"].where(events["esp_id"].fillna("").str.strip() != "", send_esp_id),
-    ]).str.upper()
+        events["esp_id"],
+    ]).fillna("").str.upper()
     assert len(revocations) > 200
-    blanked = _logged(tmp_path).query("kind == 'missing_required_field'")
+    logged = _logged(tmp_path)
+    blanked = logged.query("kind == 'missing_required_field'")
     assert blanked["source_file"].str.startswith(("crm", "esp")).sum() > 100  # the subscriber rows were hit
     assert not blanked.query("source_file == 'crm_subscribers.parquet'")["column"].eq("crm_id").any()
+    # The sends of revoking events were hit too: their events must not rely on them.
+    hit_sends = set(_read(tmp_path, "sends.parquet").iloc[
+        logged.query("source_file == 'sends.parquet' and column == 'esp_id'")["source_row_key"]]["send_id"])
+    assert events["send_id"].isin(hit_sends).sum() > 5
     untied = revocations[~revocations.isin(ids)]
     assert untied.empty, untied.head()
