@@ -328,6 +328,9 @@ def feature_frame(n_subscribers: int, cutoffs: list[str], with_labels: bool) -> 
         "fatigue_score": sends_30d / (1 + opens_30d + 2 * clicks_30d),
         "top_category_slot": rng.choice(list(TOP_CATEGORY_SLOT_LEVELS), rows),
     })
+    # A customer from signup, but every fourth row newsletter-only (null); no draw, so the
+    # columns above keep their values.
+    frame.insert(3, "customer_tenure_days", frame["tenure_days"].where(np.arange(rows) % 4 != 3))
     if with_labels:
         frame["lifecycle_stage"] = rng.choice(list(vocabulary.LIFECYCLE_STAGES), rows)
         frame["tenure_band"] = rng.choice(list(vocabulary.TENURE_BANDS), rows)

@@ -6,6 +6,9 @@
   belong to the label window). Windows "Nd" are [cutoff_at - N days, cutoff_at).
 
   tenure_days            days from the subscriber's first signup to the cutoff
+  customer_tenure_days   days from their first CRM signup (when they became a shop customer:
+                         orders name CRM ids) to the cutoff; null when the CRM did not know
+                         them before the cutoff (a newsletter-only subscriber)
   consent_age_days       days since the consent row in force just before the cutoff began
   orders_total, monetary_total, orders_90d, monetary_90d   orders and USD amounts
   days_since_last_order  null when no order
@@ -32,7 +35,7 @@ with _spine as (
 ),
 
 _subscribers as (
-    select subscriber_key, first_seen_at, coalesce(timezone, 'UTC') as timezone
+    select subscriber_key, first_seen_at, crm_first_seen_at, coalesce(timezone, 'UTC') as timezone
     from {{ ref('int_subscribers_unified') }}
 ),
 
@@ -176,6 +179,8 @@ select
     _spine.subscriber_key,
     _spine.cutoff_at,
     cast({{ days_between('_subscribers.first_seen_at', '_spine.cutoff_at') }} as double) as tenure_days,
+    cast(case when _subscribers.crm_first_seen_at < _spine.cutoff_at
+        then {{ days_between('_subscribers.crm_first_seen_at', '_spine.cutoff_at') }} end as double) as customer_tenure_days,
     cast({{ days_between('_consent.consent_valid_from', '_spine.cutoff_at') }} as double) as consent_age_days,
     cast(coalesce(_order_stats.orders_total, 0) as double) as orders_total,
     cast(coalesce(_order_stats.monetary_total, 0) as double) as monetary_total,

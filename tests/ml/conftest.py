@@ -64,12 +64,16 @@ def make_feature_rows(
             open_rate_90d = np.where(sends_90d > 0, opens_90d / sends_90d, np.nan)
             click_rate_90d = np.where(sends_90d > 0, clicks_90d / sends_90d, np.nan)
         top_category_slot = np.where(orders_total > 0, favourite, "none")
+        # Every fifth subscriber without an order is newsletter-only (no CRM record): no
+        # customer tenure. Drawn without the generator, so the other columns stay as they were.
+        newsletter_only = (np.arange(n) % 5 == 4) & (orders_total == 0)
         frames.append(
             pd.DataFrame(
                 {
                     "subscriber_key": keys,
                     "cutoff_at": pd.Timestamp(cutoff),
                     "tenure_days": tenure,
+                    "customer_tenure_days": np.where(newsletter_only, np.nan, tenure),
                     "consent_age_days": np.floor(tenure * rng.uniform(0.3, 1.0, size=n)),
                     "orders_total": orders_total.astype("float64"),
                     "monetary_total": monetary_total,

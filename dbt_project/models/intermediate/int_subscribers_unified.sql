@@ -1,6 +1,6 @@
 {#-
   One row per canonical subscriber (person), without PII: which systems know them, when
-  they were first seen, their country (CRM) and their time zone, by the fallback chain of
+  they were first seen (anywhere, and in the CRM: when they became a shop customer), their country (CRM) and their time zone, by the fallback chain of
   docs/data_contract.md: their own (the ESP's, which the sends use, else the CRM's), else
   their country's (seed country_timezones), else the var default_timezone;
   timezone_source says which. For audits only, the age band at as_of and the gender (CRM,
@@ -16,6 +16,7 @@ people as (
         subscriber_key,
         string_agg(distinct source_system, '+' order by source_system) as source_systems,
         min(signed_up_at) as first_seen_at,
+        min(signed_up_at) filter (where source_system = 'crm') as crm_first_seen_at,
         coalesce(
             arg_min(timezone, (signed_up_at, source_id)) filter (where source_system = 'esp' and timezone is not null),
             arg_min(timezone, (signed_up_at, source_id)) filter (where source_system = 'crm' and timezone is not null)
@@ -34,6 +35,7 @@ select
     people.subscriber_key,
     people.source_systems,
     people.first_seen_at,
+    people.crm_first_seen_at,
     coalesce(people.own_timezone, countries.timezone, '{{ var("default_timezone") }}') as timezone,
     case
         when people.own_timezone is not null then 'subscriber'
