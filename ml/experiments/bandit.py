@@ -87,6 +87,14 @@ class ThompsonBandit:
         """A bandit over every arm of `design` but its holdout."""
         return cls(arms=tuple(a for a in design.arm_names if a != design.holdout_arm), **kwargs)
 
+    @classmethod
+    def declared(cls, design: ExperimentDesign) -> "ThompsonBandit":
+        """The bandit `design` declares (`ExperimentDesign.bandit`): its seed, floor and prior."""
+        if design.bandit is None:
+            raise ValueError(f"experiment {design.experiment_id!r} is declared a fixed split, not a bandit")
+        declared = design.bandit
+        return cls.over(design, seed=declared.seed, exploration_floor=declared.exploration_floor, prior=declared.prior)
+
     def allocate(self, counts: pd.DataFrame, day: date | int) -> pd.DataFrame:
         """The day's weights from per-arm counts (columns arm, successes, n; an arm without a
         row has no data yet). One row per bandit arm: posterior, probability best, weight."""
