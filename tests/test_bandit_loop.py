@@ -11,7 +11,9 @@ day 2's weights are the bandit's no-data weights."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -67,16 +69,26 @@ def land_day1(settings: PipelineSettings, *, orders: bool) -> None:
         "subscriber_key": buyers, "ordered_at": sent_at + pd.Timedelta(hours=5), "amount_usd": 30.0}), tables.FCT_ORDERS)
 
 
-@pytest.fixture
-def bandit_state(tmp_path) -> PipelineSettings:
-    settings = PipelineSettings(state_dir=str(tmp_path / "state"), experiment_id=BANDIT_EXPERIMENT_ID)
-    settings.state_path().mkdir(parents=True, exist_ok=True)
+@pytest.fixture(scope="module")
+def day0_state(tmp_path_factory) -> Path:
+    """A state whose day 0 has run: its assignment, allocation slice and MLflow run (made once:
+    the MLflow store's creation is most of the time)."""
+    state = tmp_path_factory.mktemp("bandit") / "state"
+    settings = PipelineSettings(state_dir=str(state), experiment_id=BANDIT_EXPERIMENT_ID)
+    state.mkdir(parents=True, exist_ok=True)
     keys = [f"k{i:05d}" for i in range(PEOPLE)]
     settings.warehouse().write_table(pd.DataFrame({
         "subscriber_key": keys * 3, "scored_on": [pd.Timestamp(d) for d in (DAY0, DAY1, DAY2) for _ in keys]}),
         tables.PROPENSITY_SCORES)
     materialise(settings, DAY0)
-    return settings
+    return state
+
+
+@pytest.fixture
+def bandit_state(day0_state, tmp_path) -> PipelineSettings:
+    """A copy of the day-0 state for one test."""
+    shutil.copytree(day0_state, tmp_path / "state")
+    return PipelineSettings(state_dir=str(tmp_path / "state"), experiment_id=BANDIT_EXPERIMENT_ID)
 
 
 def test_two_loop_days_give_two_slices_the_second_moved_by_the_first_days_outcomes(bandit_state):

@@ -137,3 +137,13 @@ def test_cumulative_lifts_are_the_readout_as_it_stood_each_day():
     # More days, a narrower always-valid interval.
     widths = (table["ci_high"] - table["ci_low"]).tolist()
     assert widths[1] < widths[0]
+
+
+def test_days_are_weighted_by_cochran_mantel_haenszel_and_the_error_is_the_days_binomial_one():
+    rows = daily([(DAY, "control", 10, 100), (DAY, "variant_a", 11, 100),
+                  (DAY + timedelta(1), "control", 90, 900), (DAY + timedelta(1), "variant_a", 13, 100)])
+    estimate = stratified_lift(rows, "variant_a", "control", planned_sample_size=2_000)
+    weights = np.array([100 * 100 / 200, 900 * 100 / 1000])  # 50 and 90
+    assert estimate.lift == pytest.approx((50 * 0.01 + 90 * 0.03) / 140)
+    variances = np.array([0.11 * 0.89 / 100 + 0.1 * 0.9 / 100, 0.13 * 0.87 / 100 + 0.1 * 0.9 / 900])
+    assert estimate.standard_error == pytest.approx(np.sqrt((weights**2 * variances).sum()) / weights.sum())
