@@ -278,3 +278,24 @@ def test_the_plots_draw_the_lifts_and_the_posteriors():
         line = densities[row.arm]
         mode = (row.posterior_alpha - 1) / (row.posterior_alpha + row.posterior_beta - 2)
         assert line.get_xdata()[line.get_ydata().argmax()] == pytest.approx(mode * 100, abs=0.05)
+
+
+def test_a_campaigns_regret_is_judged_on_its_sends_true_rates():
+    from ml.simulator.evaluation import campaign_regret
+
+    # Three days of 4,000 sends each, split evenly; variant_b is truly best.
+    true = {"control": 0.05, "variant_a": 0.06, "variant_b": 0.09, "variant_c": 0.06}
+    sends = pd.DataFrame([{"day": DAY + timedelta(d), "arm": arm, "p_purchase_if_sent": p + jitter}
+                          for d in range(3) for arm, p in true.items() for jitter in (-0.01, 0.01) for _ in range(500)])
+    regret = campaign_regret(sends, BANDIT, seeds=range(3))
+    assert regret.true_rates == pytest.approx(true) and regret.best_arm == "variant_b" and regret.sends == 12_000
+    # Even split: the campaign's own allocation is the uniform split.
+    assert regret.campaign_regret == pytest.approx(3_000 * (0.04 + 0.03 + 0.03))
+    assert regret.uniform_regret == pytest.approx(regret.campaign_regret)
+    assert len(regret.bandit_regrets) == 3 and regret.bandit_regret < regret.uniform_regret
+    only_best = sends.assign(arm="variant_b", p_purchase_if_sent=0.09)
+    with pytest.raises(ValueError, match="exactly the bandit's arms"):
+        campaign_regret(only_best, BANDIT)
+    # One send of each other arm (each at its rate - 0.01) and the rest to variant_b.
+    shifted = pd.concat([sends[sends["arm"] != "variant_b"].groupby("arm").head(1), sends[sends["arm"] == "variant_b"]])
+    assert campaign_regret(shifted, BANDIT, seeds=[0]).campaign_regret == pytest.approx(0.05 + 0.04 + 0.04)
