@@ -6,7 +6,7 @@ Day 0 assigns and its members are planned a send on day 1; day 1's sends land wi
 orders (variant_b's recipients buy far more often); day 1's allocation cannot see them yet
 (their reward window closes on day 2) and day 2's does. So the two loop days' slices differ
 because of day 1's outcomes, and only because of them: with the same sends and no orders,
-day 2's weights are the bandit's no-data weights."""
+day 2's weights stay near an even split."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Thompson-sampling bandit over an experiment's arms, for campaigns declared as a bandit.
 
 Each arm's primary-metric rate has a Beta-Binomial posterior (`ml.experiments.bayesian`:
-the declared prior plus the arm's successes and units so far, from the readout's per-arm
-counts). A day's allocation is Thompson sampling in its "probability matching" form: the
+the declared prior plus the arm's successes and units so far: its matured rewards,
+`ml.experiments.bandit_readout`). A day's allocation is Thompson sampling in its "probability matching" form: the
 share of the day's traffic an arm gets is the posterior probability that it is the best
 arm, estimated from `draws` joint posterior draws with a generator seeded by the bandit's
 seed and the day, so the same counts on the same day give the same weights on every run
@@ -16,8 +16,9 @@ only when a boundary moves past their bucket.
 
 A bandit's arms are not a fixed-horizon test: the allocation depends on earlier outcomes,
 so pooled per-arm rates are weighted towards the days an arm was favoured. It is read as a
-bandit (allocation over time, posteriors, probability best; in the simulator, regret
-against the true best arm), not with the fixed experiment's p-values.
+bandit: allocation over time, posteriors, probability best, lifts compared within each day
+(`ml.experiments.bandit_readout.stratified_lift`) and, in the simulator, regret against the
+true best arm; not with the fixed experiment's p-values.
 """
 
 from __future__ import annotations

@@ -593,7 +593,9 @@ def write_outbox(sends: pd.DataFrame, path) -> "Path":
         "confidence intervals, lifts against the holdout, the sample-ratio check, the declared decision "
         "rule's verdict per arm against control (ship, stop, keep running; unsubscribe and complaint "
         "guardrails) and the power analysis of the declared MDE, as an HTML report per day with a JSON "
-        "twin, and metadata."
+        "twin, and metadata. An experiment declared a bandit is read as one instead: its allocations, posteriors, "
+        "and each variant's lift over control compared within each day and combined (valid while the allocation "
+        "changes), with plots of the cumulative lift, the posteriors and the allocation."
     ),
     group_name=GROUP,
     kinds={"html", "json"},
