@@ -191,6 +191,38 @@ def print_live_days(connection: duckdb.DuckDBPyConnection, settings: PipelineSet
             f"  The world's scripted shift starts on live day {shift['live_day']}: people whose top category is "
             f"{shift['category']} open {shift['responsiveness_factor']}x and buy {shift['demand_factor']}x as often."
         )
+        print_bandit_regret(connection, settings)
+
+
+def print_bandit_regret(connection: duckdb.DuckDBPyConnection, settings: PipelineSettings) -> None:
+    """Simulator only: the experiment's arms judged by the oracle (ml.simulator.evaluation.campaign_regret):
+    the regret of this run's allocation, of a uniform split and of the declared Thompson-sampling bandit
+    simulated on the same daily sends, against always sending the truly best arm."""
+    import pandas as pd
+
+    from ml.experiments.bandit import ThompsonBandit
+    from ml.experiments.design import BANDIT_EXPERIMENT_ID, declared_design
+    from ml.simulator.evaluation import campaign_regret
+    from ml.simulator.world import send_truth_path
+
+    design = declared_design(settings.experiment_id)
+    bandit = ThompsonBandit.declared(design if design.is_bandit else declared_design(BANDIT_EXPERIMENT_ID))
+    planned = connection.execute(
+        f"select send_plan_id as send_id, arm, cast(planned_for as date) as day from {tables.PLANNED_SENDS} "
+        "where experiment_id = ?", [design.experiment_id]).df()
+    paths = [send_truth_path(settings.simulator_path(), day) for day in sorted(set(pd.to_datetime(planned["day"]).dt.date))]
+    truth = [pd.read_parquet(path, columns=["send_id", "p_purchase_if_sent"]) for path in paths if path.exists()]
+    sends = planned.merge(pd.concat(truth), on="send_id") if truth else planned.iloc[:0]
+    if set(sends["arm"]) != set(bandit.arms):
+        return
+    regret = campaign_regret(sends, bandit)
+    kind = "bandit" if design.is_bandit else "fixed split"
+    print(f"\nBandit regret against the oracle's best arm ({regret.best_arm}), in expected purchases given up over "
+          f"{regret.sends:,} sends on {sends['day'].nunique()} days (evaluation only)")
+    print("  true purchase rates as sent: " + ", ".join(f"{arm} {rate:.3%}" for arm, rate in regret.true_rates.items()))
+    print(f"  this run's allocation ({kind}) {regret.campaign_regret:8.1f}   uniform split {regret.uniform_regret:8.1f}   "
+          f"Thompson-sampling bandit, same daily sends ({len(regret.bandit_regrets)} seeds) {regret.bandit_regret:8.1f} "
+          f"({min(regret.bandit_regrets):.1f} to {max(regret.bandit_regrets):.1f})")
 
 
 def print_what_the_data_allows(connection: duckdb.DuckDBPyConnection) -> None:

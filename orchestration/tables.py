@@ -61,3 +61,6 @@ RUN_ID_COLUMN_TYPES = {"dagster_run_id": "varchar"}
 WAREHOUSE_AS_OF = "ml.warehouse_as_of"
 # Every promotion gate decision and rollback, one row each (ml.propensity.promotion.PromotionRecord).
 MODEL_PROMOTIONS = "ml.model_promotions"
+# A bandit campaign's weights and posteriors per day: one row per bandit arm and allocation day
+# (ml.experiments.bandit.ALLOCATION_COLUMN_TYPES), written by experiment_assignments.
+BANDIT_ALLOCATIONS = "ml.bandit_allocations"

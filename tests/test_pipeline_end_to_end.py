@@ -627,6 +627,21 @@ def test_the_demo_summary_prints_each_live_day_and_judges_the_policy(pipeline_ru
     assert re.search(r"purchase_propensity: champion v[12], test AUC 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", printed), printed
     assert "churn_risk v1: bootstrap (champion after: v1)" in printed
     assert "churn_risk v2: " in printed
+    # The bandit's regret against the oracle's best arm, on this run's sends (evaluation only).
+    from ml.experiments.bandit import ThompsonBandit
+    from ml.experiments.design import BANDIT_EXPERIMENT_ID, declared_design
+    from ml.simulator.evaluation import campaign_regret
+    from ml.simulator.world import send_truth_path
+
+    sends = warehouse.execute("select send_plan_id as send_id, arm, cast(planned_for as date) as day "
+                              "from ml.planned_sends").df()
+    truth = pd.concat([pd.read_parquet(send_truth_path(state / "simulator", day), columns=["send_id", "p_purchase_if_sent"])
+                       for day in LIVE_DAYS])
+    regret = campaign_regret(sends.merge(truth, on="send_id"), ThompsonBandit.declared(declared_design(BANDIT_EXPERIMENT_ID)))
+    assert regret.sends == len(truth)
+    assert (f"this run's allocation (fixed split) {regret.campaign_regret:8.1f}   uniform split "
+            f"{regret.uniform_regret:8.1f}") in printed, printed
+    assert f"({len(regret.bandit_regrets)} seeds) {regret.bandit_regret:8.1f}" in printed, printed
 
 
 @pytest.mark.parametrize("page", ["reports index", "experiment report", "feature drift report", "Data Docs validation"])

@@ -1,8 +1,8 @@
 """Thompson-sampling bandit over an experiment's arms, for campaigns declared as a bandit.
 
 Each arm's primary-metric rate has a Beta-Binomial posterior (`ml.experiments.bayesian`:
-the declared prior plus the arm's successes and units so far, from the readout's per-arm
-counts). A day's allocation is Thompson sampling in its "probability matching" form: the
+the declared prior plus the arm's successes and units so far: its matured rewards,
+`ml.experiments.bandit_readout`). A day's allocation is Thompson sampling in its "probability matching" form: the
 share of the day's traffic an arm gets is the posterior probability that it is the best
 arm, estimated from `draws` joint posterior draws with a generator seeded by the bandit's
 seed and the day, so the same counts on the same day give the same weights on every run
@@ -16,8 +16,9 @@ only when a boundary moves past their bucket.
 
 A bandit's arms are not a fixed-horizon test: the allocation depends on earlier outcomes,
 so pooled per-arm rates are weighted towards the days an arm was favoured. It is read as a
-bandit (allocation over time, posteriors, probability best; in the simulator, regret
-against the true best arm), not with the fixed experiment's p-values.
+bandit: allocation over time, posteriors, probability best, lifts compared within each day
+(`ml.experiments.bandit_readout.stratified_lift`) and, in the simulator, regret against the
+true best arm; not with the fixed experiment's p-values.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from ml.experiments.design import ExperimentDesign, assign_arms
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+    from ml.tracking import MlflowTarget
 
 BANDIT_METHOD = (
     "Thompson sampling: each arm's share is its posterior probability of being best (Beta-Binomial on the "
@@ -57,7 +60,10 @@ ALLOCATION_COLUMN_TYPES = {
     "weight": "double",  # share of the bandit's traffic (the arms' weights sum to 1)
     "traffic_share": "double",  # share of all members: weight times (1 - holdout share)
     "seed": "bigint",
+    "mlflow_run_id": "varchar",  # the day's MLflow run (record_allocation_run)
 }
+# The MLflow experiment of the bandits' daily allocations: one run per bandit and day.
+ALLOCATION_MLFLOW_EXPERIMENT = "bandit_allocations"
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,14 @@ class ThompsonBandit:
     def over(cls, design: ExperimentDesign, **kwargs) -> "ThompsonBandit":
         """A bandit over every arm of `design` but its holdout."""
         return cls(arms=tuple(a for a in design.arm_names if a != design.holdout_arm), **kwargs)
+
+    @classmethod
+    def declared(cls, design: ExperimentDesign) -> "ThompsonBandit":
+        """The bandit `design` declares (`ExperimentDesign.bandit`): its seed, floor and prior."""
+        if design.bandit is None:
+            raise ValueError(f"experiment {design.experiment_id!r} is declared a fixed split, not a bandit")
+        declared = design.bandit
+        return cls.over(design, seed=declared.seed, exploration_floor=declared.exploration_floor, prior=declared.prior)
 
     def allocate(self, counts: pd.DataFrame, day: date | int) -> pd.DataFrame:
         """The day's weights from per-arm counts (columns arm, successes, n; an arm without a
@@ -134,21 +148,26 @@ def assign_arms_for_day(subscriber_keys: pd.Series, design: ExperimentDesign,
                         weights: Mapping[str, float]) -> pd.DataFrame:
     """`assign_arms` with the day's shares (`day_shares`): the same hash bucket per person as
     on every day, the holdout's range unchanged, the bandit's arms by the day's weights."""
-    if design.arm_names[0] != design.holdout_arm:
-        raise ValueError("a bandit's design lists its holdout first, so its bucket range never moves")
-    shares = {arm: share for arm, share in day_shares(design, weights).items() if share > 0}
-    day_design = dataclasses.replace(design, arms=shares)
-    return assign_arms(subscriber_keys, day_design)
+    return assign_arms(subscriber_keys, day_design(design, weights))
 
 
 def allocation_rows(allocation: pd.DataFrame, *, allocated_on: date, experiment_id: str, metric: str,
-                    design: ExperimentDesign, seed: int) -> pd.DataFrame:
+                    design: ExperimentDesign, seed: int, mlflow_run_id: str | None = None) -> pd.DataFrame:
     """ALLOCATION_COLUMN_TYPES rows of one day's allocation (`ThompsonBandit.allocate`)."""
     rest = 1.0 - design.arms[design.holdout_arm]
     return allocation.assign(
         allocated_on=pd.Timestamp(allocated_on).date(), experiment_id=experiment_id, metric=metric,
-        traffic_share=allocation["weight"] * rest, seed=seed,
+        traffic_share=allocation["weight"] * rest, seed=seed, mlflow_run_id=mlflow_run_id,
     )[list(ALLOCATION_COLUMN_TYPES)]
+
+
+def day_design(design: ExperimentDesign, weights: Mapping[str, float]) -> ExperimentDesign:
+    """`design` with the day's shares (`day_shares`) as its arms: what the day's assignment
+    follows and its sample-ratio check tests against."""
+    if design.arm_names[0] != design.holdout_arm:
+        raise ValueError("a bandit's design lists its holdout first, so its bucket range never moves")
+    shares = {arm: share for arm, share in day_shares(design, weights).items() if share > 0}
+    return dataclasses.replace(design, arms=shares)
 
 
 def log_allocation(client: "MlflowClient", run_id: str, allocation: pd.DataFrame, *, allocated_on: date,
@@ -164,6 +183,38 @@ def log_allocation(client: "MlflowClient", run_id: str, allocation: pd.DataFrame
         for name in ("weight", "probability_best", "posterior_mean", "posterior_alpha", "posterior_beta")
     ]
     client.log_batch(run_id, metrics=metrics)
+
+
+def record_allocation_run(tracking: "MlflowTarget", allocation: pd.DataFrame, *, bandit: "ThompsonBandit",
+                          experiment_id: str, allocated_on: date, day_index: int, reward_days: int,
+                          tags: Mapping[str, str] | None = None) -> str:
+    """The day's MLflow run in `tracking`'s experiment (an ml.tracking.MlflowTarget): the
+    bandit's declaration as params, the day's weights and posteriors as metrics
+    (`log_allocation`). One run per bandit and day: a re-run of the day deletes the run it
+    replaces. Returns the run id."""
+    from mlflow.entities import Param
+
+    from ml.tracking import ensure_experiment
+
+    client = tracking.client
+    mlflow_experiment = ensure_experiment(tracking)
+    day = pd.Timestamp(allocated_on).date().isoformat()
+    for earlier in client.search_runs(
+            [mlflow_experiment], filter_string=f"tags.experiment_id = '{experiment_id}' and tags.allocated_on = '{day}'"):
+        client.delete_run(earlier.info.run_id)
+    run = client.create_run(mlflow_experiment, run_name=f"{experiment_id} {day}",
+                            tags={**(tags or {}), "experiment_id": experiment_id, "allocated_on": day})
+    status = "FAILED"
+    try:
+        params = {"seed": bandit.seed, "exploration_floor": bandit.exploration_floor, "draws": bandit.draws,
+                  "prior_alpha": bandit.prior.alpha, "prior_beta": bandit.prior.beta, "reward_days": reward_days,
+                  "arms": ",".join(bandit.arms)}
+        client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        log_allocation(client, run.info.run_id, allocation, allocated_on=allocated_on, day_index=day_index)
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run.info.run_id, status=status)
+    return run.info.run_id
 
 
 def _day_number(day: date | int) -> int:

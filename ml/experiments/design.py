@@ -18,6 +18,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from ml.experiments.bayesian import UNIFORM_PRIOR, BetaPrior
 from ml.experiments.decision import DecisionRule
 
 HOLDOUT_ARM = "holdout"
@@ -38,6 +39,32 @@ MULTI_ARM_DESIGN = {
 }
 
 ASSIGNMENT_COLUMNS = ("subscriber_key", "experiment_id", "arm", "bucket")
+
+
+@dataclass(frozen=True)
+class BanditAllocation:
+    """Declares an experiment a Thompson-sampling bandit (ml.experiments.bandit) rather than a
+    fixed split: its arms but the holdout share the holdout's complement by weights that the
+    posterior of each arm's primary metric sets every day. The design's shares of those arms
+    are then only the first day's prior belief, not a split anything tests against.
+
+    `reward_days`: a send's reward is a purchase by its recipient within this many days of
+    the send, and a send counts once that window has closed (a matured outcome), so every
+    counted send had the same time to convert.
+    """
+
+    seed: int = 0
+    exploration_floor: float = 0.05
+    prior: BetaPrior = UNIFORM_PRIOR
+    reward_days: int = 1
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.seed, int) and self.seed >= 0):
+            raise ValueError(f"the bandit's seed must be a non-negative whole number, got {self.seed!r}")
+        if not (isinstance(self.reward_days, int) and self.reward_days >= 1):
+            raise ValueError(f"reward_days must be a whole number of at least 1, got {self.reward_days!r}")
+        if not (isinstance(self.exploration_floor, (int, float)) and 0 <= self.exploration_floor < 1):
+            raise ValueError(f"exploration_floor must be in [0, 1), got {self.exploration_floor!r}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +91,9 @@ class ExperimentDesign:
     # The arms sent personalised copy, each with its copy slot (see DEFAULT_PERSONALISED_ARMS);
     # the other sent arms get the generic line. Each is compared with control.
     personalised_arms: Mapping[str, int | None] = field(default_factory=lambda: dict(DEFAULT_PERSONALISED_ARMS))
+    # None: a fixed split (an A/B/n test, read with the fixed readout). A BanditAllocation:
+    # a Thompson-sampling bandit over the arms but the holdout, read per day (docs/experiments.md).
+    bandit: BanditAllocation | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.experiment_id, str) or not self.experiment_id.strip():
@@ -84,6 +114,9 @@ class ExperimentDesign:
             raise ValueError(f"relative_mde must be a positive number, got {self.relative_mde!r}")
         if self.holdout_arm not in self.arms:
             raise ValueError(f"the design must have a holdout arm named {self.holdout_arm!r}")
+        if self.bandit is not None and (next(iter(self.arms)) != self.holdout_arm or len(self.arms) < 3):
+            raise ValueError("a bandit's design lists its holdout first (its bucket range never moves) "
+                             "and has at least two arms besides it")
         personalised = {arm: slot for arm, slot in self.personalised_arms.items() if arm in self.arms}
         for arm, slot in self.personalised_arms.items():
             if arm in (self.holdout_arm, self.control_arm):
@@ -94,6 +127,10 @@ class ExperimentDesign:
         # personalised arm the design does not have is dropped (a design without treatment).
         object.__setattr__(self, "arms", dict(self.arms))
         object.__setattr__(self, "personalised_arms", personalised)
+
+    @property
+    def is_bandit(self) -> bool:
+        return self.bandit is not None
 
     @property
     def arm_names(self) -> tuple[str, ...]:
@@ -115,6 +152,25 @@ class ExperimentDesign:
 def multi_arm_design(experiment_id: str, **overrides) -> ExperimentDesign:
     """The declared multi-arm experiment (`MULTI_ARM_DESIGN`) under `experiment_id`."""
     return ExperimentDesign(experiment_id=experiment_id, **{**MULTI_ARM_DESIGN, **overrides})
+
+
+# The declared experiments, by id: the one place that says whether an experiment is a fixed
+# split or a bandit; assignment, plan, readout, report and the demo summary all read it
+# through `declared_design`. The demo's (PipelineSettings.experiment_id) is the fixed test.
+FIXED_EXPERIMENT_ID = "subject-personalisation-v1"
+BANDIT_EXPERIMENT_ID = "subject-bandit-v1"
+DECLARED_EXPERIMENTS: dict[str, dict] = {
+    FIXED_EXPERIMENT_ID: MULTI_ARM_DESIGN,
+    # The same arms as a Thompson-sampling bandit over control and the three variants; the
+    # holdout keeps its 10% and its people.
+    BANDIT_EXPERIMENT_ID: {**MULTI_ARM_DESIGN, "bandit": BanditAllocation(seed=11)},
+}
+
+
+def declared_design(experiment_id: str) -> ExperimentDesign:
+    """The design declared for `experiment_id` in DECLARED_EXPERIMENTS; an id declared nowhere
+    runs the fixed multi-arm test (`MULTI_ARM_DESIGN`) under that id."""
+    return ExperimentDesign(experiment_id=experiment_id, **DECLARED_EXPERIMENTS.get(experiment_id, MULTI_ARM_DESIGN))
 
 
 def assign_arms(subscriber_keys: pd.Series, design: ExperimentDesign) -> pd.DataFrame:

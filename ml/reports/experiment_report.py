@@ -6,7 +6,6 @@ The page is the Jinja2 template `templates/experiment_report.html.j2`, filled fr
 
 from __future__ import annotations
 
-import io
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,9 +13,9 @@ from typing import Any, Mapping
 
 import pandas as pd
 from jinja2 import Environment
-from markupsafe import Markup
 
 from ml.experiments.bandit import BANDIT_METHOD
+from ml.experiments.bandit_readout import STRATIFIED_METHOD
 from ml.experiments.bayesian import BAYESIAN_METHOD
 from ml.experiments.comparisons import HOLM_METHOD
 from ml.experiments.cuped import CUPED_METHOD
@@ -25,6 +24,7 @@ from ml.experiments.power import PowerAnalysis
 from ml.experiments.readout import GUARDRAIL_METRICS, OUTCOME_METRICS, RATE_NAMES, ExperimentSummary
 from ml.experiments.sequential import SEQUENTIAL_METHOD
 from ml.reports import template_environment
+from ml.reports.small_plots import allocation_plot, cumulative_lift_plot, png_data_uri, posterior_density_plot
 from ml.experiments.statistics import (
     MEAN_CI_METHOD,
     MEAN_DIFFERENCE_METHOD,
@@ -64,25 +64,6 @@ def _environment() -> Environment:
     return environment
 
 
-def allocation_plot_svg(allocations: pd.DataFrame) -> str:
-    """The bandit's share of traffic per arm by day (matplotlib, no pyplot), as inline SVG."""
-    from matplotlib.figure import Figure
-
-    weights = allocations.pivot(index="allocated_on", columns="arm", values="weight").sort_index()
-    figure = Figure(figsize=(7, 3), layout="constrained")
-    axes = figure.add_subplot()
-    days = [str(day) for day in weights.index]
-    for arm in weights.columns:
-        axes.plot(days, weights[arm].to_numpy(), marker="o", label=str(arm))
-    axes.set(ylim=(0, 1), xlabel="allocation day", ylabel="share of the bandit's traffic",
-             title="Bandit allocation over time (the holdout keeps its share)")
-    axes.legend(loc="upper left", fontsize="small")
-    out = io.StringIO()
-    figure.savefig(out, format="svg", metadata={"Date": None})
-    text = out.getvalue()
-    return text[text.index("<svg"):]
-
-
 def render_experiment_report(
     summary: ExperimentSummary,
     html_path: str | Path,
@@ -90,19 +71,15 @@ def render_experiment_report(
     context: Mapping[str, Any],
     generated_at: datetime | None = None,
     power: PowerAnalysis | None = None,
-    bandit_allocations: pd.DataFrame | None = None,
 ) -> Path:
     """Write the report to `html_path`; return the path. `power`, when given, is the
-    declared MDE's power analysis at the current audience. `bandit_allocations`, for a
-    campaign declared as a bandit, are its days' allocations (ml.experiments.bandit
-    ALLOCATION_COLUMN_TYPES rows): the report then plots and tabulates the allocation over time.
+    declared MDE's power analysis at the current audience. (A campaign declared as a bandit
+    is read by `render_bandit_report` instead.)
 
     `context` holds run facts to show (model version, blocks version, run ids, ...). Values
     that look like an email address are refused so the report cannot carry PII.
     """
-    for key, value in context.items():
-        if "@" in str(key) or "@" in str(value):
-            raise ValueError(f"context entry {key!r} looks like it contains an email address")
+    _refuse_email_like(context)
     generated = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     page = _environment().get_template("experiment_report.html.j2").render(
         summary=summary,
@@ -125,12 +102,70 @@ def render_experiment_report(
             "cuped": CUPED_METHOD,
         },
         pre_period_days=PRE_PERIOD_DAYS,
-        bandit=None if bandit_allocations is None else {
-            "rows": list(bandit_allocations.sort_values(["allocated_on", "arm"]).itertuples(index=False)),
-            "plot": Markup(allocation_plot_svg(bandit_allocations)),
-            "method": BANDIT_METHOD,
-        },
     )
+    return _write(page, html_path)
+
+
+def render_bandit_report(
+    html_path: str | Path,
+    *,
+    experiment_id: str,
+    allocations: pd.DataFrame,
+    lifts: pd.DataFrame,
+    sample_ratio: Mapping[str, Any],
+    context: Mapping[str, Any],
+    confidence_level: float = 0.95,
+    generated_at: datetime | None = None,
+) -> Path:
+    """The report of a campaign declared as a bandit; returns the path. `allocations` are its
+    days' ALLOCATION_COLUMN_TYPES rows up to the report's day (ml.experiments.bandit),
+    `lifts` the day-stratified lifts against control as they stood each day
+    (ml.experiments.bandit_readout.cumulative_lifts), `sample_ratio` the latest day's
+    assignment tested against that day's weights (ml.experiments.statistics.sample_ratio_check).
+    Plots: the cumulative lift per arm with its always-valid band, the arms' posterior
+    densities on the latest day, and the allocation over time (small PNGs)."""
+    from scipy import stats
+
+    _refuse_email_like(context)
+    if allocations.empty:
+        raise ValueError("a bandit report needs at least one day's allocation")
+    latest_day = allocations["allocated_on"].max()
+    latest = allocations[allocations["allocated_on"] == latest_day].sort_values("arm")
+    level = confidence_level
+    arms = [
+        {"row": row, "credible": stats.beta(row.posterior_alpha, row.posterior_beta).interval(level)}
+        for row in latest.itertuples(index=False)
+    ]
+    read_day = lifts["through_day"].max() if len(lifts) else None
+    page = _environment().get_template("bandit_report.html.j2").render(
+        experiment_id=experiment_id,
+        latest_day=latest_day,
+        arms=arms,
+        lifts=list(lifts[lifts["through_day"] == read_day].sort_values("arm").itertuples(index=False)) if len(lifts) else [],
+        read_day=read_day,
+        history=list(allocations.sort_values(["allocated_on", "arm"]).itertuples(index=False)),
+        srm=sample_ratio,
+        level=f"{level:.0%}",
+        plots={
+            "cumulative_lift": cumulative_lift_plot(lifts) if len(lifts) else None,
+            "posteriors": posterior_density_plot(latest),
+            "allocation": allocation_plot(allocations),
+        },
+        png=png_data_uri,
+        methods={"bandit": BANDIT_METHOD, "stratified": STRATIFIED_METHOD, "srm": SRM_METHOD},
+        context={str(key): str(value) for key, value in context.items()},
+        generated=(generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    return _write(page, html_path)
+
+
+def _refuse_email_like(context: Mapping[str, Any]) -> None:
+    for key, value in context.items():
+        if "@" in str(key) or "@" in str(value):
+            raise ValueError(f"context entry {key!r} looks like it contains an email address")
+
+
+def _write(page: str, html_path: str | Path) -> Path:
     path = Path(html_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

@@ -49,17 +49,77 @@ def daily_counts(days: Sequence[date], counts: Sequence[int], *, ylabel: str):
     """One bar per day (e.g. the sends planned for each day)."""
     figure, axes = _figure()
     axes.bar(range(len(days)), list(counts), color="#4c78a8")
-    # At most MAX_DAY_LABELS dates under the bars, the last day always among them.
-    step = -(-len(days) // MAX_DAY_LABELS) if days else 1
-    labelled = list(range(len(days) - 1, -1, -step))[::-1]
-    axes.set_xticks(labelled, [days[k].isoformat()[5:] for k in labelled])
+    _day_axis(axes, days)
     axes.set_ylabel(ylabel, fontsize=7)
     axes.tick_params(labelsize=6)
     return figure
 
 
-def markdown_image(figure, alt: str) -> str:
-    """The figure as Markdown with the PNG inline (`![alt](data:image/png;base64,...)`)."""
+def _day_axis(axes, days: Sequence) -> None:
+    """At most MAX_DAY_LABELS month-day labels under points 0..len(days)-1, the last always among them."""
+    step = -(-len(days) // MAX_DAY_LABELS) if len(days) else 1
+    labelled = list(range(len(days) - 1, -1, -step))[::-1]
+    axes.set_xticks(labelled, [str(days[k])[5:10] for k in labelled])
+
+
+def cumulative_lift_plot(lifts):
+    """Each arm's day-stratified lift over the baseline as it stood on each day, with its
+    always-valid band: `lifts` has one row per (through_day, arm) with lift, ci_low, ci_high
+    (ml.experiments.bandit_readout.cumulative_lifts), in percentage points."""
+    figure, axes = _figure()
+    days = sorted(lifts["through_day"].unique())
+    x = {day: k for k, day in enumerate(days)}
+    for arm, rows in lifts.groupby("arm", sort=True):
+        rows = rows.sort_values("through_day")
+        position = [x[day] for day in rows["through_day"]]
+        line, = axes.plot(position, rows["lift"] * 100, marker="o", markersize=3, linewidth=1, label=str(arm))
+        axes.fill_between(position, rows["ci_low"] * 100, rows["ci_high"] * 100, color=line.get_color(), alpha=0.15)
+    axes.axhline(0.0, color="#1f2933", linewidth=0.6)
+    _day_axis(axes, days)
+    axes.set_ylabel(f"lift vs {lifts['baseline'].iloc[0] if len(lifts) else 'baseline'} (pp)", fontsize=7)
+    axes.tick_params(labelsize=6)
+    if len(lifts):
+        axes.legend(fontsize=6, loc="upper left", frameon=False)
+    return figure
+
+
+def posterior_density_plot(allocation, *, points: int = 400):
+    """Each arm's Beta(posterior_alpha, posterior_beta) density (scipy) over the range that
+    holds all but 1e-4 of every arm's mass: one row per arm of a day's allocation."""
+    from scipy import stats
+
+    figure, axes = _figure()
+    posteriors = {str(row.arm): stats.beta(row.posterior_alpha, row.posterior_beta)
+                  for row in allocation.sort_values("arm").itertuples(index=False)}
+    low = min(p.ppf(1e-4) for p in posteriors.values())
+    high = max(p.isf(1e-4) for p in posteriors.values())
+    grid = np.linspace(low, high, points)
+    for arm, posterior in posteriors.items():
+        axes.plot(grid * 100, posterior.pdf(grid), linewidth=1, label=arm)
+    axes.set_xlabel("conversion rate (%)", fontsize=7)
+    axes.set_ylabel("posterior density", fontsize=7)
+    axes.tick_params(labelsize=6)
+    axes.legend(fontsize=6, loc="upper right", frameon=False)
+    return figure
+
+
+def allocation_plot(allocations):
+    """The bandit's weight per arm by allocation day (one row per day and arm)."""
+    figure, axes = _figure()
+    weights = allocations.pivot(index="allocated_on", columns="arm", values="weight").sort_index()
+    for arm in weights.columns:
+        axes.plot(range(len(weights)), weights[arm].to_numpy() * 100, marker="o", markersize=3, linewidth=1,
+                  label=str(arm))
+    _day_axis(axes, list(weights.index))
+    axes.set_ylim(0, 100)
+    axes.set_ylabel("share of the bandit's traffic (%)", fontsize=7)
+    axes.tick_params(labelsize=6)
+    axes.legend(fontsize=6, loc="upper left", frameon=False)
+    return figure
+
+
+def png_data_uri(figure) -> str:
+    """The figure as a small palette PNG in a data URI (`data:image/png;base64,...`)."""
     from PIL import Image  # matplotlib's own image library
 
     drawn = io.BytesIO()
@@ -68,5 +128,9 @@ def markdown_image(figure, alt: str) -> str:
     palette = Image.open(drawn).convert("RGB").quantize(colors=PNG_COLOURS)
     buffer = io.BytesIO()
     palette.save(buffer, format="PNG", optimize=True)
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"![{alt}](data:image/png;base64,{encoded})"
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def markdown_image(figure, alt: str) -> str:
+    """The figure as Markdown with the PNG inline (`![alt](data:image/png;base64,...)`)."""
+    return f"![{alt}]({png_data_uri(figure)})"

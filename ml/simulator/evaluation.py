@@ -228,3 +228,47 @@ def bandit_regret(bandit, true_rates: dict[str, float], units_per_day, *, seed: 
                      **{f"weight_{a}": w for a, w in zip(arms, weights)}})
     return BanditRegret(best_arm=arms[int(p.argmax())], true_rates=dict(true_rates), bandit_regret=bandit_total,
                         uniform_regret=uniform_total, daily=pd.DataFrame(rows))
+
+
+@dataclass(frozen=True)
+class CampaignRegret:
+    """A campaign's sends judged by the oracle: each arm's true purchase rate as sent, the regret
+    of the campaign's own allocation against sending every one the truly best arm, a uniform
+    split's regret on the same sends, and a Thompson-sampling bandit's on the same daily traffic."""
+
+    true_rates: dict[str, float]
+    best_arm: str
+    sends: int
+    campaign_regret: float
+    uniform_regret: float
+    bandit_regrets: tuple[float, ...]  # one per seed
+
+    @property
+    def bandit_regret(self) -> float:
+        return float(np.mean(self.bandit_regrets))
+
+
+def campaign_regret(sends: pd.DataFrame, bandit, *, seeds=range(20)) -> CampaignRegret:
+    """`sends`: one row per send of the campaign's arms (day, arm, p_purchase_if_sent, the
+    oracle's true chance that the recipient buys within the attribution window if sent it).
+    An arm's true rate is the mean of p_purchase_if_sent over its sends; the campaign's regret
+    is the sum over its sends of (best arm's rate - its arm's rate); a uniform split's is the
+    sends times (best rate - the arms' mean rate); `bandit` (ml.experiments.bandit.ThompsonBandit
+    over the same arms) is simulated on the same sends per day (`bandit_regret`, one run per
+    seed). Evaluation only: the pipeline never reads the oracle."""
+    for column in ("day", "arm", "p_purchase_if_sent"):
+        if column not in sends.columns:
+            raise ValueError(f"sends lack column {column!r}")
+    rates = sends.groupby("arm")["p_purchase_if_sent"].mean()
+    if set(rates.index) != set(bandit.arms):
+        raise ValueError(f"sends must cover exactly the bandit's arms {list(bandit.arms)}, got {sorted(rates.index)}")
+    true_rates = {arm: float(rates[arm]) for arm in bandit.arms}
+    best = max(true_rates, key=true_rates.get)
+    per_arm = sends["arm"].value_counts()
+    volumes = sends.groupby("day").size().sort_index().tolist()
+    return CampaignRegret(
+        true_rates=true_rates, best_arm=best, sends=len(sends),
+        campaign_regret=float(sum(n * (true_rates[best] - true_rates[arm]) for arm, n in per_arm.items())),
+        uniform_regret=float(len(sends) * (true_rates[best] - np.mean(list(true_rates.values())))),
+        bandit_regrets=tuple(bandit_regret(bandit, true_rates, volumes, seed=seed).bandit_regret for seed in seeds),
+    )

@@ -25,15 +25,21 @@ from ml.decisioning.send_plan import (
 )
 from ml.decisioning.uplift.send_cost import SEND_INPUT as OPT_OUT_SEND_INPUT, opt_out_rates
 from ml.decisioning.send_time import SendTimePolicy, plan_send_times, send_time_readout
-from ml.experiments.design import ExperimentDesign, assign_arms, multi_arm_design
+from ml.experiments.bandit import (
+    ALLOCATION_COLUMN_TYPES, ALLOCATION_MLFLOW_EXPERIMENT, ThompsonBandit, allocation_rows, assign_arms_for_day,
+    day_design, record_allocation_run,
+)
+from ml.experiments.bandit_readout import cumulative_lifts, daily_reward_counts, matured_rewards, reward_counts
+from ml.experiments.design import ExperimentDesign, assign_arms, declared_design
 from ml.experiments.outcomes import PRE_PERIOD_DAYS, member_outcomes
 from ml.experiments.power import PowerAnalysis, days_to_detect
 from ml.experiments.readout import VERDICT_COLUMN_TYPES, summarise_experiment, verdict_rows
 from ml.experiments.statistics import sample_ratio_check
 from ml.propensity.features import feature_list_hash
 from ml.propensity.specs import PURCHASE
-from ml.reports.experiment_report import render_experiment_report
+from ml.reports.experiment_report import render_bandit_report, render_experiment_report
 from ml.reports.small_plots import daily_counts, markdown_image
+from ml.tracking import MlflowTarget
 from orchestration import tables
 from orchestration.partitions import daily_partitions, one_run_per_day, next_day, partition_day
 from orchestration.defs.copy_approval import (
@@ -47,8 +53,52 @@ GROUP = "campaign"
 
 
 def experiment_design(settings: PipelineSettings) -> ExperimentDesign:
-    """The declared experiment: holdout, control and three subject-line variants (MULTI_ARM_DESIGN)."""
-    return multi_arm_design(settings.experiment_id)
+    """The experiment declared under settings.experiment_id (ml.experiments.design.DECLARED_EXPERIMENTS):
+    holdout, control and three subject-line variants, as a fixed split or as a bandit."""
+    return declared_design(settings.experiment_id)
+
+
+def experiment_rewards(warehouse, design: ExperimentDesign, as_of: datetime) -> pd.DataFrame:
+    """The bandit's matured rewards as of `as_of`: every landed send of the experiment with its
+    planned arm, and whether its recipient bought within the declared reward window."""
+    if not warehouse.has_table(tables.PLANNED_SENDS):
+        return matured_rewards(pd.DataFrame(columns=["send_id", "subscriber_key", "arm", "sent_at"]),
+                               pd.DataFrame(columns=["subscriber_key", "ordered_at"]), as_of=as_of,
+                               reward_days=design.bandit.reward_days)
+    sends = warehouse.read(
+        f"select s.send_id, s.subscriber_key, p.arm, s.sent_at from {tables.FCT_SENDS} s "
+        f"join {tables.PLANNED_SENDS} p on p.send_plan_id = s.send_id "
+        "where starts_with(s.campaign_id, ?) and s.sent_at <= ? order by s.send_id",
+        [design.experiment_id + ":", as_of],
+    )
+    orders = warehouse.read(
+        f"select subscriber_key, ordered_at from {tables.FCT_ORDERS} where ordered_at >= ? and ordered_at <= ?",
+        [sends["sent_at"].min() if len(sends) else as_of, as_of],
+    )
+    return matured_rewards(sends, orders, as_of=as_of, reward_days=design.bandit.reward_days)
+
+
+def bandit_allocation(context, settings: PipelineSettings, design: ExperimentDesign, day: date) -> pd.DataFrame:
+    """The day's weights from the matured rewards up to the day's end, written to
+    ml.bandit_allocations (the day's slice) and to the day's MLflow run; returns the slice."""
+    warehouse = settings.warehouse()
+    bandit = ThompsonBandit.declared(design)
+    allocation = bandit.allocate(reward_counts(experiment_rewards(warehouse, design, settings.as_of(day))), day)
+    earlier_days = warehouse.read(
+        f"select count(distinct allocated_on) as n from {tables.BANDIT_ALLOCATIONS} "
+        "where experiment_id = ? and allocated_on < ?", [design.experiment_id, day],
+    )["n"].iloc[0] if warehouse.has_table(tables.BANDIT_ALLOCATIONS) else 0
+    run_id = record_allocation_run(
+        MlflowTarget(client=settings.mlflow_client(), artifact_location=settings.mlflow_artifact_location(),
+                     experiment_name=ALLOCATION_MLFLOW_EXPERIMENT),
+        allocation, bandit=bandit, experiment_id=design.experiment_id, allocated_on=day, day_index=int(earlier_days),
+        reward_days=design.bandit.reward_days, tags={"dagster_run_id": context.run_id},
+    )
+    rows = allocation_rows(allocation, allocated_on=day, experiment_id=design.experiment_id,
+                           metric=design.decision_rule.primary_metric, design=design, seed=bandit.seed,
+                           mlflow_run_id=run_id)
+    warehouse.replace_day(rows, tables.BANDIT_ALLOCATIONS, "allocated_on", day, column_types=ALLOCATION_COLUMN_TYPES)
+    return rows
 
 
 @dg.asset(
@@ -124,13 +174,17 @@ def subject_line_variants(
 
 
 @dg.asset(
-    deps=["propensity_scores"],
+    # fct_sends and fct_orders: a bandit's weights come from the matured outcomes of earlier sends.
+    deps=["propensity_scores", "fct_sends", "fct_orders"],
     description=(
         "Deterministic hash of (experiment id, subscriber key) into holdout, control (approved "
         "generic subject) and three subject-line variant arms (each a fixed slot of the segment's approved "
-        "personalised copy; ml.experiments.design.MULTI_ARM_DESIGN), for every scored, eligible "
+        "personalised copy; ml.experiments.design.DECLARED_EXPERIMENTS), for every scored, eligible "
         "subscriber of the day. The hash makes arms stable across days: the same person stays in "
-        "the holdout. Table ml.experiment_assignments, one slice per day (assigned_on)."
+        "the holdout. For an experiment declared a bandit, the arms but the holdout share its complement by "
+        "the day's Thompson-sampling weights, from the posterior over the matured outcomes of earlier sends "
+        "(table ml.bandit_allocations and one MLflow run per day in experiment bandit_allocations); the holdout "
+        "keeps its share and its people. Table ml.experiment_assignments, one slice per day (assigned_on)."
     ),
     group_name=GROUP,
     kinds={"python", "duckdb"},
@@ -156,7 +210,21 @@ def experiment_assignments(context: dg.AssetExecutionContext, settings: Pipeline
     scored = warehouse.read(
         f"select subscriber_key from {tables.PROPENSITY_SCORES} where scored_on = ? order by subscriber_key", [day]
     )
-    assignments = assign_arms(scored["subscriber_key"], design).assign(assigned_on=pd.Timestamp(day))
+    bandit_metadata = {}
+    if design.is_bandit:
+        # The day's weights from the posterior over the matured outcomes so far; the holdout untouched.
+        allocation = bandit_allocation(context, settings, design, day)
+        weights = dict(zip(allocation["arm"], allocation["weight"]))
+        assignments = assign_arms_for_day(scored["subscriber_key"], design, weights)
+        design = day_design(design, weights)
+        bandit_metadata = {
+            "allocation": dg.MetadataValue.md(allocation[["arm", "successes", "units", "posterior_mean",
+                                                          "probability_best", "weight"]].round(4).to_markdown(index=False)),
+            "bandit_mlflow_run": str(allocation["mlflow_run_id"].iloc[0]),
+        }
+    else:
+        assignments = assign_arms(scored["subscriber_key"], design)
+    assignments = assignments.assign(assigned_on=pd.Timestamp(day))
     rows = warehouse.replace_day(assignments, tables.EXPERIMENT_ASSIGNMENTS, "assigned_on", day)
     srm = sample_ratio_check(assignments, design)
     arm_counts = assignments["arm"].value_counts().to_dict()
@@ -168,6 +236,7 @@ def experiment_assignments(context: dg.AssetExecutionContext, settings: Pipeline
             "status": f"assigned {rows:,} scored subscribers" if rows else "assigned nobody: no one was scored",
             "experiment_id": design.experiment_id,
             "arm_counts": {arm: int(n) for arm, n in arm_counts.items()},
+            **bandit_metadata,
         }
     )
     yield dg.AssetCheckResult(
@@ -524,7 +593,9 @@ def write_outbox(sends: pd.DataFrame, path) -> "Path":
         "confidence intervals, lifts against the holdout, the sample-ratio check, the declared decision "
         "rule's verdict per arm against control (ship, stop, keep running; unsubscribe and complaint "
         "guardrails) and the power analysis of the declared MDE, as an HTML report per day with a JSON "
-        "twin, and metadata."
+        "twin, and metadata. An experiment declared a bandit is read as one instead: its allocations, posteriors, "
+        "and each variant's lift over control compared within each day and combined (valid while the allocation "
+        "changes), with plots of the cumulative lift, the posteriors and the allocation."
     ),
     group_name=GROUP,
     kinds={"html", "json"},
@@ -560,6 +631,9 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
         yield dg.MaterializeResult(metadata={"status": status, "members": 0, "sent_members": 0})
         yield dg.AssetCheckResult(check_name="guardrails_hold", passed=True,
                                   metadata={"status": "nothing to read yet: no sends"})
+        return
+    if design.is_bandit:
+        yield from bandit_report(settings, design, day)
         return
     since = pd.Timestamp(first["first_send_day"]).to_pydatetime()
     cohort_day = (since - pd.Timedelta(days=1)).date()
@@ -630,6 +704,63 @@ def experiment_report(context: dg.AssetExecutionContext, settings: PipelineSetti
             "breached": "; ".join(f"{arm}: {', '.join(metrics)}" for arm, metrics in breached.items()) or "none",
             **{f"{v.arm}_vs_{v.baseline}": f"{v.decision.verdict}: {v.decision.reason}" for v in summary.verdicts},
         },
+    )
+
+
+def bandit_report(settings: PipelineSettings, design: ExperimentDesign, day: date):
+    """The readout of a campaign declared as a bandit: its allocations so far, the arms'
+    day-stratified lifts over control from the matured rewards, and the latest day's
+    sample-ratio check against that day's weights; HTML with a JSON twin. No verdicts: the
+    bandit moves traffic itself, and a bandit is not read as a fixed-horizon test."""
+    warehouse = settings.warehouse()
+    until = settings.as_of(day)
+    allocations = warehouse.read(
+        f"select * from {tables.BANDIT_ALLOCATIONS} where experiment_id = ? and allocated_on <= ? "
+        "order by allocated_on, arm", [design.experiment_id, day],
+    )[list(ALLOCATION_COLUMN_TYPES)]
+    allocations["allocated_on"] = pd.to_datetime(allocations["allocated_on"]).dt.date
+    daily = daily_reward_counts(experiment_rewards(warehouse, design, until))
+    lifts = cumulative_lifts(daily, ThompsonBandit.declared(design).arms, design.control_arm,
+                             planned_sample_size=design.planned_members)
+    latest_day = allocations["allocated_on"].max()
+    latest = allocations[allocations["allocated_on"] == latest_day]
+    assigned = warehouse.read(
+        f"select experiment_id, arm from {tables.EXPERIMENT_ASSIGNMENTS} where assigned_on = ? and experiment_id = ?",
+        [latest_day, design.experiment_id],
+    )
+    srm = sample_ratio_check(assigned, day_design(design, dict(zip(latest["arm"], latest["weight"]))))
+    html_path = render_bandit_report(
+        settings.reports_path() / f"experiment_report_{design.experiment_id}_{day.isoformat()}.html",
+        experiment_id=design.experiment_id, allocations=allocations, lifts=lifts, sample_ratio=srm,
+        context={"read as of": until.isoformat(sep=" "), "reward": f"a purchase within {design.bandit.reward_days} "
+                 "day(s) of the send, counted once the window has closed",
+                 "outcome source": "landed ESP sends and CRM orders (marts.fct_sends, fct_orders)"},
+    )
+    json_path = html_path.with_suffix(".json")
+    json_path.write_text(json.dumps({
+        "readout": "bandit", "experiment_id": design.experiment_id, "read_as_of": until.isoformat(sep=" "),
+        "latest_allocation_day": latest_day.isoformat(), "n_members": int(srm["n"]), "srm_passed": bool(srm["passed"]),
+        "srm_chi2": srm["chi2"], "srm_p_value": srm["p_value"],
+        "allocations": allocations.assign(allocated_on=allocations["allocated_on"].astype(str)).to_dict("records"),
+        "lifts": lifts.assign(through_day=lifts["through_day"].astype(str)).to_dict("records"),
+    }, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    warehouse.replace_day(verdict_rows(None, day, design.experiment_id), tables.EXPERIMENT_VERDICTS, "read_on", day,
+                          column_types=VERDICT_COLUMN_TYPES)
+    read = lifts[lifts["through_day"] == lifts["through_day"].max()] if len(lifts) else lifts
+    yield dg.MaterializeResult(metadata={
+        "report": dg.MetadataValue.path(str(html_path)),
+        "report_json": dg.MetadataValue.path(str(json_path)),
+        "readout": "bandit: arms compared within each day, days combined (not a fixed-horizon test)",
+        "members": int(srm["n"]),
+        "srm_p_value": None if srm["n"] == 0 else round(float(srm["p_value"]), 4),
+        "allocation": dg.MetadataValue.md(latest[["arm", "successes", "units", "probability_best", "weight"]]
+                                          .round(4).to_markdown(index=False)),
+        "lifts": dg.MetadataValue.md(read[["arm", "baseline", "days", "n", "lift", "ci_low", "ci_high", "naive_lift"]]
+                                     .round(5).to_markdown(index=False)) if len(read) else "no matured send yet",
+    })
+    yield dg.AssetCheckResult(
+        check_name="guardrails_hold", passed=True,
+        description="not applied: a bandit campaign has no declared verdicts (its traffic follows the posterior)",
     )
 
 

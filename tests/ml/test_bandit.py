@@ -16,7 +16,8 @@ from ml.copy.blocks import load_approved_blocks
 from ml.copy.email_blocks import load_email_blocks
 from ml.copy.variants import compose_variants
 from ml.experiments.bandit import (
-    ALLOCATION_COLUMN_TYPES, ThompsonBandit, allocation_rows, assign_arms_for_day, day_shares, log_allocation,
+    ALLOCATION_COLUMN_TYPES, ThompsonBandit, allocation_rows, assign_arms_for_day, day_design, day_shares,
+    log_allocation,
 )
 from ml.experiments.bayesian import BetaPrior, chance_to_beat, rate_posterior
 from ml.experiments.design import VARIANT_ARMS, assign_arms, multi_arm_design
@@ -208,12 +209,8 @@ def test_regret_is_reproducible_and_the_bandit_sees_outcomes_only_a_day_later(sm
 # ----------------------------------------------------------------------------- the report
 
 
-def test_the_report_plots_and_tabulates_each_days_allocation(tmp_path):
-    from ml.experiments.readout import summarise_experiment
-    from ml.reports.experiment_report import render_experiment_report
-    from tests.ml.test_experiment import members_with_outcomes
-    from tests.report_reader import report_tables
-
+def bandit_days():
+    """Three days of one bandit: its allocation slices and its matured counts per day."""
     data = [counts(), counts(control=(5, 300), variant_a=(9, 300), variant_b=(4, 300), variant_c=(6, 300)),
             counts(control=(11, 500), variant_a=(25, 900), variant_b=(7, 400), variant_c=(12, 500))]
     allocations = pd.concat([
@@ -221,14 +218,84 @@ def test_the_report_plots_and_tabulates_each_days_allocation(tmp_path):
                         allocated_on=DAY + timedelta(d), experiment_id=DESIGN.experiment_id, metric="conversion_rate",
                         design=DESIGN, seed=BANDIT.seed)
         for d, c in enumerate(data)], ignore_index=True)
-    frame = members_with_outcomes(4_000, {arm: 0.03 for arm in DESIGN.arms}, design=DESIGN,
-                                  unsubscribe_rates={arm: 0.003 for arm in DESIGN.arms})
-    page = render_experiment_report(summarise_experiment(frame, DESIGN), tmp_path / "r.html", context={},
-                                    bandit_allocations=allocations).read_text()
+    daily = pd.concat([c.assign(day=DAY + timedelta(d)) for d, c in enumerate(data) if len(c)], ignore_index=True)
+    return allocations, daily
+
+
+def test_the_bandit_report_shows_the_figures_of_its_counts(tmp_path):
+    from scipy.stats import beta
+
+    from ml.experiments.bandit_readout import cumulative_lifts
+    from ml.experiments.statistics import sample_ratio_check
+    from ml.reports.experiment_report import render_bandit_report
+    from tests.report_reader import report_tables
+
+    allocations, daily = bandit_days()
+    lifts = cumulative_lifts(daily, BANDIT.arms, "control", planned_sample_size=DESIGN.planned_members)
+    latest = allocations[allocations["allocated_on"] == allocations["allocated_on"].max()]
+    people = keys(4_000)
+    weights = dict(zip(latest["arm"], latest["weight"]))
+    srm = sample_ratio_check(assign_arms_for_day(people, DESIGN, weights), day_design(DESIGN, weights))
+    page = render_bandit_report(tmp_path / "b.html", experiment_id=DESIGN.experiment_id, allocations=allocations,
+                                lifts=lifts, sample_ratio=srm, context={}).read_text()
+    tables = report_tables(page)
     shown = {(row["attrs"]["data-day"], row["attrs"]["data-arm"]): row["cells"][6]["text"]
-             for row in report_tables(page)["bandit-allocation"]}
+             for row in tables["bandit-allocation"]}
     assert shown == {(str(r.allocated_on), r.arm): f"{r.weight:.2%}" for r in allocations.itertuples()}
-    plot = page[page.index('<figure id="bandit-allocation-plot">'):page.index("</figure>")]
-    assert plot.count("<svg") == 1 and all(arm in plot for arm in BANDIT.arms)
-    assert "bandit-allocation" not in render_experiment_report(
-        summarise_experiment(frame, DESIGN), tmp_path / "fixed.html", context={}).read_text()
+    # The latest day's posteriors: the mean and the credible interval of each arm's Beta.
+    for row in tables["bandit-arms"]:
+        arm = latest.set_index("arm").loc[row["attrs"]["data-arm"]]
+        low, high = beta(arm.posterior_alpha, arm.posterior_beta).interval(0.95)
+        assert row["cells"][3]["text"] == f"{arm.posterior_mean:.2%} [{low:.2%}, {high:.2%}]"
+    # The lifts read through the last day: stratified, with the always-valid interval, and the naive beside it.
+    final = lifts[lifts["through_day"] == lifts["through_day"].max()].set_index("arm")
+    for row in tables["bandit-lifts"]:
+        lift = final.loc[row["attrs"]["data-arm"]]
+        pp = lambda v: f"{v * 100:+.2f} pp"  # noqa: E731
+        assert row["cells"][4]["text"] == f"{pp(lift.lift)} [{pp(lift.ci_low)}, {pp(lift.ci_high)}]"
+        assert row["cells"][5]["text"] == pp(lift.naive_lift)
+    assert {row["attrs"]["data-arm"] for row in tables["bandit-lifts"]} == set(VARIANT_ARMS)
+    assert 'data-readout="bandit"' in page and 'data-srm="passed"' in page
+    for figure in ("posterior-plot", "cumulative-lift-plot", "allocation-plot"):
+        drawn = page[page.index(f'<figure id="{figure}">'):]
+        assert drawn[:drawn.index("</figure>")].count('src="data:image/png;base64,') == 1
+
+
+def test_the_plots_draw_the_lifts_and_the_posteriors():
+    from ml.experiments.bandit_readout import cumulative_lifts
+    from ml.reports.small_plots import cumulative_lift_plot, posterior_density_plot
+
+    allocations, daily = bandit_days()
+    lifts = cumulative_lifts(daily, BANDIT.arms, "control", planned_sample_size=DESIGN.planned_members)
+    axes = cumulative_lift_plot(lifts).axes[0]
+    drawn = {line.get_label(): line.get_ydata() for line in axes.get_lines() if not line.get_label().startswith("_")}
+    assert set(drawn) == set(VARIANT_ARMS)
+    for arm, ys in drawn.items():
+        assert np.allclose(ys, lifts[lifts["arm"] == arm].sort_values("through_day")["lift"] * 100)
+    latest = allocations[allocations["allocated_on"] == allocations["allocated_on"].max()]
+    densities = {line.get_label(): line for line in posterior_density_plot(latest).axes[0].get_lines()}
+    for row in latest.itertuples():
+        line = densities[row.arm]
+        mode = (row.posterior_alpha - 1) / (row.posterior_alpha + row.posterior_beta - 2)
+        assert line.get_xdata()[line.get_ydata().argmax()] == pytest.approx(mode * 100, abs=0.05)
+
+
+def test_a_campaigns_regret_is_judged_on_its_sends_true_rates():
+    from ml.simulator.evaluation import campaign_regret
+
+    # Three days of 4,000 sends each, split evenly; variant_b is truly best.
+    true = {"control": 0.05, "variant_a": 0.06, "variant_b": 0.09, "variant_c": 0.06}
+    sends = pd.DataFrame([{"day": DAY + timedelta(d), "arm": arm, "p_purchase_if_sent": p + jitter}
+                          for d in range(3) for arm, p in true.items() for jitter in (-0.01, 0.01) for _ in range(500)])
+    regret = campaign_regret(sends, BANDIT, seeds=range(3))
+    assert regret.true_rates == pytest.approx(true) and regret.best_arm == "variant_b" and regret.sends == 12_000
+    # Even split: the campaign's own allocation is the uniform split.
+    assert regret.campaign_regret == pytest.approx(3_000 * (0.04 + 0.03 + 0.03))
+    assert regret.uniform_regret == pytest.approx(regret.campaign_regret)
+    assert len(regret.bandit_regrets) == 3 and regret.bandit_regret < regret.uniform_regret
+    only_best = sends.assign(arm="variant_b", p_purchase_if_sent=0.09)
+    with pytest.raises(ValueError, match="exactly the bandit's arms"):
+        campaign_regret(only_best, BANDIT)
+    # One send of each other arm (each at its rate - 0.01) and the rest to variant_b.
+    shifted = pd.concat([sends[sends["arm"] != "variant_b"].groupby("arm").head(1), sends[sends["arm"] == "variant_b"]])
+    assert campaign_regret(shifted, BANDIT, seeds=[0]).campaign_regret == pytest.approx(0.05 + 0.04 + 0.04)

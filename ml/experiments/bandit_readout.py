@@ -1,0 +1,145 @@
+"""What a bandit learns from, and how it is read: matured rewards per send, and lifts
+stratified by day, valid while the allocation changes.
+
+**Rewards.** A bandit's unit is a send. Its reward is a purchase by the recipient within the
+declared `reward_days` of the send (`ml.experiments.design.BanditAllocation`), and a send
+counts only once that window has closed by the moment the data is read (a matured
+outcome): every counted send had the same time to convert, and nothing not yet knowable is
+counted as a failure. Read from landed sends and orders only, never from a simulator.
+
+**Reading a bandit.** Each day's arms are randomised by that day's weights, and the
+weights depend on earlier outcomes. Pooling an arm's sends over days weights it towards
+the days it was favoured, so when the base rate moves over days (seasonality, a shift, the
+audience) the pooled rates differ even between arms that are the same: the naive pooled
+lift is biased. Within a day the arms are a randomised comparison, so the readout compares
+them day by day and combines the days' differences with the Cochran-Mantel-Haenszel
+weights for a risk difference, w_d = n_arm,d n_base,d / (n_arm,d + n_base,d) (Greenland and
+Robins 1985; statsmodels' StratifiedTable pools odds and risk ratios, not differences).
+Given the days' allocations, each day's difference is unbiased for that day's lift, so the
+combination is unbiased for a lift common to the days. Its variance is the weighted sum of
+the days' binomial variances; the always-valid interval is the confidence sequence of
+`ml.experiments.sequential` at that standard error (asymptotic; days with an arm empty add
+nothing).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from ml.experiments.sequential import confidence_sequence_halfwidth, sequential_rho
+
+SEND_INPUT = ("send_id", "subscriber_key", "arm", "sent_at")
+ORDER_INPUT = ("subscriber_key", "ordered_at")
+# One row per matured send.
+REWARD_COLUMNS = ("send_id", "arm", "sent_day", "rewarded")
+DAILY_COUNT_COLUMNS = ("day", "arm", "successes", "n")
+
+STRATIFIED_METHOD = (
+    "per-day stratified risk difference (Cochran-Mantel-Haenszel weights n1 n0 / (n1 + n0)) over the days' randomised "
+    "allocations, with its always-valid confidence sequence"
+)
+
+
+def matured_rewards(sends: pd.DataFrame, orders: pd.DataFrame, *, as_of: datetime, reward_days: int) -> pd.DataFrame:
+    """REWARD_COLUMNS for every send of `sends` whose reward window [sent_at, sent_at +
+    reward_days) has closed by `as_of`: rewarded when its recipient ordered inside it."""
+    for frame, columns, name in ((sends, SEND_INPUT, "sends"), (orders, ORDER_INPUT, "orders")):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} lack columns {missing}")
+    if not (isinstance(reward_days, int) and reward_days >= 1):
+        raise ValueError(f"reward_days must be a whole number of at least 1, got {reward_days!r}")
+    if sends["send_id"].duplicated().any():
+        raise ValueError("sends contain a send_id more than once")
+    window = pd.Timedelta(days=reward_days)
+    sent_at = pd.to_datetime(sends["sent_at"])
+    matured = sends.loc[sent_at + window <= pd.Timestamp(as_of), list(SEND_INPUT)].assign(
+        sent_at=lambda f: pd.to_datetime(f["sent_at"]))
+    bought = orders.loc[pd.to_datetime(orders["ordered_at"]) >= (matured["sent_at"].min() if len(matured) else pd.Timestamp.max),
+                        list(ORDER_INPUT)].assign(ordered_at=lambda f: pd.to_datetime(f["ordered_at"]))
+    pairs = matured[["send_id", "subscriber_key", "sent_at"]].merge(bought, on="subscriber_key")
+    inside = pairs[(pairs["ordered_at"] >= pairs["sent_at"]) & (pairs["ordered_at"] < pairs["sent_at"] + window)]
+    return pd.DataFrame({
+        "send_id": matured["send_id"].to_numpy(),
+        "arm": matured["arm"].to_numpy(),
+        "sent_day": matured["sent_at"].dt.date.to_numpy(),
+        "rewarded": matured["send_id"].isin(inside["send_id"]).to_numpy(),
+    }, columns=list(REWARD_COLUMNS))
+
+
+def reward_counts(rewards: pd.DataFrame) -> pd.DataFrame:
+    """(arm, successes, n) over every matured send: the bandit's posterior input."""
+    return (rewards.groupby("arm", sort=True)["rewarded"].agg(successes="sum", n="size").reset_index()
+            .astype({"successes": "int64", "n": "int64"}))
+
+
+def daily_reward_counts(rewards: pd.DataFrame) -> pd.DataFrame:
+    """DAILY_COUNT_COLUMNS: matured sends and rewards per send day and arm (one stratum a day)."""
+    daily = rewards.groupby(["sent_day", "arm"], sort=True)["rewarded"].agg(successes="sum", n="size").reset_index()
+    return daily.rename(columns={"sent_day": "day"}).astype({"successes": "int64", "n": "int64"})[list(DAILY_COUNT_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class StratifiedLift:
+    """An arm's rate minus the baseline's, over the days up to one, stratified by day."""
+
+    arm: str
+    baseline: str
+    through_day: object
+    days: int  # days with both arms present
+    n: int  # units of both arms on those days
+    lift: float
+    standard_error: float
+    ci_low: float  # always valid
+    ci_high: float
+    naive_lift: float  # pooled over days, biased when allocation and base rate both move
+
+
+def stratified_lift(daily: pd.DataFrame, arm: str, baseline: str, *, planned_sample_size: int,
+                    confidence_level: float = 0.95) -> StratifiedLift:
+    """The day-stratified lift of `arm` over `baseline` from `daily` (DAILY_COUNT_COLUMNS), with
+    its always-valid interval (tightest at `planned_sample_size` units of both arms), and the
+    naive pooled lift beside it."""
+    missing = [c for c in DAILY_COUNT_COLUMNS if c not in daily.columns]
+    if missing:
+        raise ValueError(f"daily counts lack columns {missing}")
+    if daily.duplicated(["day", "arm"]).any():
+        raise ValueError("daily counts have more than one row for a day and arm")
+    if ((daily["successes"] < 0) | (daily["successes"] > daily["n"])).any():
+        raise ValueError("each day and arm needs 0 <= successes <= n")
+    pair = daily[daily["arm"].isin([arm, baseline])]
+    through = pair["day"].max() if len(pair) else None
+    by_day = pair.pivot(index="day", columns="arm", values=["successes", "n"]).reindex(
+        columns=pd.MultiIndex.from_product([["successes", "n"], [arm, baseline]])).fillna(0)
+    present = by_day[(by_day[("n", arm)] > 0) & (by_day[("n", baseline)] > 0)]
+    if present.empty:
+        return StratifiedLift(arm, baseline, through, 0, 0, *([math.nan] * 5))
+    s1, n1 = present[("successes", arm)].to_numpy(float), present[("n", arm)].to_numpy(float)
+    s0, n0 = present[("successes", baseline)].to_numpy(float), present[("n", baseline)].to_numpy(float)
+    p1, p0 = s1 / n1, s0 / n0
+    weight = n1 * n0 / (n1 + n0)
+    lift = float(np.sum(weight * (p1 - p0)) / weight.sum())
+    variance = float(np.sum(weight**2 * (p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)) / weight.sum() ** 2)
+    standard_error = math.sqrt(variance)
+    units = int(n1.sum() + n0.sum())
+    half = float(confidence_sequence_halfwidth(standard_error, units, rho=sequential_rho(planned_sample_size, confidence_level),
+                                               confidence_level=confidence_level))
+    naive = float(s1.sum() / n1.sum() - s0.sum() / n0.sum())
+    return StratifiedLift(arm, baseline, through, len(present), units, lift, standard_error, lift - half, lift + half, naive)
+
+
+def cumulative_lifts(daily: pd.DataFrame, arms, baseline: str, *, planned_sample_size: int,
+                     confidence_level: float = 0.95) -> pd.DataFrame:
+    """One row per (day, arm): the stratified lift over the days up to that day (the fields of
+    `StratifiedLift`), for every arm of `arms` against `baseline`: the readout as it stood on
+    each day."""
+    days = sorted(daily["day"].unique())
+    rows = [vars(stratified_lift(daily[daily["day"] <= day], arm, baseline, planned_sample_size=planned_sample_size,
+                                 confidence_level=confidence_level)) | {"through_day": day}
+            for day in days for arm in arms if arm != baseline]
+    return pd.DataFrame(rows, columns=list(StratifiedLift.__dataclass_fields__))

@@ -1,0 +1,149 @@
+"""The bandit's declaration, its matured rewards, and the day-stratified readout that stays
+right where the naive pooled lift is wrong."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.experiments.bandit import ThompsonBandit
+from ml.experiments.bandit_readout import (
+    cumulative_lifts, daily_reward_counts, matured_rewards, reward_counts, stratified_lift,
+)
+from ml.experiments.design import (
+    BANDIT_EXPERIMENT_ID, FIXED_EXPERIMENT_ID, BanditAllocation, ExperimentDesign, declared_design,
+)
+
+DAY = date(2026, 7, 1)
+
+
+# ----------------------------------------------------------------------------- the declaration
+
+
+def test_one_declaration_says_fixed_or_bandit():
+    fixed, bandit = declared_design(FIXED_EXPERIMENT_ID), declared_design(BANDIT_EXPERIMENT_ID)
+    assert not fixed.is_bandit and bandit.is_bandit
+    assert fixed.arms == bandit.arms and bandit.arms["holdout"] == 0.10
+    declared = ThompsonBandit.declared(bandit)
+    assert declared.arms == ("control", "variant_a", "variant_b", "variant_c")
+    assert (declared.seed, declared.exploration_floor) == (bandit.bandit.seed, bandit.bandit.exploration_floor)
+    with pytest.raises(ValueError, match="fixed split"):
+        ThompsonBandit.declared(fixed)
+    # An id declared nowhere is the fixed multi-arm test under that id.
+    assert not declared_design("my-test").is_bandit and declared_design("my-test").arms == fixed.arms
+
+
+def test_a_bandit_keeps_its_holdout_first_and_needs_two_arms_besides():
+    with pytest.raises(ValueError, match="holdout first"):
+        ExperimentDesign("x", arms={"control": 0.5, "holdout": 0.1, "t": 0.4}, bandit=BanditAllocation())
+    with pytest.raises(ValueError, match="holdout first"):
+        ExperimentDesign("x", arms={"holdout": 0.1, "control": 0.9}, bandit=BanditAllocation())
+    with pytest.raises(ValueError, match="reward_days"):
+        BanditAllocation(reward_days=0)
+
+
+# ----------------------------------------------------------------------------- rewards
+
+
+def test_only_matured_sends_count_and_a_reward_is_an_order_inside_the_window():
+    as_of = datetime(2026, 7, 3, 23, 59, 59)
+    sends = pd.DataFrame({
+        "send_id": ["s1", "s2", "s3", "s4", "s5"],
+        "subscriber_key": ["a", "b", "c", "d", "e"],
+        "arm": ["control", "control", "variant_a", "variant_a", "variant_a"],
+        "sent_at": pd.to_datetime(["2026-07-01 10:00", "2026-07-01 11:00", "2026-07-02 09:00",
+                                   "2026-07-02 20:00", "2026-07-03 08:00"]),
+    })
+    orders = pd.DataFrame({
+        "subscriber_key": ["a", "b", "c", "d", "e", "x"],
+        # a: inside; b: a day and an hour later (outside); c: before the send; d: inside;
+        # e: inside, but e's send has not matured
+        "ordered_at": pd.to_datetime(["2026-07-02 09:59", "2026-07-02 12:00", "2026-07-02 08:00",
+                                      "2026-07-03 19:00", "2026-07-03 09:00", "2026-07-01 12:00"]),
+    })
+    rewards = matured_rewards(sends, orders, as_of=as_of, reward_days=1)
+    assert rewards.set_index("send_id")["rewarded"].to_dict() == {"s1": True, "s2": False, "s3": False, "s4": True}
+    assert reward_counts(rewards).to_dict("records") == [
+        {"arm": "control", "successes": 1, "n": 2}, {"arm": "variant_a", "successes": 1, "n": 2}]
+    assert daily_reward_counts(rewards)[["day", "arm", "n"]].values.tolist() == [
+        [date(2026, 7, 1), "control", 2], [date(2026, 7, 2), "variant_a", 2]]
+    # With a two-day window, s3 and s4 have not matured by as_of and s2's order counts.
+    two = matured_rewards(sends, orders, as_of=as_of, reward_days=2)
+    assert two.set_index("send_id")["rewarded"].to_dict() == {"s1": True, "s2": True}
+
+
+# ----------------------------------------------------------------------------- stratified readout
+
+
+def daily(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["day", "arm", "successes", "n"])
+
+
+def drifting_days(lift: float) -> pd.DataFrame:
+    """Two days in expectation: the base rate falls from 10% to 2% while the bandit moves
+    traffic from control to variant_a (80/20, then 20/80); variant_a is `lift` above control
+    on both days."""
+    return daily([
+        (DAY, "control", 800 * 0.10, 800), (DAY, "variant_a", 200 * (0.10 + lift), 200),
+        (DAY + timedelta(1), "control", 200 * 0.02, 200), (DAY + timedelta(1), "variant_a", 800 * (0.02 + lift), 800),
+    ])
+
+
+@pytest.mark.parametrize("lift", [0.0, 0.01])
+def test_the_stratified_lift_is_right_where_the_naive_pooled_one_is_wrong(lift):
+    estimate = stratified_lift(drifting_days(lift), "variant_a", "control", planned_sample_size=2_000)
+    assert estimate.lift == pytest.approx(lift, abs=1e-12)
+    # Pooled, variant_a's sends sit on the low-rate day: (20 + 16) / 1000 against (80 + 4) / 1000.
+    assert estimate.naive_lift == pytest.approx((200 * (0.10 + lift) + 800 * (0.02 + lift)) / 1000 - 0.084)
+    assert estimate.naive_lift < lift - 0.03
+    assert (estimate.days, estimate.n) == (2, 2000)
+    assert estimate.ci_low < lift < estimate.ci_high
+
+
+def test_stratified_is_unbiased_and_pooled_biased_over_seeded_runs():
+    """300 seeded runs of the drifting days with binomial outcomes and a true lift of +1 pp."""
+    rng = np.random.default_rng(5)
+    truth = drifting_days(0.01)
+    rates = truth["successes"] / truth["n"]
+    stratified, naive = [], []
+    for _ in range(300):
+        run = truth.assign(successes=rng.binomial(truth["n"], rates))
+        estimate = stratified_lift(run, "variant_a", "control", planned_sample_size=2_000)
+        stratified.append(estimate.lift)
+        naive.append(estimate.naive_lift)
+    stratified, naive = np.array(stratified), np.array(naive)
+    standard_error = stratified.std(ddof=1) / np.sqrt(len(stratified))
+    assert abs(stratified.mean() - 0.01) < 4 * standard_error
+    assert naive.mean() < 0.01 - 0.03  # measured: -0.038, four pp off
+
+
+def test_days_without_both_arms_add_nothing_and_no_day_gives_nan():
+    rows = drifting_days(0.0)
+    lonely = pd.concat([rows, daily([(DAY + timedelta(2), "variant_a", 3, 100)])])
+    assert stratified_lift(lonely, "variant_a", "control", planned_sample_size=2_000).lift == pytest.approx(0.0)
+    empty = stratified_lift(daily([(DAY, "variant_a", 3, 100)]), "variant_a", "control", planned_sample_size=2_000)
+    assert empty.days == 0 and np.isnan(empty.lift)
+
+
+def test_cumulative_lifts_are_the_readout_as_it_stood_each_day():
+    rows = drifting_days(0.01)
+    table = cumulative_lifts(rows, ["control", "variant_a"], "control", planned_sample_size=2_000)
+    assert table["through_day"].tolist() == [DAY, DAY + timedelta(1)]
+    first = stratified_lift(rows[rows["day"] == DAY], "variant_a", "control", planned_sample_size=2_000)
+    assert table["lift"].tolist() == pytest.approx([first.lift, 0.01])
+    # More days, a narrower always-valid interval.
+    widths = (table["ci_high"] - table["ci_low"]).tolist()
+    assert widths[1] < widths[0]
+
+
+def test_days_are_weighted_by_cochran_mantel_haenszel_and_the_error_is_the_days_binomial_one():
+    rows = daily([(DAY, "control", 10, 100), (DAY, "variant_a", 11, 100),
+                  (DAY + timedelta(1), "control", 90, 900), (DAY + timedelta(1), "variant_a", 13, 100)])
+    estimate = stratified_lift(rows, "variant_a", "control", planned_sample_size=2_000)
+    weights = np.array([100 * 100 / 200, 900 * 100 / 1000])  # 50 and 90
+    assert estimate.lift == pytest.approx((50 * 0.01 + 90 * 0.03) / 140)
+    variances = np.array([0.11 * 0.89 / 100 + 0.1 * 0.9 / 100, 0.13 * 0.87 / 100 + 0.1 * 0.9 / 900])
+    assert estimate.standard_error == pytest.approx(np.sqrt((weights**2 * variances).sum()) / weights.sum())

@@ -1,0 +1,165 @@
+"""A bandit campaign through the orchestrator, day after day (issue 11 section 3): the real
+experiment_assignments and experiment_report assets on a small hand-made warehouse (no dbt,
+no model), a few seconds.
+
+Day 0 assigns and its members are planned a send on day 1; day 1's sends land with their
+orders (variant_b's recipients buy far more often); day 1's allocation cannot see them yet
+(their reward window closes on day 2) and day 2's does. So the two loop days' slices differ
+because of day 1's outcomes, and only because of them: with the same sends and no orders,
+day 2's weights stay near an even split."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.decisioning.send_plan import campaign_id, send_plan_id
+from ml.experiments.bandit import ALLOCATION_MLFLOW_EXPERIMENT, ThompsonBandit
+from ml.experiments.bandit_readout import stratified_lift
+from ml.experiments.design import BANDIT_EXPERIMENT_ID, declared_design
+from orchestration import tables
+from orchestration.defs.campaign import experiment_assignments, experiment_report
+from orchestration.resources import PipelineSettings
+
+DAY0 = date(2026, 6, 29)
+DAY1, DAY2 = DAY0 + timedelta(1), DAY0 + timedelta(2)
+PEOPLE = 3_000
+DESIGN = declared_design(BANDIT_EXPERIMENT_ID)
+# Purchase chance within a day of the send, by arm.
+BUY_RATE = {"control": 0.02, "variant_a": 0.02, "variant_b": 0.20, "variant_c": 0.02}
+
+
+def materialise(settings: PipelineSettings, day: date, assets=(experiment_assignments,)) -> dg.ExecuteInProcessResult:
+    result = dg.materialize(list(assets), partition_key=day.isoformat(), resources={"settings": settings},
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert result.success, [event.event_specific_data for event in result.get_step_failure_events()]
+    return result
+
+
+def allocation(settings: PipelineSettings, day: date) -> pd.DataFrame:
+    return settings.warehouse().read(
+        f"select * from {tables.BANDIT_ALLOCATIONS} where allocated_on = ? order by arm", [day])
+
+
+def land_day1(settings: PipelineSettings, *, orders: bool) -> None:
+    """Day 0's plan for day 1 (everyone outside the holdout), its sends landed on day 1, and
+    the orders of day 1's recipients within the day (seeded)."""
+    warehouse = settings.warehouse()
+    members = warehouse.read(f"select subscriber_key, arm from {tables.EXPERIMENT_ASSIGNMENTS} "
+                             "where assigned_on = ? and arm <> 'holdout' order by subscriber_key", [DAY0])
+    send_ids = [send_plan_id(DESIGN.experiment_id, DAY1, key) for key in members["subscriber_key"]]
+    warehouse.write_table(members.assign(
+        send_plan_id=send_ids, experiment_id=DESIGN.experiment_id, planned_for=pd.Timestamp(DAY1),
+        planned_at=settings.as_of(DAY0)), tables.PLANNED_SENDS)
+    sent_at = pd.Timestamp(DAY1) + pd.Timedelta(hours=10)
+    warehouse.write_table(pd.DataFrame({
+        "send_id": send_ids, "campaign_id": campaign_id(DESIGN.experiment_id, DAY1),
+        "subscriber_key": members["subscriber_key"], "sent_at": sent_at}), tables.FCT_SENDS)
+    rng = np.random.default_rng(4)
+    buys = rng.random(len(members)) < members["arm"].map(BUY_RATE).to_numpy()
+    buyers = members.loc[buys & orders, "subscriber_key"]
+    warehouse.write_table(pd.DataFrame({
+        "subscriber_key": buyers, "ordered_at": sent_at + pd.Timedelta(hours=5), "amount_usd": 30.0}), tables.FCT_ORDERS)
+
+
+@pytest.fixture(scope="module")
+def day0_state(tmp_path_factory) -> Path:
+    """A state whose day 0 has run: its assignment, allocation slice and MLflow run (made once:
+    the MLflow store's creation is most of the time)."""
+    state = tmp_path_factory.mktemp("bandit") / "state"
+    settings = PipelineSettings(state_dir=str(state), experiment_id=BANDIT_EXPERIMENT_ID)
+    state.mkdir(parents=True, exist_ok=True)
+    keys = [f"k{i:05d}" for i in range(PEOPLE)]
+    settings.warehouse().write_table(pd.DataFrame({
+        "subscriber_key": keys * 3, "scored_on": [pd.Timestamp(d) for d in (DAY0, DAY1, DAY2) for _ in keys]}),
+        tables.PROPENSITY_SCORES)
+    materialise(settings, DAY0)
+    return state
+
+
+@pytest.fixture
+def bandit_state(day0_state, tmp_path) -> PipelineSettings:
+    """A copy of the day-0 state for one test."""
+    shutil.copytree(day0_state, tmp_path / "state")
+    return PipelineSettings(state_dir=str(tmp_path / "state"), experiment_id=BANDIT_EXPERIMENT_ID)
+
+
+def test_two_loop_days_give_two_slices_the_second_moved_by_the_first_days_outcomes(bandit_state):
+    settings = bandit_state
+    land_day1(settings, orders=True)
+    materialise(settings, DAY1)
+    first = allocation(settings, DAY1)
+    assert first["units"].sum() == 0  # day 1's sends have not matured by day 1's end
+    materialise(settings, DAY2)
+    second = allocation(settings, DAY2).set_index("arm")
+    sent = settings.warehouse().read(f"select arm, count(*) as n from {tables.PLANNED_SENDS} group by arm order by arm")
+    assert second["units"].to_dict() == dict(zip(sent["arm"], sent["n"]))
+    assert second["successes"].sum() == len(settings.warehouse().read_table(tables.FCT_ORDERS))
+    # variant_b's recipients bought most: it now has most of the traffic; the others keep the floor.
+    floor = DESIGN.bandit.exploration_floor
+    assert second.loc["variant_b", "weight"] == pytest.approx(1 - 3 * floor)
+    assert first.set_index("arm").loc["variant_b", "weight"] < 0.3
+    # The day's assignment follows the day's weights; the holdout is the same people every day.
+    assigned = settings.warehouse().read(
+        f"select assigned_on, arm, list(subscriber_key order by subscriber_key) as members, count(*) as n "
+        f"from {tables.EXPERIMENT_ASSIGNMENTS} group by all")
+    by_day = assigned.set_index(["assigned_on", "arm"])
+    holdouts = [by_day.loc[(pd.Timestamp(d), "holdout"), "members"].tolist() for d in (DAY0, DAY1, DAY2)]
+    assert holdouts[0] == holdouts[1] == holdouts[2]
+    day2 = by_day.xs(pd.Timestamp(DAY2))["n"]
+    assert day2["variant_b"] / PEOPLE == pytest.approx(second.loc["variant_b", "traffic_share"], abs=0.03)
+    # One MLflow run per day, holding the day's weights.
+    client = settings.mlflow_client()
+    runs = client.search_runs([client.get_experiment_by_name(ALLOCATION_MLFLOW_EXPERIMENT).experiment_id])
+    assert sorted(run.data.tags["allocated_on"] for run in runs) == [d.isoformat() for d in (DAY0, DAY1, DAY2)]
+    day2_run = next(run for run in runs if run.data.tags["allocated_on"] == DAY2.isoformat())
+    assert day2_run.info.run_id == second["mlflow_run_id"].iloc[0]
+    assert day2_run.data.metrics["variant_b.weight"] == pytest.approx(second.loc["variant_b", "weight"])
+
+    # Re-running day 2 gives the same weights and the same people in each arm, and still one run for the day.
+    before = settings.warehouse().read(f"select * from {tables.EXPERIMENT_ASSIGNMENTS} where assigned_on = ? "
+                                       "order by subscriber_key", [DAY2])
+    materialise(settings, DAY2)
+    again = allocation(settings, DAY2).set_index("arm")
+    pd.testing.assert_frame_equal(again.drop(columns="mlflow_run_id"), second.drop(columns="mlflow_run_id"))
+    pd.testing.assert_frame_equal(before, settings.warehouse().read(
+        f"select * from {tables.EXPERIMENT_ASSIGNMENTS} where assigned_on = ? order by subscriber_key", [DAY2]))
+    runs = client.search_runs([client.get_experiment_by_name(ALLOCATION_MLFLOW_EXPERIMENT).experiment_id])
+    assert sorted(run.data.tags["allocated_on"] for run in runs) == [d.isoformat() for d in (DAY0, DAY1, DAY2)]
+
+
+def test_without_the_first_days_outcomes_the_second_day_stays_at_the_no_data_weights(bandit_state):
+    settings = bandit_state
+    land_day1(settings, orders=False)
+    materialise(settings, DAY2)
+    second = allocation(settings, DAY2)
+    assert second["units"].sum() > 0 and second["successes"].sum() == 0
+    # Equal counts on every arm: no arm is favoured beyond the Monte Carlo's noise.
+    assert second["weight"].to_numpy() == pytest.approx([0.25] * 4, abs=0.01)
+
+
+def test_the_bandit_report_reads_each_day_stratified_and_says_it_is_a_bandit(bandit_state):
+    settings = bandit_state
+    land_day1(settings, orders=True)
+    materialise(settings, DAY1)
+    result = materialise(settings, DAY2, (experiment_assignments, experiment_report))
+    twin = json.loads((settings.reports_path() / f"experiment_report_{BANDIT_EXPERIMENT_ID}_{DAY2}.json").read_text())
+    assert twin["readout"] == "bandit" and twin["srm_passed"]
+    # The lift printed is the stratified lift of the landed counts.
+    rows = settings.warehouse().read(
+        f"select p.arm, count(*) as n, count(o.subscriber_key) as successes from {tables.PLANNED_SENDS} p "
+        f"left join {tables.FCT_ORDERS} o using (subscriber_key) group by all")
+    expected = stratified_lift(rows.assign(day=DAY1), "variant_b", "control", planned_sample_size=DESIGN.planned_members)
+    shown = next(row for row in twin["lifts"] if row["arm"] == "variant_b" and row["through_day"] == str(DAY1))
+    assert shown["lift"] == pytest.approx(expected.lift) and shown["ci_low"] == pytest.approx(expected.ci_low)
+    page = (settings.reports_path() / f"experiment_report_{BANDIT_EXPERIMENT_ID}_{DAY2}.html").read_text()
+    assert 'data-readout="bandit"' in page and page.count("data:image/png;base64,") == 3
+    checks = {check.check_name: check.passed for check in result.get_asset_check_evaluations()}
+    assert checks["sample_ratio_matches_design"]
