@@ -27,8 +27,8 @@ def end_of(day: date) -> datetime:
 def simulated_sends(seed: int, live_days: int, shift: ScriptedShift | None, n_people: int = 20_000) -> pd.DataFrame:
     """The pipeline's live sends in a simulated world, with the simulator's own open rule.
 
-    Each day 1,200-2,600 people are sent (the demo's volumes), drawn towards the engaged (as a
-    propensity plan is), with e-mail in their known top category (general when unknown), one of
+    Each day 1,200-2,600 people are sent (the demo's volumes), drawn towards the engaged and the
+    known buyers (as a propensity plan is), with e-mail in their known top category (general when unknown), one of
     three subject lines at random, fatigue from their sends of the last 7 days, and a day factor
     common to everyone (0.7-1.3: the demo's live open rate moved from 45% to 32% from one day to
     the next, in every segment alike). The segment
@@ -41,10 +41,13 @@ def simulated_sends(seed: int, live_days: int, shift: ScriptedShift | None, n_pe
     true_top = people.top_category
     known = np.where(rng.random(n_people) < 0.4, true_top, "none")
     band = np.where(people.engagement >= np.median(people.engagement), "engaged", "quiet")
-    weight = people.engagement / people.engagement.sum()
+    # A propensity plan favours the engaged and the buyers: in the demo the 39% of people with a
+    # known top category get about four times the sends of the rest (h14 state, live days 1-3).
+    weight = people.engagement * np.where(known == "none", 1.0, 4.0)
+    weight = weight / weight.sum()
     recent = np.zeros((n_people, 7), dtype=int)
     frames = []
-    for k in range(live_days):
+    for k in range(-7, live_days):
         day = FIRST_LIVE_DAY + timedelta(days=k)
         n = int(rng.integers(1200, 2601))
         idx = rng.choice(n_people, size=n, replace=False, p=weight)
@@ -57,7 +60,7 @@ def simulated_sends(seed: int, live_days: int, shift: ScriptedShift | None, n_pe
         opened = rng.random(n) < p_open
         sent_at = pd.Timestamp(day) + pd.to_timedelta(rng.uniform(8, 22, n), unit="h")
         delay = pd.to_timedelta(np.where(rng.random(n) < 0.5, rng.exponential(1.5, n), rng.uniform(0, 24, n)), unit="h")
-        frames.append(pd.DataFrame({
+        frames.append(None if k < 0 else pd.DataFrame({
             "send_id": [f"s{k}_{i}" for i in range(n)], "sent_at": sent_at,
             "first_opened_at": pd.Series(sent_at + delay).where(opened), "top_category": known[idx], "lifecycle_stage": band[idx],
         }))
