@@ -85,11 +85,11 @@ def test_only_closed_open_windows_are_read_and_a_late_open_is_not_an_open():
 
 
 def test_a_small_change_on_large_volumes_is_significant_but_not_large_enough():
-    """100,000 sends a day: a segment whose open rate falls from 30% to 28% (odds x0.91) is far
-    beyond chance, but smaller than SEGMENT_MIN_ODDS_CHANGE, so it does not fail the check."""
+    """100,000 sends a day: a segment whose open rate falls from 30% to 28% (odds x0.91) for two
+    days is far beyond chance, but smaller than SEGMENT_MIN_ODDS_CHANGE, so it does not fail."""
     rng = np.random.default_rng(0)
     frames = []
-    for k, rate in enumerate([0.30, 0.30, 0.28]):
+    for k, rate in enumerate([0.30, 0.30, 0.28, 0.28]):
         n = 100_000
         segment = np.where(np.arange(n) < n // 2, "a", "b")
         p = np.where(segment == "a", rate, 0.30)
@@ -99,7 +99,7 @@ def test_a_small_change_on_large_volumes_is_significant_but_not_large_enough():
             "first_opened_at": pd.Series(sent_at + pd.Timedelta(hours=1), index=range(n)).where(rng.random(n) < p),
             "top_category": segment,
         }))
-    result = segment_outcome_shifts(pd.concat(frames, ignore_index=True), end_of(FIRST_LIVE_DAY + timedelta(days=3)),
+    result = segment_outcome_shifts(pd.concat(frames, ignore_index=True), end_of(FIRST_LIVE_DAY + timedelta(days=4)),
                                     segment_columns=("top_category",))
     a = next(s for s in result.tested if s.segment == "a")
     assert a.p_holm < 1e-6 and 0.85 < a.odds_change < 0.95
@@ -107,10 +107,11 @@ def test_a_small_change_on_large_volumes_is_significant_but_not_large_enough():
 
 
 def test_a_segment_drop_of_the_shifts_size_fails_the_check_and_nothing_else_does():
-    # Three live days of baseline (as in the demo), then the shift's first day, read the day after.
-    sends = simulated_sends(seed=42, live_days=4, shift=SHIFT)
-    result = segment_outcome_shifts(sends, end_of(FIRST_LIVE_DAY + timedelta(days=4)))
-    assert result.recent_days == (FIRST_LIVE_DAY + timedelta(days=3),)
+    # Three live days of baseline (as in the demo), then the shift's first two days (the recent
+    # window), read on live day 6.
+    sends = simulated_sends(seed=42, live_days=5, shift=SHIFT)
+    result = segment_outcome_shifts(sends, end_of(FIRST_LIVE_DAY + timedelta(days=5)))
+    assert result.recent_days == (FIRST_LIVE_DAY + timedelta(days=3), FIRST_LIVE_DAY + timedelta(days=4))
     assert len(result.baseline_days) == 3
     assert not result.passed
     assert [s.name for s in result.flagged] == ["top_category=electronics"]
@@ -125,8 +126,9 @@ def test_a_segment_drop_of_the_shifts_size_fails_the_check_and_nothing_else_does
 
 def test_the_shift_is_detected_within_three_live_days():
     """The demo's shift starts on live day 4. Live day 4's own opens close on day 5, so the run
-    of live day 5 is the first that can see it: in 10 worlds it fails there, at the latest on
-    live day 6 (within the 3 live days 4, 5 and 6)."""
+    of live day 5 is the first that can see it (live days 3 and 4, one of them shifted); the
+    run of live day 6 reads two shifted days. In 10 worlds the check fails by live day 6 (within
+    the 3 live days 4, 5 and 6) every time."""
     detected_on = []
     for seed in range(10):
         sends = simulated_sends(seed=seed, live_days=SHIFT.live_day + 2, shift=SHIFT)
@@ -135,24 +137,23 @@ def test_the_shift_is_detected_within_three_live_days():
         assert runs[SHIFT.live_day].passed  # nothing shifted has a closed window yet
         detected_on.append(min((day for day, run in runs.items() if not run.passed), default=None))
     assert all(day is not None and day <= SHIFT.live_day + 2 for day in detected_on), detected_on
-    assert sum(day == SHIFT.live_day + 1 for day in detected_on) >= 8, detected_on
 
 
 def test_no_change_worlds_rarely_fail_the_check():
     """False alarms in 50 seeded worlds of the demo's size without a shift, checked where the
-    demo first can see its shift: live day 4's sends against 3 baseline days. Holm at
-    SEGMENT_ALPHA family-wise expects about 0.5 of 50; measured 0 of 50 (docs/models.md)."""
+    demo first can see its shift: live days 3 and 4 against the 2 days before. Holm at
+    SEGMENT_ALPHA family-wise expects about 0.5 of 50."""
     failed = []
     for seed in range(50):
         sends = simulated_sends(seed=1000 + seed, live_days=SHIFT.live_day, shift=None)
         result = segment_outcome_shifts(sends, end_of(FIRST_LIVE_DAY + timedelta(days=SHIFT.live_day)))
-        assert len(result.baseline_days) == SHIFT.live_day - 1 and len(result.tested) == 9
+        assert len(result.baseline_days) == 2 and len(result.tested) == 9
         failed.append(not result.passed)
     assert sum(failed) <= 2, f"{sum(failed)} false alarms in 50 no-change worlds"
 
 
 def test_no_change_worlds_with_a_long_baseline_rarely_fail_the_check():
-    """The same after three weeks of live days: the latest day against 20 baseline days."""
+    """The same after three weeks of live days: the latest two days against 19 baseline days."""
     failed = [
         not segment_outcome_shifts(simulated_sends(seed=2000 + seed, live_days=21, shift=None),
                                    end_of(FIRST_LIVE_DAY + timedelta(days=21))).passed
