@@ -99,7 +99,7 @@ def important_features(importance: list[dict], n: int = IMPORTANT_FEATURES) -> l
 SEGMENT_COLUMNS = ("top_category", "lifecycle_stage")
 # A send's open counts if it comes within this many hours of sent_at; a send is read only once
 # its window has closed (nearly every simulated open comes within 25 hours; the window is the
-# same for the baseline and the recent day, so the comparison is unbiased either way).
+# same for the baseline and the recent days, so the comparison is unbiased either way).
 OPEN_WINDOW_HOURS = 24
 # The recent window: the latest sending days whose sends' open windows have closed. Two, not
 # one: in the demo the plan sent 157 people of the electronics segment on the shift's first day

@@ -5,10 +5,10 @@ and the purchase label matures after 14 days. The open of a send is known within
 check reads the pipeline's own sends (ml.planned_sends, with each person's segment as the plan
 saw it) and their opens (marts.fct_email_events), and asks, per segment: is the segment's
 open rate, relative to everyone else's on the same days, different on the latest complete
-sending day from what it was in the weeks before?
+sending days (SEGMENT_RECENT_DAYS) from what it was in the weeks before?
 
 - Rate: a send is opened if its first open comes within OPEN_WINDOW_HOURS of sent_at, and a
-  send is read only once that window has closed, so the recent day and the baseline are
+  send is read only once that window has closed, so the recent days and the baseline are
   measured alike.
 - Comparison: per sending day a 2x2 table (segment / everyone else, opened / not). The
   Mantel-Haenszel pooled odds ratio over the baseline days is the segment's usual standing;

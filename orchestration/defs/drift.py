@@ -6,7 +6,7 @@ from ml.propensity.drift import build_drift_report
 from ml.propensity.features import FEATURE_COLUMNS
 from ml.propensity.monitoring import (
     FEATURE_DRIFT_SHARE, IMPORTANT_FEATURES, OPEN_WINDOW_HOURS, SEGMENT_ALPHA, SEGMENT_BASELINE_DAYS, SEGMENT_COLUMNS,
-    SEGMENT_MIN_ODDS_CHANGE, important_features,
+    SEGMENT_MIN_ODDS_CHANGE, SEGMENT_RECENT_DAYS, important_features,
 )
 from ml.propensity.promotion import CHAMPION_ALIAS, champion_version
 from ml.propensity.segment_outcomes import segment_outcome_shifts
@@ -153,8 +153,8 @@ def feature_drift_report(context: dg.AssetExecutionContext, settings: PipelineSe
     additional_deps=[dg.AssetKey("planned_sends")],
     description=(
         "Outcome-based segment check: per segment of the pipeline's own sends (" + ", ".join(SEGMENT_COLUMNS)
-        + f" as the plan saw them), the open rate within {OPEN_WINDOW_HOURS} h of the latest complete sending day, "
-        f"relative to everyone else's on the same day, against the {SEGMENT_BASELINE_DAYS} days before "
+        + f" as the plan saw them), the open rate within {OPEN_WINDOW_HOURS} h on the latest {SEGMENT_RECENT_DAYS} complete sending days, "
+        f"relative to everyone else's on the same days, against the {SEGMENT_BASELINE_DAYS} days before "
         "(Mantel-Haenszel odds ratios per day, z-test, Holm across segments). Fails when a segment moved "
         f"significantly (family-wise {SEGMENT_ALPHA}) and by at least x{SEGMENT_MIN_ODDS_CHANGE} (or its inverse) "
         "in odds. A failure triggers retraining."
