@@ -25,13 +25,16 @@ def test_only_failed_drift_and_decay_checks_are_reasons_to_retrain():
     evaluations = [
         evaluation("feature_drift_report", "feature_drift_share", True),
         evaluation("propensity_scores", "live_auc_decay", False, "AUC 0.70 against 0.78 at promotion"),
+        evaluation("fct_send_outcomes", "segment_open_rate_shift", False, "1 of 9 segments changed"),
+        evaluation("fct_send_outcomes", "every_planned_send_has_an_outcome", False),  # data, not the model
         evaluation("subscriber_profiles", "gx_subscriber_profiles", False),  # data quality: not a model reason
         evaluation("purchase_propensity_model", "bias_audit", False),  # retraining would not fix it
     ]
     assert retraining_reasons(evaluations) == [
-        "propensity_scores.live_auc_decay failed: AUC 0.70 against 0.78 at promotion"
+        "fct_send_outcomes.segment_open_rate_shift failed: 1 of 9 segments changed",
+        "propensity_scores.live_auc_decay failed: AUC 0.70 against 0.78 at promotion",
     ]
-    assert len(RETRAINING_CHECKS) == 4
+    assert len(RETRAINING_CHECKS) == 5
 
 
 def test_retraining_waits_out_the_cooldown():

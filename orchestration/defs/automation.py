@@ -8,6 +8,7 @@ from datetime import date
 import dagster as dg
 
 from ml.propensity.specs import MODEL_SPECS
+from orchestration.defs.drift import SEGMENT_OUTCOME_CHECK
 from orchestration.defs.uplift import BENCHMARK_ASSET
 
 # dagster.yaml (orchestration/dagster.yaml) queues runs with this tag one at a time: one
@@ -113,6 +114,7 @@ RETRAINING_CHECKS = frozenset({
     ("feature_drift_report", "important_feature_drift"),
     ("propensity_scores", "prediction_drift"),
     ("propensity_scores", "live_auc_decay"),
+    ("fct_send_outcomes", SEGMENT_OUTCOME_CHECK),
 })
 
 

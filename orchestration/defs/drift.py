@@ -4,8 +4,12 @@ import dagster as dg
 
 from ml.propensity.drift import build_drift_report
 from ml.propensity.features import FEATURE_COLUMNS
-from ml.propensity.monitoring import FEATURE_DRIFT_SHARE, IMPORTANT_FEATURES, important_features
+from ml.propensity.monitoring import (
+    FEATURE_DRIFT_SHARE, IMPORTANT_FEATURES, OPEN_WINDOW_HOURS, SEGMENT_ALPHA, SEGMENT_BASELINE_DAYS, SEGMENT_COLUMNS,
+    SEGMENT_MIN_ODDS_CHANGE, SEGMENT_RECENT_DAYS, important_features,
+)
 from ml.propensity.promotion import CHAMPION_ALIAS, champion_version
+from ml.propensity.segment_outcomes import segment_outcome_shifts
 from ml.propensity.specs import PURCHASE
 from ml.tracking import load_run_dict
 from orchestration import tables
@@ -14,6 +18,7 @@ from orchestration.resources import PipelineSettings
 
 OWNERS = ["team:ml-engineering"]
 EVIDENTLY_TESTS_CHECK = "evidently_tests"
+SEGMENT_OUTCOME_CHECK = "segment_open_rate_shift"
 
 
 def evidently_test_failures(summary) -> list[str]:
@@ -138,5 +143,55 @@ def feature_drift_report(context: dg.AssetExecutionContext, settings: PipelineSe
                 f"score.{name}": round(summary.columns[name].score, 4)
                 for name in watched if name in summary.columns
             },
+        },
+    )
+
+
+@dg.asset_check(
+    asset=dg.AssetKey("fct_send_outcomes"),
+    name=SEGMENT_OUTCOME_CHECK,
+    additional_deps=[dg.AssetKey("planned_sends")],
+    description=(
+        "Outcome-based segment check: per segment of the pipeline's own sends (" + ", ".join(SEGMENT_COLUMNS)
+        + f" as the plan saw them), the open rate within {OPEN_WINDOW_HOURS} h on the latest {SEGMENT_RECENT_DAYS} complete sending days, "
+        f"relative to everyone else's on the same days, against the {SEGMENT_BASELINE_DAYS} days before "
+        "(Mantel-Haenszel odds ratios per day, z-test, Holm across segments). Fails when a segment moved "
+        f"significantly (family-wise {SEGMENT_ALPHA}) and by at least x{SEGMENT_MIN_ODDS_CHANGE} (or its inverse) "
+        "in odds. A failure triggers retraining."
+    ),
+)
+def segment_open_rate_shift(settings: PipelineSettings):
+    warehouse = settings.warehouse()
+    if not warehouse.has_table(tables.PLANNED_SENDS):
+        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
+                                   description="nothing tested: the pipeline has planned no sends yet")
+    as_of = warehouse.read(f"select max(as_of) as as_of from {tables.WAREHOUSE_AS_OF}")["as_of"].iloc[0]
+    segments = ", ".join(f"p.{column}" for column in SEGMENT_COLUMNS)
+    sends = warehouse.read(
+        f"""
+        select p.send_plan_id as send_id, o.sent_at, opens.first_opened_at, {segments}
+        from {tables.PLANNED_SENDS} p
+        join {tables.FCT_SEND_OUTCOMES} o on o.send_id = p.send_plan_id
+        left join (
+            select send_id, min(occurred_at) as first_opened_at from {tables.FCT_EMAIL_EVENTS}
+            where event_type = 'open' and send_id is not null group by send_id
+        ) opens on opens.send_id = p.send_plan_id
+        where o.sent_at >= ? - to_days(?)
+        """,
+        [as_of, SEGMENT_BASELINE_DAYS + 3],
+    )
+    result = segment_outcome_shifts(sends, as_of.to_pydatetime() if hasattr(as_of, "to_pydatetime") else as_of)
+    return dg.AssetCheckResult(
+        passed=result.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=result.description(),
+        metadata={
+            "recent_days": ", ".join(map(str, result.recent_days)) or "none",
+            "baseline_days": len(result.baseline_days),
+            "tested_segments": len(result.tested),
+            "flagged_segments": ", ".join(s.name for s in result.flagged) or "none",
+            "untested_segments": "; ".join(result.untested) or "none",
+            **{f"odds_change.{s.name}": round(s.odds_change, 3) for s in result.tested},
+            **{f"p_holm.{s.name}": round(s.p_holm, 4) for s in result.tested},
         },
     )
