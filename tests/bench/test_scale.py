@@ -53,14 +53,24 @@ def _rss_bytes(pid: int) -> int:
     return 0
 
 
-def tree_rss(root: int) -> tuple[int, int]:
-    """(sum over the process tree, largest single process) of resident memory, in bytes."""
-    tree, stack, sizes = _children(), [root], []
+def tree_rss(root: int) -> tuple[int, int, int]:
+    """(sum over the process tree, largest single process, that process's pid) of resident
+    memory, in bytes."""
+    tree, stack, sizes = _children(), [root], {}
     while stack:
         pid = stack.pop()
-        sizes.append(_rss_bytes(pid))
+        sizes[pid] = _rss_bytes(pid)
         stack.extend(tree.get(pid, []))
-    return sum(sizes), max(sizes, default=0)
+    largest = max(sizes, key=sizes.get)
+    return sum(sizes.values()), sizes[largest], largest
+
+
+def _command(pid: int) -> str:
+    """The process's program and first arguments, to say which process peaked (dbt or Dagster)."""
+    try:
+        return b" ".join(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:3]).decode(errors="replace")[:120]
+    except OSError:
+        return "?"
 
 
 class TreeMemory:
@@ -69,6 +79,8 @@ class TreeMemory:
     def __init__(self, root: int, interval: float = 0.5) -> None:
         self.root, self.interval = root, interval
         self.peak_tree = self.peak_process = 0
+        self.peak_command = ""
+        self.error: Exception | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -79,11 +91,21 @@ class TreeMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        if self.error is not None:  # a sampler that died would report a far too small peak
+            raise RuntimeError("the memory sampler failed") from self.error
 
     def _sample(self) -> None:
+        try:
+            self._sample_until_stopped()
+        except Exception as error:  # noqa: BLE001 - re-raised in the caller's thread
+            self.error = error
+
+    def _sample_until_stopped(self) -> None:
         while not self._stop.is_set():
-            total, largest = tree_rss(self.root)
-            self.peak_tree, self.peak_process = max(self.peak_tree, total), max(self.peak_process, largest)
+            total, largest, pid = tree_rss(self.root)
+            self.peak_tree = max(self.peak_tree, total)
+            if largest > self.peak_process:
+                self.peak_process, self.peak_command = largest, _command(pid)
             self._stop.wait(self.interval)
 
 
@@ -94,6 +116,7 @@ def test_tree_memory_sees_a_child_process(tmp_path):
     with TreeMemory(os.getpid(), interval=0.1) as memory:
         child.wait()
     assert memory.peak_tree > 300 * 1024 * 1024
+    assert memory.peak_process > 300 * 1024 * 1024 and "bytearray" in memory.peak_command
 
 
 def _sizes() -> list[int]:
@@ -125,7 +148,7 @@ def test_the_scale_curve(tmp_path):
             )
         result = json.loads(out.read_text())
         result.update(wall_seconds=round(wall, 1), peak_rss_tree_gb=round(memory.peak_tree / 2**30, 2),
-                      peak_rss_process_gb=round(memory.peak_process / 2**30, 2))
+                      peak_rss_process_gb=round(memory.peak_process / 2**30, 2), peak_process=memory.peak_command)
         curve.append(result)
         print(f"\n{people:>9,} people: whole job {wall:.0f} s, peak RSS tree {result['peak_rss_tree_gb']} GB "
               f"(largest process {result['peak_rss_process_gb']} GB); dbt {result['history_dbt'].get('elapsed_seconds')} s")
