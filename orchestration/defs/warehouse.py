@@ -71,6 +71,27 @@ class EmailPipelineTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
         return _OWNERS.get(self._area(dbt_resource_props), ["team:data-engineering"])
 
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        """dagster-dbt's metadata, with each column's `not_null` constraint (enforced by the
+        model's contract: DuckDB refuses a null while the table builds) shown in the column
+        schema as not nullable. dagster-dbt leaves constraints out, and these columns have no
+        not_null test whose check would say it instead."""
+        metadata = dict(super().get_metadata(dbt_resource_props))
+        schema = metadata.get("dagster/column_schema")
+        columns = dbt_resource_props.get("columns", {})
+        if schema is None or not dbt_resource_props.get("config", {}).get("contract", {}).get("enforced"):
+            return metadata
+        metadata["dagster/column_schema"] = dg.TableSchema(columns=[
+            dg.TableColumn(
+                name=column.name, type=column.type, description=column.description, tags=column.tags,
+                constraints=dg.TableColumnConstraints(nullable=False) if any(
+                    constraint.get("type") == "not_null" for constraint in columns.get(column.name, {}).get("constraints", [])
+                ) else column.constraints,
+            )
+            for column in schema.columns
+        ])
+        return metadata
+
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project) -> dg.AssetCheckSpec | None:
         """dagster-dbt's check, described by orchestration/dbt_test_descriptions.py (it reads only
         a test's meta.description). The override point dagster-dbt calls per test, like
