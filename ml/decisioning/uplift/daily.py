@@ -20,7 +20,7 @@ import pandas as pd
 
 from ml.decisioning.uplift.learners import (
     S_LEARNER, T_LEARNER, LightGBMParams, UpliftLearner, fit_uplift_model, predict_uplift, qini_auc, uplift_at_k,
-    uplift_auc,
+    uplift_auc, weighted_qini_auc,
 )
 from ml.decisioning.uplift.structured import FittedPropensityLift, PropensityLiftLearner
 from ml.experiments.design import hash_buckets
@@ -41,6 +41,7 @@ HELD_OUT_SHARE = 0.3
 SPLIT_SALT = "uplift-held-out:"
 TOP_SHARE = 0.3
 BOOTSTRAP_RESAMPLES = 100
+BOOTSTRAP_BLOCK = 25  # resamples scored together: (rows x 25) arrays, about 10 MB per 50,000 rows
 # Fewer randomised rows or conversions per arm than this and no model is fitted.
 MIN_ROWS = 2_000
 MIN_CONVERSIONS_PER_ARM = 50
@@ -97,18 +98,23 @@ def _judge(name: str, outcome: np.ndarray, score: np.ndarray, treatment: np.ndar
 def qini_gain_interval(outcome, candidate, baseline, treatment, *, seed: int = 0,
                        resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
     """Percentile bootstrap 95% interval of Qini(candidate) - Qini(baseline) on the same rows
-    (paired: both rankings are judged on each resample)."""
+    (paired: both rankings are judged on each resample). Resamples with one arm only are
+    skipped. The resamples are scored as counts, BOOTSTRAP_BLOCK at a time
+    (`weighted_qini_auc`: the same Qini as scikit-uplift's, without sorting every resample)."""
     rng = np.random.default_rng(seed)
+    outcome, treatment = np.asarray(outcome), np.asarray(treatment)
     n = len(outcome)
-    gains = []
+    counts = []
     for _ in range(resamples):
         pick = rng.integers(0, n, n)
-        if treatment[pick].min() == treatment[pick].max():
-            continue
-        gains.append(qini_auc(outcome[pick], candidate[pick], treatment[pick])
-                     - qini_auc(outcome[pick], baseline[pick], treatment[pick]))
-    if not gains:
+        if treatment[pick].min() != treatment[pick].max():
+            counts.append(np.bincount(pick, minlength=n))
+    if not counts:
         return (math.nan, math.nan)
+    gains = np.concatenate([
+        weighted_qini_auc(outcome, candidate, treatment, block) - weighted_qini_auc(outcome, baseline, treatment, block)
+        for block in (np.stack(counts[i:i + BOOTSTRAP_BLOCK], axis=1) for i in range(0, len(counts), BOOTSTRAP_BLOCK))
+    ])
     low, high = np.percentile(gains, [2.5, 97.5])
     return (float(low), float(high))
 
