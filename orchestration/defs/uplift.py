@@ -137,8 +137,7 @@ BALANCE_CHECK = "shop_history_sends_were_random"
     deps=["training_examples", "scoring_features", "fct_sends", "fct_email_events", "propensity_scores"],
     description=(
         "Each person's estimated uplift of an email on purchase (within 14 days), from uplift meta-learners "
-        "(scikit-uplift T- and S-learner over small LightGBMs, and the propensity times a relative lift fitted by a "
-        "six-coefficient Poisson regression) fitted every day on randomised rows only: the "
+        "(scikit-uplift T- and S-learner over small LightGBMs) fitted every day on randomised rows only: the "
         "shop's history weeks, where its first campaign after a cutoff reached a random share of its list "
         "(kept only while the features cannot tell who got it, see the check), and the loop's holdout and "
         "random control. Judged on held-out randomised people against the propensity ranking; the uplift "
@@ -209,7 +208,6 @@ def uplift_estimates(context: dg.AssetExecutionContext, settings: PipelineSettin
     estimates = pd.DataFrame(columns=list(UPLIFT_ESTIMATE_COLUMN_TYPES))
     if fit.model is not None:
         pool = warehouse.read(f"select * from {tables.SCORING_FEATURES} order by subscriber_key")
-        pool = pool.assign(**{PROPENSITY_BASELINE: purchase.predict(pool)})  # the propensity lift model's input
         estimates = pd.DataFrame({
             "estimated_on": pd.Timestamp(day).date(),
             "subscriber_key": pool["subscriber_key"],

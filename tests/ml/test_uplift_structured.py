@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.decisioning.uplift.daily import PROPENSITY_BASELINE, estimate_uplift, fit_daily_uplift
+from ml.decisioning.uplift.daily import PROPENSITY_BASELINE, WITH_PROPENSITY_LIFT, estimate_uplift, fit_daily_uplift
 from ml.decisioning.uplift.structured import TERMS, PropensityLiftLearner
 from ml.propensity.features import NUMERIC_FEATURES, PURCHASE_LABEL, TOP_CATEGORY_SLOT_LEVELS
 from ml.simulator.evaluation import captured_share
@@ -70,7 +70,7 @@ def test_the_lift_model_needs_the_propensity_score_and_the_open_history():
 
 def test_the_daily_fit_lets_the_lift_model_decide_only_through_the_gate():
     rows, _ = lifted_rows(100_000)
-    fit = fit_daily_uplift(rows)
+    fit = fit_daily_uplift(rows, learners=WITH_PROPENSITY_LIFT)
     assert fit.best == "propensity_lift" and fit.acts and fit.qini_gain_ci[0] > 0, fit.reason
     lift, t_learner = (next(r for r in fit.learners if r.name == name) for name in ("propensity_lift", "t_learner"))
     assert lift.qini_auc > t_learner.qini_auc > fit.baseline.qini_auc
