@@ -141,8 +141,8 @@ BALANCE_CHECK = "shop_history_sends_were_random"
         "shop's history weeks, where its first campaign after a cutoff reached a random share of its list "
         "(kept only while the features cannot tell who got it, see the check), and the loop's holdout and "
         "random control. Judged on held-out randomised people against the propensity ranking; the uplift "
-        "model decides who is emailed only when its Qini beats the propensity ranking's with a bootstrap 95% "
-        f"interval above zero. Every fit is an MLflow run in `{UPLIFT_EXPERIMENT_NAME}`. Table "
+        "model decides who is emailed only when its Qini beats the propensity ranking's with a bootstrap "
+        f"interval above zero (95% shared by the candidates, Bonferroni). Every fit is an MLflow run in `{UPLIFT_EXPERIMENT_NAME}`. Table "
         "ml.uplift_estimates, one slice per day (estimated_on)."
     ),
     group_name="campaign",

@@ -210,3 +210,25 @@ def test_the_gain_interval_is_the_paired_bootstrap_of_scikit_uplifts_qini():
     expected = tuple(np.percentile(gains, [2.5, 97.5]))
     assert qini_gain_interval(outcome, candidate, baseline, treatment, seed=7, resamples=40) == pytest.approx(expected, abs=1e-12)
     assert expected[0] > 0  # the candidate does rank the treated converters first
+
+
+def test_the_gate_widens_its_interval_for_the_number_of_candidates_it_picked_the_best_from():
+    """The best of k learners is tested at 1 - 0.05 / k (Bonferroni), not 95%: picking the
+    best and then reading a 95% interval lets a candidate that is no better act more often."""
+    from ml.decisioning.uplift.daily import GATE_ALPHA, WITH_PROPENSITY_LIFT, qini_gain_interval
+
+    rows = randomised_rows(12_000, effect=0.3)
+    # T-, S-learner and propensity lift: the S-learner predicts one value for everyone here,
+    # so it can never be picked and the best is one of 2.
+    three = fit_daily_uplift(rows, learners=WITH_PROPENSITY_LIFT)
+    assert len(three.learners) == 3 and three.qini_gain_ci_level == pytest.approx(1 - GATE_ALPHA / 2)
+    assert "97.5% interval, best of 2" in three.reason and three.metrics()["qini_gain_ci_level"] == pytest.approx(0.975)
+    daily = fit_daily_uplift(rows)  # T- and S-learner: only the T-learner ranks
+    assert daily.qini_gain_ci_level == pytest.approx(0.95) and "best of 1" in daily.reason
+    # The wider level widens the interval on both sides (same resamples).
+    rng = np.random.default_rng(4)
+    outcome, treatment = (rng.random(4_000) < 0.1).astype(int), (rng.random(4_000) < 0.6).astype(int)
+    candidate, baseline = rng.random(4_000) + 0.3 * outcome * treatment, np.round(rng.random(4_000), 1)
+    at_95 = qini_gain_interval(outcome, candidate, baseline, treatment, seed=7)
+    at_975 = qini_gain_interval(outcome, candidate, baseline, treatment, seed=7, level=0.975)
+    assert at_975[0] < at_95[0] and at_975[1] > at_95[1]
