@@ -1,7 +1,8 @@
 """Thompson-sampling bandit over an experiment's arms, for campaigns declared as a bandit.
 
-Each arm's primary-metric rate has a Beta-Binomial posterior (`ml.experiments.bayesian`:
-the declared prior plus the arm's successes and units so far: its matured rewards,
+Each arm's reward rate (the declared reward metric: the primary metric or a declared proxy)
+has a Beta-Binomial posterior (`ml.experiments.bayesian`: the declared prior plus the arm's
+successes and units so far: its matured rewards,
 `ml.experiments.bandit_readout`). A day's allocation is Thompson sampling in its "probability matching" form: the
 share of the day's traffic an arm gets is the posterior probability that it is the best
 arm, estimated from `draws` joint posterior draws with a generator seeded by the bandit's
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
 
 BANDIT_METHOD = (
     "Thompson sampling: each arm's share is its posterior probability of being best (Beta-Binomial on the "
-    "primary metric, seeded Monte Carlo draws), with an exploration floor; the holdout keeps its share"
+    "declared reward metric, seeded Monte Carlo draws), with an exploration floor; an arm breaching a guardrail "
+    "against control keeps only the floor; the holdout keeps its share"
 )
 
 # ml.bandit_allocations: one row per bandit arm and allocation day.

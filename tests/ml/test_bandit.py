@@ -276,7 +276,8 @@ def proxy_regret(reward_rates: dict[str, float], days: int = 14, seeds=range(5))
 
 def test_a_click_reward_beats_uniform_on_purchases_and_a_misleading_proxy_does_not():
     """Regret is counted on the primary rates whatever the bandit learns from. Measured over 14
-    days: clicks 0.31 of uniform's regret, a purchase within a day 0.47, the misleading proxy 2.0."""
+    days, 5 seeds: clicks 0.35 of uniform's regret (77.3 of 220.5), a purchase within a day 0.54, the
+    misleading proxy 2.8."""
     clicks, uniform = proxy_regret(CLICK)
     assert uniform == pytest.approx(14 * 6_000 * (0.0710 - np.mean(list(PRIMARY.values()))))
     sparse, _ = proxy_regret(PURCHASE_IN_A_DAY)
