@@ -211,16 +211,6 @@ def arm_true_rates(people, subject_lines: dict[str, np.ndarray], categories: dic
     return pd.concat([by_segment, overall]).reset_index()[list(TRUE_RATE_COLUMNS)]
 
 
-def arm_true_conversion(people, subject_lines: dict[str, np.ndarray], categories: dict[str, np.ndarray], *,
-                        window_days: int) -> dict[str, float]:
-    """Each arm's true conversion rate among everyone of `people` sent its copy: the mean,
-    over people, of the world's chance that they buy within `window_days` of the e-mail
-    (`arm_true_rates`' purchase over everyone)."""
-    rates = arm_true_rates(people, subject_lines, categories, window_days=window_days)
-    overall = rates[rates["segment"] == "all"].set_index("arm")["purchase"]
-    return {arm: float(overall[arm]) for arm in subject_lines}
-
-
 @dataclass(frozen=True)
 class BanditRegret:
     """Cumulative regret over the horizon against always sending the truly best arm: the
@@ -330,3 +320,83 @@ def campaign_regret(sends: pd.DataFrame, bandit, *, seeds=range(20), reward_colu
         bandit_regrets=tuple(bandit_regret(bandit, true_rates, volumes, seed=seed, reward_rates=reward_rates).bandit_regret
                              for seed in seeds),
     )
+
+
+# How long each reward of `arm_true_rates` takes to be seen: a click, an open or a purchase
+# within a day of the send is known the next day; the primary purchase after its whole window.
+REWARD_DELAY_DAYS = {"click": 1, "open": 1, "purchase_reward": 1, "purchase": None}  # None: window_days
+
+
+def regret_by_reward(bandit, rates: pd.DataFrame, *, units_per_day: int, horizons=(7, 14, 21), seeds=range(10),
+                     window_days: int = 14) -> pd.DataFrame:
+    """The bandit's regret on the primary metric (`rates`' purchase, over everyone: TRUE_RATE_COLUMNS
+    rows of segment "all") when it learns from each reward of REWARD_DELAY_DAYS, beside a
+    uniform split's, over each horizon and seed (`bandit_regret`). One row per reward and
+    horizon: mean, standard deviation, min and max of the bandit's regret over the seeds, the
+    uniform split's, and the mean ratio."""
+    overall = rates[rates["segment"] == "all"].set_index("arm")
+    primary = overall["purchase"].to_dict()
+    rows = []
+    for reward, delay in REWARD_DELAY_DAYS.items():
+        for days in horizons:
+            runs = [bandit_regret(bandit, primary, [units_per_day] * days, seed=seed,
+                                  reward_rates=overall[reward].to_dict(), feedback_delay_days=delay or window_days)
+                    for seed in seeds]
+            regret = np.array([run.bandit_regret for run in runs])
+            rows.append({"reward": reward, "days": days, "bandit_mean": regret.mean(), "bandit_sd": regret.std(),
+                         "bandit_min": regret.min(), "bandit_max": regret.max(), "uniform": runs[0].uniform_regret,
+                         "ratio": float(np.mean(regret / runs[0].uniform_regret))})
+    return pd.DataFrame(rows)
+
+
+def world_arm_rates(copy_dir, design, *, n_people: int, seed: int, window_days: int = 14) -> pd.DataFrame:
+    """`arm_true_rates` on a simulated world of `n_people` (seed `seed`) sent the approved copy of
+    `copy_dir` (data/copy) by the arms of `design`, lifecycle stages spread evenly."""
+    from pathlib import Path
+
+    from ml.copy.blocks import load_approved_blocks
+    from ml.copy.email_blocks import load_email_blocks
+    from ml.copy.variants import compose_variants
+    from ml.simulator.config import AudienceConfig
+    from ml.simulator.population import draw_people
+
+    config = AudienceConfig(n_people=n_people, seed=seed)
+    people = draw_people(config, np.arange(config.n_people))
+    copy_dir = Path(copy_dir)
+    stages = np.array(["new", "active", "at_risk", "lapsed", "never_engaged"])[people.person_id % 5]
+    subscribers = pd.DataFrame({"subscriber_key": people.person_id.astype(str), "top_category": people.top_category,
+                                "lifecycle_stage": stages})
+    variants = compose_variants(load_approved_blocks(copy_dir / "approved_subject_lines.v1.json"), subscribers,
+                                email_blocks=load_email_blocks(copy_dir / "approved_email_blocks.v1.json"))
+    lines, categories = arm_copy(subscribers, variants.assign(approval_state="approved"), design)
+    return arm_true_rates(people, lines, categories, window_days=window_days)
+
+
+def main(argv=None) -> None:
+    """python -m ml.simulator.evaluation: the declared bandit's regret by reward on simulated worlds
+    (docs/experiments.md, "Regret against the simulator's truth")."""
+    import argparse
+    from pathlib import Path
+
+    from ml.experiments.bandit import ThompsonBandit
+    from ml.experiments.design import BANDIT_EXPERIMENT_ID, declared_design
+
+    parser = argparse.ArgumentParser(prog="python -m ml.simulator.evaluation", description=main.__doc__)
+    parser.add_argument("--worlds", type=int, nargs="+", default=[42, 7, 23])
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--units-per-day", type=int, default=6_000)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--draws", type=int, default=4_000)
+    parser.add_argument("--copy-dir", default=str(Path(__file__).resolve().parents[2] / "data" / "copy"))
+    args = parser.parse_args(argv)
+    design = declared_design(BANDIT_EXPERIMENT_ID)
+    bandit = ThompsonBandit(**{**vars(ThompsonBandit.declared(design)), "draws": args.draws})
+    for world in args.worlds:
+        rates = world_arm_rates(args.copy_dir, design, n_people=args.people, seed=world)
+        table = regret_by_reward(bandit, rates, units_per_day=args.units_per_day, seeds=range(args.seeds))
+        print(f"world {world}: {args.people:,} people, {args.units_per_day:,} bandit sends a day, {args.seeds} seeds")
+        print(table.round(3).to_string(index=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -12,18 +12,13 @@ import pandas as pd
 import pytest
 from scipy.stats import chisquare
 
-from ml.copy.blocks import load_approved_blocks
-from ml.copy.email_blocks import load_email_blocks
-from ml.copy.variants import compose_variants
 from ml.experiments.bandit import (
     ALLOCATION_COLUMN_TYPES, ThompsonBandit, allocation_rows, assign_arms_for_day, day_design, day_shares,
     log_allocation,
 )
 from ml.experiments.bayesian import BetaPrior, chance_to_beat, rate_posterior
 from ml.experiments.design import VARIANT_ARMS, assign_arms, multi_arm_design
-from ml.simulator.config import AudienceConfig
-from ml.simulator.evaluation import arm_copy, arm_true_conversion, arm_true_rates, bandit_regret
-from ml.simulator.population import draw_people
+from ml.simulator.evaluation import bandit_regret, regret_by_reward, world_arm_rates
 from ml.vocabulary import ATTRIBUTION_WINDOW_DAYS
 
 DESIGN = multi_arm_design("bandit-test")
@@ -180,25 +175,10 @@ def test_each_days_allocation_is_a_table_slice_and_an_mlflow_step(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def small_world_copy():
-    """5,000 simulated people and the copy each arm of the declared design would send them."""
-    config = AudienceConfig(n_people=5_000, seed=23)
-    people = draw_people(config, np.arange(config.n_people))
-    blocks = load_approved_blocks(COPY / "approved_subject_lines.v1.json")
-    email_blocks = load_email_blocks(COPY / "approved_email_blocks.v1.json")
-    stages = np.array(["new", "active", "at_risk", "lapsed", "never_engaged"])[people.person_id % 5]
-    subscribers = pd.DataFrame({"subscriber_key": people.person_id.astype(str), "top_category": people.top_category,
-                                "lifecycle_stage": stages})
-    variants = compose_variants(blocks, subscribers, email_blocks=email_blocks).assign(approval_state="approved")
-    lines, categories = arm_copy(subscribers, variants, DESIGN)
-    return people, lines, categories
-
-
-@pytest.fixture(scope="module")
-def small_world_rates(small_world_copy):
-    """Each arm's true open, click and purchase rates per segment in that world."""
-    people, lines, categories = small_world_copy
-    return arm_true_rates(people, lines, categories, window_days=ATTRIBUTION_WINDOW_DAYS)
+def small_world_rates():
+    """Each arm's true open, click and purchase rates per segment in a 5,000-person world sent
+    the copy each arm of the declared design would send them."""
+    return world_arm_rates(COPY, DESIGN, n_people=5_000, seed=23, window_days=ATTRIBUTION_WINDOW_DAYS)
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +267,19 @@ def test_a_click_reward_beats_uniform_on_purchases_and_a_misleading_proxy_does_n
     assert misleading > 1.5 * uniform
     with pytest.raises(ValueError, match="exactly the bandit's arms"):
         bandit_regret(BANDIT, PRIMARY, [10], seed=0, reward_rates={"control": 0.1})
+
+
+def test_regret_by_reward_learns_nothing_while_waiting_for_the_primary_window():
+    rates = pd.DataFrame([{"arm": arm, "segment": "all", "click": CLICK[arm], "open": CLICK[arm] * 4,
+                           "purchase_reward": PURCHASE_IN_A_DAY[arm], "purchase": PRIMARY[arm]} for arm in PRIMARY])
+    bandit = ThompsonBandit.over(DESIGN, seed=3, draws=2_000)
+    table = regret_by_reward(bandit, rates, units_per_day=6_000, horizons=(7,), seeds=range(3)).set_index("reward")
+    assert set(table.index) == {"click", "open", "purchase_reward", "purchase"}
+    assert table["uniform"].tolist() == pytest.approx([7 * 6_000 * (0.0710 - np.mean(list(PRIMARY.values())))] * 4)
+    # The 14-day purchase is seen after the 7 days: the bandit stays at its no-data weights.
+    assert table.loc["purchase", "ratio"] == pytest.approx(1.0, abs=0.02) and table.loc["purchase", "bandit_sd"] < 1e-9
+    assert table.loc["click", "ratio"] < 0.5 < table.loc["purchase_reward", "ratio"] < 0.9
+    assert table.loc["click", "bandit_min"] <= table.loc["click", "bandit_mean"] <= table.loc["click", "bandit_max"]
 
 
 def test_regret_is_reproducible_and_the_bandit_sees_outcomes_only_a_day_later(small_world):
