@@ -46,7 +46,7 @@ ASSIGNMENT_COLUMNS = ("subscriber_key", "experiment_id", "arm", "bucket")
 class BanditAllocation:
     """Declares an experiment a Thompson-sampling bandit (ml.experiments.bandit) rather than a
     fixed split: its arms but the holdout share the holdout's complement by weights that the
-    posterior of each arm's primary metric sets every day. The design's shares of those arms
+    posterior of each arm's reward rate sets every day. The design's shares of those arms
     are then only the first day's prior belief, not a split anything tests against.
 
     `reward_metric` and `reward_days`: what the bandit learns from (one of
