@@ -7,6 +7,9 @@ Environment variables are read here, when a resource is used, never at import ti
 - ``MLFLOW_TRACKING_URI``  a remote MLflow server (default: SQLite inside the state folder)
 - ``SUBSCRIBER_KEY_SECRET`` the HMAC secret for subscriber keys (see docs/privacy.md)
 - ``ALLOW_DEV_SECRET=1``   run your own data on the public development secret anyway
+- ``PIPELINE_EXPERIMENT_ID`` the declared experiment the campaign runs when ``experiment_id`` is
+  not set (ml.experiments.design.DECLARED_EXPERIMENTS; default the fixed multi-arm test), e.g.
+  ``subject-bandit-v1`` for the Thompson-sampling bandit
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ class PipelineSettings(dg.ConfigurableResource):
     # The simulated history ends at this moment; the first live day is the day it starts.
     audience_end: str = "2026-06-30 00:00:00"
     dirty_data: bool = True
-    experiment_id: str = "subject-personalisation-v1"
+    # Empty: PIPELINE_EXPERIMENT_ID, else the fixed multi-arm test (see experiment()).
+    experiment_id: str = ""
     # Targeting (ml/decisioning/policy.py): the top share of sendable members by propensity
     # is emailed, plus a random control emailed regardless of score.
     targeting_top_share: float = 0.5
@@ -91,6 +95,12 @@ class PipelineSettings(dg.ConfigurableResource):
         if self._run_lock is not None:
             self._run_lock.release()
             self._run_lock = None
+
+    def experiment(self) -> str:
+        """The id of the declared experiment the campaign runs (ml.experiments.design.DECLARED_EXPERIMENTS)."""
+        from ml.experiments.design import FIXED_EXPERIMENT_ID
+
+        return self.experiment_id or os.environ.get("PIPELINE_EXPERIMENT_ID") or FIXED_EXPERIMENT_ID
 
     # -- paths -------------------------------------------------------------------------------
     def state_path(self) -> Path:

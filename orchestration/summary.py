@@ -160,7 +160,7 @@ def print_decisions(connection: duckdb.DuckDBPyConnection) -> None:
 
 
 def print_live_days(connection: duckdb.DuckDBPyConnection, settings: PipelineSettings) -> None:
-    landed = connection.execute(_LANDED_BY_DAY, [settings.experiment_id + ":"]).df().set_index("day")
+    landed = connection.execute(_LANDED_BY_DAY, [settings.experiment() + ":"]).df().set_index("day")
     truth = (
         policy_value_by_day(connection, settings.simulator_path())
         if settings.user_landing_dir() is None and (settings.simulator_path() / "truth.json").exists()
@@ -202,26 +202,30 @@ def print_bandit_regret(connection: duckdb.DuckDBPyConnection, settings: Pipelin
 
     from ml.experiments.bandit import ThompsonBandit
     from ml.experiments.design import BANDIT_EXPERIMENT_ID, declared_design
-    from ml.simulator.evaluation import campaign_regret
+    from ml.simulator.evaluation import TRUTH_COLUMN_OF_REWARD, campaign_regret
     from ml.simulator.world import send_truth_path
 
-    design = declared_design(settings.experiment_id)
-    bandit = ThompsonBandit.declared(design if design.is_bandit else declared_design(BANDIT_EXPERIMENT_ID))
+    design = declared_design(settings.experiment())
+    bandit_design = design if design.is_bandit else declared_design(BANDIT_EXPERIMENT_ID)
+    bandit = ThompsonBandit.declared(bandit_design)
     planned = connection.execute(
         f"select send_plan_id as send_id, arm, cast(planned_for as date) as day from {tables.PLANNED_SENDS} "
         "where experiment_id = ?", [design.experiment_id]).df()
     paths = [send_truth_path(settings.simulator_path(), day) for day in sorted(set(pd.to_datetime(planned["day"]).dt.date))]
-    truth = [pd.read_parquet(path, columns=["send_id", "p_purchase_if_sent"]) for path in paths if path.exists()]
+    reward_column = TRUTH_COLUMN_OF_REWARD[bandit_design.bandit.reward_metric]
+    truth = [pd.read_parquet(path, columns=list(dict.fromkeys(["send_id", "p_purchase_if_sent", reward_column])))
+             for path in paths if path.exists()]
     sends = planned.merge(pd.concat(truth), on="send_id") if truth else planned.iloc[:0]
     if set(sends["arm"]) != set(bandit.arms):
         return
-    regret = campaign_regret(sends, bandit)
+    regret = campaign_regret(sends, bandit, reward_column=reward_column)
     kind = "bandit" if design.is_bandit else "fixed split"
     print(f"\nBandit regret against the oracle's best arm ({regret.best_arm}), in expected purchases given up over "
           f"{regret.sends:,} sends on {sends['day'].nunique()} days (evaluation only)")
     print("  true purchase rates as sent: " + ", ".join(f"{arm} {rate:.3%}" for arm, rate in regret.true_rates.items()))
     print(f"  this run's allocation ({kind}) {regret.campaign_regret:8.1f}   uniform split {regret.uniform_regret:8.1f}   "
-          f"Thompson-sampling bandit, same daily sends ({len(regret.bandit_regrets)} seeds) {regret.bandit_regret:8.1f} "
+          f"Thompson-sampling bandit rewarded by {bandit_design.bandit.reward_metric}s, same daily sends "
+          f"({len(regret.bandit_regrets)} seeds) {regret.bandit_regret:8.1f} "
           f"({min(regret.bandit_regrets):.1f} to {max(regret.bandit_regrets):.1f})")
 
 

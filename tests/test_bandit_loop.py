@@ -3,10 +3,10 @@ experiment_assignments and experiment_report assets on a small hand-made warehou
 no model), a few seconds.
 
 Day 0 assigns and its members are planned a send on day 1; day 1's sends land with their
-orders (variant_b's recipients buy far more often); day 1's allocation cannot see them yet
-(their reward window closes on day 2) and day 2's does. So the two loop days' slices differ
-because of day 1's outcomes, and only because of them: with the same sends and no orders,
-day 2's weights stay near an even split."""
+clicks (the declared bandit's reward: variant_b's recipients click far more often) and
+orders; day 1's allocation cannot see them yet (their reward window closes on day 2) and day
+2's does. So the two loop days' slices differ because of day 1's outcomes, and only because
+of them: with the same sends and no events, day 2's weights stay near an even split."""
 
 from __future__ import annotations
 
@@ -32,8 +32,10 @@ DAY0 = date(2026, 6, 29)
 DAY1, DAY2 = DAY0 + timedelta(1), DAY0 + timedelta(2)
 PEOPLE = 3_000
 DESIGN = declared_design(BANDIT_EXPERIMENT_ID)
-# Purchase chance within a day of the send, by arm.
+# Click chance within a day of the send, by arm (the bandit's reward), and purchase chance.
+CLICK_RATE = {"control": 0.03, "variant_a": 0.03, "variant_b": 0.30, "variant_c": 0.03}
 BUY_RATE = {"control": 0.02, "variant_a": 0.02, "variant_b": 0.20, "variant_c": 0.02}
+DAY3 = DAY0 + timedelta(3)
 
 
 def materialise(settings: PipelineSettings, day: date, assets=(experiment_assignments,)) -> dg.ExecuteInProcessResult:
@@ -48,9 +50,10 @@ def allocation(settings: PipelineSettings, day: date) -> pd.DataFrame:
         f"select * from {tables.BANDIT_ALLOCATIONS} where allocated_on = ? order by arm", [day])
 
 
-def land_day1(settings: PipelineSettings, *, orders: bool) -> None:
+def land_day1(settings: PipelineSettings, *, outcomes: bool, unsubscribe_rate: dict | None = None) -> None:
     """Day 0's plan for day 1 (everyone outside the holdout), its sends landed on day 1, and
-    the orders of day 1's recipients within the day (seeded)."""
+    the clicks (an hour after the send), unsubscribes (`unsubscribe_rate` by arm) and orders
+    (within the day) of day 1's recipients, seeded; none without `outcomes`."""
     warehouse = settings.warehouse()
     members = warehouse.read(f"select subscriber_key, arm from {tables.EXPERIMENT_ASSIGNMENTS} "
                              "where assigned_on = ? and arm <> 'holdout' order by subscriber_key", [DAY0])
@@ -59,14 +62,24 @@ def land_day1(settings: PipelineSettings, *, orders: bool) -> None:
         send_plan_id=send_ids, experiment_id=DESIGN.experiment_id, planned_for=pd.Timestamp(DAY1),
         planned_at=settings.as_of(DAY0)), tables.PLANNED_SENDS)
     sent_at = pd.Timestamp(DAY1) + pd.Timedelta(hours=10)
+    campaign = campaign_id(DESIGN.experiment_id, DAY1)
     warehouse.write_table(pd.DataFrame({
-        "send_id": send_ids, "campaign_id": campaign_id(DESIGN.experiment_id, DAY1),
-        "subscriber_key": members["subscriber_key"], "sent_at": sent_at}), tables.FCT_SENDS)
+        "send_id": send_ids, "campaign_id": campaign, "subscriber_key": members["subscriber_key"], "sent_at": sent_at}),
+        tables.FCT_SENDS)
     rng = np.random.default_rng(4)
-    buys = rng.random(len(members)) < members["arm"].map(BUY_RATE).to_numpy()
-    buyers = members.loc[buys & orders, "subscriber_key"]
+    draws = rng.random((3, len(members)))
+    clicks = outcomes & (draws[0] < members["arm"].map(CLICK_RATE).to_numpy())
+    unsubscribes = outcomes & (draws[1] < members["arm"].map(unsubscribe_rate or {}).fillna(0.0).to_numpy())
+    buys = outcomes & (draws[2] < members["arm"].map(BUY_RATE).to_numpy())
+    send_id = pd.Series(send_ids)
+    warehouse.write_table(pd.concat([
+        pd.DataFrame({"send_id": send_id[clicks], "event_type": "click", "occurred_at": sent_at + pd.Timedelta(hours=1)}),
+        pd.DataFrame({"send_id": send_id[unsubscribes], "event_type": "unsubscribe",
+                      "occurred_at": sent_at + pd.Timedelta(hours=2)}),
+    ], ignore_index=True).assign(campaign_id=campaign), tables.FCT_EMAIL_EVENTS)
     warehouse.write_table(pd.DataFrame({
-        "subscriber_key": buyers, "ordered_at": sent_at + pd.Timedelta(hours=5), "amount_usd": 30.0}), tables.FCT_ORDERS)
+        "subscriber_key": members.loc[buys, "subscriber_key"], "ordered_at": sent_at + pd.Timedelta(hours=5),
+        "amount_usd": 30.0}), tables.FCT_ORDERS)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +91,7 @@ def day0_state(tmp_path_factory) -> Path:
     state.mkdir(parents=True, exist_ok=True)
     keys = [f"k{i:05d}" for i in range(PEOPLE)]
     settings.warehouse().write_table(pd.DataFrame({
-        "subscriber_key": keys * 3, "scored_on": [pd.Timestamp(d) for d in (DAY0, DAY1, DAY2) for _ in keys]}),
+        "subscriber_key": keys * 4, "scored_on": [pd.Timestamp(d) for d in (DAY0, DAY1, DAY2, DAY3) for _ in keys]}),
         tables.PROPENSITY_SCORES)
     materialise(settings, DAY0)
     return state
@@ -93,7 +106,7 @@ def bandit_state(day0_state, tmp_path) -> PipelineSettings:
 
 def test_two_loop_days_give_two_slices_the_second_moved_by_the_first_days_outcomes(bandit_state):
     settings = bandit_state
-    land_day1(settings, orders=True)
+    land_day1(settings, outcomes=True)
     materialise(settings, DAY1)
     first = allocation(settings, DAY1)
     assert first["units"].sum() == 0  # day 1's sends have not matured by day 1's end
@@ -101,8 +114,11 @@ def test_two_loop_days_give_two_slices_the_second_moved_by_the_first_days_outcom
     second = allocation(settings, DAY2).set_index("arm")
     sent = settings.warehouse().read(f"select arm, count(*) as n from {tables.PLANNED_SENDS} group by arm order by arm")
     assert second["units"].to_dict() == dict(zip(sent["arm"], sent["n"]))
-    assert second["successes"].sum() == len(settings.warehouse().read_table(tables.FCT_ORDERS))
-    # variant_b's recipients bought most: it now has most of the traffic; the others keep the floor.
+    # The successes are day 1's clicks (the declared reward), not its orders.
+    assert second["successes"].sum() == len(settings.warehouse().read_table(tables.FCT_EMAIL_EVENTS))
+    assert second["successes"].sum() != len(settings.warehouse().read_table(tables.FCT_ORDERS))
+    assert set(second["metric"]) == {"click"} and (second["held_reason"] == "").all()
+    # variant_b's recipients clicked most: it now has most of the traffic; the others keep the floor.
     floor = DESIGN.bandit.exploration_floor
     assert second.loc["variant_b", "weight"] == pytest.approx(1 - 3 * floor)
     assert first.set_index("arm").loc["variant_b", "weight"] < 0.3
@@ -137,7 +153,7 @@ def test_two_loop_days_give_two_slices_the_second_moved_by_the_first_days_outcom
 
 def test_without_the_first_days_outcomes_the_second_day_stays_at_the_no_data_weights(bandit_state):
     settings = bandit_state
-    land_day1(settings, orders=False)
+    land_day1(settings, outcomes=False)
     materialise(settings, DAY2)
     second = allocation(settings, DAY2)
     assert second["units"].sum() > 0 and second["successes"].sum() == 0
@@ -147,19 +163,40 @@ def test_without_the_first_days_outcomes_the_second_day_stays_at_the_no_data_wei
 
 def test_the_bandit_report_reads_each_day_stratified_and_says_it_is_a_bandit(bandit_state):
     settings = bandit_state
-    land_day1(settings, orders=True)
+    land_day1(settings, outcomes=True)
     materialise(settings, DAY1)
-    result = materialise(settings, DAY2, (experiment_assignments, experiment_report))
-    twin = json.loads((settings.reports_path() / f"experiment_report_{BANDIT_EXPERIMENT_ID}_{DAY2}.json").read_text())
+    materialise(settings, DAY2)
+    # Day 1's sends' primary window (a purchase within primary_days = 2 days) closes on day 3.
+    assert DESIGN.bandit.primary_days == 2
+    result = materialise(settings, DAY3, (experiment_assignments, experiment_report))
+    twin = json.loads((settings.reports_path() / f"experiment_report_{BANDIT_EXPERIMENT_ID}_{DAY3}.json").read_text())
     assert twin["readout"] == "bandit" and twin["srm_passed"]
-    # The lift printed is the stratified lift of the landed counts.
+    # The lift printed is the stratified lift of the landed purchases (the primary metric), not of the clicks.
     rows = settings.warehouse().read(
         f"select p.arm, count(*) as n, count(o.subscriber_key) as successes from {tables.PLANNED_SENDS} p "
         f"left join {tables.FCT_ORDERS} o using (subscriber_key) group by all")
     expected = stratified_lift(rows.assign(day=DAY1), "variant_b", "control", planned_sample_size=DESIGN.planned_members)
     shown = next(row for row in twin["lifts"] if row["arm"] == "variant_b" and row["through_day"] == str(DAY1))
     assert shown["lift"] == pytest.approx(expected.lift) and shown["ci_low"] == pytest.approx(expected.ci_low)
-    page = (settings.reports_path() / f"experiment_report_{BANDIT_EXPERIMENT_ID}_{DAY2}.html").read_text()
+    page = (settings.reports_path() / f"experiment_report_{BANDIT_EXPERIMENT_ID}_{DAY3}.html").read_text()
     assert 'data-readout="bandit"' in page and page.count("data:image/png;base64,") == 3
     checks = {check.check_name: check.passed for check in result.get_asset_check_evaluations()}
     assert checks["sample_ratio_matches_design"]
+
+
+def test_an_arm_that_breaches_a_guardrail_is_held_at_the_floor_with_the_reason(bandit_state):
+    """variant_b earns the most clicks, but 10% of its recipients unsubscribe against 0.5% of
+    control's: on day 2 it keeps only the exploration floor, and the table says why."""
+    settings = bandit_state
+    land_day1(settings, outcomes=True, unsubscribe_rate={"control": 0.005, "variant_a": 0.005,
+                                                         "variant_b": 0.10, "variant_c": 0.005})
+    materialise(settings, DAY2)
+    second = allocation(settings, DAY2).set_index("arm")
+    floor = DESIGN.bandit.exploration_floor
+    assert second.loc["variant_b", "weight"] == pytest.approx(floor)
+    assert second.loc["variant_b", "held_reason"].startswith("guardrail unsubscribe_rate breached against control")
+    assert (second.drop(index="variant_b")["held_reason"] == "").all()
+    assert second["weight"].sum() == pytest.approx(1.0)
+    # The others share the rest by their chance of being the best of them.
+    others = second.drop(index="variant_b")
+    assert others["weight"].to_numpy() == pytest.approx(floor + (1 - 4 * floor) * others["probability_best"].to_numpy())

@@ -204,3 +204,13 @@ def test_the_run_lock_setup_reads_the_run_through_the_current_api(tmp_path):
                                 instance=dg.DagsterInstance.ephemeral())
     assert result.success
     assert [str(w.message) for w in caught if "InitResourceContext" in str(w.message)] == []
+
+
+def test_the_experiment_is_the_setting_else_the_environment_else_the_fixed_test(monkeypatch):
+    from ml.experiments.design import BANDIT_EXPERIMENT_ID, FIXED_EXPERIMENT_ID
+
+    monkeypatch.delenv("PIPELINE_EXPERIMENT_ID", raising=False)
+    assert PipelineSettings().experiment() == FIXED_EXPERIMENT_ID
+    monkeypatch.setenv("PIPELINE_EXPERIMENT_ID", BANDIT_EXPERIMENT_ID)
+    assert PipelineSettings().experiment() == BANDIT_EXPERIMENT_ID
+    assert PipelineSettings(experiment_id="my-test").experiment() == "my-test"

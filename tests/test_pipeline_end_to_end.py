@@ -630,14 +630,19 @@ def test_the_demo_summary_prints_each_live_day_and_judges_the_policy(pipeline_ru
     # The bandit's regret against the oracle's best arm, on this run's sends (evaluation only).
     from ml.experiments.bandit import ThompsonBandit
     from ml.experiments.design import BANDIT_EXPERIMENT_ID, declared_design
-    from ml.simulator.evaluation import campaign_regret
+    from ml.simulator.evaluation import TRUTH_COLUMN_OF_REWARD, campaign_regret
     from ml.simulator.world import send_truth_path
 
     sends = warehouse.execute("select send_plan_id as send_id, arm, cast(planned_for as date) as day "
                               "from ml.planned_sends").df()
-    truth = pd.concat([pd.read_parquet(send_truth_path(state / "simulator", day), columns=["send_id", "p_purchase_if_sent"])
-                       for day in LIVE_DAYS])
-    regret = campaign_regret(sends.merge(truth, on="send_id"), ThompsonBandit.declared(declared_design(BANDIT_EXPERIMENT_ID)))
+    bandit_design = declared_design(BANDIT_EXPERIMENT_ID)
+    # The declared bandit learns from clicks: it is simulated on the sends' true click chances.
+    reward = TRUTH_COLUMN_OF_REWARD[bandit_design.bandit.reward_metric]
+    assert reward == "p_click"
+    truth = pd.concat([pd.read_parquet(send_truth_path(state / "simulator", day),
+                                       columns=["send_id", "p_purchase_if_sent", reward]) for day in LIVE_DAYS])
+    regret = campaign_regret(sends.merge(truth, on="send_id"), ThompsonBandit.declared(bandit_design),
+                             reward_column=reward)
     assert regret.sends == len(truth)
     assert (f"this run's allocation (fixed split) {regret.campaign_regret:8.1f}   uniform split "
             f"{regret.uniform_regret:8.1f}") in printed, printed

@@ -1,7 +1,8 @@
 """Thompson-sampling bandit over an experiment's arms, for campaigns declared as a bandit.
 
-Each arm's primary-metric rate has a Beta-Binomial posterior (`ml.experiments.bayesian`:
-the declared prior plus the arm's successes and units so far: its matured rewards,
+Each arm's reward rate (the declared reward metric: the primary metric or a declared proxy)
+has a Beta-Binomial posterior (`ml.experiments.bayesian`: the declared prior plus the arm's
+successes and units so far: its matured rewards,
 `ml.experiments.bandit_readout`). A day's allocation is Thompson sampling in its "probability matching" form: the
 share of the day's traffic an arm gets is the posterior probability that it is the best
 arm, estimated from `draws` joint posterior draws with a generator seeded by the bandit's
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
 
 BANDIT_METHOD = (
     "Thompson sampling: each arm's share is its posterior probability of being best (Beta-Binomial on the "
-    "primary metric, seeded Monte Carlo draws), with an exploration floor; the holdout keeps its share"
+    "declared reward metric, seeded Monte Carlo draws), with an exploration floor; an arm breaching a guardrail "
+    "against control keeps only the floor; the holdout keeps its share"
 )
 
 # ml.bandit_allocations: one row per bandit arm and allocation day.
@@ -59,6 +61,7 @@ ALLOCATION_COLUMN_TYPES = {
     "probability_best": "double",
     "weight": "double",  # share of the bandit's traffic (the arms' weights sum to 1)
     "traffic_share": "double",  # share of all members: weight times (1 - holdout share)
+    "held_reason": "varchar",  # why a guardrail holds the arm at the exploration floor; empty when not held
     "seed": "bigint",
     "mlflow_run_id": "varchar",  # the day's MLflow run (record_allocation_run)
 }
@@ -101,9 +104,12 @@ class ThompsonBandit:
         declared = design.bandit
         return cls.over(design, seed=declared.seed, exploration_floor=declared.exploration_floor, prior=declared.prior)
 
-    def allocate(self, counts: pd.DataFrame, day: date | int) -> pd.DataFrame:
+    def allocate(self, counts: pd.DataFrame, day: date | int, held: Mapping[str, str] | None = None) -> pd.DataFrame:
         """The day's weights from per-arm counts (columns arm, successes, n; an arm without a
-        row has no data yet). One row per bandit arm: posterior, probability best, weight."""
+        row has no data yet). `held`: arm -> reason, the arms a guardrail stops, which keep
+        only the exploration floor while the others share the rest by their posterior chance
+        of being the best of them. One row per bandit arm: posterior, probability best,
+        weight, held_reason."""
         for column in ("arm", "successes", "n"):
             if column not in counts.columns:
                 raise ValueError(f"counts lack column {column!r}")
@@ -112,6 +118,11 @@ class ThompsonBandit:
             raise ValueError(f"counts have arms the bandit does not allocate: {sorted(map(str, unknown))}")
         if counts["arm"].duplicated().any():
             raise ValueError("counts have more than one row for an arm")
+        held = dict(held or {})
+        if set(held) - set(self.arms) or not all(isinstance(r, str) and r for r in held.values()):
+            raise ValueError(f"held arms must be the bandit's, each with a reason, got {held!r}")
+        if len(held) == len(self.arms):
+            raise ValueError("a guardrail cannot hold every arm: stop the bandit instead")
         by_arm = counts.set_index("arm")
         successes = np.array([int(by_arm["successes"].get(a, 0)) for a in self.arms], dtype=np.int64)
         units = np.array([int(by_arm["n"].get(a, 0)) for a in self.arms], dtype=np.int64)
@@ -121,12 +132,14 @@ class ThompsonBandit:
         beta = self.prior.beta + units - successes
         rng = np.random.default_rng([self.seed, _day_number(day)])
         samples = rng.beta(alpha, beta, size=(self.draws, len(self.arms)))
-        best = np.bincount(samples.argmax(axis=1), minlength=len(self.arms)) / self.draws
+        is_held = np.array([a in held for a in self.arms])
+        best = np.bincount(np.where(is_held, -np.inf, samples).argmax(axis=1), minlength=len(self.arms)) / self.draws
         weight = self.exploration_floor + (1 - len(self.arms) * self.exploration_floor) * best
         return pd.DataFrame({
             "arm": list(self.arms), "successes": successes, "units": units,
             "posterior_alpha": alpha.astype(float), "posterior_beta": beta.astype(float),
             "posterior_mean": alpha / (alpha + beta), "probability_best": best, "weight": weight / weight.sum(),
+            "held_reason": [held.get(a, "") for a in self.arms],
         })
 
 

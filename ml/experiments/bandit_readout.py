@@ -1,11 +1,16 @@
 """What a bandit learns from, and how it is read: matured rewards per send, and lifts
 stratified by day, valid while the allocation changes.
 
-**Rewards.** A bandit's unit is a send. Its reward is a purchase by the recipient within the
-declared `reward_days` of the send (`ml.experiments.design.BanditAllocation`), and a send
-counts only once that window has closed by the moment the data is read (a matured
-outcome): every counted send had the same time to convert, and nothing not yet knowable is
-counted as a failure. Read from landed sends and orders only, never from a simulator.
+**Rewards.** A bandit's unit is a send. Its reward is the declared `reward_metric` within the
+declared `reward_days` of the send (`ml.experiments.design.BanditAllocation`): a purchase by
+the recipient, or a click (an open) of that e-mail, a proxy declared with its justification.
+A send counts only once that window has closed by the moment the data is read (a matured
+outcome): every counted send had the same time to earn its reward, and nothing not yet
+knowable is counted as a failure. Read from landed sends, e-mail events and orders only,
+never from a simulator. The same matured sends carry the guardrails (`GUARDRAIL_EVENTS`: an
+unsubscribe or complaint from that e-mail inside the window), which `guardrail_holds` tests
+arm by arm against control, and the readout reads the primary metric (a purchase) on its
+own matured sends, whatever the bandit learns from.
 
 **Reading a bandit.** Each day's arms are randomised by that day's weights, and the
 weights depend on earlier outcomes. Pooling an arm's sends over days weights it towards
@@ -31,12 +36,19 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from ml.experiments.decision import DecisionRule, MetricInterval, describe, excludes_zero
 from ml.experiments.sequential import confidence_sequence_halfwidth, sequential_rho
 
 SEND_INPUT = ("send_id", "subscriber_key", "arm", "sent_at")
 ORDER_INPUT = ("subscriber_key", "ordered_at")
-# One row per matured send.
+EVENT_INPUT = ("send_id", "event_type", "occurred_at")
+# One row per matured send (and, with events, one flag per guardrail: GUARDRAIL_EVENTS).
 REWARD_COLUMNS = ("send_id", "arm", "sent_day", "rewarded")
+# What a bandit can learn from: a purchase by the recipient, or the e-mail's click or open
+# (event types of ml.vocabulary.EMAIL_EVENT_TYPES).
+REWARD_METRICS = ("purchase", "click", "open")
+# Guardrail metric (ml.experiments.decision.DecisionRule) -> (e-mail event, per-send flag).
+GUARDRAIL_EVENTS = {"unsubscribe_rate": ("unsubscribe", "unsubscribed"), "complaint_rate": ("complaint", "complained")}
 DAILY_COUNT_COLUMNS = ("day", "arm", "successes", "n")
 
 STRATIFIED_METHOD = (
@@ -45,10 +57,19 @@ STRATIFIED_METHOD = (
 )
 
 
-def matured_rewards(sends: pd.DataFrame, orders: pd.DataFrame, *, as_of: datetime, reward_days: int) -> pd.DataFrame:
+def matured_rewards(sends: pd.DataFrame, orders: pd.DataFrame, *, as_of: datetime, reward_days: int,
+                    metric: str = "purchase", events: pd.DataFrame | None = None) -> pd.DataFrame:
     """REWARD_COLUMNS for every send of `sends` whose reward window [sent_at, sent_at +
-    reward_days) has closed by `as_of`: rewarded when its recipient ordered inside it."""
-    for frame, columns, name in ((sends, SEND_INPUT, "sends"), (orders, ORDER_INPUT, "orders")):
+    reward_days) has closed by `as_of`: rewarded when, inside it, its recipient ordered
+    (`metric` purchase) or the e-mail had a click or open event (`metric` click, open; from
+    `events`, EVENT_INPUT). With `events`, each guardrail's flag (GUARDRAIL_EVENTS) says
+    whether the e-mail had that event inside the same window."""
+    if metric not in REWARD_METRICS:
+        raise ValueError(f"a bandit's reward metric is one of {REWARD_METRICS}, got {metric!r}")
+    if metric != "purchase" and events is None:
+        raise ValueError(f"a {metric} reward is read from the e-mail events: pass events")
+    inputs = [(sends, SEND_INPUT, "sends"), (orders, ORDER_INPUT, "orders")]
+    for frame, columns, name in inputs + ([(events, EVENT_INPUT, "events")] if events is not None else []):
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ValueError(f"{name} lack columns {missing}")
@@ -60,16 +81,28 @@ def matured_rewards(sends: pd.DataFrame, orders: pd.DataFrame, *, as_of: datetim
     sent_at = pd.to_datetime(sends["sent_at"])
     matured = sends.loc[sent_at + window <= pd.Timestamp(as_of), list(SEND_INPUT)].assign(
         sent_at=lambda f: pd.to_datetime(f["sent_at"]))
-    bought = orders.loc[pd.to_datetime(orders["ordered_at"]) >= (matured["sent_at"].min() if len(matured) else pd.Timestamp.max),
-                        list(ORDER_INPUT)].assign(ordered_at=lambda f: pd.to_datetime(f["ordered_at"]))
-    pairs = matured[["send_id", "subscriber_key", "sent_at"]].merge(bought, on="subscriber_key")
-    inside = pairs[(pairs["ordered_at"] >= pairs["sent_at"]) & (pairs["ordered_at"] < pairs["sent_at"] + window)]
+
+    def inside_window(happened: pd.DataFrame, key: str, at: str) -> pd.Series:
+        """Whether each matured send has a row of `happened` (joined on `key`) inside its window."""
+        pairs = matured[["send_id", "subscriber_key", "sent_at"]].merge(
+            happened[[key, at]].assign(**{at: lambda f: pd.to_datetime(f[at])}), on=key)
+        inside = pairs[(pairs[at] >= pairs["sent_at"]) & (pairs[at] < pairs["sent_at"] + window)]
+        return matured["send_id"].isin(inside["send_id"])
+
+    if metric == "purchase":
+        rewarded = inside_window(orders, "subscriber_key", "ordered_at")
+    else:
+        rewarded = inside_window(events[events["event_type"] == metric], "send_id", "occurred_at")
+    flags = {} if events is None else {
+        flag: inside_window(events[events["event_type"] == event], "send_id", "occurred_at").to_numpy()
+        for event, flag in GUARDRAIL_EVENTS.values()}
     return pd.DataFrame({
         "send_id": matured["send_id"].to_numpy(),
         "arm": matured["arm"].to_numpy(),
         "sent_day": matured["sent_at"].dt.date.to_numpy(),
-        "rewarded": matured["send_id"].isin(inside["send_id"]).to_numpy(),
-    }, columns=list(REWARD_COLUMNS))
+        "rewarded": rewarded.to_numpy(),
+        **flags,
+    }, columns=list(REWARD_COLUMNS) + list(flags))
 
 
 def reward_counts(rewards: pd.DataFrame) -> pd.DataFrame:
@@ -78,9 +111,10 @@ def reward_counts(rewards: pd.DataFrame) -> pd.DataFrame:
             .astype({"successes": "int64", "n": "int64"}))
 
 
-def daily_reward_counts(rewards: pd.DataFrame) -> pd.DataFrame:
-    """DAILY_COUNT_COLUMNS: matured sends and rewards per send day and arm (one stratum a day)."""
-    daily = rewards.groupby(["sent_day", "arm"], sort=True)["rewarded"].agg(successes="sum", n="size").reset_index()
+def daily_reward_counts(rewards: pd.DataFrame, column: str = "rewarded") -> pd.DataFrame:
+    """DAILY_COUNT_COLUMNS: matured sends and their `column` (the reward, or a guardrail's
+    flag) per send day and arm (one stratum a day)."""
+    daily = rewards.groupby(["sent_day", "arm"], sort=True)[column].agg(successes="sum", n="size").reset_index()
     return daily.rename(columns={"sent_day": "day"}).astype({"successes": "int64", "n": "int64"})[list(DAILY_COUNT_COLUMNS)]
 
 
@@ -143,3 +177,32 @@ def cumulative_lifts(daily: pd.DataFrame, arms, baseline: str, *, planned_sample
                                  confidence_level=confidence_level)) | {"through_day": day}
             for day in days for arm in arms if arm != baseline]
     return pd.DataFrame(rows, columns=list(StratifiedLift.__dataclass_fields__))
+
+
+def guardrail_holds(rewards: pd.DataFrame, arms, control: str, rule: DecisionRule, *,
+                    planned_sample_size: int, confidence_level: float = 0.95) -> dict[str, str]:
+    """The arms a guardrail stops: arm -> the reason, for each of `arms` (but `control`) whose
+    rate of one of `rule`'s guardrails (GUARDRAIL_EVENTS' flags in `rewards`, from
+    `matured_rewards` with events) is significantly worse than control's: its day-stratified
+    difference (`stratified_lift`, valid while the allocation changes) has an always-valid
+    interval wholly on the harmful side of 0 (`ml.experiments.decision`). A bandit holds such
+    an arm at its exploration floor."""
+    unknown = [g.metric for g in rule.guardrails if g.metric not in GUARDRAIL_EVENTS]
+    if unknown:
+        raise ValueError(f"no e-mail event measures the guardrails {unknown}; known: {sorted(GUARDRAIL_EVENTS)}")
+    held = {}
+    for guardrail in rule.guardrails:
+        flag = GUARDRAIL_EVENTS[guardrail.metric][1]
+        if flag not in rewards.columns:
+            raise ValueError(f"rewards lack the guardrail flag {flag!r}: read them with the e-mail events")
+        daily = daily_reward_counts(rewards, flag)
+        for arm in arms:
+            if arm == control or arm in held:
+                continue
+            lift = stratified_lift(daily, arm, control, planned_sample_size=planned_sample_size,
+                                   confidence_level=confidence_level)
+            interval = MetricInterval(lift.lift, lift.ci_low, lift.ci_high)
+            if excludes_zero(interval, guardrail.harmful_direction):
+                held[arm] = (f"guardrail {guardrail.metric} breached against {control} over {lift.days} days "
+                             f"({lift.n:,} matured sends): {describe(interval)}")
+    return held

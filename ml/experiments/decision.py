@@ -89,34 +89,34 @@ def decide(rule: DecisionRule, intervals: Mapping[str, MetricInterval], *, srm_p
             STOP, "the sample-ratio check failed: the assignment or the data is broken, so no figure can be trusted"
         )
 
-    breached = tuple(g.metric for g in rule.guardrails if _excludes_zero(intervals[g.metric], g.harmful_direction))
+    breached = tuple(g.metric for g in rule.guardrails if excludes_zero(intervals[g.metric], g.harmful_direction))
     if breached:
-        details = "; ".join(f"{metric} {_describe(intervals[metric])}" for metric in breached)
+        details = "; ".join(f"{metric} {describe(intervals[metric])}" for metric in breached)
         return Decision(STOP, f"guardrail breached, the arm harms {', '.join(breached)}: {details}", breached)
 
     primary = intervals[rule.primary_metric]
     good, bad = ("increase", "decrease") if rule.primary_higher_is_better else ("decrease", "increase")
-    if _excludes_zero(primary, bad):
-        return Decision(STOP, f"the primary metric {rule.primary_metric} is worse than control: {_describe(primary)}")
-    if _excludes_zero(primary, good):
+    if excludes_zero(primary, bad):
+        return Decision(STOP, f"the primary metric {rule.primary_metric} is worse than control: {describe(primary)}")
+    if excludes_zero(primary, good):
         return Decision(
             SHIP,
             f"the primary metric {rule.primary_metric} beats control and no guardrail is breached: "
-            f"{_describe(primary)}",
+            f"{describe(primary)}",
         )
     if math.isnan(primary.ci_low) or math.isnan(primary.ci_high):
         return Decision(KEEP_RUNNING, f"no interval yet for the primary metric {rule.primary_metric}")
     return Decision(
-        KEEP_RUNNING, f"the primary metric {rule.primary_metric}'s interval still includes 0: {_describe(primary)}"
+        KEEP_RUNNING, f"the primary metric {rule.primary_metric}'s interval still includes 0: {describe(primary)}"
     )
 
 
-def _excludes_zero(interval: MetricInterval, direction: str) -> bool:
+def excludes_zero(interval: MetricInterval, direction: str) -> bool:
     """Whether the interval lies wholly above 0 ("increase") or wholly below it ("decrease"); NaN never does."""
     if direction == "increase":
         return interval.ci_low > 0
     return interval.ci_high < 0
 
 
-def _describe(interval: MetricInterval) -> str:
+def describe(interval: MetricInterval) -> str:
     return f"difference {interval.difference:+.4g}, always-valid CI [{interval.ci_low:+.4g}, {interval.ci_high:+.4g}]"

@@ -156,29 +156,59 @@ def arm_copy(subscribers: pd.DataFrame, variants: pd.DataFrame, design) -> tuple
     return lines, categories
 
 
-def arm_true_conversion(people, subject_lines: dict[str, np.ndarray], categories: dict[str, np.ndarray], *,
-                        window_days: int) -> dict[str, float]:
-    """Each arm's true conversion rate among everyone of `people` sent its copy: the mean,
-    over people, of the world's chance that they buy within `window_days` of the e-mail
-    (`engine.purchase_if_sent`, from a rested state: no carried boost, no recent sends).
-    `subject_lines[arm]` and `categories[arm]` hold the line and promoted category each
+# The send-to-reward metrics `arm_true_rates` reports per arm: an open or a click of the e-mail
+# (within a day of the send: opens come at the latest at the recipient's preferred hour, clicks
+# minutes after), a purchase within the first `reward_days` of the send, and a purchase within
+# the attribution window (the primary metric).
+TRUE_RATE_COLUMNS = ("arm", "segment", "people", "open", "click", "purchase_reward", "purchase")
+# Sends leave in office hours (08:00-18:00 UTC, `world.launch_time`): the first day after a send
+# covers the rest of the send day and about this share of the next one, when an e-mail's
+# boost begins (`behaviour.window_purchase_probability`).
+NEXT_DAY_SHARE_OF_FIRST_REWARD_DAY = 0.55
+
+
+def arm_true_rates(people, subject_lines: dict[str, np.ndarray], categories: dict[str, np.ndarray], *,
+                   window_days: int, reward_days: int = 1) -> pd.DataFrame:
+    """Each arm's true rates per segment (the reader's top category, which with the copy sets a
+    subject line's hidden appeal) and over everyone ("all"): TRUE_RATE_COLUMNS, means over
+    people of the world's chances that they open, click, buy within `reward_days` of the
+    e-mail, and buy within `window_days` (from a rested state: no carried boost, no recent
+    sends). `subject_lines[arm]` and `categories[arm]` hold the line and promoted category each
     person would get in that arm. Evaluation only: the pipeline never sees these figures."""
     from ml.simulator import behaviour, engine
 
+    if not 1 <= reward_days <= window_days:
+        raise ValueError(f"reward_days must be between 1 and window_days ({window_days}), got {reward_days}")
     rows = np.arange(len(people))
     churned = np.zeros(len(rows), dtype=bool)
     recent = np.zeros(len(rows), dtype=np.int64)
-    hazard = np.repeat((people.base_purchase_hazard * people.in_crm)[:, None], window_days, axis=1)
+    base = (people.base_purchase_hazard * people.in_crm)[:, None]
+    hazard = np.repeat(base, window_days, axis=1)
+    # The reward window: the rest of the send day, the days after it, and part of the last.
+    reward_share = np.zeros(reward_days + 1)
+    reward_share[0], reward_share[1:reward_days] = 1 - NEXT_DAY_SHARE_OF_FIRST_REWARD_DAY, 1.0
+    reward_share[reward_days] = NEXT_DAY_SHARE_OF_FIRST_REWARD_DAY
+    reward_hazard = base * reward_share[None, :]
     p_delivered = 1.0 - np.where(people.bad_mailbox, 1.0, behaviour.RANDOM_HARD_BOUNCE)
-    rates = {}
+    frames = []
     for arm, lines in subject_lines.items():
         codes = behaviour.category_codes(list(categories[arm]))
         p_open, p_click_given_open = engine.send_conditions(people, rows, codes, list(lines), recent, churned)
         p_open = p_delivered * p_open
-        if_sent, _ = engine.purchase_if_sent(people, rows, hazard, np.zeros(len(rows)), p_delivered, p_open,
-                                             p_open * p_click_given_open)
-        rates[arm] = float(if_sent.mean())
-    return rates
+        p_click = p_open * p_click_given_open
+        no_boost = np.zeros(len(rows))
+        if_sent, _ = engine.purchase_if_sent(people, rows, hazard, no_boost, p_delivered, p_open, p_click)
+        if_sent_reward, _ = engine.purchase_if_sent(people, rows, reward_hazard, no_boost, p_delivered, p_open, p_click)
+        frames.append(pd.DataFrame({"arm": arm, "segment": np.asarray(people.top_category).astype(str), "open": p_open,
+                                    "click": p_click, "purchase_reward": if_sent_reward, "purchase": if_sent}))
+    per_person = pd.concat(frames, ignore_index=True)
+    metrics = list(TRUE_RATE_COLUMNS[3:])
+    by_segment = per_person.groupby(["arm", "segment"], sort=True)[metrics].mean()
+    by_segment.insert(0, "people", per_person.groupby(["arm", "segment"], sort=True).size())
+    overall = per_person.groupby("arm", sort=True)[metrics].mean().assign(segment="all")
+    overall.insert(0, "people", per_person.groupby("arm", sort=True).size())
+    overall = overall.reset_index().set_index(["arm", "segment"])
+    return pd.concat([by_segment, overall]).reset_index()[list(TRUE_RATE_COLUMNS)]
 
 
 @dataclass(frozen=True)
@@ -194,25 +224,33 @@ class BanditRegret:
 
 
 def bandit_regret(bandit, true_rates: dict[str, float], units_per_day, *, seed: int,
-                  feedback_delay_days: int = 1) -> BanditRegret:
+                  feedback_delay_days: int = 1, reward_rates: dict[str, float] | None = None) -> BanditRegret:
     """Run `bandit` (ml.experiments.bandit.ThompsonBandit) over the days of `units_per_day`
-    (the bandit's traffic each day) in a world whose arms convert at `true_rates`.
+    (the bandit's traffic each day) in a world whose arms convert at `true_rates` (the
+    primary metric, which the regret is counted in) and earn the bandit's reward at
+    `reward_rates` (the metric it learns from, e.g. a click within a day; None: the primary
+    metric itself).
 
-    Each day the bandit allocates from the counts observed so far (outcomes of a day's sends
-    are seen `feedback_delay_days` later), the day's units are split by its weights
-    (multinomial) and convert binomially (numpy, seeded by `seed`). The regret of a day is its
-    units times (best rate - the allocation's expected rate); the uniform split's is the same
-    with equal weights. Both are expectations given the weights, so only the bandit's
-    learning is random. The bandit reads only the simulated counts, never `true_rates`."""
+    Each day the bandit allocates from the reward counts observed so far (outcomes of a day's
+    sends are seen `feedback_delay_days` later), the day's units are split by its weights
+    (multinomial) and earn rewards binomially (numpy, seeded by `seed`). The regret of a day
+    is its units times (best primary rate - the allocation's expected primary rate); the
+    uniform split's is the same with equal weights. Both are expectations given the weights,
+    so only the bandit's learning is random. The bandit reads only the simulated reward
+    counts, never the rates."""
     arms = list(bandit.arms)
-    if set(true_rates) != set(arms):
-        raise ValueError(f"true_rates must name exactly the bandit's arms {arms}")
+    reward_rates = dict(true_rates) if reward_rates is None else dict(reward_rates)
+    if set(true_rates) != set(arms) or set(reward_rates) != set(arms):
+        raise ValueError(f"true_rates and reward_rates must name exactly the bandit's arms {arms}")
     if feedback_delay_days < 1:
         raise ValueError("outcomes cannot be seen before the day they happen: feedback_delay_days >= 1")
     p = np.array([true_rates[a] for a in arms], dtype=float)
+    q = np.array([reward_rates[a] for a in arms], dtype=float)
+    if not ((0 <= q) & (q <= 1)).all():
+        raise ValueError("reward rates must be probabilities")
     best = float(p.max())
     rng = np.random.default_rng(seed)
-    observed: list[tuple[np.ndarray, np.ndarray]] = []  # per day: units, successes per arm
+    observed: list[tuple[np.ndarray, np.ndarray]] = []  # per day: units, rewards per arm
     rows, bandit_total, uniform_total = [], 0.0, 0.0
     for day, units in enumerate(int(u) for u in units_per_day):
         seen = observed[: max(0, day - feedback_delay_days + 1)]
@@ -221,13 +259,18 @@ def bandit_regret(bandit, true_rates: dict[str, float], units_per_day, *, seed: 
         allocation = bandit.allocate(pd.DataFrame({"arm": arms, "successes": s, "n": n}), day)
         weights = allocation["weight"].to_numpy()
         sent = rng.multinomial(units, weights)
-        observed.append((sent, rng.binomial(sent, p)))
+        observed.append((sent, rng.binomial(sent, q)))
         bandit_total += units * (best - float(weights @ p))
         uniform_total += units * (best - float(p.mean()))
         rows.append({"day": day, "units": units, "bandit_regret": bandit_total, "uniform_regret": uniform_total,
                      **{f"weight_{a}": w for a, w in zip(arms, weights)}})
     return BanditRegret(best_arm=arms[int(p.argmax())], true_rates=dict(true_rates), bandit_regret=bandit_total,
                         uniform_regret=uniform_total, daily=pd.DataFrame(rows))
+
+
+# A bandit's reward metric (ml.experiments.bandit_readout.REWARD_METRICS) -> the send truth's
+# column of its true chance (world.py's send truth; a purchase's is over the attribution window).
+TRUTH_COLUMN_OF_REWARD = {"purchase": "p_purchase_if_sent", "click": "p_click", "open": "p_open"}
 
 
 @dataclass(frozen=True)
@@ -248,21 +291,25 @@ class CampaignRegret:
         return float(np.mean(self.bandit_regrets))
 
 
-def campaign_regret(sends: pd.DataFrame, bandit, *, seeds=range(20)) -> CampaignRegret:
+def campaign_regret(sends: pd.DataFrame, bandit, *, seeds=range(20), reward_column: str = "p_purchase_if_sent") -> CampaignRegret:
     """`sends`: one row per send of the campaign's arms (day, arm, p_purchase_if_sent, the
     oracle's true chance that the recipient buys within the attribution window if sent it).
     An arm's true rate is the mean of p_purchase_if_sent over its sends; the campaign's regret
     is the sum over its sends of (best arm's rate - its arm's rate); a uniform split's is the
     sends times (best rate - the arms' mean rate); `bandit` (ml.experiments.bandit.ThompsonBandit
     over the same arms) is simulated on the same sends per day (`bandit_regret`, one run per
-    seed). Evaluation only: the pipeline never reads the oracle."""
-    for column in ("day", "arm", "p_purchase_if_sent"):
+    seed), learning from rewards at each arm's mean of `reward_column` (the send truth's
+    p_click for a bandit rewarded by clicks; the primary p_purchase_if_sent by default).
+    Evaluation only: the pipeline never reads the oracle."""
+    for column in ("day", "arm", "p_purchase_if_sent", reward_column):
         if column not in sends.columns:
             raise ValueError(f"sends lack column {column!r}")
     rates = sends.groupby("arm")["p_purchase_if_sent"].mean()
     if set(rates.index) != set(bandit.arms):
         raise ValueError(f"sends must cover exactly the bandit's arms {list(bandit.arms)}, got {sorted(rates.index)}")
     true_rates = {arm: float(rates[arm]) for arm in bandit.arms}
+    reward = sends.groupby("arm")[reward_column].mean()
+    reward_rates = {arm: float(reward[arm]) for arm in bandit.arms}
     best = max(true_rates, key=true_rates.get)
     per_arm = sends["arm"].value_counts()
     volumes = sends.groupby("day").size().sort_index().tolist()
@@ -270,5 +317,86 @@ def campaign_regret(sends: pd.DataFrame, bandit, *, seeds=range(20)) -> Campaign
         true_rates=true_rates, best_arm=best, sends=len(sends),
         campaign_regret=float(sum(n * (true_rates[best] - true_rates[arm]) for arm, n in per_arm.items())),
         uniform_regret=float(len(sends) * (true_rates[best] - np.mean(list(true_rates.values())))),
-        bandit_regrets=tuple(bandit_regret(bandit, true_rates, volumes, seed=seed).bandit_regret for seed in seeds),
+        bandit_regrets=tuple(bandit_regret(bandit, true_rates, volumes, seed=seed, reward_rates=reward_rates).bandit_regret
+                             for seed in seeds),
     )
+
+
+# How long each reward of `arm_true_rates` takes to be seen: a click, an open or a purchase
+# within a day of the send is known the next day; the primary purchase after its whole window.
+REWARD_DELAY_DAYS = {"click": 1, "open": 1, "purchase_reward": 1, "purchase": None}  # None: window_days
+
+
+def regret_by_reward(bandit, rates: pd.DataFrame, *, units_per_day: int, horizons=(7, 14, 21), seeds=range(10),
+                     window_days: int = 14) -> pd.DataFrame:
+    """The bandit's regret on the primary metric (`rates`' purchase, over everyone: TRUE_RATE_COLUMNS
+    rows of segment "all") when it learns from each reward of REWARD_DELAY_DAYS, beside a
+    uniform split's, over each horizon and seed (`bandit_regret`). One row per reward and
+    horizon: mean, standard deviation, min and max of the bandit's regret over the seeds, the
+    uniform split's, and the mean ratio."""
+    overall = rates[rates["segment"] == "all"].set_index("arm")
+    primary = overall["purchase"].to_dict()
+    rows = []
+    for reward, delay in REWARD_DELAY_DAYS.items():
+        for days in horizons:
+            runs = [bandit_regret(bandit, primary, [units_per_day] * days, seed=seed,
+                                  reward_rates=overall[reward].to_dict(), feedback_delay_days=delay or window_days)
+                    for seed in seeds]
+            regret = np.array([run.bandit_regret for run in runs])
+            rows.append({"reward": reward, "days": days, "bandit_mean": regret.mean(), "bandit_sd": regret.std(),
+                         "bandit_min": regret.min(), "bandit_max": regret.max(), "uniform": runs[0].uniform_regret,
+                         "ratio": float(np.mean(regret / runs[0].uniform_regret))})
+    return pd.DataFrame(rows)
+
+
+def world_arm_rates(copy_dir, design, *, n_people: int, seed: int, window_days: int = 14) -> pd.DataFrame:
+    """`arm_true_rates` on a simulated world of `n_people` (seed `seed`) sent the approved copy of
+    `copy_dir` (data/copy) by the arms of `design`, lifecycle stages spread evenly."""
+    from pathlib import Path
+
+    from ml.copy.blocks import load_approved_blocks
+    from ml.copy.email_blocks import load_email_blocks
+    from ml.copy.variants import compose_variants
+    from ml.simulator.config import AudienceConfig
+    from ml.simulator.population import draw_people
+
+    config = AudienceConfig(n_people=n_people, seed=seed)
+    people = draw_people(config, np.arange(config.n_people))
+    copy_dir = Path(copy_dir)
+    stages = np.array(["new", "active", "at_risk", "lapsed", "never_engaged"])[people.person_id % 5]
+    subscribers = pd.DataFrame({"subscriber_key": people.person_id.astype(str), "top_category": people.top_category,
+                                "lifecycle_stage": stages})
+    variants = compose_variants(load_approved_blocks(copy_dir / "approved_subject_lines.v1.json"), subscribers,
+                                email_blocks=load_email_blocks(copy_dir / "approved_email_blocks.v1.json"))
+    lines, categories = arm_copy(subscribers, variants.assign(approval_state="approved"), design)
+    return arm_true_rates(people, lines, categories, window_days=window_days)
+
+
+def main(argv=None) -> None:
+    """python -m ml.simulator.evaluation: the declared bandit's regret by reward on simulated worlds
+    (docs/experiments.md, "Regret against the simulator's truth")."""
+    import argparse
+    from pathlib import Path
+
+    from ml.experiments.bandit import ThompsonBandit
+    from ml.experiments.design import BANDIT_EXPERIMENT_ID, declared_design
+
+    parser = argparse.ArgumentParser(prog="python -m ml.simulator.evaluation", description=main.__doc__)
+    parser.add_argument("--worlds", type=int, nargs="+", default=[42, 7, 23])
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--units-per-day", type=int, default=6_000)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--draws", type=int, default=4_000)
+    parser.add_argument("--copy-dir", default=str(Path(__file__).resolve().parents[2] / "data" / "copy"))
+    args = parser.parse_args(argv)
+    design = declared_design(BANDIT_EXPERIMENT_ID)
+    bandit = ThompsonBandit(**{**vars(ThompsonBandit.declared(design)), "draws": args.draws})
+    for world in args.worlds:
+        rates = world_arm_rates(args.copy_dir, design, n_people=args.people, seed=world)
+        table = regret_by_reward(bandit, rates, units_per_day=args.units_per_day, seeds=range(args.seeds))
+        print(f"world {world}: {args.people:,} people, {args.units_per_day:,} bandit sends a day, {args.seeds} seeds")
+        print(table.round(3).to_string(index=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()

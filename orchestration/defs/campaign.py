@@ -29,7 +29,9 @@ from ml.experiments.bandit import (
     ALLOCATION_COLUMN_TYPES, ALLOCATION_MLFLOW_EXPERIMENT, ThompsonBandit, allocation_rows, assign_arms_for_day,
     day_design, record_allocation_run,
 )
-from ml.experiments.bandit_readout import cumulative_lifts, daily_reward_counts, matured_rewards, reward_counts
+from ml.experiments.bandit_readout import (
+    cumulative_lifts, daily_reward_counts, guardrail_holds, matured_rewards, reward_counts,
+)
 from ml.experiments.design import ExperimentDesign, assign_arms, declared_design
 from ml.experiments.outcomes import PRE_PERIOD_DAYS, member_outcomes
 from ml.experiments.power import PowerAnalysis, days_to_detect
@@ -53,37 +55,52 @@ GROUP = "campaign"
 
 
 def experiment_design(settings: PipelineSettings) -> ExperimentDesign:
-    """The experiment declared under settings.experiment_id (ml.experiments.design.DECLARED_EXPERIMENTS):
+    """The experiment declared under settings.experiment() (ml.experiments.design.DECLARED_EXPERIMENTS):
     holdout, control and three subject-line variants, as a fixed split or as a bandit."""
-    return declared_design(settings.experiment_id)
+    return declared_design(settings.experiment())
 
 
-def experiment_rewards(warehouse, design: ExperimentDesign, as_of: datetime) -> pd.DataFrame:
-    """The bandit's matured rewards as of `as_of`: every landed send of the experiment with its
-    planned arm, and whether its recipient bought within the declared reward window."""
+def experiment_rewards(warehouse, design: ExperimentDesign, as_of: datetime, *, metric: str,
+                       reward_days: int) -> pd.DataFrame:
+    """Every landed send of the experiment whose window of `reward_days` has closed by `as_of`,
+    with its planned arm, whether it earned `metric` (a purchase by its recipient, or a click
+    or open of the e-mail) inside the window, and its guardrail flags (ml.experiments.bandit_readout)."""
     if not warehouse.has_table(tables.PLANNED_SENDS):
-        return matured_rewards(pd.DataFrame(columns=["send_id", "subscriber_key", "arm", "sent_at"]),
-                               pd.DataFrame(columns=["subscriber_key", "ordered_at"]), as_of=as_of,
-                               reward_days=design.bandit.reward_days)
-    sends = warehouse.read(
-        f"select s.send_id, s.subscriber_key, p.arm, s.sent_at from {tables.FCT_SENDS} s "
-        f"join {tables.PLANNED_SENDS} p on p.send_plan_id = s.send_id "
-        "where starts_with(s.campaign_id, ?) and s.sent_at <= ? order by s.send_id",
-        [design.experiment_id + ":", as_of],
-    )
+        sends = pd.DataFrame(columns=["send_id", "subscriber_key", "arm", "sent_at"])
+    else:
+        sends = warehouse.read(
+            f"select s.send_id, s.subscriber_key, p.arm, s.sent_at from {tables.FCT_SENDS} s "
+            f"join {tables.PLANNED_SENDS} p on p.send_plan_id = s.send_id "
+            "where starts_with(s.campaign_id, ?) and s.sent_at <= ? order by s.send_id",
+            [design.experiment_id + ":", as_of],
+        )
+    since = sends["sent_at"].min() if len(sends) else as_of
     orders = warehouse.read(
         f"select subscriber_key, ordered_at from {tables.FCT_ORDERS} where ordered_at >= ? and ordered_at <= ?",
-        [sends["sent_at"].min() if len(sends) else as_of, as_of],
-    )
-    return matured_rewards(sends, orders, as_of=as_of, reward_days=design.bandit.reward_days)
+        [since, as_of],
+    ) if len(sends) else pd.DataFrame(columns=["subscriber_key", "ordered_at"])
+    events = warehouse.read(
+        f"select send_id, event_type, occurred_at from {tables.FCT_EMAIL_EVENTS} "
+        "where starts_with(campaign_id, ?) and occurred_at >= ? and occurred_at <= ?",
+        [design.experiment_id + ":", since, as_of],
+    ) if len(sends) else pd.DataFrame(columns=["send_id", "event_type", "occurred_at"])
+    return matured_rewards(sends, orders, as_of=as_of, reward_days=reward_days, metric=metric, events=events)
 
 
 def bandit_allocation(context, settings: PipelineSettings, design: ExperimentDesign, day: date) -> pd.DataFrame:
-    """The day's weights from the matured rewards up to the day's end, written to
-    ml.bandit_allocations (the day's slice) and to the day's MLflow run; returns the slice."""
+    """The day's weights from the matured rewards up to the day's end (the declared reward
+    metric), an arm whose guardrail is breached against control held at the exploration
+    floor with the reason; written to ml.bandit_allocations (the day's slice) and to the
+    day's MLflow run; returns the slice."""
     warehouse = settings.warehouse()
     bandit = ThompsonBandit.declared(design)
-    allocation = bandit.allocate(reward_counts(experiment_rewards(warehouse, design, settings.as_of(day))), day)
+    rewards = experiment_rewards(warehouse, design, settings.as_of(day), metric=design.bandit.reward_metric,
+                                 reward_days=design.bandit.reward_days)
+    held = guardrail_holds(rewards, bandit.arms, design.control_arm, design.decision_rule,
+                           planned_sample_size=design.planned_members)
+    for arm, reason in held.items():
+        context.log.warning(f"Bandit {design.experiment_id}: {arm} held at the exploration floor on {day}: {reason}")
+    allocation = bandit.allocate(reward_counts(rewards), day, held)
     earlier_days = warehouse.read(
         f"select count(distinct allocated_on) as n from {tables.BANDIT_ALLOCATIONS} "
         "where experiment_id = ? and allocated_on < ?", [design.experiment_id, day],
@@ -92,10 +109,11 @@ def bandit_allocation(context, settings: PipelineSettings, design: ExperimentDes
         MlflowTarget(client=settings.mlflow_client(), artifact_location=settings.mlflow_artifact_location(),
                      experiment_name=ALLOCATION_MLFLOW_EXPERIMENT),
         allocation, bandit=bandit, experiment_id=design.experiment_id, allocated_on=day, day_index=int(earlier_days),
-        reward_days=design.bandit.reward_days, tags={"dagster_run_id": context.run_id},
+        reward_days=design.bandit.reward_days, tags={"dagster_run_id": context.run_id,
+                                                    "reward_metric": design.bandit.reward_metric},
     )
     rows = allocation_rows(allocation, allocated_on=day, experiment_id=design.experiment_id,
-                           metric=design.decision_rule.primary_metric, design=design, seed=bandit.seed,
+                           metric=design.bandit.reward_metric, design=design, seed=bandit.seed,
                            mlflow_run_id=run_id)
     warehouse.replace_day(rows, tables.BANDIT_ALLOCATIONS, "allocated_on", day, column_types=ALLOCATION_COLUMN_TYPES)
     return rows
@@ -343,7 +361,7 @@ def planned_sends_and_decisions(context: dg.AssetExecutionContext, settings: Pip
     # An arm the day's readout stopped (a breached guardrail, or worse than control) gets control's copy.
     stopped_arms = frozenset(warehouse.read(
         f"select arm from {tables.EXPERIMENT_VERDICTS} where read_on = ? and experiment_id = ? and verdict = 'stop'",
-        [day, settings.experiment_id],
+        [day, settings.experiment()],
     )["arm"]) if warehouse.has_table(tables.EXPERIMENT_VERDICTS) else frozenset()
     plan = plan_sends(
         warehouse.read(
@@ -719,7 +737,9 @@ def bandit_report(settings: PipelineSettings, design: ExperimentDesign, day: dat
         "order by allocated_on, arm", [design.experiment_id, day],
     )[list(ALLOCATION_COLUMN_TYPES)]
     allocations["allocated_on"] = pd.to_datetime(allocations["allocated_on"]).dt.date
-    daily = daily_reward_counts(experiment_rewards(warehouse, design, until))
+    # The primary metric on its own matured sends, whatever the bandit learns from.
+    daily = daily_reward_counts(experiment_rewards(warehouse, design, until, metric="purchase",
+                                                   reward_days=design.bandit.primary_days))
     lifts = cumulative_lifts(daily, ThompsonBandit.declared(design).arms, design.control_arm,
                              planned_sample_size=design.planned_members)
     latest_day = allocations["allocated_on"].max()
@@ -732,9 +752,13 @@ def bandit_report(settings: PipelineSettings, design: ExperimentDesign, day: dat
     html_path = render_bandit_report(
         settings.reports_path() / f"experiment_report_{design.experiment_id}_{day.isoformat()}.html",
         experiment_id=design.experiment_id, allocations=allocations, lifts=lifts, sample_ratio=srm,
-        context={"read as of": until.isoformat(sep=" "), "reward": f"a purchase within {design.bandit.reward_days} "
-                 "day(s) of the send, counted once the window has closed",
-                 "outcome source": "landed ESP sends and CRM orders (marts.fct_sends, fct_orders)"},
+        context={"read as of": until.isoformat(sep=" "),
+                 "bandit's reward": f"a {design.bandit.reward_metric} within {design.bandit.reward_days} day(s) of the "
+                 "send, counted once the window has closed",
+                 "lifts read on": f"the primary metric, a purchase within {design.bandit.primary_days} day(s) of the "
+                 "send, stratified by send day",
+                 "outcome source": "landed ESP sends, e-mail events and CRM orders (marts.fct_sends, "
+                 "fct_email_events, fct_orders)"},
     )
     json_path = html_path.with_suffix(".json")
     json_path.write_text(json.dumps({

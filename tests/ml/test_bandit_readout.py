@@ -11,8 +11,9 @@ import pytest
 
 from ml.experiments.bandit import ThompsonBandit
 from ml.experiments.bandit_readout import (
-    cumulative_lifts, daily_reward_counts, matured_rewards, reward_counts, stratified_lift,
+    cumulative_lifts, daily_reward_counts, guardrail_holds, matured_rewards, reward_counts, stratified_lift,
 )
+from ml.experiments.decision import DecisionRule
 from ml.experiments.design import (
     BANDIT_EXPERIMENT_ID, FIXED_EXPERIMENT_ID, BanditAllocation, ExperimentDesign, declared_design,
 )
@@ -73,6 +74,75 @@ def test_only_matured_sends_count_and_a_reward_is_an_order_inside_the_window():
     # With a two-day window, s3 and s4 have not matured by as_of and s2's order counts.
     two = matured_rewards(sends, orders, as_of=as_of, reward_days=2)
     assert two.set_index("send_id")["rewarded"].to_dict() == {"s1": True, "s2": True}
+
+
+def test_a_click_reward_is_the_emails_click_inside_the_window_and_guardrails_ride_along():
+    as_of = datetime(2026, 7, 3, 23, 59, 59)
+    sends = pd.DataFrame({
+        "send_id": ["s1", "s2", "s3", "s4"], "subscriber_key": ["a", "b", "c", "d"],
+        "arm": ["control", "control", "variant_a", "variant_a"],
+        "sent_at": pd.to_datetime(["2026-07-01 10:00", "2026-07-01 11:00", "2026-07-02 09:00", "2026-07-03 08:00"]),
+    })
+    # a bought but never clicked; s2 clicked a day and an hour late; s3 clicked and unsubscribed in time;
+    # s4 has not matured. An open is not a click.
+    orders = pd.DataFrame({"subscriber_key": ["a"], "ordered_at": pd.to_datetime(["2026-07-01 12:00"])})
+    events = pd.DataFrame({
+        "send_id": ["s1", "s2", "s3", "s3", "s4"], "event_type": ["open", "click", "click", "unsubscribe", "click"],
+        "occurred_at": pd.to_datetime(["2026-07-01 10:30", "2026-07-02 12:00", "2026-07-02 09:30",
+                                       "2026-07-02 10:00", "2026-07-03 09:00"]),
+    })
+    clicks = matured_rewards(sends, orders, as_of=as_of, reward_days=1, metric="click", events=events).set_index("send_id")
+    assert clicks["rewarded"].to_dict() == {"s1": False, "s2": False, "s3": True}
+    assert clicks["unsubscribed"].to_dict() == {"s1": False, "s2": False, "s3": True}
+    assert not clicks["complained"].any()
+    opens = matured_rewards(sends, orders, as_of=as_of, reward_days=1, metric="open", events=events)
+    assert opens.set_index("send_id")["rewarded"].to_dict() == {"s1": True, "s2": False, "s3": False}
+    purchases = matured_rewards(sends, orders, as_of=as_of, reward_days=1, events=events)
+    assert purchases.set_index("send_id")["rewarded"].to_dict() == {"s1": True, "s2": False, "s3": False}
+    with pytest.raises(ValueError, match="pass events"):
+        matured_rewards(sends, orders, as_of=as_of, reward_days=1, metric="click")
+    with pytest.raises(ValueError, match="reward metric"):
+        matured_rewards(sends, orders, as_of=as_of, reward_days=1, metric="revenue", events=events)
+
+
+def guardrail_rewards(unsubscribed: dict[str, int], n: int = 2_000, days: int = 2) -> pd.DataFrame:
+    """`days` days of `n` matured sends per arm a day, `unsubscribed[arm]` of them unsubscribing each day."""
+    return pd.DataFrame([
+        {"send_id": f"{arm}{d}-{i}", "arm": arm, "sent_day": DAY + timedelta(d), "rewarded": False,
+         "unsubscribed": i < k, "complained": False}
+        for arm, k in unsubscribed.items() for d in range(days) for i in range(n)])
+
+
+def test_an_arm_whose_unsubscribe_rate_is_significantly_above_controls_is_held_with_the_reason():
+    rule = DecisionRule("conversion_rate")
+    rewards = guardrail_rewards({"control": 10, "variant_a": 100, "variant_b": 14})
+    held = guardrail_holds(rewards, ["control", "variant_a", "variant_b"], "control", rule, planned_sample_size=8_000)
+    assert list(held) == ["variant_a"]
+    expected = stratified_lift(daily_reward_counts(rewards, "unsubscribed"), "variant_a", "control",
+                               planned_sample_size=8_000)
+    assert expected.lift == pytest.approx(0.045) and expected.ci_low > 0
+    assert held["variant_a"] == (f"guardrail unsubscribe_rate breached against control over 2 days (8,000 matured "
+                                 f"sends): difference +0.045, always-valid CI [{expected.ci_low:+.4g}, "
+                                 f"{expected.ci_high:+.4g}]")
+    # variant_b's 0.2 pp more is within the noise; a lower rate is no harm.
+    assert guardrail_holds(guardrail_rewards({"control": 100, "variant_a": 10}), ["control", "variant_a"], "control",
+                           rule, planned_sample_size=8_000) == {}
+    with pytest.raises(ValueError, match="guardrail flag"):
+        guardrail_holds(rewards.drop(columns="complained"), ["control", "variant_a"], "control", rule,
+                        planned_sample_size=8_000)
+
+
+def test_a_proxy_reward_must_be_declared_with_its_justification():
+    declared = declared_design(BANDIT_EXPERIMENT_ID).bandit
+    assert (declared.reward_metric, declared.reward_days, declared.primary_days) == ("click", 1, 2)
+    assert "rank the same on clicks as on purchases" in declared.reward_justification
+    with pytest.raises(ValueError, match="reward_justification"):
+        BanditAllocation(reward_metric="click")
+    with pytest.raises(ValueError, match="reward_metric"):
+        BanditAllocation(reward_metric="revenue", reward_justification="x")
+    with pytest.raises(ValueError, match="primary_days"):
+        BanditAllocation(primary_days=0)
+    assert BanditAllocation().reward_metric == "purchase"
 
 
 # ----------------------------------------------------------------------------- stratified readout
