@@ -208,19 +208,22 @@ def test_every_dbt_table_shows_typed_columns_and_every_dbt_check_says_what_it_ch
     nullable = {column.name: column.constraints.nullable for column in
                 dbt_tables[dg.AssetKey("subscriber_profiles")].metadata["dagster/column_schema"].columns}
     assert (nullable["subscriber_key"], nullable["suppression_reason"]) == (False, True)
+    checks = {column.name: column.constraints.other for column in
+              dbt_tables[dg.AssetKey("subscriber_profiles")].metadata["dagster/column_schema"].columns}
+    assert checks["lifecycle_stage"] == ["lifecycle_stage in ('new', 'active', 'at_risk', 'lapsed', 'never_engaged')"]
     assert sum(not column.constraints.nullable for spec in dbt_tables.values()
                for column in spec.metadata["dagster/column_schema"].columns) >= 170
     graph = defs.resolve_asset_graph()
     dbt_checks = {key: graph.get_check_spec(key) for key in graph.asset_check_keys
                   if DAGSTER_DBT_UNIQUE_ID_METADATA_KEY in graph.get_check_spec(key).metadata}
-    assert len(dbt_checks) >= 200  # not_null is a contract constraint, not a test, where DuckDB enforces it
+    assert len(dbt_checks) >= 150  # not_null and accepted_values are contract constraints where DuckDB enforces them
     assert [key.name for key, spec in dbt_checks.items() if not (spec.description or "").strip()] == []
     described = {(key.asset_key.to_user_string(), key.name): spec.description for key, spec in dbt_checks.items()}
     assert described[("currency_rates", "not_null_currency_rates_currency")] == "`currency` is never null."
     assert described[("pii/subscriber_vault", "relationships_subscriber_vault_subscriber_key__subscriber_key__ref_int_subscribers_unified_")] == (
         "Every `subscriber_key` is a `subscriber_key` of `int_subscribers_unified`.")
-    assert described[("quarantine_rows", "accepted_values_quarantine_rows_reason_code___var_reason_codes_")] == (
-        "`reason_code` is one of `var('reason_codes')`.")
+    assert described[("stg_crm__subscribers", "accepted_values_stg_crm__subscribers_gender___var_genders_reject_equalto_unknown_list_")] == (
+        "`gender` is one of `var('genders') | reject('equalto', 'unknown') | list`.")
     assert described[("hillstrom_arm_outcomes", "hillstrom_published_means")].startswith("The vendored Hillstrom file")
     (expression,) = [text for (asset, name), text in described.items()
                      if asset == "subscriber_eligibility" and name.startswith("expression_is_true_")]

@@ -72,22 +72,27 @@ class EmailPipelineTranslator(DagsterDbtTranslator):
         return _OWNERS.get(self._area(dbt_resource_props), ["team:data-engineering"])
 
     def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
-        """dagster-dbt's metadata, with each column's `not_null` constraint (enforced by the
-        model's contract: DuckDB refuses a null while the table builds) shown in the column
-        schema as not nullable. dagster-dbt leaves constraints out, and these columns have no
-        not_null test whose check would say it instead."""
+        """dagster-dbt's metadata, with each column's constraints (enforced by the model's
+        contract: DuckDB refuses a null, or a value outside a `check`, while the table builds)
+        in the column schema: `not_null` as not nullable, each `check` expression under other.
+        dagster-dbt leaves constraints out, and these columns have no not_null or
+        accepted_values test whose check would say it instead."""
         metadata = dict(super().get_metadata(dbt_resource_props))
         schema = metadata.get("dagster/column_schema")
         columns = dbt_resource_props.get("columns", {})
         if schema is None or not dbt_resource_props.get("config", {}).get("contract", {}).get("enforced"):
             return metadata
-        metadata["dagster/column_schema"] = dg.TableSchema(columns=[
-            dg.TableColumn(
-                name=column.name, type=column.type, description=column.description, tags=column.tags,
-                constraints=dg.TableColumnConstraints(nullable=False) if any(
-                    constraint.get("type") == "not_null" for constraint in columns.get(column.name, {}).get("constraints", [])
-                ) else column.constraints,
+
+        def constraints(column: dg.TableColumn) -> dg.TableColumnConstraints:
+            declared = columns.get(column.name, {}).get("constraints", [])
+            return dg.TableColumnConstraints(
+                nullable=not any(constraint.get("type") == "not_null" for constraint in declared),
+                other=[constraint["expression"] for constraint in declared if constraint.get("type") == "check"],
             )
+
+        metadata["dagster/column_schema"] = dg.TableSchema(columns=[
+            dg.TableColumn(name=column.name, type=column.type, description=column.description, tags=column.tags,
+                           constraints=constraints(column))
             for column in schema.columns
         ])
         return metadata

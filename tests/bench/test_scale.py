@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -73,12 +74,27 @@ def _command(pid: int) -> str:
         return "?"
 
 
-class TreeMemory:
-    """Samples a process tree's resident memory every `interval` seconds until stopped."""
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under `folder` (0 while it does not exist); files that vanish while
+    it is walked (DuckDB's spill files) are skipped."""
+    total = 0
+    for directory, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(directory, name)).st_size
+            except OSError:
+                pass
+    return total
 
-    def __init__(self, root: int, interval: float = 0.5) -> None:
-        self.root, self.interval = root, interval
-        self.peak_tree = self.peak_process = 0
+
+class TreeMemory:
+    """Samples a process tree's resident memory every `interval` seconds until stopped, and the
+    size of `folder` (the run's state: warehouse, landing, DuckDB's spill) every
+    `folder_every` samples: at 1,000,000 people a run ended with "No space left on device"."""
+
+    def __init__(self, root: int, interval: float = 0.5, folder: Path | None = None, folder_every: int = 20) -> None:
+        self.root, self.interval, self.folder, self.folder_every = root, interval, folder, folder_every
+        self.peak_tree = self.peak_process = self.peak_folder = 0
         self.peak_command = ""
         self.error: Exception | None = None
         self._stop = threading.Event()
@@ -101,7 +117,11 @@ class TreeMemory:
             self.error = error
 
     def _sample_until_stopped(self) -> None:
+        samples = 0
         while not self._stop.is_set():
+            if self.folder is not None and samples % self.folder_every == 0:
+                self.peak_folder = max(self.peak_folder, folder_bytes(self.folder))
+            samples += 1
             total, largest, pid = tree_rss(self.root)
             self.peak_tree = max(self.peak_tree, total)
             if largest > self.peak_process:
@@ -117,6 +137,19 @@ def test_tree_memory_sees_a_child_process(tmp_path):
         child.wait()
     assert memory.peak_tree > 300 * 1024 * 1024
     assert memory.peak_process > 300 * 1024 * 1024 and "bytearray" in memory.peak_command
+
+
+def test_the_sampler_sees_the_state_folder_grow(tmp_path):
+    """The state folder's peak size, including a file deleted before the run ends (DuckDB
+    removes its spill files)."""
+    spill = tmp_path / "state" / "duckdb_spill"
+    code = (f"import os, time; os.makedirs({str(spill)!r}); p = os.path.join({str(spill)!r}, 'x');"
+            "open(p, 'wb').write(b'0' * 50_000_000); time.sleep(1); os.remove(p)")
+    child = subprocess.Popen([sys.executable, "-c", code])
+    with TreeMemory(child.pid, interval=0.05, folder=tmp_path / "state", folder_every=1) as memory:
+        child.wait()
+    assert memory.peak_folder >= 50_000_000
+    assert folder_bytes(tmp_path / "state") == 0
 
 
 def _sizes() -> list[int]:
@@ -136,7 +169,7 @@ def test_the_scale_curve(tmp_path):
             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
             stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"scale_{people}.log", "w"),
         )
-        with TreeMemory(child.pid) as memory:
+        with TreeMemory(child.pid, folder=state) as memory:
             code = child.wait()
         wall = time.perf_counter() - started
         if code != 0:
@@ -144,14 +177,16 @@ def test_the_scale_curve(tmp_path):
             log = (tmp_path / f"scale_{people}.log").read_text().split("nanobind:")[0]
             pytest.fail(
                 f"the whole job at {people:,} people failed (exit {code}) after {wall:.0f} s, peak RSS tree "
-                f"{memory.peak_tree / 2**30:.2f} GB (largest process {memory.peak_process / 2**30:.2f} GB):\n{log[-3000:]}"
+                f"{memory.peak_tree / 2**30:.2f} GB (largest process {memory.peak_process / 2**30:.2f} GB), state folder "
+                f"{memory.peak_folder / 2**30:.1f} GB at most, {shutil.disk_usage(tmp_path).free / 2**30:.1f} GB free now:\n{log[-3000:]}"
             )
         result = json.loads(out.read_text())
         result.update(wall_seconds=round(wall, 1), peak_rss_tree_gb=round(memory.peak_tree / 2**30, 2),
-                      peak_rss_process_gb=round(memory.peak_process / 2**30, 2), peak_process=memory.peak_command)
+                      peak_rss_process_gb=round(memory.peak_process / 2**30, 2), peak_process=memory.peak_command,
+                      peak_state_folder_gb=round(memory.peak_folder / 2**30, 2))
         curve.append(result)
         print(f"\n{people:>9,} people: whole job {wall:.0f} s, peak RSS tree {result['peak_rss_tree_gb']} GB "
-              f"(largest process {result['peak_rss_process_gb']} GB); dbt {result['history_dbt'].get('elapsed_seconds')} s")
+              f"(largest process {result['peak_rss_process_gb']} GB), state folder {result['peak_state_folder_gb']} GB; dbt {result['history_dbt'].get('elapsed_seconds')} s")
         (OUT_DIR / "scale_curve.json").write_text(json.dumps(curve, indent=2))
     _plot(curve, OUT_DIR / "scale_curve.png")
     for point in curve:

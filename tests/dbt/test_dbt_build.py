@@ -282,7 +282,7 @@ NEW_EVENTS = pd.DataFrame(
     [("ev_new1", "sa6", "e1", "open", "2024-06-28 09:00:00"), ("ev_new2", "sa6", "e1", "click", "2024-06-28 09:05:00")],
     columns=["event_id", "send_id", "esp_id", "event_type", "occurred_at"],
 )
-FACT_ROWS = "select event_id, send_id, subscriber_key, event_type, occurred_at from marts.fct_email_events"
+FACT_ROWS = "select event_id, send_id, subscriber_key, event_type, campaign_category, occurred_at from marts.fct_email_events"
 
 
 def test_incremental_run_inserts_only_a_new_batch_and_a_rerun_replaces_it_exactly(dbt_build: DbtBuild, tmp_path) -> None:
@@ -294,10 +294,11 @@ def test_incremental_run_inserts_only_a_new_batch_and_a_rerun_replaces_it_exactl
     with build.connect() as conn:
         before = conn.execute(FACT_ROWS).df()
     # Mark every row older than the lookback window: a run that re-processed it would
-    # overwrite the mark with the landing value.
+    # overwrite the mark with the landing value. The mark goes in a free-text column:
+    # event_type's CHECK constraint would refuse it.
     lookback_start = before["occurred_at"].max() - pd.Timedelta(days=3)
     with duckdb.connect(str(build.warehouse_path)) as conn:
-        conn.execute("update marts.fct_email_events set event_type = 'untouched' where occurred_at < ?", [lookback_start])
+        conn.execute("update marts.fct_email_events set campaign_category = 'untouched' where occurred_at < ?", [lookback_start])
     landed = pd.read_parquet(build.landing_dir / "email_events.parquet")
     pd.concat([landed, NEW_EVENTS.astype(landed.dtypes[NEW_EVENTS.columns].to_dict())], ignore_index=True).to_parquet(
         build.landing_dir / "email_events.parquet", index=False
@@ -311,8 +312,8 @@ def test_incremental_run_inserts_only_a_new_batch_and_a_rerun_replaces_it_exactl
     # Rows older than the lookback window kept their mark; the window was re-read from landing.
     is_old = after["occurred_at"] < lookback_start
     assert is_old.sum() >= 10
-    assert (after.loc[is_old, "event_type"] == "untouched").all()
-    assert (after.loc[~is_old, "event_type"] != "untouched").all()
+    assert (after.loc[is_old, "campaign_category"] == "untouched").all()
+    assert (after.loc[~is_old, "campaign_category"] != "untouched").all()
 
     assert build.invoke("run", "--select", "fct_email_events").success
     with build.connect() as conn:
@@ -433,19 +434,19 @@ def test_every_declared_column_has_the_type_its_built_relation_has(dbt_build: Db
     assert wrong == []
 
 
-def test_every_declared_not_null_constraint_is_enforced_by_the_built_table(dbt_build: DbtBuild) -> None:
-    """Columns that must never be null carry a `not_null` constraint under an enforced
-    contract, instead of a not_null data test: DuckDB then refuses the null while the model
-    builds (one failed model naming table and column), and the daily build runs ~180 fewer
-    tests. A constraint is silently ignored on a view or without an enforced contract, so
-    every declared one must be a NOT NULL constraint of the table that was built."""
+# A contract's column constraint as dbt declares it, and as DuckDB reports it on the table built.
+CONSTRAINT_KINDS = {"not_null": "NOT NULL", "check": "CHECK"}
+
+
+def declared_and_built_constraints(dbt_build: DbtBuild, kind: str) -> tuple[set, set]:
+    """(database, schema, table, column) of every model column declaring a `kind` constraint,
+    and of every such constraint on the tables built. A constraint is silently ignored on a
+    view or without an enforced contract, so each declared one must be built."""
     nodes = json.loads((dbt_build.work_dir / "target" / "manifest.json").read_text())["nodes"]
     declared = set()
-    for node in nodes.values():
-        if node["resource_type"] != "model":
-            continue
+    for node in (node for node in nodes.values() if node["resource_type"] == "model"):
         for column in node["columns"].values():
-            if any(constraint["type"] == "not_null" for constraint in column.get("constraints", [])):
+            if any(constraint["type"] == kind for constraint in column.get("constraints", [])):
                 assert node["config"]["contract"]["enforced"], (node["name"], column["name"])
                 assert node["config"]["materialized"] in ("table", "incremental"), (node["name"], column["name"])
                 declared.add((node["database"], node["schema"], node["alias"], column["name"]))
@@ -454,9 +455,32 @@ def test_every_declared_not_null_constraint_is_enforced_by_the_built_table(dbt_b
             (database, schema, table, column)
             for database, schema, table, columns in conn.execute(
                 "select database_name, schema_name, table_name, constraint_column_names "
-                "from duckdb_constraints() where constraint_type = 'NOT NULL'"
+                "from duckdb_constraints() where constraint_type = ?", [CONSTRAINT_KINDS[kind]]
             ).fetchall()
             for column in columns
         }
+    return declared, built
+
+
+def test_every_declared_not_null_constraint_is_enforced_by_the_built_table(dbt_build: DbtBuild) -> None:
+    """Columns that must never be null carry a `not_null` constraint under an enforced
+    contract, instead of a not_null data test: DuckDB then refuses the null while the model
+    builds (one failed model naming table and column)."""
+    declared, built = declared_and_built_constraints(dbt_build, "not_null")
     assert len(declared) >= 170
     assert sorted(declared - built) == []
+
+
+def test_every_declared_check_constraint_is_enforced_by_the_built_table(dbt_build: DbtBuild) -> None:
+    """Where a test would be accepted_values, a contracted model declares a `check` constraint
+    (`<column> in (...)`, the list from the same var): DuckDB refuses any other value while
+    the table builds."""
+    declared, built = declared_and_built_constraints(dbt_build, "check")
+    assert len(declared) >= 35
+    assert sorted(declared - built) == []
+    with dbt_build.connect() as conn:
+        profiles = conn.execute(
+            "select constraint_text from duckdb_constraints() "
+            "where table_name = 'subscriber_profiles' and constraint_type = 'CHECK' and constraint_text like '%lifecycle_stage%'"
+        ).fetchall()
+    assert profiles == [("CHECK((lifecycle_stage IN ('new', 'active', 'at_risk', 'lapsed', 'never_engaged')))",)]
