@@ -155,7 +155,9 @@ def test_every_run_succeeds_and_day_2_passes_every_data_test(loop: Loop) -> None
         failures = [(r["unique_id"], r["status"]) for r in run.results if r["status"] not in ("success", "pass")]
         assert run.success and failures == [], (name, failures, run.output[-2000:])
     tests = [r for r in loop.runs["day_2"].results if r["unique_id"].startswith("test.")]
-    assert len(tests) > 200
+    # 163 data tests: never-null columns and value lists are contract constraints, which the
+    # models' own builds enforce (tests/dbt/test_dbt_build.py checks every one is built).
+    assert len(tests) >= 150
 
 
 def test_the_drop_rows_of_each_day_reach_the_facts(loop: Loop) -> None:
