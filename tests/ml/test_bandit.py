@@ -315,6 +315,9 @@ def test_the_bandit_report_shows_the_figures_of_its_counts(tmp_path):
     from tests.report_reader import report_tables
 
     allocations, daily = bandit_days()
+    # A guardrail held variant_a on the latest day: the report says so, with the reason.
+    held = (allocations["allocated_on"] == allocations["allocated_on"].max()) & (allocations["arm"] == "variant_a")
+    allocations.loc[held, "held_reason"] = "unsubscribe rate above control's"
     lifts = cumulative_lifts(daily, BANDIT.arms, "control", planned_sample_size=DESIGN.planned_members)
     latest = allocations[allocations["allocated_on"] == allocations["allocated_on"].max()]
     people = keys(4_000)
@@ -331,6 +334,8 @@ def test_the_bandit_report_shows_the_figures_of_its_counts(tmp_path):
         arm = latest.set_index("arm").loc[row["attrs"]["data-arm"]]
         low, high = beta(arm.posterior_alpha, arm.posterior_beta).interval(0.95)
         assert row["cells"][3]["text"] == f"{arm.posterior_mean:.2%} [{low:.2%}, {high:.2%}]"
+        assert row["cells"][7]["text"] == ("held at the exploration floor: unsubscribe rate above control's"
+                                           if row["attrs"]["data-arm"] == "variant_a" else "not held")
     # The lifts read through the last day: stratified, with the always-valid interval, and the naive beside it.
     final = lifts[lifts["through_day"] == lifts["through_day"].max()].set_index("arm")
     for row in tables["bandit-lifts"]:
