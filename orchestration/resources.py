@@ -306,6 +306,13 @@ def subscriber_key_secret_problem(settings: PipelineSettings) -> str | None:
     )
 
 
+def add_declared_columns(connection: Any, table: str, column_types: dict[str, str]) -> None:
+    """A table from an earlier version of the pipeline gains the columns declared since (its
+    older rows hold nulls there), instead of refusing the new rows."""
+    for name, sql_type in column_types.items():
+        connection.execute(f'alter table {table} add column if not exists "{name}" {sql_type}')
+
+
 def column_definitions(column_types: dict[str, str]) -> str:
     """`"column" type, ...` for a create table."""
     return ", ".join(f'"{name}" {sql_type}' for name, sql_type in column_types.items())
@@ -380,6 +387,7 @@ class Warehouse:
             connection.execute(f"create schema if not exists {schema}")
             connection.register("frame_to_write", frame)
             connection.execute(f"create table if not exists {table} ({column_definitions(column_types)})")
+            add_declared_columns(connection, table, column_types)
             connection.execute(f"insert into {table} by name select * from frame_to_write")
             connection.unregister("frame_to_write")
         return len(frame)
@@ -415,10 +423,7 @@ class Warehouse:
             connection.register("frame_to_write", frame)
             connection.execute("begin transaction")
             connection.execute(create)
-            # A table from an earlier version of the pipeline gains the columns declared since
-            # (its older days hold nulls there), instead of refusing the day.
-            for name, sql_type in (column_types or {}).items():
-                connection.execute(f'alter table {table} add column if not exists "{name}" {sql_type}')
+            add_declared_columns(connection, table, column_types or {})
             connection.execute(f"delete from {table} where cast({day_column} as date) = ?", [day])
             connection.execute(f"insert into {table} by name select * from frame_to_write")
             connection.execute("commit")

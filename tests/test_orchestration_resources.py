@@ -189,6 +189,15 @@ def test_a_growing_log_takes_later_rows_whose_first_row_had_nulls(tmp_path):
         warehouse.append_rows(record("3", "2").drop(columns="passed"), "ml.model_promotions", PromotionRecord.SQL_TYPES)
 
 
+def test_a_growing_log_from_an_earlier_version_gains_the_columns_declared_since(tmp_path):
+    """A state written before a column was declared takes the next rows; its older rows hold null."""
+    warehouse = PipelineSettings(state_dir=str(tmp_path)).warehouse()
+    warehouse.append_rows(pd.DataFrame({"a": [1]}), "ml.log", {"a": "integer"})
+    assert warehouse.append_rows(pd.DataFrame({"a": [2], "b": ["new"]}), "ml.log", {"a": "integer", "b": "varchar"}) == 1
+    rows = warehouse.read("select a, b from ml.log order by a")
+    assert rows.astype(object).where(rows.notna(), None).values.tolist() == [[1, None], [2, "new"]]
+
+
 def test_the_run_lock_setup_reads_the_run_through_the_current_api(tmp_path):
     """setup_for_execution finds the current run with InitResourceContext.run: the deprecated
     dagster_run warned on every run."""
