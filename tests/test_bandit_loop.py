@@ -200,3 +200,27 @@ def test_an_arm_that_breaches_a_guardrail_is_held_at_the_floor_with_the_reason(b
     # The others share the rest by their chance of being the best of them.
     others = second.drop(index="variant_b")
     assert others["weight"].to_numpy() == pytest.approx(floor + (1 - 4 * floor) * others["probability_best"].to_numpy())
+
+
+def test_the_reports_guardrail_check_lists_the_held_arm_and_fails_when_a_breach_is_not_held(bandit_state):
+    """The readout's own sends (day 1's, read on day 3 in the purchase window) show variant_b's
+    unsubscribes; the allocation has held it since day 2: the check passes and says so. With
+    the day's hold erased from ml.bandit_allocations, the same readout fails the check."""
+    settings = bandit_state
+    land_day1(settings, outcomes=True, unsubscribe_rate={"control": 0.005, "variant_a": 0.005,
+                                                         "variant_b": 0.10, "variant_c": 0.005})
+    materialise(settings, DAY2)
+    result = materialise(settings, DAY3, (experiment_assignments, experiment_report))
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "guardrails_hold")
+    assert check.passed
+    held = check.metadata["held"].value
+    assert "variant_b" in held and str(DAY2) in held and "guardrail unsubscribe_rate breached" in held
+    assert check.metadata["allocated_on"].value == str(DAY3)
+    assert check.metadata["breached_not_held"].value == "none"
+    # The same readout against an allocation that let variant_b's traffic run.
+    with settings.warehouse().connect() as connection:
+        connection.execute(f"update {tables.BANDIT_ALLOCATIONS} set held_reason = '' where allocated_on = ?", [DAY3])
+    result = materialise(settings, DAY3, (experiment_report,))
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "guardrails_hold")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["breached_not_held"].value.startswith("variant_b: guardrail unsubscribe_rate breached")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -206,3 +207,81 @@ def guardrail_holds(rewards: pd.DataFrame, arms, control: str, rule: DecisionRul
                 held[arm] = (f"guardrail {guardrail.metric} breached against {control} over {lift.days} days "
                              f"({lift.n:,} matured sends): {describe(interval)}")
     return held
+
+
+# The outcomes of the bandit's guardrail check (`bandit_guardrail_check`).
+GUARDRAIL_CHECK_OUTCOMES = ("pass", "warn", "fail")
+HELD_ARM_COLUMNS = ("arm", "held_since", "days_held", "reason")
+ALLOCATION_INPUT = ("allocated_on", "arm", "held_reason")
+
+
+@dataclass(frozen=True)
+class BanditGuardrailCheck:
+    """The verdict of a bandit's guardrail check on one day (rule: `bandit_guardrail_check`)."""
+
+    outcome: str  # one of GUARDRAIL_CHECK_OUTCOMES
+    allocated_on: object  # the latest allocation day read; None before any allocation
+    held: pd.DataFrame  # HELD_ARM_COLUMNS: the arms that allocation holds at the floor
+    unheld_breaches: dict[str, str]  # arm -> the readout's breach, for arms the allocation does not hold
+    unconfirmed_holds: tuple[str, ...]  # held arms whose breach the readout does not see
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "pass"
+
+    def summary(self) -> str:
+        """One sentence per finding, in words with the arms."""
+        if self.allocated_on is None and not self.unheld_breaches:
+            return "no allocation yet and no guardrail breach in the readout"
+        parts = []
+        if self.unheld_breaches:
+            parts.append("breached but not held at the exploration floor: " + "; ".join(
+                f"{arm} ({reason})" for arm, reason in self.unheld_breaches.items()))
+        if len(self.held):
+            parts.append(f"held at the exploration floor on {self.allocated_on}: " + "; ".join(
+                f"{row.arm} since {row.held_since} ({row.reason})" for row in self.held.itertuples(index=False)))
+        if self.unconfirmed_holds:
+            parts.append("held, but the readout's own sends show no breach: " + ", ".join(self.unconfirmed_holds))
+        return ". ".join(parts) if parts else f"no arm held on {self.allocated_on} and no guardrail breach in the readout"
+
+
+def bandit_guardrail_check(allocations: pd.DataFrame, breaches: Mapping[str, str]) -> BanditGuardrailCheck:
+    """Whether a bandit's guardrails acted: `allocations` (ALLOCATION_INPUT, a bandit's rows of
+    ml.bandit_allocations up to the day read) against `breaches` (arm -> reason: the arms the
+    readout's own matured sends find breaching a guardrail, `guardrail_holds`).
+
+    The rule, on the latest allocation day:
+    - fail: an arm breaches a guardrail in the readout but that day's allocation does not hold
+      it at the exploration floor (it still gets traffic by its posterior);
+    - warn: every breach is held, but an arm is held whose breach the readout does not see
+      (the hold rests on the allocation's reading alone: its shorter window, or evidence the
+      readout's longer window no longer shows);
+    - pass: every breach is held and every hold is confirmed (or nothing is held).
+    Held arms are reported with their reason and since when: the first day of the unbroken run
+    of allocation days, ending on the latest, on which the arm was held."""
+    missing = [c for c in ALLOCATION_INPUT if c not in allocations.columns]
+    if missing:
+        raise ValueError(f"allocations lack columns {missing}")
+    if allocations.duplicated(["allocated_on", "arm"]).any():
+        raise ValueError("allocations have more than one row for a day and arm")
+    if len(allocations) == 0:
+        return BanditGuardrailCheck("fail" if breaches else "pass", None, pd.DataFrame(columns=list(HELD_ARM_COLUMNS)),
+                                    dict(breaches), ())
+    is_held = allocations.assign(held=allocations["held_reason"].fillna("").astype(str) != "")
+    # An arm without a row on a day was not held that day.
+    by_day = is_held.pivot(index="allocated_on", columns="arm", values="held").sort_index().fillna(False).astype(bool)
+    reasons = is_held.set_index(["allocated_on", "arm"])["held_reason"]
+    latest = by_day.index[-1]
+    rows = []
+    for arm in sorted(a for a in by_day.columns if by_day.loc[latest, a]):
+        run = by_day[arm].iloc[::-1]
+        # The allocation days from the latest back to the first of the unbroken run of holds.
+        days_held = int(run.cumprod().sum())
+        rows.append({"arm": arm, "held_since": run.index[days_held - 1], "days_held": days_held,
+                     "reason": reasons[(latest, arm)]})
+    held = pd.DataFrame(rows, columns=list(HELD_ARM_COLUMNS))
+    held_arms = set(held["arm"])
+    unheld = {arm: reason for arm, reason in breaches.items() if arm not in held_arms}
+    unconfirmed = tuple(arm for arm in held["arm"] if arm not in breaches)
+    outcome = "fail" if unheld else "warn" if unconfirmed else "pass"
+    return BanditGuardrailCheck(outcome, latest, held, unheld, unconfirmed)

@@ -30,7 +30,7 @@ from ml.experiments.bandit import (
     day_design, record_allocation_run,
 )
 from ml.experiments.bandit_readout import (
-    cumulative_lifts, daily_reward_counts, guardrail_holds, matured_rewards, reward_counts,
+    bandit_guardrail_check, cumulative_lifts, daily_reward_counts, guardrail_holds, matured_rewards, reward_counts,
 )
 from ml.experiments.design import ExperimentDesign, assign_arms, declared_design
 from ml.experiments.outcomes import PRE_PERIOD_DAYS, member_outcomes
@@ -626,7 +626,12 @@ def write_outbox(sends: pd.DataFrame, path) -> "Path":
             asset="experiment_report",
             description=(
                 "No arm's unsubscribe or complaint rate is above control's by its always-valid interval "
-                "(the declared decision rule's guardrails). A breach fails the check: the verdict is `stop`."
+                "(the declared decision rule's guardrails). A fixed split: a breach fails the check, the verdict "
+                "is `stop`. A bandit (ml.experiments.bandit_readout.bandit_guardrail_check), whose allocation holds "
+                "a breaching arm at the exploration floor itself: the readout's matured sends are tested the same "
+                "way and compared with the latest day's ml.bandit_allocations.held_reason. It fails when an arm "
+                "breaches but is not held, warns when an arm is held that the readout does not find breaching, and "
+                "passes when every breach is held; the held arms are listed with their reason and since when."
             ),
         )
     ],
@@ -738,8 +743,8 @@ def bandit_report(settings: PipelineSettings, design: ExperimentDesign, day: dat
     )[list(ALLOCATION_COLUMN_TYPES)]
     allocations["allocated_on"] = pd.to_datetime(allocations["allocated_on"]).dt.date
     # The primary metric on its own matured sends, whatever the bandit learns from.
-    daily = daily_reward_counts(experiment_rewards(warehouse, design, until, metric="purchase",
-                                                   reward_days=design.bandit.primary_days))
+    rewards = experiment_rewards(warehouse, design, until, metric="purchase", reward_days=design.bandit.primary_days)
+    daily = daily_reward_counts(rewards)
     lifts = cumulative_lifts(daily, ThompsonBandit.declared(design).arms, design.control_arm,
                              planned_sample_size=design.planned_members)
     latest_day = allocations["allocated_on"].max()
@@ -782,9 +787,21 @@ def bandit_report(settings: PipelineSettings, design: ExperimentDesign, day: dat
         "lifts": dg.MetadataValue.md(read[["arm", "baseline", "days", "n", "lift", "ci_low", "ci_high", "naive_lift"]]
                                      .round(5).to_markdown(index=False)) if len(read) else "no matured send yet",
     })
+    # The guardrails on the readout's own matured sends, against the holds the allocation applied.
+    guardrails = bandit_guardrail_check(allocations, guardrail_holds(
+        rewards, ThompsonBandit.declared(design).arms, design.control_arm, design.decision_rule,
+        planned_sample_size=design.planned_members))
     yield dg.AssetCheckResult(
-        check_name="guardrails_hold", passed=True,
-        description="not applied: a bandit campaign has no declared verdicts (its traffic follows the posterior)",
+        check_name="guardrails_hold", passed=guardrails.passed,
+        severity=dg.AssetCheckSeverity.WARN if guardrails.outcome == "warn" else dg.AssetCheckSeverity.ERROR,
+        description=guardrails.summary(),
+        metadata={
+            "allocated_on": str(guardrails.allocated_on),
+            "held": dg.MetadataValue.md(guardrails.held.to_markdown(index=False)) if len(guardrails.held) else "none",
+            "breached_not_held": "; ".join(f"{arm}: {reason}" for arm, reason in guardrails.unheld_breaches.items())
+            or "none",
+            "held_not_confirmed": ", ".join(guardrails.unconfirmed_holds) or "none",
+        },
     )
 
 

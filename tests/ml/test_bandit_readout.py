@@ -11,7 +11,7 @@ import pytest
 
 from ml.experiments.bandit import ThompsonBandit
 from ml.experiments.bandit_readout import (
-    cumulative_lifts, daily_reward_counts, guardrail_holds, matured_rewards, reward_counts, stratified_lift,
+    bandit_guardrail_check, cumulative_lifts, daily_reward_counts, guardrail_holds, matured_rewards, reward_counts, stratified_lift,
 )
 from ml.experiments.decision import DecisionRule
 from ml.experiments.design import (
@@ -130,6 +130,49 @@ def test_an_arm_whose_unsubscribe_rate_is_significantly_above_controls_is_held_w
     with pytest.raises(ValueError, match="guardrail flag"):
         guardrail_holds(rewards.drop(columns="complained"), ["control", "variant_a"], "control", rule,
                         planned_sample_size=8_000)
+
+
+def allocation_days(held: dict[int, dict[str, str]], arms=("control", "variant_a", "variant_b")) -> pd.DataFrame:
+    """Allocation rows for days 0..max(held): `held[day][arm]` is the arm's held_reason that day."""
+    return pd.DataFrame([{"allocated_on": DAY + timedelta(d), "arm": arm, "held_reason": held[d].get(arm, "")}
+                         for d in range(max(held) + 1) for arm in arms])
+
+
+def test_the_bandit_guardrail_check_passes_when_every_breach_is_held_and_says_since_when():
+    # variant_a held on days 1-3, released on 2, held again on 3 and 4: held since day 3, two days.
+    allocations = allocation_days({0: {}, 1: {"variant_a": "old"}, 2: {}, 3: {"variant_a": "unsub day 3"},
+                                   4: {"variant_a": "unsub day 4"}})
+    check = bandit_guardrail_check(allocations, {"variant_a": "readout: unsub"})
+    assert check.outcome == "pass" and check.passed and check.allocated_on == DAY + timedelta(4)
+    assert check.held.to_dict("records") == [{"arm": "variant_a", "held_since": DAY + timedelta(3), "days_held": 2,
+                                              "reason": "unsub day 4"}]
+    assert check.unheld_breaches == {} and check.unconfirmed_holds == ()
+    assert check.summary() == (f"held at the exploration floor on {DAY + timedelta(4)}: variant_a since "
+                               f"{DAY + timedelta(3)} (unsub day 4)")
+    # Nothing held, nothing breached: a pass too.
+    quiet = bandit_guardrail_check(allocation_days({0: {}, 1: {}}), {})
+    assert quiet.outcome == "pass" and quiet.held.empty
+
+
+def test_the_bandit_guardrail_check_fails_on_a_breach_the_allocation_does_not_hold():
+    # variant_b breaches in the readout, but only variant_a is held on the latest day (variant_b was held before).
+    allocations = allocation_days({0: {"variant_b": "earlier"}, 1: {"variant_a": "unsub"}})
+    check = bandit_guardrail_check(allocations, {"variant_a": "unsub", "variant_b": "complaints"})
+    assert check.outcome == "fail" and not check.passed
+    assert check.unheld_breaches == {"variant_b": "complaints"} and list(check.held["arm"]) == ["variant_a"]
+    assert check.held["held_since"].tolist() == [DAY + timedelta(1)]
+    # Before any allocation a breach is unheld as well.
+    empty = allocation_days({0: {}}).iloc[:0]
+    assert bandit_guardrail_check(empty, {"variant_a": "x"}).outcome == "fail"
+    assert bandit_guardrail_check(empty, {}).outcome == "pass"
+
+
+def test_the_bandit_guardrail_check_warns_on_a_hold_the_readout_does_not_confirm():
+    check = bandit_guardrail_check(allocation_days({0: {"variant_a": "unsub"}, 1: {"variant_a": "unsub"}}), {})
+    assert check.outcome == "warn" and not check.passed and check.unconfirmed_holds == ("variant_a",)
+    assert check.held[["arm", "held_since", "days_held"]].values.tolist() == [["variant_a", DAY, 2]]
+    with pytest.raises(ValueError, match="more than one row"):
+        bandit_guardrail_check(pd.concat([allocation_days({0: {}})] * 2), {})
 
 
 def test_a_proxy_reward_must_be_declared_with_its_justification():
