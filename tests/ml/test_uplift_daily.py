@@ -232,3 +232,53 @@ def test_the_gate_widens_its_interval_for_the_number_of_candidates_it_picked_the
     at_95 = qini_gain_interval(outcome, candidate, baseline, treatment, seed=7)
     at_975 = qini_gain_interval(outcome, candidate, baseline, treatment, seed=7, level=0.975)
     assert at_975[0] < at_95[0] and at_975[1] > at_95[1]
+
+
+class RecordingLearner:
+    """A learner of neither kind the module knows: it only has the RowLearner interface. Its
+    fitted model predicts the rows' true effect (opens_30d > 0.7), so it ranks best."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.fitted_on = None
+
+    def params(self):
+        return {"kind": "recording"}
+
+    def fit(self, rows, treatment, outcome, *, seed=0):
+        self.fitted_on = (len(rows), int(np.sum(treatment)), seed)
+        return RecordingModel()
+
+
+class RecordingModel:
+    def predict(self, rows):
+        return (rows["opens_30d"].to_numpy() > 0.7).astype(float) + rows["opens_30d"].to_numpy() * 1e-3
+
+
+def test_any_learner_with_the_row_interface_is_fitted_judged_and_used_to_estimate():
+    rows = randomised_rows(12_000, effect=0.3)
+    learner = RecordingLearner()
+    fit = fit_daily_uplift(rows, seed=3, learners=(learner,))
+    assert fit.best == "recording" and fit.acts and fit.learner is learner
+    assert learner.fitted_on[0] < len(rows) and learner.fitted_on[2] == 3  # the training side, the seed passed on
+    pool = feature_frame(50, seed=5)
+    assert estimate_uplift(fit, pool) == pytest.approx(RecordingModel().predict(pool))
+
+
+def test_the_wrapped_scikit_uplift_learner_predicts_what_the_estimator_does_on_the_contracts_features():
+    from ml.decisioning.uplift.learners import T_LEARNER, UpliftLearner, fit_uplift_model, predict_uplift
+    from ml.decisioning.uplift.structured import PropensityLiftLearner
+    from ml.propensity.features import prepare_features
+
+    rows = randomised_rows(4_000, effect=0.3)
+    learner = UpliftLearner("t", T_LEARNER)
+    pool = feature_frame(200, seed=9)
+    direct = predict_uplift(fit_uplift_model(prepare_features(rows), rows["treated"], rows[PURCHASE_LABEL], learner,
+                                             seed=4), prepare_features(pool))
+    wrapped = learner.fit(rows, rows["treated"], rows[PURCHASE_LABEL], seed=4)
+    np.testing.assert_array_equal(wrapped.predict(pool), direct)
+    assert wrapped.predict(pool.iloc[:0]).shape == (0,)
+    # The propensity lift model answers the same call (its GLM needs no seed).
+    lift = PropensityLiftLearner().fit(rows, rows["treated"], rows[PURCHASE_LABEL], seed=4)
+    assert lift.predict(pool.assign(**{PROPENSITY_BASELINE: 0.05})).shape == (200,)

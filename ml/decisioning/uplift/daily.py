@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 
 from ml.decisioning.uplift.learners import (
-    S_LEARNER, T_LEARNER, LightGBMParams, UpliftLearner, fit_uplift_model, predict_uplift, qini_auc, uplift_at_k,
-    uplift_auc, weighted_qini_auc,
+    PROPENSITY_BASELINE, S_LEARNER, T_LEARNER, FittedUplift, LightGBMParams, RowLearner, UpliftLearner, qini_auc,
+    uplift_at_k, uplift_auc, weighted_qini_auc,
 )
-from ml.decisioning.uplift.structured import FittedPropensityLift, PropensityLiftLearner
+from ml.decisioning.uplift.structured import PropensityLiftLearner
 from ml.experiments.design import hash_buckets
-from ml.propensity.features import PURCHASE_LABEL, prepare_features
+from ml.propensity.features import PURCHASE_LABEL
 
 # Small, heavily regularised trees: the email's effect is a fraction of a percentage point
 # and a default LightGBM fits the noise (measured on the simulator: default T-learner
@@ -53,8 +53,6 @@ BOOTSTRAP_BLOCK = 25  # resamples scored together: (rows x 25) arrays, about 10 
 MIN_ROWS = 2_000
 MIN_CONVERSIONS_PER_ARM = 50
 
-PROPENSITY_BASELINE = "propensity_score"
-
 
 @dataclass(frozen=True)
 class LearnerResult:
@@ -81,8 +79,8 @@ class UpliftFit:
     qini_gain_ci_level: float = math.nan
     acts: bool = False
     reason: str = ""
-    model: object | None = field(default=None, repr=False)
-    learner: UpliftLearner | None = field(default=None, repr=False)
+    model: FittedUplift | None = field(default=None, repr=False)
+    learner: RowLearner | None = field(default=None, repr=False)
 
     def metrics(self) -> dict[str, float]:
         out = {"rows": float(self.rows), "treated": float(self.treated),
@@ -130,7 +128,7 @@ def qini_gain_interval(outcome, candidate, baseline, treatment, *, seed: int = 0
     return (float(low), float(high))
 
 
-def fit_daily_uplift(rows: pd.DataFrame, *, seed: int = 0, learners=DAILY_LEARNERS) -> UpliftFit:
+def fit_daily_uplift(rows: pd.DataFrame, *, seed: int = 0, learners: tuple[RowLearner, ...] = DAILY_LEARNERS) -> UpliftFit:
     """Fit each learner on the training side of `rows` (randomised examples with `treated`,
     PURCHASE_LABEL, the feature contract and PROPENSITY_BASELINE), judge it and the
     propensity ranking on the held-out side, and decide whether the best one acts."""
@@ -149,18 +147,13 @@ def fit_daily_uplift(rows: pd.DataFrame, *, seed: int = 0, learners=DAILY_LEARNE
             f"{converted_control:,} not; need {MIN_ROWS:,} rows and {MIN_CONVERSIONS_PER_ARM} conversions in each"
         ))
     held_out = hash_buckets(rows["subscriber_key"].astype(str).tolist(), SPLIT_SALT) < HELD_OUT_SHARE
-    features = prepare_features(rows)
     test_outcome, test_treatment = outcome[held_out], treatment[held_out]
     baseline_score = rows.loc[held_out, PROPENSITY_BASELINE].to_numpy(dtype=float)
     baseline = _judge(PROPENSITY_BASELINE, test_outcome, baseline_score, test_treatment)
     fitted, results = {}, []
     for learner in learners:
-        if isinstance(learner, PropensityLiftLearner):
-            model = learner.fit(rows[~held_out], treatment[~held_out], outcome[~held_out], PROPENSITY_BASELINE)
-            score = model.predict(rows[held_out])
-        else:
-            model = fit_uplift_model(features[~held_out], treatment[~held_out], outcome[~held_out], learner, seed=seed)
-            score = predict_uplift(model, features[held_out])
+        model = learner.fit(rows[~held_out], treatment[~held_out], outcome[~held_out], seed=seed)
+        score = model.predict(rows[held_out])
         fitted[learner.name] = (learner, model, score)
         results.append(_judge(learner.name, test_outcome, score, test_treatment))
     # A learner that predicts one value for everyone (trees that never split on the email)
@@ -199,9 +192,7 @@ def estimate_uplift(fit: UpliftFit, features: pd.DataFrame) -> np.ndarray:
     PROPENSITY_BASELINE when the best learner is the propensity lift model)."""
     if fit.model is None:
         raise ValueError(f"no uplift model was fitted: {fit.reason}")
-    if isinstance(fit.model, FittedPropensityLift):
-        return fit.model.predict(features)
-    return predict_uplift(fit.model, prepare_features(features))
+    return fit.model.predict(features)
 
 
 def log_daily_uplift(tracking, fit: UpliftFit, *, params: dict, run_name: str,

@@ -7,15 +7,24 @@ randomised data, where whether a person was emailed is independent of who they a
 The meta-learners and the metrics are scikit-uplift's (`sklift`); this module only picks the
 base learner, checks its inputs and names the configuration, so a benchmark or an asset
 can say exactly what it fitted.
+
+Every learner the daily fit can use (`UpliftLearner` here, `structured.PropensityLiftLearner`)
+has one interface, `RowLearner`: ``fit(rows, treatment, outcome, *, seed)`` on randomised rows
+of the feature contract returns a `FittedUplift`, whose ``predict(rows)`` is the uplift
+estimate per row. The scikit-uplift learners are wrapped to match (`FittedMetaLearner`:
+the contract's features prepared, then the sklift estimator); `fit_uplift_model` and
+`predict_uplift` stay the lower layer on numeric features (the Hillstrom benchmark's).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+
+from ml.propensity.features import prepare_features
 
 T_LEARNER = "t_learner"
 S_LEARNER = "s_learner"
@@ -26,6 +35,27 @@ LEARNER_KINDS = (T_LEARNER, S_LEARNER, CLASS_TRANSFORMATION)
 # unbiased only when half the people were treated. Beyond this distance from one half it
 # would rank by the imbalance, so it is refused rather than silently wrong.
 CLASS_TRANSFORMATION_MAX_IMBALANCE = 0.05
+# The column of randomised rows holding the propensity score: the ranking the uplift model is
+# judged against, and what the propensity lift model multiplies.
+PROPENSITY_BASELINE = "propensity_score"
+
+
+class FittedUplift(Protocol):
+    """A fitted uplift model: the estimated uplift per row of `rows` (the feature contract,
+    and PROPENSITY_BASELINE for a learner that reads it); an empty array for no rows."""
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray: ...
+
+
+class RowLearner(Protocol):
+    """An uplift learner the daily fit can use: its name, parameters for a tracking run, and
+    ``fit`` on randomised rows (treatment 1 emailed, 0 not; outcome 0/1)."""
+
+    name: str
+
+    def params(self) -> dict[str, Any]: ...
+
+    def fit(self, rows: pd.DataFrame, treatment, outcome, *, seed: int = 0) -> FittedUplift: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +113,20 @@ class UpliftLearner:
     def params(self) -> dict[str, Any]:
         """Flat parameters for a tracking run: kind and base-learner settings."""
         return {"kind": self.kind, **{f"lgbm_{key}": value for key, value in asdict(self.base).items()}}
+
+    def fit(self, rows: pd.DataFrame, treatment, outcome, *, seed: int = 0) -> "FittedMetaLearner":
+        """`fit_uplift_model` on the contract's features of randomised `rows` (`RowLearner`)."""
+        return FittedMetaLearner(fit_uplift_model(prepare_features(rows), treatment, outcome, self, seed=seed))
+
+
+@dataclass(frozen=True)
+class FittedMetaLearner:
+    """A fitted scikit-uplift estimator behind the `FittedUplift` interface."""
+
+    estimator: Any
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        return predict_uplift(self.estimator, prepare_features(rows))
 
 
 def _binary(values, name: str) -> np.ndarray:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ml.decisioning.uplift.learners import PROPENSITY_BASELINE, check_randomised_sample
+
 PROPENSITY_LIFT = "propensity_lift"
 # Columns of the feature contract the lift reads, and the score it multiplies.
 LIFT_FEATURES = ("opens_90d", "sends_90d", "sends_7d")
@@ -50,12 +52,13 @@ class PropensityLiftLearner:
         return {"kind": self.kind, "prior_sends": self.prior_sends, "max_recent_sends": self.max_recent_sends,
                 "terms": ",".join(TERMS)}
 
-    def fit(self, rows: pd.DataFrame, treatment, outcome, baseline_column: str) -> FittedPropensityLift:
-        """Fit on randomised rows (LIFT_FEATURES and ``baseline_column``, the propensity score)."""
+    def fit(self, rows: pd.DataFrame, treatment, outcome, baseline_column: str = PROPENSITY_BASELINE, *,
+            seed: int = 0) -> FittedPropensityLift:
+        """Fit on randomised rows (LIFT_FEATURES and ``baseline_column``, the propensity score);
+        the `RowLearner` interface. The GLM's fit is deterministic: `seed` is accepted for the
+        interface and changes nothing."""
         from statsmodels.genmod import families
         from statsmodels.genmod.generalized_linear_model import GLM
-
-        from ml.decisioning.uplift.learners import check_randomised_sample
 
         treatment, outcome = check_randomised_sample(treatment, outcome)
         if len(rows) != len(treatment):
