@@ -64,3 +64,7 @@ MODEL_PROMOTIONS = "ml.model_promotions"
 # A bandit campaign's weights and posteriors per day: one row per bandit arm and allocation day
 # (ml.experiments.bandit.ALLOCATION_COLUMN_TYPES), written by experiment_assignments.
 BANDIT_ALLOCATIONS = "ml.bandit_allocations"
+# What a bandit's day counted from its landed outcomes, once, for its allocation and its report:
+# one row per reading day, metric, window, send day and arm
+# (ml.experiments.bandit_readout.REWARD_COUNT_COLUMN_TYPES), written by experiment_assignments.
+BANDIT_REWARD_COUNTS = "ml.bandit_reward_counts"

@@ -224,3 +224,29 @@ def test_the_reports_guardrail_check_lists_the_held_arm_and_fails_when_a_breach_
     check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "guardrails_hold")
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert check.metadata["breached_not_held"].value.startswith("variant_b: guardrail unsubscribe_rate breached")
+
+
+def test_the_bandit_report_reads_the_outcomes_its_days_allocation_counted_not_the_marts_again(bandit_state):
+    """A bandit day reads the sends, orders and events once, in the allocation, and keeps the
+    counts as the day's slice of ml.bandit_reward_counts; the report reads that slice. With
+    the three marts gone after the allocation, the report gives the same figures."""
+    settings = bandit_state
+    land_day1(settings, outcomes=True, unsubscribe_rate={"control": 0.005, "variant_a": 0.005,
+                                                         "variant_b": 0.10, "variant_c": 0.005})
+    materialise(settings, DAY2)
+    materialise(settings, DAY3)
+    counts = settings.warehouse().read(f"select * from {tables.BANDIT_REWARD_COUNTS} where counted_on = ?", [DAY3])
+    assert {("click", 1), ("purchase", 2), ("unsubscribe_rate", 1), ("unsubscribe_rate", 2)} <= set(
+        zip(counts["metric"], counts["window_days"]))
+    twin_path = settings.reports_path() / f"experiment_report_{BANDIT_EXPERIMENT_ID}_{DAY3}.json"
+    first = materialise(settings, DAY3, (experiment_report,))
+    with_marts = json.loads(twin_path.read_text())
+    with settings.warehouse().connect() as connection:
+        for table in (tables.FCT_SENDS, tables.FCT_ORDERS, tables.FCT_EMAIL_EVENTS):
+            connection.execute(f"drop table {table}")
+    second = materialise(settings, DAY3, (experiment_report,))
+    assert json.loads(twin_path.read_text()) == with_marts
+    assert any(row["n"] > 0 for row in with_marts["lifts"])
+    check = {run: next(c for c in result.get_asset_check_evaluations() if c.check_name == "guardrails_hold")
+             for run, result in (("first", first), ("second", second))}
+    assert check["first"].passed and check["first"].metadata == check["second"].metadata

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -119,6 +119,55 @@ def daily_reward_counts(rewards: pd.DataFrame, column: str = "rewarded") -> pd.D
     return daily.rename(columns={"sent_day": "day"}).astype({"successes": "int64", "n": "int64"})[list(DAILY_COUNT_COLUMNS)]
 
 
+# ml.bandit_reward_counts: what a bandit's day reads from its landed outcomes, counted once
+# (`matured_counts`) by the day's allocation and read again by the day's report: per reading
+# day, metric (a reward metric or a guardrail of GUARDRAIL_EVENTS) and window, the matured
+# sends and their successes per send day and arm.
+REWARD_COUNT_COLUMN_TYPES = {
+    "counted_on": "date",
+    "experiment_id": "varchar",
+    "metric": "varchar",
+    "window_days": "bigint",
+    "day": "date",  # the send day (one stratum)
+    "arm": "varchar",
+    "successes": "bigint",
+    "n": "bigint",
+}
+
+
+def matured_counts(sends: pd.DataFrame, orders: pd.DataFrame, events: pd.DataFrame, *, as_of: datetime,
+                   windows: Iterable[tuple[str, int]]) -> pd.DataFrame:
+    """For each (reward metric, window in days) of `windows` (e.g. the bandit's reward and the
+    readout's primary metric), the daily counts (`daily_reward_counts`) of its matured rewards
+    (`matured_rewards` with `events`) and of each guardrail's flag in the same window, as
+    rows of metric, window_days and DAILY_COUNT_COLUMNS: everything a bandit's day reads,
+    from one read of the sends, orders and events. A guardrail's counts appear once per
+    window."""
+    frames, seen = [], set()
+    for metric, days in windows:
+        rewards = matured_rewards(sends, orders, as_of=as_of, reward_days=days, metric=metric, events=events)
+        for name, column in ((metric, "rewarded"), *((g, flag) for g, (_, flag) in GUARDRAIL_EVENTS.items())):
+            if (name, days) not in seen:
+                seen.add((name, days))
+                frames.append(daily_reward_counts(rewards, column).assign(metric=name, window_days=days))
+    columns = ["metric", "window_days", *DAILY_COUNT_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def counts_of(counts: pd.DataFrame, metric: str, window_days: int) -> pd.DataFrame:
+    """DAILY_COUNT_COLUMNS of one metric and window from `matured_counts`' rows (none before
+    a send has matured in that window)."""
+    chosen = counts[(counts["metric"] == metric) & (counts["window_days"] == window_days)]
+    return chosen[list(DAILY_COUNT_COLUMNS)].reset_index(drop=True).astype({"successes": "int64", "n": "int64"})
+
+
+def arm_totals(daily: pd.DataFrame) -> pd.DataFrame:
+    """(arm, successes, n) summed over the days of `daily` (DAILY_COUNT_COLUMNS): the bandit's
+    posterior input, as `reward_counts` gives it from the sends."""
+    return (daily.groupby("arm", sort=True)[["successes", "n"]].sum().reset_index()
+            .astype({"successes": "int64", "n": "int64"}))
+
+
 @dataclass(frozen=True)
 class StratifiedLift:
     """An arm's rate minus the baseline's, over the days up to one, stratified by day."""
@@ -188,19 +237,32 @@ def guardrail_holds(rewards: pd.DataFrame, arms, control: str, rule: DecisionRul
     difference (`stratified_lift`, valid while the allocation changes) has an always-valid
     interval wholly on the harmful side of 0 (`ml.experiments.decision`). A bandit holds such
     an arm at its exploration floor."""
+    daily = {}
+    for guardrail in rule.guardrails:
+        flag = GUARDRAIL_EVENTS.get(guardrail.metric, (None, None))[1]
+        if flag is not None and flag not in rewards.columns:
+            raise ValueError(f"rewards lack the guardrail flag {flag!r}: read them with the e-mail events")
+        if flag is not None:
+            daily[guardrail.metric] = daily_reward_counts(rewards, flag)
+    return guardrail_holds_from_counts(daily, arms, control, rule, planned_sample_size=planned_sample_size,
+                                       confidence_level=confidence_level)
+
+
+def guardrail_holds_from_counts(daily: Mapping[str, pd.DataFrame], arms, control: str, rule: DecisionRule, *,
+                                planned_sample_size: int, confidence_level: float = 0.95) -> dict[str, str]:
+    """`guardrail_holds` from each guardrail's daily counts (guardrail metric ->
+    DAILY_COUNT_COLUMNS of its flag, as `daily_reward_counts` gives them)."""
     unknown = [g.metric for g in rule.guardrails if g.metric not in GUARDRAIL_EVENTS]
     if unknown:
         raise ValueError(f"no e-mail event measures the guardrails {unknown}; known: {sorted(GUARDRAIL_EVENTS)}")
     held = {}
     for guardrail in rule.guardrails:
-        flag = GUARDRAIL_EVENTS[guardrail.metric][1]
-        if flag not in rewards.columns:
-            raise ValueError(f"rewards lack the guardrail flag {flag!r}: read them with the e-mail events")
-        daily = daily_reward_counts(rewards, flag)
+        if guardrail.metric not in daily:
+            raise ValueError(f"no daily counts of the guardrail {guardrail.metric!r}")
         for arm in arms:
             if arm == control or arm in held:
                 continue
-            lift = stratified_lift(daily, arm, control, planned_sample_size=planned_sample_size,
+            lift = stratified_lift(daily[guardrail.metric], arm, control, planned_sample_size=planned_sample_size,
                                    confidence_level=confidence_level)
             interval = MetricInterval(lift.lift, lift.ci_low, lift.ci_high)
             if excludes_zero(interval, guardrail.harmful_direction):

@@ -30,7 +30,8 @@ from ml.experiments.bandit import (
     day_design, record_allocation_run,
 )
 from ml.experiments.bandit_readout import (
-    bandit_guardrail_check, cumulative_lifts, daily_reward_counts, guardrail_holds, matured_rewards, reward_counts,
+    GUARDRAIL_EVENTS, REWARD_COUNT_COLUMN_TYPES, arm_totals, bandit_guardrail_check, counts_of, cumulative_lifts,
+    guardrail_holds_from_counts, matured_counts,
 )
 from ml.experiments.design import ExperimentDesign, assign_arms, declared_design
 from ml.experiments.outcomes import PRE_PERIOD_DAYS, member_outcomes
@@ -60,11 +61,10 @@ def experiment_design(settings: PipelineSettings) -> ExperimentDesign:
     return declared_design(settings.experiment())
 
 
-def experiment_rewards(warehouse, design: ExperimentDesign, as_of: datetime, *, metric: str,
-                       reward_days: int) -> pd.DataFrame:
-    """Every landed send of the experiment whose window of `reward_days` has closed by `as_of`,
-    with its planned arm, whether it earned `metric` (a purchase by its recipient, or a click
-    or open of the e-mail) inside the window, and its guardrail flags (ml.experiments.bandit_readout)."""
+def experiment_outcomes(warehouse, design: ExperimentDesign, as_of: datetime) -> tuple[pd.DataFrame, ...]:
+    """The experiment's landed sends up to `as_of` with their planned arm, and the orders and
+    e-mail events from its first send to `as_of`: what a bandit's day reads, read once
+    (ml.experiments.bandit_readout.matured_counts counts it)."""
     if not warehouse.has_table(tables.PLANNED_SENDS):
         sends = pd.DataFrame(columns=["send_id", "subscriber_key", "arm", "sent_at"])
     else:
@@ -84,7 +84,18 @@ def experiment_rewards(warehouse, design: ExperimentDesign, as_of: datetime, *, 
         "where starts_with(campaign_id, ?) and occurred_at >= ? and occurred_at <= ?",
         [design.experiment_id + ":", since, as_of],
     ) if len(sends) else pd.DataFrame(columns=["send_id", "event_type", "occurred_at"])
-    return matured_rewards(sends, orders, as_of=as_of, reward_days=reward_days, metric=metric, events=events)
+    return sends, orders, events
+
+
+def bandit_windows(design: ExperimentDesign) -> tuple[tuple[str, int], ...]:
+    """What a bandit's day counts: its reward in the reward window (the allocation's), and the
+    primary metric, a purchase, in the primary window (the readout's)."""
+    return ((design.bandit.reward_metric, design.bandit.reward_days), ("purchase", design.bandit.primary_days))
+
+
+def guardrail_counts(counts: pd.DataFrame, window_days: int) -> dict[str, pd.DataFrame]:
+    """Each guardrail's daily counts in one window, from the day's ml.bandit_reward_counts."""
+    return {metric: counts_of(counts, metric, window_days) for metric in GUARDRAIL_EVENTS}
 
 
 def bandit_allocation(context, settings: PipelineSettings, design: ExperimentDesign, day: date) -> pd.DataFrame:
@@ -94,13 +105,18 @@ def bandit_allocation(context, settings: PipelineSettings, design: ExperimentDes
     day's MLflow run; returns the slice."""
     warehouse = settings.warehouse()
     bandit = ThompsonBandit.declared(design)
-    rewards = experiment_rewards(warehouse, design, settings.as_of(day), metric=design.bandit.reward_metric,
-                                 reward_days=design.bandit.reward_days)
-    held = guardrail_holds(rewards, bandit.arms, design.control_arm, design.decision_rule,
-                           planned_sample_size=design.planned_members)
+    as_of = settings.as_of(day)
+    # The day's one read of the landed outcomes, counted for the allocation and, kept as the
+    # day's slice of ml.bandit_reward_counts, for the day's report.
+    counts = matured_counts(*experiment_outcomes(warehouse, design, as_of), as_of=as_of, windows=bandit_windows(design))
+    warehouse.replace_day(counts.assign(counted_on=day, experiment_id=design.experiment_id)[list(REWARD_COUNT_COLUMN_TYPES)],
+                          tables.BANDIT_REWARD_COUNTS, "counted_on", day, column_types=REWARD_COUNT_COLUMN_TYPES)
+    held = guardrail_holds_from_counts(guardrail_counts(counts, design.bandit.reward_days), bandit.arms,
+                                       design.control_arm, design.decision_rule, planned_sample_size=design.planned_members)
     for arm, reason in held.items():
         context.log.warning(f"Bandit {design.experiment_id}: {arm} held at the exploration floor on {day}: {reason}")
-    allocation = bandit.allocate(reward_counts(rewards), day, held)
+    allocation = bandit.allocate(arm_totals(counts_of(counts, design.bandit.reward_metric, design.bandit.reward_days)),
+                                 day, held)
     earlier_days = warehouse.read(
         f"select count(distinct allocated_on) as n from {tables.BANDIT_ALLOCATIONS} "
         "where experiment_id = ? and allocated_on < ?", [design.experiment_id, day],
@@ -192,8 +208,9 @@ def subject_line_variants(
 
 
 @dg.asset(
-    # fct_sends and fct_orders: a bandit's weights come from the matured outcomes of earlier sends.
-    deps=["propensity_scores", "fct_sends", "fct_orders"],
+    # fct_sends, fct_orders and fct_email_events: a bandit's weights come from the matured outcomes
+    # of earlier sends (counted once a day into ml.bandit_reward_counts, which the report reads).
+    deps=["propensity_scores", "fct_sends", "fct_orders", "fct_email_events"],
     description=(
         "Deterministic hash of (experiment id, subscriber key) into holdout, control (approved "
         "generic subject) and three subject-line variant arms (each a fixed slot of the segment's approved "
@@ -201,7 +218,8 @@ def subject_line_variants(
         "subscriber of the day. The hash makes arms stable across days: the same person stays in "
         "the holdout. For an experiment declared a bandit, the arms but the holdout share its complement by "
         "the day's Thompson-sampling weights, from the posterior over the matured outcomes of earlier sends "
-        "(table ml.bandit_allocations and one MLflow run per day in experiment bandit_allocations); the holdout "
+        "(table ml.bandit_allocations and one MLflow run per day in experiment bandit_allocations; the day's counts "
+        "of the matured outcomes, which the report reads, in ml.bandit_reward_counts); the holdout "
         "keeps its share and its people. Table ml.experiment_assignments, one slice per day (assigned_on)."
     ),
     group_name=GROUP,
@@ -742,12 +760,17 @@ def bandit_report(settings: PipelineSettings, design: ExperimentDesign, day: dat
         "order by allocated_on, arm", [design.experiment_id, day],
     )[list(ALLOCATION_COLUMN_TYPES)]
     allocations["allocated_on"] = pd.to_datetime(allocations["allocated_on"]).dt.date
+    latest_day = allocations["allocated_on"].max()
+    # The outcomes as the latest allocation (the day's, in a daily run) counted them, not read again.
+    counts = warehouse.read(
+        f"select metric, window_days, day, arm, successes, n from {tables.BANDIT_REWARD_COUNTS} "
+        "where experiment_id = ? and counted_on = ? order by metric, window_days, day, arm",
+        [design.experiment_id, latest_day],
+    ).assign(day=lambda f: pd.to_datetime(f["day"]).dt.date)
     # The primary metric on its own matured sends, whatever the bandit learns from.
-    rewards = experiment_rewards(warehouse, design, until, metric="purchase", reward_days=design.bandit.primary_days)
-    daily = daily_reward_counts(rewards)
+    daily = counts_of(counts, "purchase", design.bandit.primary_days)
     lifts = cumulative_lifts(daily, ThompsonBandit.declared(design).arms, design.control_arm,
                              planned_sample_size=design.planned_members)
-    latest_day = allocations["allocated_on"].max()
     latest = allocations[allocations["allocated_on"] == latest_day]
     assigned = warehouse.read(
         f"select experiment_id, arm from {tables.EXPERIMENT_ASSIGNMENTS} where assigned_on = ? and experiment_id = ?",
@@ -763,7 +786,7 @@ def bandit_report(settings: PipelineSettings, design: ExperimentDesign, day: dat
                  "lifts read on": f"the primary metric, a purchase within {design.bandit.primary_days} day(s) of the "
                  "send, stratified by send day",
                  "outcome source": "landed ESP sends, e-mail events and CRM orders (marts.fct_sends, "
-                 "fct_email_events, fct_orders)"},
+                 f"fct_email_events, fct_orders), counted by the allocation of {latest_day} (ml.bandit_reward_counts)"},
     )
     json_path = html_path.with_suffix(".json")
     json_path.write_text(json.dumps({
@@ -788,9 +811,9 @@ def bandit_report(settings: PipelineSettings, design: ExperimentDesign, day: dat
                                      .round(5).to_markdown(index=False)) if len(read) else "no matured send yet",
     })
     # The guardrails on the readout's own matured sends, against the holds the allocation applied.
-    guardrails = bandit_guardrail_check(allocations, guardrail_holds(
-        rewards, ThompsonBandit.declared(design).arms, design.control_arm, design.decision_rule,
-        planned_sample_size=design.planned_members))
+    guardrails = bandit_guardrail_check(allocations, guardrail_holds_from_counts(
+        guardrail_counts(counts, design.bandit.primary_days), ThompsonBandit.declared(design).arms, design.control_arm,
+        design.decision_rule, planned_sample_size=design.planned_members))
     yield dg.AssetCheckResult(
         check_name="guardrails_hold", passed=guardrails.passed,
         severity=dg.AssetCheckSeverity.WARN if guardrails.outcome == "warn" else dg.AssetCheckSeverity.ERROR,

@@ -11,7 +11,8 @@ import pytest
 
 from ml.experiments.bandit import ThompsonBandit
 from ml.experiments.bandit_readout import (
-    bandit_guardrail_check, cumulative_lifts, daily_reward_counts, guardrail_holds, matured_rewards, reward_counts, stratified_lift,
+    arm_totals, bandit_guardrail_check, counts_of, cumulative_lifts, daily_reward_counts, guardrail_holds,
+    guardrail_holds_from_counts, matured_counts, matured_rewards, reward_counts, stratified_lift,
 )
 from ml.experiments.decision import DecisionRule
 from ml.experiments.design import (
@@ -105,6 +106,39 @@ def test_a_click_reward_is_the_emails_click_inside_the_window_and_guardrails_rid
         matured_rewards(sends, orders, as_of=as_of, reward_days=1, metric="revenue", events=events)
 
 
+def test_one_count_of_the_outcomes_gives_the_reward_the_readout_and_the_guardrails_of_each_window():
+    """matured_counts reads the sends, orders and events once for the bandit's reward (a click
+    within a day) and the readout's purchase (within two days); each slice equals what
+    matured_rewards and its daily counts give for that metric and window alone."""
+    as_of = datetime(2026, 7, 4, 23, 59, 59)
+    rng = np.random.default_rng(3)
+    n = 400
+    sends = pd.DataFrame({"send_id": [f"s{i}" for i in range(n)], "subscriber_key": [f"k{i % 300}" for i in range(n)],
+                          "arm": rng.choice(["control", "variant_a"], n),
+                          "sent_at": pd.Timestamp("2026-07-01 08:00") + pd.to_timedelta(rng.integers(0, 80, n), "h")})
+    orders = pd.DataFrame({"subscriber_key": [f"k{i}" for i in rng.integers(0, 300, 120)],
+                           "ordered_at": pd.Timestamp("2026-07-01") + pd.to_timedelta(rng.integers(0, 100, 120), "h")})
+    picked = rng.integers(0, n, 200)
+    events = pd.DataFrame({"send_id": sends["send_id"].to_numpy()[picked],
+                           "event_type": rng.choice(["click", "open", "unsubscribe", "complaint"], 200),
+                           "occurred_at": sends["sent_at"].to_numpy()[picked] + pd.to_timedelta(rng.integers(0, 40, 200), "h")})
+    counts = matured_counts(sends, orders, events, as_of=as_of, windows=[("click", 1), ("purchase", 2)])
+    assert sorted(set(zip(counts["metric"], counts["window_days"]))) == [
+        ("click", 1), ("complaint_rate", 1), ("complaint_rate", 2), ("purchase", 2), ("unsubscribe_rate", 1),
+        ("unsubscribe_rate", 2)]
+    for metric, days in (("click", 1), ("purchase", 2)):
+        rewards = matured_rewards(sends, orders, as_of=as_of, reward_days=days, metric=metric, events=events)
+        pd.testing.assert_frame_equal(counts_of(counts, metric, days), daily_reward_counts(rewards))
+        pd.testing.assert_frame_equal(counts_of(counts, "unsubscribe_rate", days),
+                                      daily_reward_counts(rewards, "unsubscribed"))
+    clicks = matured_rewards(sends, orders, as_of=as_of, reward_days=1, metric="click", events=events)
+    pd.testing.assert_frame_equal(arm_totals(counts_of(counts, "click", 1)), reward_counts(clicks))
+    assert counts_of(counts, "click", 1)["successes"].sum() > 0 and counts_of(counts, "purchase", 2)["successes"].sum() > 0
+    # A purchase reward in the primary window is counted once, guardrails included.
+    same = matured_counts(sends, orders, events, as_of=as_of, windows=[("purchase", 2), ("purchase", 2)])
+    assert not same.duplicated(["metric", "window_days", "day", "arm"]).any()
+
+
 def guardrail_rewards(unsubscribed: dict[str, int], n: int = 2_000, days: int = 2) -> pd.DataFrame:
     """`days` days of `n` matured sends per arm a day, `unsubscribed[arm]` of them unsubscribing each day."""
     return pd.DataFrame([
@@ -124,6 +158,11 @@ def test_an_arm_whose_unsubscribe_rate_is_significantly_above_controls_is_held_w
     assert held["variant_a"] == (f"guardrail unsubscribe_rate breached against control over 2 days (8,000 matured "
                                  f"sends): difference +0.045, always-valid CI [{expected.ci_low:+.4g}, "
                                  f"{expected.ci_high:+.4g}]")
+    # The same from the daily counts alone.
+    daily = {"unsubscribe_rate": daily_reward_counts(rewards, "unsubscribed"),
+             "complaint_rate": daily_reward_counts(rewards, "complained")}
+    assert guardrail_holds_from_counts(daily, ["control", "variant_a", "variant_b"], "control", rule,
+                                       planned_sample_size=8_000) == held
     # variant_b's 0.2 pp more is within the noise; a lower rate is no harm.
     assert guardrail_holds(guardrail_rewards({"control": 100, "variant_a": 10}), ["control", "variant_a"], "control",
                            rule, planned_sample_size=8_000) == {}
