@@ -39,13 +39,22 @@ _subscribers as (
     from {{ ref('int_subscribers_unified') }}
 ),
 
-_sends as (
-    select _spine.subscriber_key, _spine.cutoff_at, sends.send_id, sends.sent_at
-    from _spine
-    inner join {{ ref('fct_sends') }} as sends
-        on sends.subscriber_key = _spine.subscriber_key
-        and sends.sent_at < _spine.cutoff_at
-        and sends.sent_at >= _spine.cutoff_at - to_days(90)
+_send_responses as materialized (
+    -- Each send with when its own subscriber first opened and first clicked it, once per send
+    -- (not once per send and cutoff): "opened before the cutoff" is first_open_at < cutoff_at.
+    select sends.subscriber_key, sends.sent_at, firsts.first_open_at, firsts.first_click_at
+    from {{ ref('fct_sends') }} as sends
+    left join (
+        select
+            subscriber_key,
+            send_id,
+            min(occurred_at) filter (where event_type = 'open') as first_open_at,
+            min(occurred_at) filter (where event_type = 'click') as first_click_at
+        from {{ ref('fct_email_events') }}
+        where event_type in ('open', 'click')
+        group by subscriber_key, send_id
+    ) as firsts
+        on firsts.subscriber_key = sends.subscriber_key and firsts.send_id = sends.send_id
 ),
 
 _engagements as (
@@ -63,36 +72,25 @@ _engagements as (
         and events.event_type in ('open', 'click')
 ),
 
-_send_responses as (
-    select
-        subscriber_key,
-        cutoff_at,
-        send_id,
-        bool_or(event_type = 'open') as was_opened,
-        bool_or(event_type = 'click') as was_clicked
-    from _engagements
-    group by subscriber_key, cutoff_at, send_id
-),
-
 _send_stats as (
     select
-        _sends.subscriber_key,
-        _sends.cutoff_at,
+        _spine.subscriber_key,
+        _spine.cutoff_at,
         {%- for days in windows %}
-        count(*) filter (where _sends.sent_at >= _sends.cutoff_at - to_days({{ days }})) as sends_{{ days }}d,
+        count(*) filter (where sends.sent_at >= _spine.cutoff_at - to_days({{ days }})) as sends_{{ days }}d,
         count(*) filter (
-            where _sends.sent_at >= _sends.cutoff_at - to_days({{ days }}) and _send_responses.was_opened
+            where sends.sent_at >= _spine.cutoff_at - to_days({{ days }}) and sends.first_open_at < _spine.cutoff_at
         ) as opened_sends_{{ days }}d,
         count(*) filter (
-            where _sends.sent_at >= _sends.cutoff_at - to_days({{ days }}) and _send_responses.was_clicked
+            where sends.sent_at >= _spine.cutoff_at - to_days({{ days }}) and sends.first_click_at < _spine.cutoff_at
         ) as clicked_sends_{{ days }}d{{ "," if not loop.last }}
         {%- endfor %}
-    from _sends
-    left join _send_responses
-        on _send_responses.subscriber_key = _sends.subscriber_key
-        and _send_responses.cutoff_at = _sends.cutoff_at
-        and _send_responses.send_id = _sends.send_id
-    group by _sends.subscriber_key, _sends.cutoff_at
+    from _spine
+    inner join _send_responses as sends
+        on sends.subscriber_key = _spine.subscriber_key
+        and sends.sent_at < _spine.cutoff_at
+        and sends.sent_at >= _spine.cutoff_at - to_days(90)
+    group by _spine.subscriber_key, _spine.cutoff_at
 ),
 
 _engagement_stats as (
