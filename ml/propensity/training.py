@@ -31,7 +31,7 @@ from ml.propensity.features import (
 )
 from ml.propensity.promotion import CHALLENGER_ALIAS
 from ml.propensity.specs import ModelSpec, TrainingParams
-from ml.tracking import MlflowTarget, ensure_experiment, ensure_registered_model, model_version_uri
+from ml.tracking import MlflowTarget, ensure_experiment, ensure_registered_model, model_version_uri, pandas_dataset_entity
 
 if TYPE_CHECKING:
     import lightgbm
@@ -278,9 +278,9 @@ def train_model(
     ``feature_params`` are logged as params: what the features meant for this run (which
     category fills each category slot, `features.category_slot_params`).
     """
-    import mlflow.data
+
     import mlflow.lightgbm
-    from mlflow.entities import Dataset, DatasetInput, InputTag, LoggedModelOutput, Metric, Param
+    from mlflow.entities import DatasetInput, InputTag, LoggedModelOutput, Metric, Param
     from mlflow.models import infer_signature
 
     from ml.propensity.metrics import bootstrap_auc, diagnostic_figures, expected_calibration_error
@@ -347,18 +347,14 @@ def train_model(
         # equivalent source types, and the 0/1 label is (correctly) an integer column.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
-        train_dataset = mlflow.data.from_pandas(
-            _loggable(purged_train, label, features), source=dataset_source, name=f"{dataset_name}-train", targets=label
-        )
-        test_dataset = mlflow.data.from_pandas(
-            _loggable(test, label, features), source=train_dataset.source, name=f"{dataset_name}-test", targets=label
-        )
+        train_frame, test_frame = _loggable(purged_train, label, features), _loggable(test, label, features)
         example_rows = test_x.head(5)
         signature = infer_signature(example_rows, model.predict_proba(example_rows)[:, 1])
-        # The schema and profile are computed lazily, on first read: read them here.
         dataset_entities = {
-            "training": Dataset(**train_dataset.to_dict()),
-            "testing": Dataset(**test_dataset.to_dict()),
+            "training": pandas_dataset_entity(train_frame, source=dataset_source, name=f"{dataset_name}-train",
+                                              targets=label),
+            "testing": pandas_dataset_entity(test_frame, source=dataset_source, name=f"{dataset_name}-test",
+                                             targets=label),
         }
 
     name = spec.registered_model_name
@@ -398,8 +394,8 @@ def train_model(
                 key,
                 value,
                 model_id=model_id if on_test else None,
-                dataset_name=test_dataset.name if on_test else None,
-                dataset_digest=test_dataset.digest if on_test else None,
+                dataset_name=dataset_entities["testing"].name if on_test else None,
+                dataset_digest=dataset_entities["testing"].digest if on_test else None,
             )
         top_features = importance.head(TOP_FEATURE_METRICS)
         now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
@@ -454,7 +450,8 @@ def train_model(
                 "positive_rate": float(_labels(frame, label).mean()),
                 "source": dataset_source,
             }
-            for context, dataset, frame in (("training", train_dataset, purged_train), ("testing", test_dataset, test))
+            for context, dataset, frame in (("training", dataset_entities["training"], purged_train),
+                                            ("testing", dataset_entities["testing"], test))
         },
         model=model,
         test=test[[c for c in (*ID_COLUMNS, *features, *spec.segments, label) if c in test.columns]].reset_index(drop=True),
