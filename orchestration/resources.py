@@ -375,6 +375,14 @@ class Warehouse:
             tables.WAREHOUSE_AS_OF,
         )
 
+    def as_of(self) -> datetime | None:
+        """The moment the warehouse was last built as of (tables.WAREHOUSE_AS_OF); None
+        before the first build (or before the warehouse file exists)."""
+        if not self.path.exists() or not self.has_table(tables.WAREHOUSE_AS_OF):
+            return None
+        value = self.read(f"select max(as_of) as as_of from {tables.WAREHOUSE_AS_OF}")["as_of"].iloc[0]
+        return None if pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
     def append_rows(self, frame: pd.DataFrame, table: str, column_types: dict[str, str]) -> int:
         """Append the frame to ``schema.table``, created on first use with ``column_types``
         (column -> SQL type; inferring them from a first row with nulls would type those

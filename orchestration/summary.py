@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from ml.propensity.promotion import champion_version
 from ml.propensity.scoring import no_champion_reason
@@ -327,7 +328,9 @@ def main() -> None:
         )
     for decision in promotions.itertuples():
         after = f"v{decision.champion_after}" if decision.champion_after else "none"
-        print(f"    {decision.model_name} v{decision.version}: {decision.action} (champion after: {after})")
+        as_of = getattr(decision, "data_as_of", None)
+        day = f", data as of {pd.Timestamp(as_of).date()}" if as_of is not None and not pd.isna(as_of) else ""
+        print(f"    {decision.model_name} v{decision.version}: {decision.action} (champion after: {after}{day})")
 
     from orchestration.reports import write_index
 

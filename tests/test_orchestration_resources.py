@@ -1,7 +1,7 @@
 """The settings resource resolves paths and hands dbt its settings as arguments."""
 
 import os
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 import pandas as pd
@@ -128,6 +128,13 @@ def test_warehouse_replaces_tables_and_counts_rows(tmp_path):
     assert warehouse.write_table(pd.DataFrame({"a": [1, 2, 3]}), "ml.example") == 3
     assert warehouse.write_table(pd.DataFrame({"a": [9]}), "ml.example") == 1
     assert warehouse.read_table("ml.example")["a"].tolist() == [9]
+
+
+def test_the_warehouse_says_what_day_it_was_built_as_of(tmp_path):
+    warehouse = PipelineSettings(state_dir=str(tmp_path)).warehouse()
+    assert warehouse.as_of() is None
+    warehouse.write_as_of(datetime(2026, 7, 3, 23, 59, 59), date(2026, 7, 3))
+    assert warehouse.as_of() == datetime(2026, 7, 3, 23, 59, 59)
 
 
 def test_the_mlflow_client_is_bound_to_the_state_store_without_touching_process_uris(tmp_path, monkeypatch):

@@ -83,7 +83,9 @@ def _rows(frame: pd.DataFrame, limit: int = MAX_TABLE_ROWS) -> tuple[list[dict],
 def _context(facts: ModelCardFacts) -> dict:
     segments, segments_more = _rows(facts.segment_metrics)
     importance, importance_more = _rows(facts.feature_importance.head(TOP_FEATURES), TOP_FEATURES)
-    history, history_more = _rows(pd.DataFrame(list(facts.promotion_history)), MAX_TABLE_ROWS)
+    history_frame = pd.DataFrame(list(facts.promotion_history))
+    # Missing values render empty, not as NaT/NaN (a decision recorded before data_as_of existed).
+    history, history_more = _rows(history_frame.astype(object).where(history_frame.notna(), None), MAX_TABLE_ROWS)
     bias_rows, bias_more = _rows(facts.bias.by_group) if facts.bias is not None else ([], 0)
     auc = facts.metrics.get("test_auc")
     return {

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 
 def review_challenger(
-    client: MlflowClient, spec: ModelSpec, result: TrainingResult, *, decided_at: datetime
+    client: MlflowClient, spec: ModelSpec, result: TrainingResult, *, decided_at: datetime,
+    data_as_of: datetime | None = None,
 ) -> tuple[GateDecision, PromotionRecord]:
     """Gate ``result`` (a freshly registered challenger) against the current champion and
     apply the decision: tags on the version, and the champion alias moved only on a pass."""
@@ -40,4 +41,4 @@ def review_challenger(
         champion_version=champion,
         criteria=spec.gate,
     )
-    return decision, apply_gate_decision(client, decision, decided_at=decided_at)
+    return decision, apply_gate_decision(client, decision, decided_at=decided_at, data_as_of=data_as_of)

@@ -49,6 +49,8 @@ CHALLENGER_ALIAS = "challenger"
 # Written last by apply_gate_decision: gate tags on a version without it come from an
 # attempt that failed (its aliases were put back).
 APPLIED_TAG = "gate.applied"
+# The warehouse as-of moment (loop day) a gate decision was taken on.
+DATA_AS_OF_TAG = "gate.data_as_of"
 MAX_TAG_CHARS = 5000
 SEGMENT_TABLE_COLUMNS = ["attribute", "group", "n", "challenger_auc", "champion_auc", "auc_drop", "drop_low", "failed"]
 
@@ -235,19 +237,23 @@ class PromotionRecord:
     reasons: str
     figures_json: str
     criteria_json: str
-    decided_at: datetime
+    decided_at: datetime  # wall-clock time of the decision
     decided_by: str  # "gate" or "rollback: <who>"
+    # The warehouse's as-of moment the decision was taken on: the loop day an auditor looks
+    # for (decided_at is when the process ran, which for a backfill or a simulation is
+    # another day). None when no warehouse day is known.
+    data_as_of: datetime | None = None
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "model_name", "version", "action", "previous_champion", "champion_after", "passed",
-        "reasons", "figures_json", "criteria_json", "decided_at", "decided_by",
+        "reasons", "figures_json", "criteria_json", "decided_at", "decided_by", "data_as_of",
     )
     # SQL types of the columns: a table created from a first row whose previous_champion is
     # null (the bootstrap) must still take the next row's version.
     SQL_TYPES: ClassVar[dict[str, str]] = {
         "model_name": "varchar", "version": "varchar", "action": "varchar", "previous_champion": "varchar",
         "champion_after": "varchar", "passed": "boolean", "reasons": "varchar", "figures_json": "varchar",
-        "criteria_json": "varchar", "decided_at": "timestamp", "decided_by": "varchar",
+        "criteria_json": "varchar", "decided_at": "timestamp", "decided_by": "varchar", "data_as_of": "timestamp",
     }
 
     def __post_init__(self) -> None:
@@ -356,14 +362,18 @@ def _all_or_nothing(
     return before
 
 
-def apply_gate_decision(client: MlflowClient, decision: GateDecision, *, decided_at: datetime) -> PromotionRecord:
+def apply_gate_decision(
+    client: MlflowClient, decision: GateDecision, *, decided_at: datetime, data_as_of: datetime | None = None,
+) -> PromotionRecord:
     """Move ``champion`` to the challenger if it passed, alias it ``challenger`` and tag it
-    with the decision. All or nothing for the aliases."""
+    with the decision (and ``gate.data_as_of``, the warehouse day it was taken on, when
+    given). All or nothing for the aliases."""
     name, version = decision.model_name, decision.challenger_version
     # The champion moves first: when MLflow is unreachable, nothing has changed yet. The tags
     # come after the aliases and `gate.applied` last, so a version whose gate tags lack it had
     # its decision interrupted (and its aliases put back), whatever else it carries.
-    tags = {**decision.to_tags(), APPLIED_TAG: "true"}
+    as_of_tag = {} if data_as_of is None else {DATA_AS_OF_TAG: data_as_of.isoformat()}
+    tags = {**decision.to_tags(), **as_of_tag, APPLIED_TAG: "true"}
     steps = [_alias_step(client, name, CHAMPION_ALIAS, version)] if decision.passed else []
     steps += [_alias_step(client, name, CHALLENGER_ALIAS, version),
               _tag_step(client, name, version, "tagging the version with the gate decision", tags)]
@@ -374,12 +384,13 @@ def apply_gate_decision(client: MlflowClient, decision: GateDecision, *, decided
         champion_after=version if decision.passed else previous, passed=decision.passed,
         reasons="; ".join(decision.reasons), figures_json=_json(decision.figures),
         criteria_json=_json(decision.criteria.to_dict()), decided_at=decided_at, decided_by="gate",
+        data_as_of=data_as_of,
     )
 
 
 def rollback_champion(
     client: MlflowClient, model_name: str, to_version: str, *, reason: str, decided_at: datetime,
-    decided_by: str = "rollback",
+    decided_by: str = "rollback", data_as_of: datetime | None = None,
 ) -> PromotionRecord:
     """Move ``champion`` back to ``to_version`` (an existing, non-champion version), recording why."""
     if not reason.strip():
@@ -401,6 +412,7 @@ def rollback_champion(
         "gate.rolled_back_from": current or "none",
         "gate.rolled_back_at": decided_at.isoformat(),
         "gate.rolled_back_by": decided_by,
+        **({} if data_as_of is None else {"gate.rolled_back_as_of": data_as_of.isoformat()}),
     }
     _all_or_nothing(client, model_name, to_version, [
         _alias_step(client, model_name, CHAMPION_ALIAS, to_version),
@@ -409,7 +421,7 @@ def rollback_champion(
     return PromotionRecord(
         model_name=model_name, version=to_version, action="rollback", previous_champion=current,
         champion_after=to_version, passed=None, reasons=reason, figures_json="{}", criteria_json="{}",
-        decided_at=decided_at, decided_by=decided_by,
+        decided_at=decided_at, decided_by=decided_by, data_as_of=data_as_of,
     )
 
 

@@ -117,7 +117,8 @@ def build_model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 )
             return
         decided_at = datetime.now(timezone.utc).replace(tzinfo=None)
-        decision, record = review_challenger(target.client, spec, result, decided_at=decided_at)
+        decision, record = review_challenger(target.client, spec, result, decided_at=decided_at,
+                                             data_as_of=warehouse.as_of())
         warehouse.append_rows(pd.DataFrame([record.to_row()]), tables.MODEL_PROMOTIONS, record.SQL_TYPES)
         context.log.info(f"{spec.registered_model_name} v{result.model_version}: {decision.summary()}")
 
@@ -218,6 +219,7 @@ def roll_back_champion(context: dg.OpExecutionContext, config: RollbackConfig, s
         reason=config.reason,
         decided_at=datetime.now(timezone.utc).replace(tzinfo=None),
         decided_by=f"rollback: {config.requested_by}",
+        data_as_of=settings.warehouse().as_of(),
     )
     settings.warehouse().append_rows(pd.DataFrame([record.to_row()]), tables.MODEL_PROMOTIONS, record.SQL_TYPES)
     context.log.info(

@@ -65,7 +65,8 @@ def card(tmp_path_factory):
     spec = replace(PURCHASE, registered_model_name="card_test", params=TrainingParams(n_estimators=30, min_child_samples=20))
     examples = make_training_examples(1500, 3, seed=5)
     result = train_model(examples, spec, tracking=target, dataset_name="te", dataset_source="warehouse")
-    decision, record = review_challenger(target.client, spec, result, decided_at=datetime(2026, 7, 1))
+    decision, record = review_challenger(target.client, spec, result, decided_at=datetime(2026, 11, 24, 9, 30),
+                                         data_as_of=datetime(2026, 7, 1, 23, 59, 59))
     rng = np.random.default_rng(0)
     keys = examples["subscriber_key"].unique()
     groups = pd.DataFrame({"subscriber_key": keys, "age_band": rng.choice(["18-24", "65+"], len(keys)),
@@ -91,7 +92,8 @@ def test_the_card_states_the_runs_logged_figures(card):
         assert f"| {row.bin} | {row.n:,} | {row.mean_score:.4f} | {row.observed_rate:.4f} |" in markdown
     for row in facts.segment_metrics.itertuples():
         assert f"| {row.attribute} | {row.group} | {row.n:,} |" in markdown
-    assert f"| 2026-07-01 00:00:00 | {result.model_version} | bootstrap |" in markdown
+    # Wall-clock time and the warehouse day it was decided on (a simulated loop day).
+    assert f"| 2026-11-24 09:30:00 | 2026-07-01 23:59:59 | {result.model_version} | bootstrap |" in markdown
     assert "`abc123`" in markdown and result.run_id in markdown
 
 

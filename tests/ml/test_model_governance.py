@@ -20,6 +20,7 @@ from ml.propensity.metrics import (
 from ml.propensity.promotion import (
     CHALLENGER_ALIAS,
     CHAMPION_ALIAS,
+    DATA_AS_OF_TAG,
     GateCriteria,
     PromotionError,
     apply_gate_decision,
@@ -167,8 +168,12 @@ def test_promotion_moves_the_champion_and_records_the_decision(registry):
     tags = registry.get_model_version("m", "2").tags
     assert tags["gate.decision"] == "refused" and tags["gate.applied"] == "true"
     assert float(tags["gate.challenger_auc"]) < float(tags["gate.champion_auc"])
-    promoted = apply_gate_decision(registry, decision_for("3", "1"), decided_at=NOW)
+    loop_day = datetime(2026, 7, 3, 23, 59, 59)
+    promoted = apply_gate_decision(registry, decision_for("3", "1"), decided_at=NOW, data_as_of=loop_day)
     assert (promoted.action, promoted.previous_champion, promoted.champion_after) == ("promoted", "1", "3")
+    assert promoted.data_as_of == loop_day and refused.data_as_of is None
+    assert registry.get_model_version("m", "3").tags[DATA_AS_OF_TAG] == "2026-07-03T23:59:59"
+    assert DATA_AS_OF_TAG not in tags
     assert aliases(registry) == {CHAMPION_ALIAS: "3", CHALLENGER_ALIAS: "3"}
     assert champion_version(registry, "m") == "3"
     assert set(promoted.to_row()) == set(promoted.COLUMNS)
@@ -177,11 +182,14 @@ def test_promotion_moves_the_champion_and_records_the_decision(registry):
 def test_rollback_restores_the_previous_champion_and_records_why(registry):
     apply_gate_decision(registry, decision_for("1", None), decided_at=NOW)
     apply_gate_decision(registry, decision_for("2", "1"), decided_at=NOW)
-    record = rollback_champion(registry, "m", "1", reason="v2 mis-scores new signups", decided_at=NOW)
+    record = rollback_champion(registry, "m", "1", reason="v2 mis-scores new signups", decided_at=NOW,
+                               data_as_of=datetime(2026, 7, 5))
     assert (record.action, record.previous_champion, record.champion_after) == ("rollback", "2", "1")
+    assert record.to_row()["data_as_of"] == datetime(2026, 7, 5)
     assert champion_version(registry, "m") == "1"
     tags = registry.get_model_version("m", "1").tags
     assert tags["gate.rollback_reason"] == "v2 mis-scores new signups" and tags["gate.rolled_back_from"] == "2"
+    assert tags["gate.rolled_back_as_of"] == "2026-07-05T00:00:00"
     with pytest.raises(ValueError, match="already the champion"):
         rollback_champion(registry, "m", "1", reason="again", decided_at=NOW)
     with pytest.raises(ValueError, match="needs a reason"):
