@@ -625,7 +625,12 @@ def test_the_demo_summary_prints_each_live_day_and_judges_the_policy(pipeline_ru
         "join ml.planned_sends ps on ps.send_plan_id = o.send_id").df())
     assert f"{readout.difference * 100:+.2f} pp [{readout.ci_low * 100:+.2f}, {readout.ci_high * 100:+.2f}]" in printed
     assert re.search(r"purchase_propensity: champion v[12], test AUC 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", printed), printed
-    assert "churn_risk v1: bootstrap (champion after: v1)" in printed
+    # The day each decision was taken on is the warehouse's as-of day of its training run.
+    first_day = warehouse.execute(
+        "select cast(data_as_of as date) from ml.model_promotions where model_name = 'churn_risk' and version = '1'"
+    ).fetchone()[0]
+    assert first_day is not None
+    assert f"churn_risk v1: bootstrap (champion after: v1, data as of {first_day})" in printed
     assert "churn_risk v2: " in printed
     # The bandit's regret against the oracle's best arm, on this run's sends (evaluation only).
     from ml.experiments.bandit import ThompsonBandit
