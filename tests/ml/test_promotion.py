@@ -125,6 +125,21 @@ def test_calibration_worse_than_the_champion_is_refused():
     assert decision.figures["challenger_ece"] > decision.figures["champion_ece"] + 0.01
 
 
+def test_the_ece_ceiling_holds_while_the_champion_meets_it_and_a_drifted_champion_can_be_replaced():
+    rng, logit, labels, champion, segments = world()
+    # Labels drifted under both models: each over-predicts by the same odds.
+    drifted_champion = sigmoid(logit + 0.6 + rng.normal(scale=0.3, size=len(labels)))
+    drifted_challenger = sigmoid(logit + 0.6 + rng.normal(scale=0.3, size=len(labels)))
+    both = gate(labels, drifted_challenger, drifted_champion, segments)
+    assert both.figures["champion_ece"] > 0.03 and both.figures["challenger_ece"] > 0.03
+    assert abs(both.figures["challenger_ece"] - both.figures["champion_ece"]) < 0.01
+    assert both.passed and both.action == "promoted", both.reasons
+    # The same challenger beside a champion within the ceiling is refused, for its ECE only.
+    kept = gate(labels, drifted_challenger, champion, segments, max_ece_increase=1.0)
+    assert kept.figures["champion_ece"] <= 0.03
+    assert not kept.passed and len(kept.reasons) == 1 and kept.reasons[0].endswith("is above the maximum 0.03")
+
+
 def test_inputs_that_do_not_fit_are_refused():
     _, _, labels, champion, segments = world(1000)
     with pytest.raises(ValueError, match="both be given or both be None"):
