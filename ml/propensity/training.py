@@ -278,7 +278,6 @@ def train_model(
     ``feature_params`` are logged as params: what the features meant for this run (which
     category fills each category slot, `features.category_slot_params`).
     """
-
     import mlflow.lightgbm
     from mlflow.entities import DatasetInput, InputTag, LoggedModelOutput, Metric, Param
     from mlflow.models import infer_signature
