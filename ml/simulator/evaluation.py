@@ -74,8 +74,9 @@ def captured_share(true_uplift: np.ndarray, rankings: dict[str, np.ndarray], vol
 def history_purchase_probability(oracle_dir, crm_ids, cutoffs, horizon_days: int) -> np.ndarray:
     """The true probability that each person buys in [cutoff, cutoff + horizon_days): one
     minus exp(-the daily hazards they actually lived with in that window), email boosts
-    included. ``crm_ids`` name the people (None: not a CRM customer, who cannot buy: 0).
-    NaN where the window leaves the simulated history."""
+    included: the history's, then each live day the world has stepped (its realised hazard,
+    `world.purchase_hazard_path`). ``crm_ids`` name the people (None: not a CRM customer, who
+    cannot buy: 0). NaN where the window reaches past the last day the world has lived."""
     import json
     from pathlib import Path
 
@@ -85,19 +86,35 @@ def history_purchase_probability(oracle_dir, crm_ids, cutoffs, horizon_days: int
     from ml.simulator.audience import HISTORY_HAZARD_FILE
     from ml.simulator.config import AudienceConfig
     from ml.simulator.population import CRM, DAY, subscriber_ids
+    from ml.simulator.world import purchase_hazard_path
 
     oracle_dir = Path(oracle_dir)
     config = AudienceConfig.from_manifest(json.loads((oracle_dir / "truth.json").read_text())["generator"])
     table = pq.read_table(oracle_dir / HISTORY_HAZARD_FILE)
     person = table["person_id"].to_numpy()
     hazard = np.asarray(table["daily_purchase_hazard"].combine_chunks().flatten()).reshape(len(person), config.days)
+    history_start = formatting.epoch_seconds(config.end) - config.days * DAY
+    # Live days continue the history's day index (World.day_index), in order, while they exist.
+    live = []
+    column_of = pd.Series(np.arange(len(person)), index=person)
+    while True:
+        day = pd.Timestamp(history_start + (config.days + len(live)) * DAY, unit="s").date()
+        path = purchase_hazard_path(oracle_dir, day)
+        if not path.exists():
+            break
+        lived = pq.read_table(path)
+        column = np.zeros(len(person))
+        column[column_of.loc[lived["person_id"].to_numpy()].to_numpy()] = lived["daily_purchase_hazard"].to_numpy()
+        live.append(column)
+    if live:
+        hazard = np.concatenate([hazard, np.stack(live, axis=1)], axis=1)
+    days_lived = hazard.shape[1]
     cumulative = np.concatenate([np.zeros((len(person), 1)), np.cumsum(hazard, axis=1, dtype=float)], axis=1)
     row_of = pd.Series(np.arange(len(person)), index=subscriber_ids(person, CRM).to_numpy(zero_copy_only=False))
     rows = pd.Series(list(crm_ids)).map(row_of)
-    history_start = formatting.epoch_seconds(config.end) - config.days * DAY
     start_day = ((pd.to_datetime(pd.Series(list(cutoffs))).astype("int64") // 10**9 - history_start) // DAY).to_numpy()
     end_day = start_day + horizon_days
-    inside = (start_day >= 0) & (end_day <= config.days)
+    inside = (start_day >= 0) & (end_day <= days_lived)
     known = rows.notna().to_numpy() & inside
     probability = np.where(inside, 0.0, np.nan)
     r = rows[known].to_numpy(dtype=np.int64)

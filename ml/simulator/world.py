@@ -71,6 +71,13 @@ def send_truth_path(oracle_dir: Path, day: date) -> Path:
     return Path(oracle_dir) / WORLD_DIR / f"send_truth_{day.isoformat()}.parquet"
 
 
+def purchase_hazard_path(oracle_dir: Path, day: date) -> Path:
+    """A live day's realised daily purchase hazard per CRM customer (the history's is
+    audience.HISTORY_HAZARD_FILE): what evaluation.history_purchase_probability reads once a
+    label window reaches past the history."""
+    return Path(oracle_dir) / WORLD_DIR / f"purchase_hazard_{day.isoformat()}.parquet"
+
+
 def drop_folder(landing_dir: Path, day: date) -> Path:
     return Path(landing_dir) / DROPS_DIR / day.isoformat()
 
@@ -254,6 +261,10 @@ class World:
         after.write(state_path(self.oracle_dir, day))
         write_parquet(pa.Table.from_pandas(later, schema=PENDING_SCHEMA, preserve_index=False), pending_path(self.oracle_dir, day))
         write_parquet(pa.Table.from_pandas(truth, preserve_index=False), send_truth_path(self.oracle_dir, day))
+        # Realised, as the history's: the hazard times the share of the day each could buy.
+        exposure = engine.daily_exposure(people, buyers, np.array([[begin]]), until)[0]
+        write_parquet(pa.table({"person_id": people.person_id[buyers], "daily_purchase_hazard": (hazard * exposure)[:, 0]}),
+                      purchase_hazard_path(self.oracle_dir, day))
         return DayDrop(
             day=day, live_day=live_day, folder=folder, rows=rows_written, planned=len(sends),
             skipped_by_esp=int(esp_skips.sum()), shift_active=self.config.shift.applies(live_day),

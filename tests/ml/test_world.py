@@ -156,6 +156,20 @@ def test_the_oracle_purchase_probabilities_come_true(history, tmp_path):
     assert abs(int(bought[boosted].sum()) - expected) < 4 * np.sqrt(expected), (bought[boosted].sum(), expected)
     # The uplift is heterogeneous: some people are put off by an email.
     assert (sent_truth["true_uplift"] < 0).any() and (sent_truth["true_uplift"] > 0).any()
+    # The oracle's window probability reaches into the live days the world has lived (the
+    # loop's models are judged on live cutoffs): for every CRM customer, over the 14 live
+    # days, as many buyers as it expects; one day further has no oracle yet.
+    from ml.simulator.evaluation import history_purchase_probability
+
+    everyone = pd.Series(subscriber_ids(people.person_id[np.flatnonzero(people.in_crm)], 0).to_numpy(zero_copy_only=False))
+    start = pd.Timestamp(day)
+    probability = history_purchase_probability(oracle, everyone, [start] * len(everyone), 14)
+    ordered_at = pd.to_datetime(orders["ordered_at"])
+    window_buyers = set(orders.loc[(ordered_at >= start) & (ordered_at < start + pd.Timedelta(days=14)), "crm_id"])
+    observed = int(everyone.isin(window_buyers).sum())
+    assert not np.isnan(probability).any() and observed > 100
+    assert abs(observed - probability.sum()) < 4 * np.sqrt(probability.sum()), (observed, probability.sum())
+    assert np.isnan(history_purchase_probability(oracle, everyone[:1], [start + pd.Timedelta(days=1)], 14)).all()
 
 
 def test_rerunning_a_day_rewrites_the_same_drop(history, tmp_path):
