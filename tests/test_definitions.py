@@ -232,6 +232,28 @@ def test_every_dbt_table_shows_typed_columns_and_every_dbt_check_says_what_it_ch
         "and (not is_eligible or consent_status = 'subscribed')`.")
 
 
+def test_no_gx_suite_expects_non_null_where_the_dbt_contract_already_forbids_null(defs):
+    """A mart column whose enforced contract says `not_null` cannot hold a null (the build
+    fails first), so a GX not-null expectation on it could never fail and only costs time
+    on every run: the rule lives in the contract. Conditional ones (row_condition) stay."""
+    repo = Path(__file__).resolve().parents[1]
+    never_null = {
+        key.path[-1]: {column.name for column in spec.metadata["dagster/column_schema"].columns
+                       if not column.constraints.nullable}
+        for key, spec in _specs(defs).items() if "dagster/column_schema" in spec.metadata
+    }
+    suites = {path.stem: json.loads(path.read_text()) for path in (repo / "expectations").glob("*.json")}
+    marts = suites.keys() & never_null.keys()
+    assert len(marts) >= 18
+    duplicated = sorted(
+        (table, expectation["kwargs"]["column"]) for table in marts for expectation in suites[table]["expectations"]
+        if expectation["type"] == "expect_column_values_to_not_be_null"
+        and "row_condition" not in expectation["kwargs"]
+        and expectation["kwargs"]["column"] in never_null[table]
+    )
+    assert duplicated == []
+
+
 def test_the_landing_verdict_is_read_from_this_builds_failed_check():
     import dagster as dg
 

@@ -316,6 +316,11 @@ def test_three_models_each_with_a_bootstrapped_champion_a_recorded_decision_and_
         assert artifacts == {"model_card/model_card.html", "model_card/model_card.md"}
     purchase = client.get_run(client.get_model_version_by_alias("purchase_propensity", "champion").run_id)
     assert purchase.data.metrics["test_auc"] > 0.65
+    # The loop logs the oracle's AUC beside v1's (orchestration.summary.record_oracle_auc) on
+    # the same test rows: the model's AUC it recomputes there is the one training logged.
+    first = client.get_run(client.get_model_version("purchase_propensity", "1").run_id).data.metrics
+    assert 0.7 < first["oracle_test_auc"] <= 1.0, first
+    assert first["auc_ratio_to_oracle"] == pytest.approx(first["test_auc"] / first["oracle_test_auc"], abs=1e-9)
     # Every day's scores come from the champion of the day (v1: the retraining came after).
     assert warehouse.execute("select distinct model_version from ml.propensity_scores").fetchall() == [("1",)]
     # From any score, planned send or decision to the MLflow run that trained v1 and to the

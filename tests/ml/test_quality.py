@@ -370,8 +370,6 @@ def test_the_real_training_examples_suite_says_it_observed_zero_rows() -> None:
     assert no_cutoff.failure_sentences == (
         "training_examples: expect_column_to_exist(cutoff_at) observed no such column, expected the column to exist",
         "training_examples: expect_table_row_count_to_be_between observed 0, expected at least 1",
-        "training_examples: expect_column_values_to_not_be_null(cutoff_at) could not be evaluated (a missing column or "
-        "a wrong type?), expected no nulls",
         "training_examples: expect_compound_columns_to_be_unique(subscriber_key,cutoff_at) could not be evaluated (a "
         "missing column or a wrong type?), expected no duplicates",
         "training_examples: expect_column_mean_to_be_between(label_purchase_14d) failed, expected between 0.001 and 0.5 "
