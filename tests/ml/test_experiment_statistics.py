@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import integrate, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
@@ -246,6 +246,17 @@ def test_chance_to_beat_and_expected_loss_match_monte_carlo(arm_counts, control_
     # Exact identities: the two chances sum to 1, and the losses differ by the difference of means.
     assert chance + chance_to_beat(control, arm) == pytest.approx(1, abs=1e-9)
     assert expected_loss(control, arm) - loss == pytest.approx(arm.mean() - control.mean(), abs=1e-10)
+
+
+def test_chance_to_beat_holds_when_the_control_is_far_narrower_than_the_arm():
+    """A 12-unit arm against a million-unit control: inside the arm's wide range the control's
+    distribution function is a step 0.0003 wide (scipy's adaptive quad was 2e-4 off here).
+    The reference swaps the roles: the arm's smooth tail integrated over the control's bulk."""
+    arm, control = rate_posterior(1, 12), rate_posterior(97_989, 1_037_464)
+    x = np.linspace(control.ppf(1e-14), control.isf(1e-14), 200_001)
+    reference = integrate.simpson(control.pdf(x) * arm.sf(x), x=x)
+    assert chance_to_beat(arm, control) == pytest.approx(reference, abs=1e-9)
+    assert chance_to_beat(arm, control) + chance_to_beat(control, arm) == pytest.approx(1, abs=1e-9)
 
 
 def test_bayesian_comparison_per_arm():
