@@ -22,7 +22,7 @@ import dagster as dg
 
 from ml.landing.contract import drop_days
 from orchestration.defs.automation import (
-    DAILY_LOOP, LOOP_DAY_TAG, MODELS, last_trained_day, retraining_due, retraining_reasons,
+    DAILY_LOOP, LOOP_DAY_TAG, MODELS, last_trained_day, loop_training_reasons, retraining_reasons,
 )
 from orchestration import tables
 from orchestration.resources import PipelineSettings
@@ -134,7 +134,9 @@ def live_days(
     """Run the daily loop for each day in order; returns seconds per day.
 
     After a day whose drift or decay checks failed, the models are retrained (then gated),
-    as the retraining sensor does under the daemon: the same rule, the same tags."""
+    as the retraining sensor does under the daemon: the same rule, the same tags. Otherwise,
+    once the last training is a week old, they are retrained as the weekly schedule would
+    (`loop_training_reasons`)."""
     daily = defs.resolve_job_def(DAILY_JOB)
     training = defs.resolve_job_def(TRAINING_JOB)
     seconds = {}
@@ -143,8 +145,10 @@ def live_days(
         result = _run(daily, instance, run_config, partition_key=day.isoformat())
         seconds[day] = perf_counter() - started
         log(f"{day}: live day done ({seconds[day]:.0f} s)")
-        reasons = retraining_reasons(result.get_asset_check_evaluations())
-        if retraining_due(reasons, day, last_trained_day(instance)):
+        reasons = loop_training_reasons(
+            retraining_reasons(result.get_asset_check_evaluations()), day, last_trained_day(instance)
+        )
+        if reasons:
             started = perf_counter()
             _run(training, instance, run_config, tags={LOOP_DAY_TAG: day.isoformat(), "retraining_reasons": "; ".join(reasons)[:2000]})
             log(f"{day}: retrained after {'; '.join(reasons)} ({perf_counter() - started:.0f} s)")

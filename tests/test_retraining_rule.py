@@ -9,7 +9,10 @@ import dagster as dg
 from orchestration.defs.automation import (
     RETRAIN_COOLDOWN_DAYS,
     RETRAINING_CHECKS,
+    TRAINING_CADENCE_DAYS,
+    automation,
     last_trained_day,
+    loop_training_reasons,
     retraining_due,
     retraining_reasons,
 )
@@ -44,6 +47,23 @@ def test_retraining_waits_out_the_cooldown():
     assert not retraining_due([], day, None)
     assert not retraining_due(reasons, day, date(2026, 7, 10 - RETRAIN_COOLDOWN_DAYS + 1))
     assert retraining_due(reasons, day, date(2026, 7, 10 - RETRAIN_COOLDOWN_DAYS))
+
+
+def test_the_loop_trains_on_failed_checks_after_the_cooldown_and_else_weekly_as_the_schedule_does():
+    schedules, _ = automation(running=False)
+    weekly = next(s for s in schedules if s.name == "weekly_training_schedule")
+    assert weekly.cron_schedule == "0 3 * * 1"  # once a week
+    assert TRAINING_CADENCE_DAYS == 7
+    failed = ["propensity_scores.live_auc_decay failed"]
+    day = date(2026, 7, 20)
+    assert loop_training_reasons(failed, day, None) == failed  # no training yet: the checks decide
+    assert loop_training_reasons([], day, None) == []
+    assert loop_training_reasons(failed, day, date(2026, 7, 18)) == []  # in the cooldown
+    assert loop_training_reasons(failed, day, date(2026, 7, 17)) == failed
+    assert loop_training_reasons([], day, date(2026, 7, 14)) == []  # six days: not yet
+    assert loop_training_reasons([], day, date(2026, 7, 13)) == [
+        "weekly cadence: last trained on 2026-07-13, 7 or more days before"]
+    assert loop_training_reasons(failed, day, date(2026, 7, 13)) == failed  # the checks' reasons win
 
 
 def test_the_last_training_day_comes_from_the_latest_successful_training_run():

@@ -125,6 +125,23 @@ RETRAIN_COOLDOWN_DAYS = 3
 LOOP_DAY_TAG = "email_pipeline/loop_day"
 
 
+# The period of weekly_training_schedule, in days. The simulated loop runs no schedules
+# (orchestration/loop.py), so it trains when its last training is this old, as the
+# schedule would have: a model is then refreshed weekly even when no check fails.
+TRAINING_CADENCE_DAYS = 7
+
+
+def loop_training_reasons(check_reasons: list[str], day: date, last_trained_day: date | None) -> list[str]:
+    """Why the simulated loop trains after ``day``: its failed retraining checks when the
+    cooldown is over (`retraining_due`, the sensor's rule), else the weekly cadence when the
+    last training is at least TRAINING_CADENCE_DAYS old (the schedule's); empty: no training."""
+    if retraining_due(check_reasons, day, last_trained_day):
+        return check_reasons
+    if last_trained_day is not None and (day - last_trained_day).days >= TRAINING_CADENCE_DAYS:
+        return [f"weekly cadence: last trained on {last_trained_day}, {TRAINING_CADENCE_DAYS} or more days before"]
+    return []
+
+
 def retraining_due(reasons: list[str], day: date, last_trained_day: date | None) -> bool:
     """Retrain when a retraining check failed and the last training is at least
     RETRAIN_COOLDOWN_DAYS days before ``day``."""
