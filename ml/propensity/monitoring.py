@@ -114,6 +114,17 @@ SEGMENT_ALPHA = 0.01
 # by at least this factor (down to 0.7x or up to 1/0.7 = 1.43x its baseline ratio). The demo's
 # shift halves the open rate of its segment's true members (about 0.45x in odds).
 SEGMENT_MIN_ODDS_CHANGE = 0.7
+# Whom a segment is compared with: people the plan treated alike, so that a change in whom
+# our own policy emails is not read as a change in people. Each 2x2 table is one stratum:
+# the sending day, the band of the plan's propensity score (SEGMENT_SCORE_BANDS quantiles of
+# that day's scores), how the person was chosen (the columns below: scored or the random
+# control) and the person's value of every other segment column. Judged against "everyone
+# else on the same day", a 36-day loop flagged segments on 13 days after the shift was old
+# news, because a new model or the uplift policy had changed who "everyone else" were (one
+# day: the rest's open rate 8.4% against 25.1% in the baseline, an "active" segment that had
+# not moved at all); stratified so, on 1 (docs/models.md).
+SEGMENT_SCORE_BANDS = 10
+SEGMENT_STRATA_COLUMNS = ("targeting_group",)
 # Segments with fewer sends than this in the recent window, or in the baseline, are not tested.
 SEGMENT_MIN_RECENT_SENDS = 50
 SEGMENT_MIN_BASELINE_SENDS = 200

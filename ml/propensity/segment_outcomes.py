@@ -10,11 +10,16 @@ sending days (SEGMENT_RECENT_DAYS) from what it was in the weeks before?
 - Rate: a send is opened if its first open comes within OPEN_WINDOW_HOURS of sent_at, and a
   send is read only once that window has closed, so the recent days and the baseline are
   measured alike.
-- Comparison: per sending day a 2x2 table (segment / everyone else, opened / not). The
-  Mantel-Haenszel pooled odds ratio over the baseline days is the segment's usual standing;
-  the same over the recent day(s) is its standing now (statsmodels StratifiedTable, with the
-  Robins-Breslow-Greenland standard error). Comparing with the rest of the same day takes out
-  whatever moves every segment alike (how many we send, to whom, the day's subject lines).
+- Comparison: a 2x2 table (segment / everyone else, opened / not) per stratum of sends the
+  plan treated alike: the sending day, the decile of the day's propensity scores, the
+  targeting group (scored or random control) and the person's other segments
+  (`send_strata`). The Mantel-Haenszel pooled odds ratio over the baseline days is the
+  segment's usual standing; the same over the recent day(s) is its standing now (statsmodels
+  StratifiedTable, with the Robins-Breslow-Greenland standard error, valid for sparse
+  strata). Comparing with the rest of the same day takes out whatever moves every segment
+  alike (how many we send, the day's subject lines); comparing within score bands and groups
+  takes out a change in whom our own policy emails (a new model, the uplift policy), which
+  otherwise moves "everyone else" and reads as a change in every segment.
 - Test: z on the difference of the two log odds ratios, two-sided; Holm's correction across
   every tested segment (statsmodels multipletests) at SEGMENT_ALPHA; a flag also needs the
   change to be at least SEGMENT_MIN_ODDS_CHANGE (or its inverse), so a tiny change on large
@@ -41,11 +46,13 @@ from ml.propensity.monitoring import (
     SEGMENT_MIN_ODDS_CHANGE,
     SEGMENT_MIN_RECENT_SENDS,
     SEGMENT_RECENT_DAYS,
+    SEGMENT_SCORE_BANDS,
+    SEGMENT_STRATA_COLUMNS,
 )
 
-# What the check reads per send: its id, when it was sent, its first open (NaT if none), and
-# the segment columns.
-SEND_COLUMNS = ("send_id", "sent_at", "first_opened_at")
+# What the check reads per send: its id, when it was sent, its first open (NaT if none), the
+# plan's propensity score, the strata columns and the segment columns.
+SEND_COLUMNS = ("send_id", "sent_at", "first_opened_at", "propensity_score", *SEGMENT_STRATA_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,22 @@ def opened_within_window(sends: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     return closed
 
 
+def send_strata(read: pd.DataFrame, column: str, segment_columns: tuple[str, ...],
+                score_bands: int = SEGMENT_SCORE_BANDS) -> np.ndarray:
+    """An integer stratum per send, for judging the segments of ``column``: the sending day,
+    the band of the plan's propensity score among that day's sends (``score_bands``
+    quantiles; one band when 1), the SEGMENT_STRATA_COLUMNS and the other segment columns."""
+    keys = [read["sent_day"].astype(str)]
+    if score_bands > 1:
+        rank = read.groupby("sent_day")["propensity_score"].rank(method="first", pct=True)
+        keys.append(np.minimum(np.floor(rank * score_bands), score_bands - 1).astype(int).astype(str))
+    keys += [read[c].astype("string").fillna("unknown") for c in (*SEGMENT_STRATA_COLUMNS, *segment_columns) if c != column]
+    return pd.factorize(pd.Series(["|".join(values) for values in zip(*keys)]))[0]
+
+
 def _day_tables(in_segment: np.ndarray, opened: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """(2, 2, days) tables of [segment, rest] x [opened, not opened], days where both sides were sent."""
+    """(2, 2, strata) tables of [segment, rest] x [opened, not opened], one per stratum (a day,
+    or finer, `send_strata`) where both sides were sent."""
     tables = []
     for d in np.unique(day):
         on_day = day == d
@@ -151,7 +172,8 @@ def _pooled_log_odds(tables: np.ndarray) -> tuple[float, float]:
 
 
 def segment_outcome_shifts(
-    sends: pd.DataFrame, as_of: datetime, segment_columns: tuple[str, ...] = SEGMENT_COLUMNS
+    sends: pd.DataFrame, as_of: datetime, segment_columns: tuple[str, ...] = SEGMENT_COLUMNS,
+    score_bands: int = SEGMENT_SCORE_BANDS,
 ) -> SegmentOutcomeCheck:
     """The outcome-based segment check on ``sends`` (SEND_COLUMNS plus ``segment_columns``,
     one row per send of the pipeline's own plans) as of ``as_of``.
@@ -179,10 +201,10 @@ def segment_outcome_shifts(
             as_of, recent_days, (), reason=f"no sends in the {SEGMENT_BASELINE_DAYS} days before {recent_days[0]} to compare with"
         )
     opened = read["opened"].to_numpy(dtype=bool)
-    day = pd.to_datetime(read["sent_day"]).to_numpy(dtype="datetime64[D]").astype(np.int64)
     tested: list[SegmentShift] = []
     untested: list[str] = []
     for column in segment_columns:
+        day = send_strata(read, column, segment_columns, score_bands)
         values = read[column].astype("string").fillna("unknown").to_numpy()
         for segment in sorted(set(values)):
             member = values == segment

@@ -6,7 +6,7 @@ from ml.propensity.drift import build_drift_report
 from ml.propensity.features import FEATURE_COLUMNS
 from ml.propensity.monitoring import (
     FEATURE_DRIFT_SHARE, IMPORTANT_FEATURES, OPEN_WINDOW_HOURS, SEGMENT_ALPHA, SEGMENT_BASELINE_DAYS, SEGMENT_COLUMNS,
-    SEGMENT_MIN_ODDS_CHANGE, SEGMENT_RECENT_DAYS, important_features,
+    SEGMENT_MIN_ODDS_CHANGE, SEGMENT_RECENT_DAYS, SEGMENT_SCORE_BANDS, SEGMENT_STRATA_COLUMNS, important_features,
 )
 from ml.propensity.promotion import CHAMPION_ALIAS, champion_version
 from ml.propensity.segment_outcomes import segment_outcome_shifts
@@ -155,7 +155,9 @@ def feature_drift_report(context: dg.AssetExecutionContext, settings: PipelineSe
         "Outcome-based segment check: per segment of the pipeline's own sends (" + ", ".join(SEGMENT_COLUMNS)
         + f" as the plan saw them), the open rate within {OPEN_WINDOW_HOURS} h on the latest {SEGMENT_RECENT_DAYS} complete sending days, "
         f"relative to everyone else's on the same days, against the {SEGMENT_BASELINE_DAYS} days before "
-        "(Mantel-Haenszel odds ratios per day, z-test, Holm across segments). Fails when a segment moved "
+        f"(Mantel-Haenszel odds ratios within strata of sends the plan treated alike: day, propensity-score "
+        f"band ({SEGMENT_SCORE_BANDS} per day), targeting group and the other segments, so a change in whom we email "
+        "is not read as a change in people; z-test, Holm across segments). Fails when a segment moved "
         f"significantly (family-wise {SEGMENT_ALPHA}) and by at least x{SEGMENT_MIN_ODDS_CHANGE} (or its inverse) "
         "in odds. A failure triggers retraining."
     ),
@@ -166,10 +168,10 @@ def segment_open_rate_shift(settings: PipelineSettings):
         return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
                                    description="nothing tested: the pipeline has planned no sends yet")
     as_of = warehouse.read(f"select max(as_of) as as_of from {tables.WAREHOUSE_AS_OF}")["as_of"].iloc[0]
-    segments = ", ".join(f"p.{column}" for column in SEGMENT_COLUMNS)
+    segments = ", ".join(f"p.{column}" for column in (*SEGMENT_STRATA_COLUMNS, *SEGMENT_COLUMNS))
     sends = warehouse.read(
         f"""
-        select p.send_plan_id as send_id, o.sent_at, opens.first_opened_at, {segments}
+        select p.send_plan_id as send_id, o.sent_at, opens.first_opened_at, p.propensity_score, {segments}
         from {tables.PLANNED_SENDS} p
         join {tables.FCT_SEND_OUTCOMES} o on o.send_id = p.send_plan_id
         left join (

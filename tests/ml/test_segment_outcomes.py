@@ -24,7 +24,9 @@ def end_of(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 23, 59, 59)
 
 
-def simulated_sends(seed: int, live_days: int, shift: ScriptedShift | None, n_people: int = 20_000) -> pd.DataFrame:
+def simulated_sends(
+    seed: int, live_days: int, shift: ScriptedShift | None, n_people: int = 20_000, new_plan_from: int | None = None,
+) -> pd.DataFrame:
     """The pipeline's live sends in a simulated world, with the simulator's own open rule.
 
     Each day 1,200-2,600 people are sent (the demo's volumes), drawn towards the engaged and the
@@ -35,6 +37,12 @@ def simulated_sends(seed: int, live_days: int, shift: ScriptedShift | None, n_pe
     the pipeline knows: the true top category for the 40% it has seen buy, 'none' for the rest
     (as in the demo's profiles), and an engagement band. With ``shift``, people whose TRUE top
     category is the shift's open ``responsiveness_factor`` times as often from its live day on.
+
+    The plan's propensity score is the person's selection weight times noise; 12% of each day's
+    sends are a random control drawn from everyone. With ``new_plan_from`` (a live day), the plan
+    changes whom it emails from that day, as a new model or the uplift policy does, and nobody's
+    behaviour: people without a known top category are then drawn towards the least engaged
+    instead of the most (the loop's uplift policy once emailed the never-engaged so).
     """
     rng = np.random.default_rng(seed)
     people = draw_people(AudienceConfig(n_people=n_people, seed=seed), np.arange(n_people, dtype=np.int64))
@@ -44,13 +52,21 @@ def simulated_sends(seed: int, live_days: int, shift: ScriptedShift | None, n_pe
     # A propensity plan favours the engaged and the buyers: in the demo the 39% of people with a
     # known top category get about four times the sends of the rest (h14 state, live days 1-3).
     weight = people.engagement * np.where(known == "none", 1.0, 4.0)
+    score = weight * rng.lognormal(0.0, 0.2, n_people)
     weight = weight / weight.sum()
+    changed = np.where(known == "none", 1.0 - people.engagement, people.engagement * 4.0)
+    changed = changed / changed.sum()
     recent = np.zeros((n_people, 7), dtype=int)
     frames = []
     for k in range(-7, live_days):
         day = FIRST_LIVE_DAY + timedelta(days=k)
         n = int(rng.integers(1200, 2601))
-        idx = rng.choice(n_people, size=n, replace=False, p=weight)
+        n_control = int(0.12 * n)
+        plan = changed if new_plan_from is not None and k + 1 >= new_plan_from else weight
+        scored = rng.choice(n_people, size=n - n_control, replace=False, p=plan)
+        control = rng.choice(np.setdiff1d(np.arange(n_people), scored), size=n_control, replace=False)
+        idx = np.concatenate([scored, control])
+        group = np.where(np.arange(n) < n - n_control, "scored", "random_control")
         lines = rng.choice(SUBJECT_LINES, size=n)
         shifted = shift is not None and shift.applies(k + 1)
         responsiveness = np.where(shifted & (true_top[idx] == (shift.category if shift else "")), shift.responsiveness_factor if shift else 1, 1.0)
@@ -63,6 +79,7 @@ def simulated_sends(seed: int, live_days: int, shift: ScriptedShift | None, n_pe
         frames.append(None if k < 0 else pd.DataFrame({
             "send_id": [f"s{k}_{i}" for i in range(n)], "sent_at": sent_at,
             "first_opened_at": pd.Series(sent_at + delay).where(opened), "top_category": known[idx], "lifecycle_stage": band[idx],
+            "propensity_score": score[idx], "targeting_group": group,
         }))
         recent = np.roll(recent, 1, axis=1)
         recent[:, 0] = 0
@@ -97,10 +114,10 @@ def test_a_small_change_on_large_volumes_is_significant_but_not_large_enough():
         frames.append(pd.DataFrame({
             "send_id": [f"{k}_{i}" for i in range(n)], "sent_at": sent_at,
             "first_opened_at": pd.Series(sent_at + pd.Timedelta(hours=1), index=range(n)).where(rng.random(n) < p),
-            "top_category": segment,
+            "top_category": segment, "propensity_score": 0.5, "targeting_group": "scored",
         }))
     result = segment_outcome_shifts(pd.concat(frames, ignore_index=True), end_of(FIRST_LIVE_DAY + timedelta(days=4)),
-                                    segment_columns=("top_category",))
+                                    segment_columns=("top_category",), score_bands=1)
     a = next(s for s in result.tested if s.segment == "a")
     assert a.p_holm < 1e-6 and 0.85 < a.odds_change < 0.95
     assert not a.large_enough and result.passed
@@ -137,6 +154,25 @@ def test_the_shift_is_detected_within_three_live_days():
         assert runs[SHIFT.live_day].passed  # nothing shifted has a closed window yet
         detected_on.append(min((day for day, run in runs.items() if not run.passed), default=None))
     assert all(day is not None and day <= SHIFT.live_day + 2 for day in detected_on), detected_on
+
+
+def test_a_change_in_whom_the_plan_emails_is_not_a_change_in_people():
+    """Nobody's behaviour changes; from live day 8 the plan draws the people without a known
+    top category towards the least engaged (as a new model or the uplift policy can), so
+    "everyone else" opens less. Judged against the rest of the same day, as the check did,
+    every category looks as if it had moved (a 36-day loop flagged up to 9 of 11 segments a day
+    this way); judged within the plan's score bands and targeting groups it does not."""
+    with_bands, without = [], []
+    for seed in range(10):
+        sends = simulated_sends(seed=3000 + seed, live_days=10, shift=None, new_plan_from=8)
+        as_of = end_of(FIRST_LIVE_DAY + timedelta(days=10))  # reads live days 8 and 9
+        with_bands.append(segment_outcome_shifts(sends, as_of, segment_columns=("top_category",)))
+        day_only = sends.assign(targeting_group="any")
+        without.append(segment_outcome_shifts(day_only, as_of, segment_columns=("top_category",), score_bands=1))
+    # Measured: the day-only comparison failed in 7 of these 10 worlds, flagging 17 segments.
+    assert sum(not r.passed for r in without) >= 6 and sum(len(r.flagged) for r in without) >= 10, [
+        len(r.flagged) for r in without]
+    assert sum(not r.passed for r in with_bands) == 0, [[s.name for s in r.flagged] for r in with_bands]
 
 
 def test_no_change_worlds_rarely_fail_the_check():
