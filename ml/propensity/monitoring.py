@@ -122,7 +122,7 @@ SEGMENT_MIN_ODDS_CHANGE = 0.7
 # else on the same day", a 36-day loop flagged segments on 13 days after the shift was old
 # news, because a new model or the uplift policy had changed who "everyone else" were (one
 # day: the rest's open rate 8.4% against 25.1% in the baseline, an "active" segment that had
-# not moved at all); stratified so, on 1 (docs/models.md).
+# not moved at all); stratified so, on none (docs/models.md).
 SEGMENT_SCORE_BANDS = 10
 SEGMENT_STRATA_COLUMNS = ("targeting_group",)
 # Segments with fewer sends than this in the recent window, or in the baseline, are not tested.

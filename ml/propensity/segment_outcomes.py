@@ -145,8 +145,10 @@ def send_strata(read: pd.DataFrame, column: str, segment_columns: tuple[str, ...
     quantiles; one band when 1), the SEGMENT_STRATA_COLUMNS and the other segment columns."""
     keys = [read["sent_day"].astype(str)]
     if score_bands > 1:
-        rank = read.groupby("sent_day")["propensity_score"].rank(method="first", pct=True)
-        keys.append(np.minimum(np.floor(rank * score_bands), score_bands - 1).astype(int).astype(str))
+        # A send planned without a score (none was recorded) is a band of its own.
+        scores = read.groupby("sent_day")["propensity_score"]
+        band = np.floor((scores.rank(method="first") - 1) * score_bands / scores.transform("count"))
+        keys.append(band.map(lambda b: "unscored" if pd.isna(b) else str(int(b))))
     keys += [read[c].astype("string").fillna("unknown") for c in (*SEGMENT_STRATA_COLUMNS, *segment_columns) if c != column]
     return pd.factorize(pd.Series(["|".join(values) for values in zip(*keys)]))[0]
 

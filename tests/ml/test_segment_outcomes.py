@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ml.propensity.monitoring import OPEN_WINDOW_HOURS, SEGMENT_ALPHA, SEGMENT_MIN_ODDS_CHANGE
-from ml.propensity.segment_outcomes import opened_within_window, segment_outcome_shifts
+from ml.propensity.segment_outcomes import opened_within_window, segment_outcome_shifts, send_strata
 from ml.simulator import behaviour
 from ml.simulator.config import AudienceConfig, ScriptedShift
 from ml.simulator.population import draw_people
@@ -173,6 +173,16 @@ def test_a_change_in_whom_the_plan_emails_is_not_a_change_in_people():
     assert sum(not r.passed for r in without) >= 6 and sum(len(r.flagged) for r in without) >= 10, [
         len(r.flagged) for r in without]
     assert sum(not r.passed for r in with_bands) == 0, [[s.name for s in r.flagged] for r in with_bands]
+
+
+def test_a_send_without_a_score_is_a_stratum_of_its_own():
+    read = pd.DataFrame({
+        "sent_day": [FIRST_LIVE_DAY] * 4 + [FIRST_LIVE_DAY + timedelta(days=1)] * 2,
+        "propensity_score": [0.1, 0.9, None, None, 0.5, 0.2], "targeting_group": "scored", "top_category": "x",
+    })
+    strata = send_strata(read, "top_category", ("top_category",), score_bands=2)
+    assert strata[2] == strata[3] and len(set(strata[:4])) == 3  # two bands and the unscored that day
+    assert len(set(strata)) == 5 and set(strata[4:]).isdisjoint(strata[:4])  # the next day's two bands
 
 
 def test_no_change_worlds_rarely_fail_the_check():
