@@ -143,14 +143,14 @@ def send_strata(read: pd.DataFrame, column: str, segment_columns: tuple[str, ...
     """An integer stratum per send, for judging the segments of ``column``: the sending day,
     the band of the plan's propensity score among that day's sends (``score_bands``
     quantiles; one band when 1), the SEGMENT_STRATA_COLUMNS and the other segment columns."""
-    keys = [read["sent_day"].astype(str)]
+    keys = {"sent_day": read["sent_day"]}
     if score_bands > 1:
-        # A send planned without a score (none was recorded) is a band of its own.
+        # A send planned without a score (none was recorded) is a band of its own (-1).
         scores = read.groupby("sent_day")["propensity_score"]
-        band = np.floor((scores.rank(method="first") - 1) * score_bands / scores.transform("count"))
-        keys.append(band.map(lambda b: "unscored" if pd.isna(b) else str(int(b))))
-    keys += [read[c].astype("string").fillna("unknown") for c in (*SEGMENT_STRATA_COLUMNS, *segment_columns) if c != column]
-    return pd.factorize(pd.Series(["|".join(values) for values in zip(*keys)]))[0]
+        keys["score_band"] = np.floor((scores.rank(method="first") - 1) * score_bands / scores.transform("count")).fillna(-1)
+    keys |= {c: read[c].astype("string").fillna("unknown") for c in (*SEGMENT_STRATA_COLUMNS, *segment_columns) if c != column}
+    frame = pd.DataFrame(keys)
+    return frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
 
 
 def _day_tables(in_segment: np.ndarray, opened: np.ndarray, day: np.ndarray) -> np.ndarray:

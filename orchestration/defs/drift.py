@@ -168,10 +168,10 @@ def segment_open_rate_shift(settings: PipelineSettings):
         return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
                                    description="nothing tested: the pipeline has planned no sends yet")
     as_of = warehouse.read(f"select max(as_of) as as_of from {tables.WAREHOUSE_AS_OF}")["as_of"].iloc[0]
-    segments = ", ".join(f"p.{column}" for column in (*SEGMENT_STRATA_COLUMNS, *SEGMENT_COLUMNS))
+    plan_columns = ", ".join(f"p.{column}" for column in (*SEGMENT_STRATA_COLUMNS, *SEGMENT_COLUMNS))
     sends = warehouse.read(
         f"""
-        select p.send_plan_id as send_id, o.sent_at, opens.first_opened_at, p.propensity_score, {segments}
+        select p.send_plan_id as send_id, o.sent_at, opens.first_opened_at, p.propensity_score, {plan_columns}
         from {tables.PLANNED_SENDS} p
         join {tables.FCT_SEND_OUTCOMES} o on o.send_id = p.send_plan_id
         left join (
